@@ -1,0 +1,84 @@
+"""Cache model: which conversations' recent lists Redis holds, by Che's approximation for LRU.
+
+For items requested independently with probabilities p_i (here: reads of conversations under
+Zipf popularity) and a cache holding C items, Che, Tung and Wang (2002) give a characteristic
+time T solving  sum_i (1 - exp(-p_i T)) = C; item i is then in the cache with probability
+h_i = 1 - exp(-p_i T), and the hit ratio is sum_i p_i h_i. Fricker, Robert and Roberts (2012)
+show it is accurate for Zipf popularity. When the cache holds everything, h_i = 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GIB = 2**30
+LIST_ENTRY_OVERHEAD_BYTES = 64  # Redis quicklist entry + listpack header, per message, approx.
+
+
+@dataclass(frozen=True)
+class CacheModel:
+    hit_probability: np.ndarray  # per conversation
+    hit_ratio: float  # expected, over reads
+    lists_held: float  # expected number of lists in cache
+    list_bytes: float
+    working_set_gb: float  # every conversation's recent list
+
+    @property
+    def memory_used_gb(self) -> float:
+        return self.lists_held * self.list_bytes / GIB
+
+
+def list_bytes(recent_messages: int, mean_message_bytes: float) -> float:
+    return recent_messages * (mean_message_bytes + LIST_ENTRY_OVERHEAD_BYTES)
+
+
+def che_characteristic_time(p: np.ndarray, capacity: float) -> float:
+    """T with sum(1 - exp(-p T)) = capacity, by bisection on log T (requires capacity < len(p))."""
+    lo, hi = 1e-12, 1.0
+    while np.sum(-np.expm1(-p * hi)) < capacity:
+        hi *= 2.0
+    for _ in range(200):
+        mid = np.sqrt(lo * hi)
+        if np.sum(-np.expm1(-p * mid)) < capacity:
+            lo = mid
+        else:
+            hi = mid
+        if hi / lo < 1 + 1e-12:
+            break
+    return float(np.sqrt(lo * hi))
+
+
+def lru_cache_model(popularity: np.ndarray, capacity_bytes: float, item_bytes: float) -> CacheModel:
+    """Per-item hit probabilities of an LRU cache of `capacity_bytes` over items of `item_bytes`."""
+    n = popularity.size
+    capacity = capacity_bytes / item_bytes
+    if capacity >= n:
+        h = np.ones(n)
+        held = float(n)
+    elif capacity < 1:
+        h = np.zeros(n)
+        held = 0.0
+    else:
+        t = che_characteristic_time(popularity, capacity)
+        h = -np.expm1(-popularity * t)
+        held = capacity
+    return CacheModel(
+        hit_probability=h,
+        hit_ratio=float(np.dot(popularity, h)),
+        lists_held=held,
+        list_bytes=item_bytes,
+        working_set_gb=n * item_bytes / GIB,
+    )
+
+
+def fixed_cache_model(n: int, hit_ratio: float, item_bytes: float) -> CacheModel:
+    """Every read hits with the same probability (the scenario fixed `hit_ratio`)."""
+    return CacheModel(
+        hit_probability=np.full(n, hit_ratio),
+        hit_ratio=hit_ratio,
+        lists_held=n * hit_ratio,
+        list_bytes=item_bytes,
+        working_set_gb=n * item_bytes / GIB,
+    )

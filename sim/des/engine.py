@@ -1,0 +1,442 @@
+"""Build the simulated system from a scenario, drive traffic through it, and collect results.
+
+Request flows (each arrow a network hop of `network.hop_ms` plus service at a station):
+
+  send:     client -> gateway -> message service -> { Cassandra write, Redis append, Kafka produce }
+            the client's ack comes when the steps in `message_service.ack_after` have succeeded.
+  delivery: Kafka commit -> consumer (group service) -> one inbox write per recipient (fan-out on
+            write) or nothing more (fan-out on read); latency runs from the send to the last write.
+  read:     client -> gateway -> message service -> Redis GET -> on a miss: Cassandra read at the
+            read consistency level, answered to the client, then a Redis fill (not waited for).
+
+Traffic sources and the per-window ticker are the only long-lived actors; the request path runs
+on callbacks (sim/des/station.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
+from sim.des.cassandra import CassandraCluster
+from sim.des.gateway import GatewayFleet
+from sim.des.kafka import Consumer, KafkaCluster
+from sim.des.redis import RedisCluster
+from sim.des.station import Fleet, call
+from sim.distributions import BLOCK, Sampler, mean_of
+from sim.metrics import Recorder
+from sim.sampling import Cell, make_cell
+from sim.scenario import Scenario
+from sim.workload import Conversations, Popularity, zipf_cell_weights
+
+# Random streams, one per purpose, spawned from SeedSequence(seed) in this order. Append new
+# purposes at the end so existing streams (and common random numbers) stay put.
+_STREAMS = (
+    "send_arrivals", "read_arrivals", "senders", "readers", "send_conversations",
+    "read_conversations", "conversations", "network", "gateway", "message_service",
+    "group_service", "cassandra", "redis", "kafka", "balancer",
+)
+
+Progress = Callable[[float, float], None]
+
+
+class Request:
+    """One operation in flight. `t0` is when its latency starts (a delivery's: its send's)."""
+
+    __slots__ = ("conv", "done", "op", "pending", "started", "t0", "user")
+
+    def __init__(self, op: str, t0: float, user: int, conv: int, started: float | None = None) -> None:
+        self.op = op
+        self.t0 = t0
+        self.started = t0 if started is None else started
+        self.user = user
+        self.conv = conv
+        self.pending = 0
+        self.done = False
+
+
+@dataclass
+class RunState:
+    """What the engine hands to the result builder."""
+
+    scenario: Scenario
+    cell: Cell
+    recorder: Recorder
+    fleets: dict[str, Fleet]
+    cache: CacheModel | None
+    redis_hits: int
+    redis_misses: int
+    kafka_lag_max_s: float
+    kafka_lag_max_msgs: int
+    kafka_backlog: int
+    async_errors: Counter[str]
+    rate_limited: int
+    events: int
+    sim_seconds: float
+    measured_seconds: float
+    wall_seconds: float
+    drained: bool
+
+
+class Engine:
+    def __init__(self, scenario: Scenario, progress: Progress | None = None) -> None:
+        self.scenario = sc = scenario
+        self.cell = cell = make_cell(scenario)
+        self.progress = progress
+        seqs = np.random.SeedSequence(sc.seed).spawn(len(_STREAMS))
+        self.rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seqs, strict=True)}
+        self.env = env = simpy.Environment()
+        self.recorder = Recorder(sc.warmup_s)
+        self.async_errors: Counter[str] = Counter()
+        self.events = 0
+        self._arrivals_open = True
+        self.measured_from = sc.warmup_s
+
+        # workload
+        w = sc.workload
+        self.n_users = cell.users
+        self.n_conv = cell.conversations
+        user_w = zipf_cell_weights(cell.users, w.user_zipf_s, cell.sample)
+        conv_w = zipf_cell_weights(cell.conversations, w.conversation_zipf_s, cell.sample)
+        self.senders = Popularity(user_w, self.rngs["senders"])
+        self.readers = Popularity(user_w, self.rngs["readers"])
+        self.send_conv = Popularity(conv_w, self.rngs["send_conversations"])
+        self.read_conv = Popularity(conv_w, self.rngs["read_conversations"])
+        self.conversations = Conversations.build(w, cell.conversations, self.rngs["conversations"])
+        self._recipients = memoryview(self.conversations.recipients)
+        self.hop_ms = Sampler(sc.network.hop_ms, self.rngs["network"], scale=1e-3)
+
+        # fleets
+        fleets: dict[str, Fleet] = {}
+        balancer_seed = int(self.rngs["balancer"].integers(2**31))
+        self.gateway = None
+        if sc.gateway.enabled:
+            self.gateway = GatewayFleet(
+                env, sc.gateway, cell.fleets["gateway"].simulated, cell.users, self.hop_ms,
+                Sampler(sc.gateway.service_ms, self.rngs["gateway"], 1e-3), balancer_seed)
+            fleets["gateway"] = self.gateway.fleet
+        ms = sc.message_service
+        self.msg = None
+        if ms.enabled:
+            self.msg = Fleet(env, "message_service", cell.fleets["message_service"].simulated,
+                             ms.workers, ms.queue_limit, ms.balancer, balancer_seed + 1)
+            fleets["message_service"] = self.msg
+            send_rng, read_rng = self.rngs["message_service"].spawn(2)
+            self.msg_send_ms = Sampler(ms.send_service_ms, send_rng, 1e-3)
+            self.msg_read_ms = Sampler(ms.read_service_ms, read_rng, 1e-3)
+        self.cass = None
+        if sc.cassandra.enabled:
+            self.cass = CassandraCluster(env, sc.cassandra, cell.fleets["cassandra"].simulated,
+                                         self.hop_ms, self.rngs["cassandra"])
+            fleets["cassandra"] = self.cass.fleet
+            self.user_pos = memoryview(self.cass.positions(np.arange(cell.users), salt=10))
+            self.conv_pos = memoryview(self.cass.positions(np.arange(cell.conversations), salt=11))
+        self.cache: CacheModel | None = None
+        self.redis = None
+        if sc.redis.enabled:
+            self.cache = self._cache_model(conv_w)
+            self.redis = RedisCluster(env, sc.redis, cell.fleets["redis"].simulated, self.cache,
+                                      self.hop_ms, self.rngs["redis"])
+            fleets["redis"] = self.redis.fleet
+            self.conv_shard = memoryview(self.redis.shards_of(np.arange(cell.conversations)))
+        self.kafka = None
+        if sc.kafka.enabled:
+            self.kafka = KafkaCluster(env, sc.kafka, cell.fleets["kafka"].simulated,
+                                      cell.fleets["kafka_partitions"].simulated, self.hop_ms,
+                                      self.rngs["kafka"])
+            fleets["kafka"] = self.kafka.fleet
+            self.conv_partition = memoryview(self.kafka.partitions_of(np.arange(cell.conversations)))
+        gs = sc.group_service
+        if gs.enabled and self.kafka is not None:
+            self.group_fleet = Fleet(env, "group_service", cell.fleets["group_service"].simulated,
+                                     gs.workers, gs.queue_limit)
+            fleets["group_service"] = self.group_fleet
+            self.group_ms = Sampler(gs.service_ms, self.rngs["group_service"], 1e-3)
+            self.per_recipient_s = gs.per_recipient_ms * 1e-3
+            self.fan_out_write = gs.fan_out == "write"
+            from sim.des.kafka import ConsumerGroup
+
+            self.kafka.group = ConsumerGroup(env, self.kafka.partitions, self.group_fleet.stations,
+                                             gs.max_in_flight, self._consume)
+            self.kafka.on_commit = self._committed
+        self.fleets = fleets
+
+        # routing choices
+        self.send_key_is_user = ms.partition_key == "user"
+        self.read_key_is_user = (gs.enabled and gs.fan_out == "write") or ms.partition_key == "user"
+        self.required = set(ms.ack_after)
+
+        # traffic
+        self._send_gap = self._gap_sampler(cell.sends_per_sec, "send_arrivals")
+        self._read_gap = self._gap_sampler(cell.reads_per_sec, "read_arrivals")
+
+    # -- construction helpers ------------------------------------------------------------------
+    def _cache_model(self, conv_w: np.ndarray) -> CacheModel:
+        sc = self.scenario
+        item = list_bytes(sc.workload.recent_messages, mean_of(sc.workload.message_bytes))
+        if sc.redis.hit_ratio is not None:
+            return fixed_cache_model(self.n_conv, sc.redis.hit_ratio, item)
+        # The cell holds a fraction F of the conversations, so it gets F of the fleet's memory,
+        # whatever the shard count rounds to (rounding changes per-shard load, not the hit ratio).
+        full = sc.redis.shards * sc.redis.memory_gb_per_shard * sc.redis.usable_memory_fraction
+        return lru_cache_model(conv_w, full * 2**30 * self.cell.sample, item)
+
+    def _gap_sampler(self, rate: float, stream: str) -> Callable[[], float] | None:
+        if rate <= 0:
+            return None
+        rng = self.rngs[stream]
+        if self.scenario.workload.arrivals == "deterministic":
+            gap = 1.0 / rate
+            return lambda: gap
+        mean = 1.0 / rate
+        state = {"it": iter(())}
+
+        def next_gap() -> float:
+            try:
+                return next(state["it"])
+            except StopIteration:
+                state["it"] = iter(rng.exponential(mean, BLOCK).tolist())
+                return next(state["it"])
+
+        return next_gap
+
+    # -- sources -------------------------------------------------------------------------------
+    def _schedule(self, gap: Callable[[], float] | None, fn: Callable[[Any], None]) -> None:
+        if gap is None or not self._arrivals_open:
+            return
+        delay = gap()
+        if self.env._now + delay < self.scenario.duration_s:
+            Timeout(self.env, delay).callbacks.append(fn)
+
+    def _on_send(self, _event: Any) -> None:
+        self._schedule(self._send_gap, self._on_send)
+        now = self.env._now
+        req = Request("send", now, self.senders(), self.send_conv())
+        self.recorder.start("send", now, now)
+        self._admit(req, self._send_admitted)
+
+    def _on_read(self, _event: Any) -> None:
+        self._schedule(self._read_gap, self._on_read)
+        now = self.env._now
+        req = Request("read", now, self.readers(), self.read_conv())
+        self.recorder.start("read", now, now)
+        self._admit(req, self._read_admitted)
+
+    def _admit(self, req: Request, then: Callable[[Request, str | None], None]) -> None:
+        if self.gateway is None:
+            then(req, None)
+        else:
+            self.gateway.admit(req.user, self._gateway_done, (req, then))
+
+    def _gateway_done(self, ctx: tuple[Request, Callable[[Request, str | None], None]],
+                      error: str | None) -> None:
+        req, then = ctx
+        if error is not None:
+            self._finish(req, f"gateway.{error}")
+        else:
+            then(req, None)
+
+    def _finish(self, req: Request, error: str | None) -> None:
+        if req.done:
+            raise RuntimeError(f"{req.op} request finished twice")
+        req.done = True
+        self.recorder.finish(req.op, req.t0, req.started, self.env._now, error)
+
+    # -- send ----------------------------------------------------------------------------------
+    def _send_admitted(self, req: Request, _error: None) -> None:
+        if self.msg is None:
+            self._store(req, None)
+        else:
+            call(self.env, self.hop_ms(), self.msg.pick(), self.msg_send_ms(), self._store, req)
+
+    def _store(self, req: Request, error: str | None) -> None:
+        if error is not None:
+            self._finish(req, f"message_service.{error}")
+            return
+        req.pending = len(self.required)
+        if self.cass is not None:
+            pos = self.user_pos[req.user] if self.send_key_is_user else self.conv_pos[req.conv]
+            self.cass.write(pos, self._step_done, (req, "cassandra"))
+        if self.redis is not None:
+            self.redis.command(self.conv_shard[req.conv], self._step_done, (req, "redis"))
+        if self.kafka is not None:
+            self.kafka.produce(self.conv_partition[req.conv], req, self._step_done, (req, "kafka"))
+        if req.pending == 0 and not req.done:
+            self._finish(req, None)
+
+    def _step_done(self, ctx: tuple[Request, str], error: str | None) -> None:
+        req, step = ctx
+        if error is not None and not error.startswith(step):
+            error = f"{step}.{error}"
+        if step not in self.required:
+            if error is not None:
+                self.async_errors[error] += 1
+            return
+        if req.done:
+            return
+        if error is not None:
+            self._finish(req, error)
+            return
+        req.pending -= 1
+        if req.pending == 0:
+            self._finish(req, None)
+
+    # -- delivery ------------------------------------------------------------------------------
+    def _committed(self, partition: int, send: Request) -> None:
+        now = self.env._now
+        self.recorder.start("delivery", send.t0, now)
+        assert self.kafka is not None and self.kafka.group is not None
+        self.kafka.group.append(partition, Request("delivery", send.t0, send.user, send.conv, now))
+
+    def _consume(self, consumer: Consumer, delivery: Request) -> None:
+        n = self._recipients[delivery.conv]
+        service_s = self.group_ms() + n * self.per_recipient_s
+        delivery.pending = n
+        call(self.env, self.hop_ms(), consumer.station, service_s, self._fan_out, (delivery, consumer))
+
+    def _fan_out(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
+        delivery, _consumer = ctx
+        if error is not None:
+            self._deliver_done(ctx, f"group_service.{error}")
+            return
+        if not self.fan_out_write:
+            self._deliver_done(ctx, None)
+            return
+        assert self.cass is not None
+        members = self.conversations.members(delivery.conv, self.n_users)
+        user_pos = self.user_pos
+        for m in members.tolist():
+            self.cass.write(user_pos[m], self._inbox_written, ctx)
+
+    def _inbox_written(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
+        delivery = ctx[0]
+        if delivery.done:
+            return
+        if error is not None:
+            self._deliver_done(ctx, error)
+            return
+        delivery.pending -= 1
+        if delivery.pending == 0:
+            self._deliver_done(ctx, None)
+
+    def _deliver_done(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
+        delivery, consumer = ctx
+        self._finish(delivery, error)
+        consumer.finished()
+
+    # -- read ----------------------------------------------------------------------------------
+    def _read_admitted(self, req: Request, _error: None) -> None:
+        if self.msg is None:
+            self._lookup(req, None)
+        else:
+            call(self.env, self.hop_ms(), self.msg.pick(), self.msg_read_ms(), self._lookup, req)
+
+    def _lookup(self, req: Request, error: str | None) -> None:
+        if error is not None:
+            self._finish(req, f"message_service.{error}")
+        elif self.redis is not None:
+            self.redis.command(self.conv_shard[req.conv], self._cache_answered, req)
+        else:
+            self._from_cassandra(req)
+
+    def _cache_answered(self, req: Request, error: str | None) -> None:
+        assert self.redis is not None
+        if error is None and self.redis.is_hit(req.conv):
+            self._finish(req, None)
+            return
+        if error is not None:
+            self.async_errors[f"redis.{error}"] += 1
+        if self.cass is None:
+            self._finish(req, "redis.miss_without_cassandra" if error is None else f"redis.{error}")
+        else:
+            self._from_cassandra(req)
+
+    def _from_cassandra(self, req: Request) -> None:
+        assert self.cass is not None
+        pos = self.user_pos[req.user] if self.read_key_is_user else self.conv_pos[req.conv]
+        self.cass.read(pos, self._read_done, req)
+
+    def _read_done(self, req: Request, error: str | None) -> None:
+        self._finish(req, error)
+        if error is None and self.redis is not None:
+            self.redis.command(self.conv_shard[req.conv], self._fill_done, None)
+
+    def _fill_done(self, _ctx: None, error: str | None) -> None:
+        if error is not None:
+            self.async_errors[f"redis.fill_{error}"] += 1
+
+    # -- run -----------------------------------------------------------------------------------
+    def _start_measuring(self, _event: Any) -> None:
+        now = self.env._now
+        for fleet in self.fleets.values():
+            fleet.reset_stats()
+        if self.redis is not None:
+            self.redis.hits = self.redis.misses = 0
+        if self.kafka is not None and self.kafka.group is not None:
+            self.kafka.group.measuring = True
+        self.recorder.begin_measuring(now)
+
+    def _ticker(self) -> Any:
+        sc = self.scenario
+        window = self.recorder.window_s
+        t = 0.0
+        while t + window <= sc.duration_s + 1e-9:
+            yield self.env.timeout(window)
+            t += window
+            self.recorder.close_window(t, 1.0 / self.cell.sample)
+            if self.progress is not None:
+                self.progress(t, sc.duration_s)
+
+    def run(self, drain: bool = False) -> RunState:
+        """Simulate `duration_s`; with `drain`, stop arrivals then and run until all requests end."""
+        sc = self.scenario
+        env = self.env
+        wall0 = time.perf_counter()
+        if sc.warmup_s > 0:
+            Timeout(env, sc.warmup_s).callbacks.append(self._start_measuring)
+        else:
+            self._start_measuring(None)
+        for gap, fn in ((self._send_gap, self._on_send), (self._read_gap, self._on_read)):
+            if gap is not None:
+                delay = gap()
+                if delay < sc.duration_s:
+                    Timeout(env, delay).callbacks.append(fn)
+        env.process(self._ticker())
+        env.run(until=sc.duration_s)
+        end = sc.duration_s
+        if drain:
+            self._arrivals_open = False
+            env.run()
+            end = env.now
+        for fleet in self.fleets.values():
+            for st in fleet.stations:
+                st._account(env.now)
+        self.recorder._advance(sc.duration_s if not drain else end)
+        group = self.kafka.group if self.kafka is not None else None
+        return RunState(
+            scenario=sc,
+            cell=self.cell,
+            recorder=self.recorder,
+            fleets=self.fleets,
+            cache=self.cache,
+            redis_hits=self.redis.hits if self.redis else 0,
+            redis_misses=self.redis.misses if self.redis else 0,
+            kafka_lag_max_s=group.lag_max_s if group else 0.0,
+            kafka_lag_max_msgs=group.lag_max_msgs if group else 0,
+            kafka_backlog=group.backlog() if group else 0,
+            async_errors=self.async_errors,
+            rate_limited=self.gateway.rate_limited if self.gateway else 0,
+            events=next(env._eid),  # events scheduled (SimPy numbers each one)
+            sim_seconds=end,
+            measured_seconds=end - sc.warmup_s,
+            wall_seconds=time.perf_counter() - wall0,
+            drained=drain,
+        )

@@ -1,0 +1,62 @@
+"""Redis Cluster: 16,384 hash slots in contiguous ranges over the shards, one thread per shard.
+
+Whether a read finds a conversation's recent list comes from the cache model (sim/cache.py):
+each conversation is in the cache with its own probability, so hot conversations hit and cold
+ones miss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.cache import CacheModel
+from sim.des.station import Done, Fleet, call
+from sim.distributions import BLOCK, Sampler
+from sim.scenario import Redis
+from sim.workload import hash_keys
+
+SLOTS = 16384
+
+
+class RedisCluster:
+    def __init__(self, env: simpy.Environment, cfg: Redis, shards: int, cache: CacheModel,
+                 hop_ms: Sampler, rng: np.random.Generator) -> None:
+        self.env = env
+        self.fleet = Fleet(env, "redis", shards, cfg.workers, cfg.queue_limit)
+        self.cache = cache
+        self.hop_ms = hop_ms
+        streams = rng.spawn(2)
+        self.service_ms = Sampler(cfg.service_ms, streams[0], scale=1e-3)
+        self._hit_rng = streams[1]
+        self._uniform = iter(())
+        self._hit_p = memoryview(np.ascontiguousarray(cache.hit_probability, dtype=np.float64))
+        self.hits = 0
+        self.misses = 0
+
+    def shards_of(self, conv_ids: np.ndarray) -> np.ndarray:
+        slots = hash_keys(conv_ids, salt=3) % np.uint64(SLOTS)
+        return (slots.astype(np.int64) * len(self.fleet.stations) // SLOTS).astype(np.int32)
+
+    def command(self, shard: int, fn: Done, ctx: Any) -> None:
+        """One command (GET, RPUSH+LTRIM, SET) on `shard`; fn(ctx, error) on reply."""
+        call(self.env, self.hop_ms(), self.fleet.stations[shard], self.service_ms(), fn, ctx)
+
+    def is_hit(self, conv: int) -> bool:
+        try:
+            u = next(self._uniform)
+        except StopIteration:
+            self._uniform = iter(self._hit_rng.random(BLOCK).tolist())
+            u = next(self._uniform)
+        hit = u < self._hit_p[conv]
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        return hit
+
+    def reset_stats(self) -> None:
+        self.fleet.reset_stats()
+        self.hits = self.misses = 0

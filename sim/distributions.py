@@ -1,0 +1,200 @@
+"""Random-variable specs of a scenario and the block samplers that draw them.
+
+A spec is `{dist: exponential|deterministic|lognormal|gamma|empirical, ...}`, or a bare number
+meaning deterministic. Lognormal may be given by `mean` and `p99` (how operators know their
+systems) or by `mean` and `sigma`. Any spec may carry `min`/`max` to clip samples. The unit is
+the unit of the field that holds the spec (`service_ms` is in milliseconds).
+
+Samplers draw 4,096 values at a time from their own numpy Generator and hand them out one by
+one, so the hot path costs one `next()` per sample.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Z99 = 2.3263478740408408  # standard normal quantile at 0.99
+BLOCK = 4096
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _check_clip(self) -> _Spec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class Exponential(_Spec):
+    dist: Literal["exponential"]
+    mean: float = Field(gt=0)
+
+
+class Deterministic(_Spec):
+    dist: Literal["deterministic"]
+    value: float = Field(ge=0)
+
+
+class Lognormal(_Spec):
+    dist: Literal["lognormal"]
+    mean: float = Field(gt=0)
+    p99: float | None = Field(default=None, gt=0)
+    sigma: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Lognormal:
+        if (self.p99 is None) == (self.sigma is None):
+            raise ValueError("lognormal takes mean with exactly one of p99 or sigma")
+        if self.p99 is not None:
+            ratio = self.p99 / self.mean
+            limit = math.exp(Z99**2 / 2)
+            if not 1.0 < ratio <= limit:
+                raise ValueError(
+                    f"lognormal p99/mean is {ratio:.3g}; allowed is above 1 and at most {limit:.3g}"
+                )
+        return self
+
+    @property
+    def shape(self) -> tuple[float, float]:
+        """(mu, sigma) of the underlying normal."""
+        if self.sigma is not None:
+            sigma = self.sigma
+        else:
+            assert self.p99 is not None
+            # mean = exp(mu + s^2/2), p99 = exp(mu + z s)  =>  s^2/2 - z s + ln(p99/mean) = 0
+            sigma = Z99 - math.sqrt(Z99**2 - 2 * math.log(self.p99 / self.mean))
+        return math.log(self.mean) - sigma**2 / 2, sigma
+
+
+class Gamma(_Spec):
+    dist: Literal["gamma"]
+    mean: float = Field(gt=0)
+    cv: float = Field(gt=0, description="coefficient of variation (std/mean); shape = 1/cv^2")
+
+
+class Empirical(_Spec):
+    dist: Literal["empirical"]
+    file: str
+    column: str | None = None
+    base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="after")
+    def _readable(self) -> Empirical:
+        self.values()
+        return self
+
+    def values(self) -> np.ndarray:
+        path = Path(self.file)
+        if not path.is_absolute():
+            path = Path(self.base_dir) / path
+        return _load_empirical(str(path), self.column)
+
+
+@lru_cache(maxsize=64)
+def _load_empirical(path: str, column: str | None) -> np.ndarray:
+    if not Path(path).is_file():
+        raise ValueError(f"empirical file {path!r} does not exist")
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if not rows:
+        raise ValueError(f"empirical file {path!r} is empty")
+    header, col, body = rows[0], 0, rows
+    if column is not None:
+        if column not in header:
+            raise ValueError(f"empirical file {path!r} has no column {column!r}; columns: {header}")
+        col, body = header.index(column), rows[1:]
+    else:
+        try:
+            float(header[0])
+        except ValueError:
+            body = rows[1:]
+    try:
+        values = np.array([float(r[col]) for r in body], dtype=float)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"empirical file {path!r} has a non-numeric value: {exc}") from None
+    if values.size == 0 or (values < 0).any() or not np.isfinite(values).all():
+        raise ValueError(f"empirical file {path!r} needs at least one finite, non-negative value")
+    values.setflags(write=False)
+    return values
+
+
+DistSpec = Annotated[
+    Exponential | Deterministic | Lognormal | Gamma | Empirical, Field(discriminator="dist")
+]
+
+
+def as_spec(value: object) -> object:
+    """Accept a bare number as deterministic (used as a pydantic before-validator)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "deterministic", "value": float(value)}
+    return value
+
+
+def mean_of(spec: _Spec) -> float:
+    """The spec's mean before clipping (empirical: the sample mean)."""
+    if isinstance(spec, Deterministic):
+        return spec.value
+    if isinstance(spec, Empirical):
+        return float(spec.values().mean())
+    return float(spec.mean)  # type: ignore[attr-defined]
+
+
+def draw(spec: _Spec, rng: np.random.Generator, size: int) -> np.ndarray:
+    """`size` independent samples of `spec`, clipped to [min, max] when given."""
+    if isinstance(spec, Exponential):
+        out = rng.exponential(spec.mean, size)
+    elif isinstance(spec, Deterministic):
+        out = np.full(size, spec.value)
+    elif isinstance(spec, Lognormal):
+        mu, sigma = spec.shape
+        out = rng.lognormal(mu, sigma, size)
+    elif isinstance(spec, Gamma):
+        shape = 1.0 / spec.cv**2
+        out = rng.gamma(shape, spec.mean / shape, size)
+    elif isinstance(spec, Empirical):
+        out = rng.choice(spec.values(), size)
+    else:  # pragma: no cover - the union is closed
+        raise TypeError(f"unknown distribution {spec!r}")
+    if spec.min is not None or spec.max is not None:
+        out = np.clip(out, spec.min, spec.max)
+    return out
+
+
+class Sampler:
+    """Hands out samples of a spec one at a time, drawn in blocks; `scale` converts units."""
+
+    __slots__ = ("_constant", "_it", "_rng", "_scale", "_spec")
+
+    def __init__(self, spec: _Spec, rng: np.random.Generator, scale: float = 1.0) -> None:
+        self._spec = spec
+        self._rng = rng
+        self._scale = scale
+        self._constant: float | None = None
+        if isinstance(spec, Deterministic):
+            value = spec.value
+            if spec.min is not None:
+                value = max(value, spec.min)
+            if spec.max is not None:
+                value = min(value, spec.max)
+            self._constant = value * scale
+        self._it = iter(())
+
+    def __call__(self) -> float:
+        if self._constant is not None:
+            return self._constant
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._it = iter((draw(self._spec, self._rng, BLOCK) * self._scale).tolist())
+            return next(self._it)

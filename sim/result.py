@@ -1,0 +1,172 @@
+"""A run's results: the `summary.json` contract, pandas frames, and the files a run writes."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.des.engine import RunState
+from sim.histogram import Histogram
+
+LATENCY_QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0)
+
+
+@dataclass
+class Result:
+    summary: dict[str, Any]
+    latency: pd.DataFrame  # op, quantile, latency_ms
+    components: pd.DataFrame  # one row per simulated instance
+    timeseries: pd.DataFrame  # one row per window
+    histograms: dict[str, Histogram]
+
+    def write(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(_clean(self.summary), indent=2) + "\n")
+        self.latency.to_csv(out / "latency.csv", index=False)
+        self.components.to_csv(out / "components.csv", index=False)
+        self.timeseries.to_csv(out / "timeseries.csv", index=False)
+        return out
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: missing figures become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def build_result(state: RunState) -> Result:
+    sc, cell, rec = state.scenario, state.cell, state.recorder
+    measured = state.measured_seconds
+    scale = 1.0 / cell.sample
+    ops = rec.ops
+
+    def rate(count: int) -> float:
+        return count * scale / measured if measured > 0 else math.nan
+
+    def fraction(op: str) -> float:
+        done = ops[op].succeeded_m + ops[op].failed_m
+        return ops[op].succeeded_m / done if done else math.nan
+
+    finished_sr = sum(ops[o].succeeded_m + ops[o].failed_m for o in ("send", "read"))
+    succeeded_sr = sum(ops[o].succeeded_m for o in ("send", "read"))
+    errors: dict[str, int] = {}
+    for op in ops.values():
+        for cause, n in op.errors_m.items():
+            errors[f"{op.name}:{cause}"] = errors.get(f"{op.name}:{cause}", 0) + n
+
+    conservation = {
+        name: {
+            "sent": s.sent,
+            "succeeded": s.succeeded,
+            "failed": s.failed,
+            "in_flight": s.in_flight,
+            "holds": s.sent == s.succeeded + s.failed + s.in_flight and s.in_flight >= 0,
+        }
+        for name, s in ops.items()
+    }
+
+    components: dict[str, Any] = {}
+    rows = []
+    for name, fleet in state.fleets.items():
+        utils = [st.utilization(measured) for st in fleet.stations]
+        completions = sum(st.completions for st in fleet.stations)
+        fc = cell.fleets[name]
+        components[name] = {
+            "instances": fc.configured,
+            "simulated_instances": fc.simulated,
+            "workers": fleet.stations[0].servers,
+            "utilization_mean": sum(utils) / len(utils),
+            "utilization_max": max(utils),
+            "queue_wait_ms_p99": fleet.waits.quantile(0.99),
+            "ops_per_sec": completions / measured / fc.share() if measured > 0 else math.nan,
+            "ops_per_sec_per_instance": completions / measured / len(utils) if measured > 0 else math.nan,
+            "rejected": sum(st.rejections for st in fleet.stations),
+            "per_instance_load_factor": cell.load_factor(name),
+        }
+        for st, u in zip(fleet.stations, utils, strict=True):
+            rows.append({
+                "component": name,
+                "instance": st.index,
+                "servers": st.servers,
+                "utilization": u,
+                "ops_per_sec": st.completions / measured if measured > 0 else math.nan,
+                "arrivals": st.arrivals,
+                "rejected": st.rejections,
+                "mean_jobs": st.jobs_area / measured if measured > 0 else math.nan,
+            })
+
+    cache: dict[str, Any] = {}
+    if state.cache is not None:
+        lookups = state.redis_hits + state.redis_misses
+        share = cell.fleets["redis"].share()
+        cache = {
+            "hit_ratio": state.redis_hits / lookups if lookups else math.nan,
+            "model_hit_ratio": state.cache.hit_ratio,
+            "memory_used_gb": state.cache.memory_used_gb / share,
+            "working_set_gb": state.cache.working_set_gb / cell.sample,
+            "memory_configured_gb": sc.redis.shards * sc.redis.memory_gb_per_shard,
+        }
+
+    summary: dict[str, Any] = {
+        "scenario": sc.name,
+        "description": sc.description,
+        "engine": "des",
+        "seed": sc.seed,
+        "sample": cell.as_dict(),
+        "sim_seconds": state.sim_seconds,
+        "warmup_seconds": sc.warmup_s,
+        "measured_seconds": measured,
+        "wall_seconds": state.wall_seconds,
+        "events": state.events,
+        "drained": state.drained,
+        "offered_per_sec": {op: rate(ops[op].offered_m) for op in ("send", "read")},
+        "throughput_per_sec": {op: rate(ops[op].succeeded_m) for op in ("send", "read", "delivery")},
+        "latency_ms": {op: ops[op].latency_ms.summary() for op in ("send", "read", "delivery")},
+        "availability": {
+            "send": fraction("send"),
+            "read": fraction("read"),
+            "delivery": fraction("delivery"),
+            "overall": succeeded_sr / finished_sr if finished_sr else math.nan,
+        },
+        "errors": dict(sorted(errors.items())),
+        "async_errors": dict(sorted(state.async_errors.items())),
+        "requests": conservation,
+        "checks": {
+            "conservation_holds": all(c["holds"] for c in conservation.values()),
+            "little": rec.little(measured),
+        },
+        "components": components,
+        "cache": cache,
+        "kafka": {
+            "consumer_lag_max_s": state.kafka_lag_max_s,
+            "consumer_lag_max_msgs": state.kafka_lag_max_msgs,
+            "backlog_at_end_msgs": state.kafka_backlog,
+        } if "kafka" in state.fleets else {},
+    }
+
+    latency = pd.DataFrame(
+        [
+            {"op": op, "quantile": q, "latency_ms": v}
+            for op in ("send", "read", "delivery")
+            for q, v in zip(LATENCY_QUANTILES, ops[op].latency_ms.quantiles(list(LATENCY_QUANTILES)),
+                            strict=True)
+        ]
+    )
+    return Result(
+        summary=summary,
+        latency=latency,
+        components=pd.DataFrame(rows),
+        timeseries=pd.DataFrame(rec.rows),
+        histograms={op: ops[op].latency_ms for op in ("send", "read", "delivery")},
+    )
