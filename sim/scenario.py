@@ -73,7 +73,8 @@ class MessageService(Fleet):
     send_service_ms: Dist = _dist(dist="lognormal", mean=0.5, p99=3.0)
     read_service_ms: Dist = _dist(dist="lognormal", mean=0.3, p99=2.0)
     partition_key: Literal["user", "conversation"] = "user"
-    ack_after: list[Step] = Field(default_factory=lambda: ["cassandra", "redis"])
+    ack_after: list[Step] | None = Field(
+        None, description="steps the client's ack waits for; default: cassandra and redis, if enabled")
 
 
 class GroupService(Fleet):
@@ -177,6 +178,8 @@ class Scenario(Model):
             )
         enabled = {"cassandra": self.cassandra.enabled, "redis": self.redis.enabled,
                    "kafka": self.kafka.enabled}
+        if self.message_service.ack_after is None:
+            self.message_service.ack_after = [s for s in ("cassandra", "redis") if enabled[s]]
         for step in self.message_service.ack_after:
             if not enabled[step]:
                 raise ValueError(

@@ -172,7 +172,7 @@ class Engine:
         # routing choices
         self.send_key_is_user = ms.partition_key == "user"
         self.read_key_is_user = (gs.enabled and gs.fan_out == "write") or ms.partition_key == "user"
-        self.required = set(ms.ack_after)
+        self.required = set(ms.ack_after or ())
 
         # traffic
         self._send_gap = self._gap_sampler(cell.sends_per_sec, "send_arrivals")
@@ -344,8 +344,10 @@ class Engine:
             self._finish(req, f"message_service.{error}")
         elif self.redis is not None:
             self.redis.command(self.conv_shard[req.conv], self._cache_answered, req)
-        else:
+        elif self.cass is not None:
             self._from_cassandra(req)
+        else:
+            self._finish(req, None)  # no storage modelled: the read ends at the service
 
     def _cache_answered(self, req: Request, error: str | None) -> None:
         assert self.redis is not None
