@@ -19,18 +19,18 @@ _BUFFER = 8192
 
 
 class Histogram:
-    __slots__ = ("_buf", "_counts", "_log_g", "count", "max", "min", "min_value", "sum", "underflow")
+    __slots__ = ("_buf", "_count", "_counts", "_log_g", "_max", "_min", "_sum", "_underflow", "min_value")
 
     def __init__(self, min_value: float = MIN_VALUE) -> None:
         self.min_value = min_value
         self._log_g = math.log(GROWTH)
         self._counts = np.zeros(0, dtype=np.int64)
         self._buf: list[float] = []
-        self.underflow = 0
-        self.count = 0
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
+        self._underflow = 0
+        self._count = 0
+        self._sum = 0.0
+        self._min = math.inf
+        self._max = -math.inf
 
     def record(self, value: float) -> None:
         self._buf.append(value)
@@ -52,12 +52,12 @@ class Histogram:
             return
         if np.isnan(values).any() or (values < 0).any():
             raise ValueError("histogram values must be finite and non-negative")
-        self.count += int(values.size)
-        self.sum += float(values.sum())
-        self.min = min(self.min, float(values.min()))
-        self.max = max(self.max, float(values.max()))
+        self._count += int(values.size)
+        self._sum += float(values.sum())
+        self._min = min(self._min, float(values.min()))
+        self._max = max(self._max, float(values.max()))
         low = values < self.min_value
-        self.underflow += int(low.sum())
+        self._underflow += int(low.sum())
         high = values[~low]
         if high.size:
             idx = np.floor(np.log(high / self.min_value) / self._log_g).astype(np.int64)
@@ -74,11 +74,11 @@ class Histogram:
             raise ValueError("cannot merge histograms with different bucket layouts")
         self._flush()
         other._flush()
-        self.count += other.count
-        self.sum += other.sum
-        self.underflow += other.underflow
-        self.min = min(self.min, other.min)
-        self.max = max(self.max, other.max)
+        self._count += other._count
+        self._sum += other._sum
+        self._underflow += other._underflow
+        self._min = min(self._min, other._min)
+        self._max = max(self._max, other._max)
         n = max(self._counts.size, other._counts.size)
         merged = np.zeros(n, dtype=np.int64)
         merged[: self._counts.size] += self._counts
@@ -89,16 +89,36 @@ class Histogram:
     def reset(self) -> None:
         self._buf.clear()
         self._counts = np.zeros(0, dtype=np.int64)
-        self.underflow = 0
-        self.count = 0
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
+        self._underflow = 0
+        self._count = 0
+        self._sum = 0.0
+        self._min = math.inf
+        self._max = -math.inf
+
+    @property
+    def count(self) -> int:
+        self._flush()
+        return self._count
+
+    @property
+    def sum(self) -> float:
+        self._flush()
+        return self._sum
+
+    @property
+    def min(self) -> float:
+        self._flush()
+        return self._min
+
+    @property
+    def max(self) -> float:
+        self._flush()
+        return self._max
 
     @property
     def mean(self) -> float:
         self._flush()
-        return self.sum / self.count if self.count else math.nan
+        return self._sum / self._count if self._count else math.nan
 
     def quantile(self, q: float) -> float:
         """The value at rank ceil(q * count) (the 'inverted CDF' definition), within 1%."""
@@ -106,29 +126,29 @@ class Histogram:
 
     def quantiles(self, qs: list[float]) -> list[float]:
         self._flush()
-        if self.count == 0:
+        if self._count == 0:
             return [math.nan for _ in qs]
-        cumulative = np.cumsum(self._counts) + self.underflow
+        cumulative = np.cumsum(self._counts) + self._underflow
         out = []
         for q in qs:
             if not 0.0 <= q <= 1.0:
                 raise ValueError(f"quantile must be in [0, 1], got {q}")
-            rank = max(1, math.ceil(q * self.count))
-            if rank <= self.underflow:
-                out.append(0.0 if self.min < self.min_value else self.min)
+            rank = max(1, math.ceil(q * self._count))
+            if rank <= self._underflow:
+                out.append(0.0 if self._min < self.min_value else self._min)
                 continue
             i = int(np.searchsorted(cumulative, rank))
             centre = self.min_value * GROWTH ** (i + 0.5)
-            out.append(min(max(centre, self.min), self.max))
+            out.append(min(max(centre, self._min), self._max))
         return out
 
     def cdf_points(self) -> tuple[np.ndarray, np.ndarray]:
         """(upper bucket edges, cumulative fraction) for drawing a CDF."""
         self._flush()
-        if self.count == 0:
+        if self._count == 0:
             return np.zeros(0), np.zeros(0)
         edges = self.min_value * GROWTH ** (np.arange(self._counts.size) + 1)
-        cumulative = (np.cumsum(self._counts) + self.underflow) / self.count
+        cumulative = (np.cumsum(self._counts) + self._underflow) / self.count
         keep = self._counts > 0
         return edges[keep], cumulative[keep]
 
@@ -136,11 +156,11 @@ class Histogram:
         """count, mean, p50, p90, p99, p999, max — the shape summary.json uses."""
         p50, p90, p99, p999 = self.quantiles([0.5, 0.9, 0.99, 0.999])
         return {
-            "count": self.count,
+            "count": self._count,
             "mean": self.mean,
             "p50": p50,
             "p90": p90,
             "p99": p99,
             "p999": p999,
-            "max": self.max if self.count else math.nan,
+            "max": self._max if self._count else math.nan,
         }

@@ -88,6 +88,15 @@ def make_cell(scenario: Scenario) -> Cell:
                     f"sample {f:.4g}): each simulated instance carries {factor:.3g}x the full design's "
                     f"per-instance load"
                 )
+        for name in ("gateway", "message_service"):
+            section = getattr(scenario, name)
+            if section.enabled and section.balancer == "round_robin" and fleets[name].simulated > 0:
+                notes.append(
+                    f"{name}: round_robin balancing over {fleets[name].simulated} instead of "
+                    f"{fleets[name].configured} instances changes each instance's arrival pattern "
+                    f"(a strict rotation over n instances smooths arrivals), so queueing in the cell "
+                    f"differs from the full fleet; balancer: random keeps it"
+                )
     return Cell(
         sample=f,
         users=cell_size(scenario.workload.users, f),
