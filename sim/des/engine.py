@@ -98,6 +98,9 @@ class Engine:
         self.async_errors: Counter[str] = Counter()
         self.events = 0
         self._arrivals_open = True
+        self._lookups_at_warmup = (0, 0)
+        self._window_lookups = (0, 0)
+        self._windows_closed = 0
         self.measured_from = sc.warmup_s
 
         # workload
@@ -381,21 +384,34 @@ class Engine:
         for fleet in self.fleets.values():
             fleet.reset_stats()
         if self.redis is not None:
-            self.redis.hits = self.redis.misses = 0
+            self._lookups_at_warmup = (self.redis.hits, self.redis.misses)
         if self.kafka is not None and self.kafka.group is not None:
             self.kafka.group.measuring = True
         self.recorder.begin_measuring(now)
 
     def _ticker(self) -> Any:
-        sc = self.scenario
         window = self.recorder.window_s
-        t = 0.0
-        while t + window <= sc.duration_s + 1e-9:
+        while self._windows_closed * window + window <= self.scenario.duration_s + 1e-9:
             yield self.env.timeout(window)
-            t += window
-            self.recorder.close_window(t, 1.0 / self.cell.sample)
-            if self.progress is not None:
-                self.progress(t, sc.duration_s)
+            self._close_window()
+
+    def _close_window(self) -> None:
+        """Close the next per-second window: the recorder's counts plus cache and Kafka state."""
+        self._windows_closed += 1
+        t = self._windows_closed * self.recorder.window_s
+        row = self.recorder.close_window(t, 1.0 / self.cell.sample)
+        if self.redis is not None:
+            hits, misses = self.redis.hits, self.redis.misses
+            dh, dm = hits - self._window_lookups[0], misses - self._window_lookups[1]
+            self._window_lookups = (hits, misses)
+            row["cache_hit_ratio"] = dh / (dh + dm) if dh + dm else float("nan")
+        if self.kafka is not None and self.kafka.group is not None:
+            group = self.kafka.group
+            row["kafka_lag_max_s"] = group.window_lag_max_s
+            row["kafka_backlog_msgs"] = group.backlog()
+            group.window_lag_max_s = 0.0
+        if self.progress is not None:
+            self.progress(t, self.scenario.duration_s)
 
     def run(self, drain: bool = False) -> RunState:
         """Simulate `duration_s`; with `drain`, stop arrivals then and run until all requests end."""
@@ -413,6 +429,9 @@ class Engine:
                     Timeout(env, delay).callbacks.append(fn)
         env.process(self._ticker())
         env.run(until=sc.duration_s)
+        # run(until) stops before events at exactly duration_s: close the last window by hand
+        while (self._windows_closed + 1) * self.recorder.window_s <= sc.duration_s + 1e-9:
+            self._close_window()
         end = sc.duration_s
         if drain:
             self._arrivals_open = False
@@ -429,8 +448,8 @@ class Engine:
             recorder=self.recorder,
             fleets=self.fleets,
             cache=self.cache,
-            redis_hits=self.redis.hits if self.redis else 0,
-            redis_misses=self.redis.misses if self.redis else 0,
+            redis_hits=self.redis.hits - self._lookups_at_warmup[0] if self.redis else 0,
+            redis_misses=self.redis.misses - self._lookups_at_warmup[1] if self.redis else 0,
             kafka_lag_max_s=group.lag_max_s if group else 0.0,
             kafka_lag_max_msgs=group.lag_max_msgs if group else 0,
             kafka_backlog=group.backlog() if group else 0,

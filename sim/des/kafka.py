@@ -62,8 +62,10 @@ class Consumer:
                 return
             appended, record = logs[p].popleft()
             lag_s = group.env._now - appended
-            if group.measuring and lag_s > group.lag_max_s:
-                group.lag_max_s = lag_s
+            if lag_s > group.window_lag_max_s:
+                group.window_lag_max_s = lag_s
+                if group.measuring and lag_s > group.lag_max_s:
+                    group.lag_max_s = lag_s
             self.in_flight += 1
             group.handle(self, record)
 
@@ -88,6 +90,7 @@ class ConsumerGroup:
         self.measuring = False
         self.lag_max_s = 0.0
         self.lag_max_msgs = 0
+        self.window_lag_max_s = 0.0  # reset by the engine every window
 
     def append(self, p: int, record: Any) -> None:
         log = self.logs[p]

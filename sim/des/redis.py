@@ -33,7 +33,7 @@ class RedisCluster:
         self._hit_rng = streams[1]
         self._uniform = iter(())
         self._hit_p = memoryview(np.ascontiguousarray(cache.hit_probability, dtype=np.float64))
-        self.hits = 0
+        self.hits = 0  # cumulative over the run
         self.misses = 0
 
     def shards_of(self, conv_ids: np.ndarray) -> np.ndarray:
@@ -56,7 +56,3 @@ class RedisCluster:
         else:
             self.misses += 1
         return hit
-
-    def reset_stats(self) -> None:
-        self.fleet.reset_stats()
-        self.hits = self.misses = 0
