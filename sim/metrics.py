@@ -52,11 +52,12 @@ class Recorder:
 
     # -- events -----------------------------------------------------------------------------
     def _advance(self, now: float) -> None:
-        if self._measuring:
-            dt = now - self._last_t
-            if dt > 0:
-                for op in self.ops.values():
-                    op.in_flight_area += op.in_flight * dt
+        dt = now - self._last_t
+        if dt < 0:
+            raise RuntimeError(f"recorder clock moved backwards: {self._last_t} -> {now}")
+        if self._measuring and dt > 0:
+            for op in self.ops.values():
+                op.in_flight_area += op.in_flight * dt
         self._last_t = now
 
     def start(self, op: str, t0: float, now: float) -> None:

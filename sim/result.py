@@ -130,6 +130,11 @@ def build_result(state: RunState) -> Result:
         "wall_seconds": state.wall_seconds,
         "events": state.events,
         "drained": state.drained,
+        "workload": {
+            **state.mix,
+            "note": "traffic-weighted over the (cell's) conversations; nominal: group_share "
+                    f"{sc.workload.group_share} of conversations",
+        },
         "offered_per_sec": {op: rate(ops[op].offered_m) for op in ("send", "read")},
         "throughput_per_sec": {op: rate(ops[op].succeeded_m) for op in ("send", "read", "delivery")},
         "latency_ms": {op: ops[op].latency_ms.summary() for op in ("send", "read", "delivery")},

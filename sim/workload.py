@@ -1,9 +1,11 @@
 """Who sends and reads what: user and conversation populations, keys, and request streams.
 
 Users and conversations are ranked by popularity (Zipf with exponent s: weight of rank r is
-r**-s). A sampled cell of fraction F keeps every (1/F)-th rank of the full population
-(stratified), so the cell's popularity curve has the shape of the full one and the hottest users
-keep their absolute rates.
+r**-s). A sampled cell of fraction F has F of the members; cell member i stands for a contiguous
+bin of about 1/F full-population ranks and carries their combined share of the traffic. The
+cell's traffic over member quantiles is then that of the full population (the top 1% of the cell
+carries what the top 1% of users carries), while each member's own rate is its bin's average:
+a single celebrity's extreme rate is smoothed into its bin, which only F = 1 shows.
 
 Keys are placed by a 64-bit mixing hash (splitmix64), vectorised over whole populations at build
 time, so the per-request path only indexes precomputed arrays.
@@ -19,7 +21,10 @@ import numpy as np
 from sim.distributions import BLOCK, draw
 from sim.scenario import Workload
 
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+_GOLDEN = (5**0.5 - 1) / 2
+_SQRT2 = 2**0.5
+_EXACT_SUMS = 2_000_000
+_SIZE_QUANTILES = 200_000  # sorted draws of group_size that stand for its quantile function
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -47,10 +52,26 @@ def cell_size(full: int, sample: float) -> int:
     return max(1, math.ceil(full * sample - 1e-9))
 
 
+def zipf_partial_sums(ranks: np.ndarray, s: float) -> np.ndarray:
+    """S(m) = sum_{r=1..m} r**-s for each m in `ranks`: exact up to 2M, Euler-Maclaurin beyond."""
+    ranks = np.asarray(ranks, dtype=np.int64)
+    exact_upto = int(min(ranks.max(initial=0), _EXACT_SUMS))
+    table = np.concatenate([[0.0], np.cumsum(np.arange(1, exact_upto + 1, dtype=np.float64) ** -s)])
+    out = table[np.minimum(ranks, exact_upto)]
+    far = ranks > exact_upto
+    if far.any():
+        lo, hi = exact_upto + 0.5, ranks[far] + 0.5
+        tail = np.log(hi / lo) if s == 1 else (hi ** (1 - s) - lo ** (1 - s)) / (1 - s)
+        out = out.copy()
+        out[far] += tail
+    return out
+
+
 def zipf_cell_weights(n_cell: int, s: float, sample: float) -> np.ndarray:
-    """Normalised popularity of the cell's members: every (1/F)-th rank of a Zipf(s) population."""
-    ranks = np.floor(np.arange(n_cell) / sample) + 1.0
-    weights = ranks**-s
+    """Normalised traffic share of each cell member: its bin of ~1/F full-population ranks."""
+    n_full = max(n_cell, round(n_cell / sample))
+    edges = np.floor(np.arange(n_cell + 1) * (n_full / n_cell)).astype(np.int64)
+    weights = np.diff(zipf_partial_sums(edges, s))
     return weights / weights.sum()
 
 
@@ -77,21 +98,36 @@ class Popularity:
 
 @dataclass(frozen=True)
 class Conversations:
-    """Per-conversation facts of the cell, indexed by conversation id (popularity rank order)."""
+    """Per-conversation facts of the cell, indexed by conversation id (popularity rank order).
+
+    Which conversations are groups, and how big, is spread evenly over popularity ranks with two
+    Kronecker (golden-ratio and sqrt 2) sequences rather than drawn at random, so that every
+    stretch of ranks has the scenario's group share and size distribution: conversation i is a
+    group when frac((i + 1) * 0.618...) < group_share, and its size is the frac((i + 1) * sqrt 2)
+    quantile of `group_size`. The realised, traffic-weighted mix still depends on the few hottest
+    conversations (as it would in a real population); `mix()` reports it.
+    """
 
     recipients: np.ndarray  # int32: 1 for a direct conversation, group size - 1 for a group
     is_group: np.ndarray  # bool
 
     @classmethod
     def build(cls, workload: Workload, n_conv: int, rng: np.random.Generator) -> Conversations:
-        ids = np.arange(n_conv, dtype=np.uint64)
-        is_group = hash_unit(ids, salt=1) < workload.group_share
+        index = np.arange(1, n_conv + 1, dtype=np.float64)
+        is_group = np.modf(index * _GOLDEN)[0] < workload.group_share
         recipients = np.ones(n_conv, dtype=np.int32)
-        n_groups = int(is_group.sum())
-        if n_groups:
-            sizes = np.maximum(np.rint(draw(workload.group_size, rng, n_groups)), 2)
-            recipients[is_group] = (sizes - 1).astype(np.int32)
+        if is_group.any():
+            sizes = np.sort(np.maximum(np.rint(draw(workload.group_size, rng, _SIZE_QUANTILES)), 2))
+            u = np.modf(index[is_group] * _SQRT2)[0]
+            recipients[is_group] = (sizes[(u * sizes.size).astype(np.int64)] - 1).astype(np.int32)
         return cls(recipients=recipients, is_group=is_group)
+
+    def mix(self, weights: np.ndarray) -> dict[str, float]:
+        """Traffic-weighted share of group messages and mean recipients per message."""
+        return {
+            "group_message_share": float(np.dot(weights, self.is_group)),
+            "mean_recipients": float(np.dot(weights, self.recipients)),
+        }
 
     def members(self, conv: int, n_users: int) -> np.ndarray:
         """The recipients' user ids (a fixed hash of the conversation id and member slot)."""

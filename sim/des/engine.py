@@ -78,6 +78,7 @@ class RunState:
     kafka_lag_max_msgs: int
     kafka_backlog: int
     async_errors: Counter[str]
+    mix: dict[str, float]
     rate_limited: int
     events: int
     sim_seconds: float
@@ -114,6 +115,7 @@ class Engine:
         self.send_conv = Popularity(conv_w, self.rngs["send_conversations"])
         self.read_conv = Popularity(conv_w, self.rngs["read_conversations"])
         self.conversations = Conversations.build(w, cell.conversations, self.rngs["conversations"])
+        self.mix = self.conversations.mix(conv_w)
         self._recipients = memoryview(self.conversations.recipients)
         self.hop_ms = Sampler(sc.network.hop_ms, self.rngs["network"], scale=1e-3)
 
@@ -391,8 +393,10 @@ class Engine:
 
     def _ticker(self) -> Any:
         window = self.recorder.window_s
-        while self._windows_closed * window + window <= self.scenario.duration_s + 1e-9:
+        while (self._windows_closed + 1) * window <= self.scenario.duration_s + 1e-9:
             yield self.env.timeout(window)
+            if (self._windows_closed + 1) * window > self.scenario.duration_s + 1e-9:
+                return  # run() closed the last window itself (run(until) stops before it fires)
             self._close_window()
 
     def _close_window(self) -> None:
@@ -454,6 +458,7 @@ class Engine:
             kafka_lag_max_msgs=group.lag_max_msgs if group else 0,
             kafka_backlog=group.backlog() if group else 0,
             async_errors=self.async_errors,
+            mix=self.mix,
             rate_limited=self.gateway.rate_limited if self.gateway else 0,
             events=next(env._eid),  # events scheduled (SimPy numbers each one)
             sim_seconds=end,
