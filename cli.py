@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,17 +24,22 @@ err_console = Console(stderr=True, width=120)
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    """Bad input: one line on stderr, exit code 2. The message is printed literally (no markup)."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
 def _load(path: Path, sets: list[str], **fields: object) -> Scenario:
+    """Load a scenario with `--set` overrides and the run options (`duration_s=--duration`, ...)."""
     overrides = list(sets)
+    origins = [f"--set {item}" for item in sets]
     for key, value in fields.items():
-        if value is not None:
+        if value is not None:  # option text is parsed and checked like a --set value
             overrides.append(f"{key}={value}")
+            origins.append(f"--{key.removesuffix('_s')} {value}")
     try:
-        return load_scenario(path, overrides)
+        return load_scenario(path, overrides, origins=origins)
     except ScenarioError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
@@ -53,10 +59,11 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    duration: Annotated[float | None, typer.Option(help="Simulated seconds (warm-up included).")] = None,
-    warmup: Annotated[float | None, typer.Option(help="Seconds discarded before measuring.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same numbers).")] = None,
-    sample: Annotated[float | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
+    # numbers arrive as text so that a bad value gets capsim's one-line error, not click's usage box
+    duration: Annotated[str | None, typer.Option(help="Simulated seconds (warm-up included).")] = None,
+    warmup: Annotated[str | None, typer.Option(help="Seconds discarded before measuring.")] = None,
+    seed: Annotated[str | None, typer.Option(help="Random seed (same seed, same numbers).")] = None,
+    sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
     set_: SetOpt = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Output folder [reports/<scenario>/<time>/].")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
@@ -70,7 +77,11 @@ def run(
         task = bar.add_task("sim", total=sc.duration_s)
         result = simulate(sc, progress=lambda t, _total: bar.update(task, completed=t))
     out_dir = out or Path("reports") / sc.name / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    result.write(out_dir)
+    try:
+        result.write(out_dir)
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot write the results ({exc.strerror or exc}); "
+              "allowed: a writable folder")
     _print_summary(result)
     for note in result.summary["sample"]["notes"]:
         console.print(f"[yellow]sample:[/] {note}", highlight=False)

@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 from sim.errors import ScenarioError
+from sim.loading import load_scenario
 from sim.result import Result
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario
 from sim.simulate import simulate
 
 __all__ = ["Result", "Scenario", "ScenarioError", "load_scenario", "simulate"]

@@ -32,7 +32,7 @@ class _Spec(BaseModel):
     @model_validator(mode="after")
     def _check_clip(self) -> _Spec:
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+            raise ValueError(f"min ({self.min:g}) must not exceed max ({self.max:g}); allowed: min <= max")
         return self
 
 
@@ -54,14 +54,23 @@ class Lognormal(_Spec):
 
     @model_validator(mode="after")
     def _one_shape(self) -> Lognormal:
-        if (self.p99 is None) == (self.sigma is None):
-            raise ValueError("lognormal takes mean with exactly one of p99 or sigma")
+        if self.p99 is not None and self.sigma is not None:
+            raise ValueError("lognormal takes mean and one of p99 or sigma, not both")
+        if self.p99 is None and self.sigma is None:
+            raise ValueError(
+                "lognormal needs p99 or sigma besides mean, e.g. {dist: lognormal, mean: 1, p99: 5}")
         if self.p99 is not None:
             ratio = self.p99 / self.mean
             limit = math.exp(Z99**2 / 2)
-            if not 1.0 < ratio <= limit:
+            if ratio <= 1.0:
                 raise ValueError(
-                    f"lognormal p99/mean is {ratio:.3g}; allowed is above 1 and at most {limit:.3g}"
+                    f"p99 ({self.p99:g}) must be above mean ({self.mean:g}); allowed for a lognormal: "
+                    f"{self.mean:g} < p99 <= {limit * self.mean:.4g} ({limit:.3g}x mean)"
+                )
+            if ratio > limit:
+                raise ValueError(
+                    f"p99 ({self.p99:g}) is {ratio:.3g}x mean ({self.mean:g}); a lognormal allows at most "
+                    f"{limit:.3g}x, so p99 <= {limit * self.mean:.4g} (an empirical dist can be heavier)"
                 )
         return self
 
@@ -103,28 +112,42 @@ class Empirical(_Spec):
 
 @lru_cache(maxsize=64)
 def _load_empirical(path: str, column: str | None) -> np.ndarray:
+    # Messages start with the field they are about (`file`, `column`): the scenario loader turns
+    # that into the error's path, e.g. `gateway.service_ms.file: 'x.csv' does not exist; ...`.
+    allowed = "allowed: a CSV of non-negative numbers, one per row, with an optional header row"
     if not Path(path).is_file():
-        raise ValueError(f"empirical file {path!r} does not exist")
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+        raise ValueError(f"file {path!r} does not exist; allowed: a CSV path, relative to the scenario file")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [(n, r) for n, r in enumerate(csv.reader(fh), 1) if r]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"file {path!r} cannot be read as CSV ({exc}); {allowed}") from None
     if not rows:
-        raise ValueError(f"empirical file {path!r} is empty")
-    header, col, body = rows[0], 0, rows
+        raise ValueError(f"file {path!r} is empty; {allowed}")
+    header, col, body = rows[0][1], 0, rows
     if column is not None:
         if column not in header:
-            raise ValueError(f"empirical file {path!r} has no column {column!r}; columns: {header}")
+            raise ValueError(f"column {column!r} is not in the header of {path!r}; allowed: "
+                             f"{', '.join(header)}")
         col, body = header.index(column), rows[1:]
     else:
         try:
             float(header[0])
         except ValueError:
             body = rows[1:]
-    try:
-        values = np.array([float(r[col]) for r in body], dtype=float)
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"empirical file {path!r} has a non-numeric value: {exc}") from None
-    if values.size == 0 or (values < 0).any() or not np.isfinite(values).all():
-        raise ValueError(f"empirical file {path!r} needs at least one finite, non-negative value")
+    numbers = []
+    for n, row in body:
+        cell = row[col] if col < len(row) else ""
+        try:
+            x = float(cell)
+        except ValueError:
+            x = math.nan
+        if not (math.isfinite(x) and x >= 0):
+            raise ValueError(f"file {path!r} line {n} has {cell!r}; {allowed}")
+        numbers.append(x)
+    if not numbers:
+        raise ValueError(f"file {path!r} has a header but no values; {allowed}")
+    values = np.array(numbers, dtype=float)
     values.setflags(write=False)
     return values
 

@@ -7,6 +7,10 @@ class ScenarioError(ValueError):
     """Bad input. `str(err)` is one line: `<where>: <what was wrong and what is allowed>`."""
 
     def __init__(self, where: str, message: str) -> None:
-        self.where = where
-        self.message = message
-        super().__init__(f"{where}: {message}" if where else message)
+        self.where = _one_line(where)
+        self.message = _one_line(message)
+        super().__init__(f"{self.where}: {self.message}" if self.where else self.message)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())

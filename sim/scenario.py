@@ -1,22 +1,16 @@
-"""The scenario: a typed schema of workload and fleet, loaded from YAML with clear errors.
+"""The scenario: a typed schema of the workload and the fleet (pydantic).
 
-`load_scenario(path, overrides)` reads YAML (following `extends:` to a base file), applies
-`--set dotted.path=value` overrides, and validates against the schema below. Any problem raises
-`ScenarioError` whose text is one line naming the field path, what was wrong and what is allowed.
+Loading YAML files into it, with `extends:`, `--set` overrides and one-line errors, is
+sim/loading.py.
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from sim.distributions import DistSpec, as_spec
-from sim.errors import ScenarioError
 
 Dist = Annotated[DistSpec, BeforeValidator(as_spec)]
 Consistency = Literal["ONE", "TWO", "THREE", "QUORUM", "ALL"]
@@ -61,7 +55,12 @@ class Fleet(Model):
     workers: int = Field(1, ge=1, description="servers per instance")
     queue_limit: int | None = Field(None, ge=0, description="waiting jobs per instance; full => reject")
     instance_type: str | None = None
-    balancer: Literal["round_robin", "random"] = "round_robin"
+    balancer: Literal["random", "round_robin"] = Field(
+        "random",
+        description="random: each instance sees a Poisson thinning of the traffic (many independent "
+        "clients and balancers); round_robin: one strict rotation, which smooths each instance's "
+        "arrivals and so lowers queueing as the fleet grows",
+    )
 
 
 class Gateway(Fleet):
@@ -203,170 +202,3 @@ class Scenario(Model):
 def replies_needed(level: str, rf: int) -> int:
     """Replica replies a coordinator waits for at consistency `level` with `rf` replicas."""
     return {"ONE": 1, "TWO": 2, "THREE": 3, "QUORUM": rf // 2 + 1, "ALL": rf}[level]
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
-
-
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, merge (`extends:`), override (`a.b=value`) and validate a scenario file."""
-    path = Path(path)
-    raw, lines = _read_yaml(path, seen=())
-    raw = copy.deepcopy(raw)
-    for item in overrides or []:
-        _apply_override(raw, item)
-    _set_base_dir(raw, path.parent)
-    raw.setdefault("name", path.stem)
-    return validate_scenario(raw, lines=lines, source=str(path))
-
-
-def validate_scenario(raw: dict[str, Any], lines: dict[tuple, int] | None = None,
-                      source: str = "scenario") -> Scenario:
-    try:
-        return Scenario.model_validate(raw)
-    except ValidationError as exc:
-        raise _one_line(exc, lines or {}, source) from None
-
-
-def _read_yaml(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict[tuple, int]]:
-    if not path.is_file():
-        raise ScenarioError(str(path), "file not found")
-    if path.resolve() in seen:
-        raise ScenarioError(str(path), "extends: forms a cycle")
-    text = path.read_text()
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ScenarioError(where, f"YAML syntax error: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(str(path), f"YAML error: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ScenarioError(str(path), "a scenario must be a mapping of sections (workload:, gateway:, ...)")
-    lines = _line_index(node, ()) if node is not None else {}
-    base = data.pop("extends", None)
-    if base is None:
-        return data, lines
-    if not isinstance(base, str):
-        raise ScenarioError(f"{path}: extends", "must be a path to another scenario file")
-    base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
-    base_data, base_lines = _read_yaml(base_path, (*seen, path.resolve()))
-    _set_base_dir(base_data, base_path.parent)
-    base_data.pop("name", None)
-    return _deep_merge(base_data, data), {**base_lines, **lines}
-
-
-def _line_index(node: yaml.Node, prefix: tuple) -> dict[tuple, int]:
-    out: dict[tuple, int] = {prefix: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            out.update(_line_index(value, (*prefix, key.value)))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            out.update(_line_index(value, (*prefix, i)))
-    return out
-
-
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and "dist" not in value:
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _set_base_dir(raw: Any, base_dir: Path) -> None:
-    """Empirical distributions read files relative to the scenario that names them."""
-    if isinstance(raw, dict):
-        if raw.get("dist") == "empirical" and "base_dir" not in raw:
-            raw["base_dir"] = str(base_dir)
-        for value in raw.values():
-            _set_base_dir(value, base_dir)
-
-
-def _apply_override(raw: dict[str, Any], item: str) -> None:
-    if "=" not in item:
-        raise ScenarioError(f"--set {item}", "expected dotted.path=value, e.g. cassandra.nodes=12")
-    key, _, text = item.partition("=")
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ScenarioError(f"--set {item}", "the path before '=' is empty")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
-    target = raw
-    for i, part in enumerate(parts[:-1]):
-        nxt = target.get(part)
-        if nxt is None:
-            nxt = target[part] = {}
-        if not isinstance(nxt, dict):
-            raise ScenarioError(f"--set {key}", f"{'.'.join(parts[: i + 1])} is not a section")
-        target = nxt
-    target[parts[-1]] = value
-
-
-_DIST_TAGS = {"exponential", "deterministic", "lognormal", "gamma", "empirical"}
-
-
-def _one_line(exc: ValidationError, lines: dict[tuple, int], source: str) -> ScenarioError:
-    err = exc.errors()[0]
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and (p in _DIST_TAGS or "[" in p))]
-    path = ".".join(str(p) for p in loc)
-    line = _nearest_line(tuple(loc), lines)
-    where = f"{source}:{line}: {path}" if line else (f"{source}: {path}" if path else source)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return ScenarioError(where, f"unknown key{_did_you_mean(loc)}")
-    if kind == "union_tag_invalid":
-        return ScenarioError(where, f"unknown dist; allowed: {sorted(_DIST_TAGS)}")
-    if kind == "union_tag_not_found":
-        return ScenarioError(where, f"a distribution needs 'dist:' (one of {sorted(_DIST_TAGS)})")
-    msg = err["msg"].removeprefix("Value error, ")
-    if kind == "missing":
-        return ScenarioError(where, "required field is missing")
-    if kind.startswith("literal_error") or "Input should be" in msg:
-        got = err.get("input")
-        if not isinstance(got, dict | list):
-            msg = f"got {got!r}; {msg[0].lower()}{msg[1:]}"
-    return ScenarioError(where, msg)
-
-
-def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines and n > 0:
-            return lines[loc[:n]]
-    return None
-
-
-def _did_you_mean(loc: list) -> str:
-    model: Any = Scenario
-    for part in loc[:-1]:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return ""
-        model = _model_of(field.annotation)
-        if model is None:
-            return ""
-    known = list(getattr(model, "model_fields", {}))
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} allowed: {', '.join(k for k in known if k != 'base_dir')}"
-
-
-def _model_of(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
