@@ -28,6 +28,8 @@ class Model(BaseModel):
 
 class Network(Model):
     hop_ms: Dist = _dist(dist="lognormal", mean=0.25, p99=1.0)
+    zones: int = Field(3, ge=1, description="availability zones the fleets and replicas spread over")
+    regions: int = Field(1, ge=1, description="regions; every write is copied to each other region")
 
 
 class Workload(Model):
@@ -42,6 +44,7 @@ class Workload(Model):
     arrivals: Literal["poisson", "deterministic"] = "poisson"
     message_bytes: Dist = _dist(dist="lognormal", mean=1024, p99=8192, min=16)
     recent_messages: int = Field(100, ge=1, description="messages kept per conversation in Redis")
+    retention_days: float = Field(365, gt=0, description="how long Cassandra keeps messages")
 
 
 class RateLimit(Model):
@@ -66,6 +69,8 @@ class Fleet(Model):
 class Gateway(Fleet):
     service_ms: Dist = _dist(dist="lognormal", mean=0.3, p99=2.0)
     rate_limit: RateLimit | None = None
+    pricing: Literal["instances", "api_gateway_rest", "api_gateway_http"] = Field(
+        "instances", description="priced as our own instances, or as a managed API gateway per request")
 
 
 class MessageService(Fleet):
@@ -81,6 +86,8 @@ class GroupService(Fleet):
     service_ms: Dist = _dist(dist="lognormal", mean=0.5, p99=3.0)
     per_recipient_ms: float = Field(0.02, ge=0, description="CPU per recipient on top of service_ms")
     max_in_flight: int = Field(64, ge=1, description="events each consumer works on at once")
+    inbox_entry_bytes: float = Field(
+        120, gt=0, description="stored per recipient by fan-out on write (a message reference)")
 
 
 class Cassandra(Model):
@@ -95,6 +102,13 @@ class Cassandra(Model):
     read_service_ms: Dist = _dist(dist="lognormal", mean=1.0, p99=6.0)
     queue_limit: int | None = Field(None, ge=0)
     instance_type: str | None = None
+    disk: Literal["local", "ebs"] = Field("local", description="instance NVMe, or EBS gp3 volumes")
+    disk_gb_per_node: float | None = Field(
+        None, gt=0, description="usable disk per node; default: the instance type's local disk")
+    compaction_headroom: float = Field(
+        2.0, ge=1, description="disk provisioned per byte of data (2 = disks kept at most half full)")
+    max_data_gb_per_node: float = Field(
+        1280, gt=0, description="data one node can hold and still stream/repair in reasonable time")
 
     @model_validator(mode="after")
     def _levels_fit(self) -> Cassandra:
@@ -135,6 +149,8 @@ class Kafka(Model):
     append_ms: Dist = _dist(dist="lognormal", mean=0.05, p99=0.5)
     queue_limit: int | None = Field(None, ge=0)
     instance_type: str | None = None
+    retention_hours: float = Field(168, gt=0, description="how long brokers keep records")
+    disk_gb_per_broker: float = Field(2000, gt=0, description="storage per broker")
 
     @model_validator(mode="before")
     @classmethod
@@ -153,6 +169,42 @@ class Kafka(Model):
         return self
 
 
+class Slo(Model):
+    """A service-level objective on one figure of summary.json, e.g. latency_ms.read.p99 < 100."""
+
+    name: str | None = None
+    metric: str = Field(description="dotted path into summary.json, e.g. latency_ms.read.p99")
+    max: float | None = Field(None, description="met when the figure is at most this")
+    min: float | None = Field(None, description="met when the figure is at least this")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Slo:
+        if (self.max is None) == (self.min is None):
+            raise ValueError("an SLO takes exactly one of max or min")
+        root = self.metric.split(".")[0]
+        if root not in SLO_ROOTS:
+            raise ValueError(f"metric {self.metric!r} is not an SLO figure; allowed roots: "
+                             f"{', '.join(sorted(SLO_ROOTS))}")
+        if self.name is None:
+            bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
+            self.name = f"{self.metric} {bound}"
+        return self
+
+
+SLO_ROOTS = {"latency_ms", "availability", "throughput_per_sec", "components", "cache", "kafka", "cost"}
+
+
+class Pricing(Model):
+    catalog: str = Field("aws-us-east-1", description="a catalog in sim/data/pricing/, or a YAML path")
+    usd_per_hour: dict[str, float] = Field(
+        default_factory=dict, description="override instance prices by instance type")
+
+
+class Capacity(Model):
+    target_utilization: float = Field(
+        0.7, gt=0, le=1, description="CPU share `capsim size` plans for, leaving headroom for bursts")
+
+
 class Scenario(Model):
     name: str = "scenario"
     description: str = ""
@@ -168,6 +220,9 @@ class Scenario(Model):
     cassandra: Cassandra = Field(default_factory=Cassandra)
     redis: Redis = Field(default_factory=Redis)
     kafka: Kafka = Field(default_factory=Kafka)
+    slo: list[Slo] = Field(default_factory=list)
+    pricing: Pricing = Field(default_factory=Pricing)
+    capacity: Capacity = Field(default_factory=Capacity)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
