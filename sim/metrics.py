@@ -11,10 +11,61 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim.histogram import Histogram
 
 OPS = ("send", "read", "delivery")
+
+
+class Breakdown:
+    """Where the time of slow requests goes, by component, in bounded memory.
+
+    Requests are grouped by latency into log buckets (5% wide); each bucket sums the time its
+    requests spent in each component along their critical path (network hops count with the
+    component they lead to). `tail(p)` averages the buckets from the one holding the p-quantile
+    up: the make-up of the requests at or above it (the boundary bucket included, so the cut is
+    within 5% of the quantile).
+    """
+
+    GROWTH = 1.05
+
+    def __init__(self) -> None:
+        self._log_g = math.log(self.GROWTH)
+        self.buckets: dict[int, list[Any]] = {}  # bucket -> [count, {component: seconds}]
+
+    def add(self, latency_ms: float, t0: float, marks: list[tuple[str, float]]) -> None:
+        b = int(math.log(latency_ms / 1e-3) / self._log_g) if latency_ms > 1e-3 else -1
+        entry = self.buckets.get(b)
+        if entry is None:
+            entry = self.buckets[b] = [0, {}]
+        entry[0] += 1
+        parts = entry[1]
+        prev = t0
+        for component, t in marks:
+            parts[component] = parts.get(component, 0.0) + (t - prev)
+            prev = t
+
+    def tail(self, from_ms: float) -> dict[str, Any]:
+        if not self.buckets or not math.isfinite(from_ms):
+            return {}
+        cut = int(math.log(from_ms / 1e-3) / self._log_g) if from_ms > 1e-3 else -1
+        count = 0
+        totals: dict[str, float] = {}
+        for b, (n, parts) in self.buckets.items():
+            if b >= cut:
+                count += n
+                for component, seconds in parts.items():
+                    totals[component] = totals.get(component, 0.0) + seconds
+        whole = sum(totals.values())
+        if count == 0 or whole <= 0:
+            return {}
+        return {
+            "tail_from_ms": from_ms,
+            "requests": count,
+            "mean_ms": {c: v / count * 1e3 for c, v in sorted(totals.items(), key=lambda kv: -kv[1])},
+            "shares": {c: v / whole for c, v in sorted(totals.items(), key=lambda kv: -kv[1])},
+        }
 
 
 @dataclass
@@ -37,6 +88,7 @@ class OpStats:
     window_failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     errors_m: Counter[str] = field(default_factory=Counter)
+    breakdown: Breakdown = field(default_factory=lambda: Breakdown())
 
 
 class Recorder:
@@ -69,8 +121,10 @@ class Recorder:
         if t0 >= self.warmup_s:
             s.offered_m += 1
 
-    def finish(self, op: str, t0: float, started: float, now: float, error: str | None) -> None:
-        """`t0` starts the latency; `started` is when the request entered (Little's law)."""
+    def finish(self, op: str, t0: float, started: float, now: float, error: str | None,
+               marks: list[tuple[str, float]] | None = None) -> None:
+        """`t0` starts the latency; `started` is when the request entered (Little's law);
+        `marks` are (component, time its part ended) along the request's critical path."""
         self._advance(now)
         s = self.ops[op]
         s.in_flight -= 1
@@ -83,6 +137,8 @@ class Recorder:
             if measured:
                 s.succeeded_m += 1
                 s.latency_ms.record(ms)
+                if marks:
+                    s.breakdown.add(ms, t0, marks)
         else:
             s.failed += 1
             s.window_failed += 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.analytic import erlang_c, offered_loads
 from sim.des.engine import RunState
 from sim.histogram import Histogram
 
@@ -138,6 +139,10 @@ def build_result(state: RunState) -> Result:
         "offered_per_sec": {op: rate(ops[op].offered_m) for op in ("send", "read")},
         "throughput_per_sec": {op: rate(ops[op].succeeded_m) for op in ("send", "read", "delivery")},
         "latency_ms": {op: ops[op].latency_ms.summary() for op in ("send", "read", "delivery")},
+        "latency_breakdown": {
+            op: ops[op].breakdown.tail(ops[op].latency_ms.quantile(0.99))
+            for op in ("send", "read", "delivery")
+        },
         "availability": {
             "send": fraction("send"),
             "read": fraction("read"),
@@ -152,6 +157,7 @@ def build_result(state: RunState) -> Result:
             "little": rec.little(measured),
         },
         "components": components,
+        "analytic": _analytic(state),
         "cache": cache,
         "kafka": {
             "consumer_lag_max_s": state.kafka_lag_max_s,
@@ -175,3 +181,26 @@ def build_result(state: RunState) -> Result:
         timeseries=pd.DataFrame(rec.rows),
         histograms={op: ops[op].latency_ms for op in ("send", "read", "delivery")},
     )
+
+
+def _analytic(state: RunState) -> dict[str, dict[str, float | bool]]:
+    """The M/M/c estimate per instance at the load each simulated instance was offered.
+
+    Uses the run's realised fan-out and hit ratio and each fleet's per-instance load factor, so
+    it speaks of the same load as the simulated figures beside it.
+    """
+    lookups = state.redis_hits + state.redis_misses
+    hit = state.redis_hits / lookups if lookups else None
+    flows = offered_loads(state.scenario, recipients=state.mix["mean_recipients"], hit_ratio=hit)
+    out: dict[str, dict[str, float | bool]] = {}
+    for name, load in flows.loads.items():
+        per_instance = load.ops_per_sec / load.instances * state.cell.load_factor(name)
+        est = erlang_c(load.servers, per_instance, load.service_ms)
+        out[name] = {
+            "ops_per_sec_per_instance": per_instance,
+            "utilization": est.utilization,
+            "stable": est.stable,
+            "wait_ms_mean": est.wait_ms_mean,
+            "wait_ms_p99": est.wait_ms_p99,
+        }
+    return out

@@ -51,12 +51,13 @@ Progress = Callable[[float, float], None]
 class Request:
     """One operation in flight. `t0` is when its latency starts (a delivery's: its send's)."""
 
-    __slots__ = ("conv", "done", "op", "pending", "started", "t0", "user")
+    __slots__ = ("conv", "done", "marks", "op", "pending", "started", "t0", "user")
 
     def __init__(self, op: str, t0: float, user: int, conv: int, started: float | None = None) -> None:
         self.op = op
         self.t0 = t0
         self.started = t0 if started is None else started
+        self.marks: list[tuple[str, float]] = []  # (component, time its part of the path ended)
         self.user = user
         self.conv = conv
         self.pending = 0
@@ -247,13 +248,14 @@ class Engine:
         if error is not None:
             self._finish(req, f"gateway.{error}")
         else:
+            req.marks.append(("gateway", self.env._now))
             then(req, None)
 
     def _finish(self, req: Request, error: str | None) -> None:
         if req.done:
             raise RuntimeError(f"{req.op} request finished twice")
         req.done = True
-        self.recorder.finish(req.op, req.t0, req.started, self.env._now, error)
+        self.recorder.finish(req.op, req.t0, req.started, self.env._now, error, req.marks)
 
     # -- send ----------------------------------------------------------------------------------
     def _send_admitted(self, req: Request, _error: None) -> None:
@@ -266,6 +268,8 @@ class Engine:
         if error is not None:
             self._finish(req, f"message_service.{error}")
             return
+        if self.msg is not None:
+            req.marks.append(("message_service", self.env._now))
         req.pending = len(self.required)
         if self.cass is not None:
             pos = self.user_pos[req.user] if self.send_key_is_user else self.conv_pos[req.conv]
@@ -292,6 +296,7 @@ class Engine:
             return
         req.pending -= 1
         if req.pending == 0:
+            req.marks.append((step, self.env._now))  # the step that held the ack up
             self._finish(req, None)
 
     # -- delivery ------------------------------------------------------------------------------
@@ -299,12 +304,15 @@ class Engine:
         now = self.env._now
         self.recorder.start("delivery", send.t0, now)
         assert self.kafka is not None and self.kafka.group is not None
-        self.kafka.group.append(partition, Request("delivery", send.t0, send.user, send.conv, now))
+        delivery = Request("delivery", send.t0, send.user, send.conv, now)
+        delivery.marks.append(("send_and_produce", now))
+        self.kafka.group.append(partition, delivery)
 
     def _consume(self, consumer: Consumer, delivery: Request) -> None:
         n = self._recipients[delivery.conv]
         service_s = self.group_ms() + n * self.per_recipient_s
         delivery.pending = n
+        delivery.marks.append(("kafka_consumer_lag", self.env._now))
         call(self.env, self.hop_ms(), consumer.station, service_s, self._fan_out, (delivery, consumer))
 
     def _fan_out(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
@@ -312,6 +320,7 @@ class Engine:
         if error is not None:
             self._deliver_done(ctx, f"group_service.{error}")
             return
+        delivery.marks.append(("group_service", self.env._now))
         if not self.fan_out_write:
             self._deliver_done(ctx, None)
             return
@@ -330,6 +339,7 @@ class Engine:
             return
         delivery.pending -= 1
         if delivery.pending == 0:
+            delivery.marks.append(("cassandra", self.env._now))
             self._deliver_done(ctx, None)
 
     def _deliver_done(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
@@ -347,7 +357,10 @@ class Engine:
     def _lookup(self, req: Request, error: str | None) -> None:
         if error is not None:
             self._finish(req, f"message_service.{error}")
-        elif self.redis is not None:
+            return
+        if self.msg is not None:
+            req.marks.append(("message_service", self.env._now))
+        if self.redis is not None:
             self.redis.command(self.conv_shard[req.conv], self._cache_answered, req)
         elif self.cass is not None:
             self._from_cassandra(req)
@@ -356,6 +369,7 @@ class Engine:
 
     def _cache_answered(self, req: Request, error: str | None) -> None:
         assert self.redis is not None
+        req.marks.append(("redis", self.env._now))
         if error is None and self.redis.is_hit(req.conv):
             self._finish(req, None)
             return
@@ -372,6 +386,8 @@ class Engine:
         self.cass.read(pos, self._read_done, req)
 
     def _read_done(self, req: Request, error: str | None) -> None:
+        if error is None:
+            req.marks.append(("cassandra", self.env._now))
         self._finish(req, error)
         if error is None and self.redis is not None:
             self.redis.command(self.conv_shard[req.conv], self._fill_done, None)
