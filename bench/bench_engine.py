@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 import sim  # noqa: E402
 from sim.des.station import Fleet, call  # noqa: E402
-from sim.distributions import Exponential, Sampler  # noqa: E402
+from sim.distributions import Draw, Exponential, sampler  # noqa: E402
 
 STATIONS = 5
 SERVERS = 8
@@ -73,10 +73,10 @@ def mmc_response(servers: int, lam: float, mean_s: float) -> float:
 # The two implementations of the tandem
 
 
-def _samplers(seed: int) -> tuple[Sampler, list[Sampler]]:
+def _samplers(seed: int) -> tuple[Draw, list[Draw]]:
     streams = np.random.SeedSequence(seed).spawn(STATIONS + 1)
-    gap = Sampler(Exponential(dist="exponential", mean=1.0 / ARRIVAL_RATE), np.random.default_rng(streams[0]))
-    svc = [Sampler(Exponential(dist="exponential", mean=SERVICE_MEAN_S), np.random.default_rng(s))
+    gap = sampler(Exponential(dist="exponential", mean=1.0 / ARRIVAL_RATE), np.random.default_rng(streams[0]))
+    svc = [sampler(Exponential(dist="exponential", mean=SERVICE_MEAN_S), np.random.default_rng(s))
            for s in streams[1:]]
     return gap, svc
 

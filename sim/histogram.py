@@ -41,6 +41,14 @@ class Histogram:
         self._flush()
         self._add(np.asarray(values, dtype=float))
 
+    def record_zeros(self, n: int) -> None:
+        """Record `n` zeros (e.g. jobs that did not wait) at once."""
+        if n > 0:
+            self._underflow += n
+            self._count += n
+            self._min = 0.0
+            self._max = max(self._max, 0.0)
+
     def _flush(self) -> None:
         if self._buf:
             values = np.fromiter(self._buf, dtype=float, count=len(self._buf))

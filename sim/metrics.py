@@ -81,6 +81,7 @@ class OpStats:
     failed_m: int = 0
     sojourn_sum_m: float = 0.0  # seconds, successes and failures (Little's law)
     in_flight_area: float = 0.0  # integral of in-flight count over measured time
+    area_from: float = 0.0  # time up to which in_flight_area is integrated
     latency_ms: Histogram = field(default_factory=Histogram)
     window_latency_ms: Histogram = field(default_factory=Histogram)
     window_offered: int = 0
@@ -99,22 +100,25 @@ class Recorder:
         self.window_s = window_s
         self.ops = {name: OpStats(name) for name in OPS}
         self.rows: list[dict[str, float]] = []
-        self._last_t = 0.0
         self._measuring = warmup_s <= 0
 
     # -- events -----------------------------------------------------------------------------
     def _advance(self, now: float) -> None:
-        dt = now - self._last_t
+        """Integrate every operation's in-flight count up to `now`."""
+        for op in self.ops.values():
+            self._advance_op(op, now)
+
+    def _advance_op(self, s: OpStats, now: float) -> None:
+        dt = now - s.area_from
         if dt < 0:
-            raise RuntimeError(f"recorder clock moved backwards: {self._last_t} -> {now}")
-        if self._measuring and dt > 0:
-            for op in self.ops.values():
-                op.in_flight_area += op.in_flight * dt
-        self._last_t = now
+            raise RuntimeError(f"recorder clock moved backwards: {s.area_from} -> {now}")
+        if self._measuring:
+            s.in_flight_area += s.in_flight * dt
+        s.area_from = now
 
     def start(self, op: str, t0: float, now: float) -> None:
-        self._advance(now)
         s = self.ops[op]
+        self._advance_op(s, now)
         s.sent += 1
         s.in_flight += 1
         s.window_offered += 1
@@ -125,8 +129,8 @@ class Recorder:
                marks: list[tuple[str, float]] | None = None) -> None:
         """`t0` starts the latency; `started` is when the request entered (Little's law);
         `marks` are (component, time its part ended) along the request's critical path."""
-        self._advance(now)
         s = self.ops[op]
+        self._advance_op(s, now)
         s.in_flight -= 1
         measured = t0 >= self.warmup_s
         if error is None:

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from sim.analytic import erlang_c, offered_loads
+from sim.cost import monthly_cost
 from sim.des.engine import RunState
 from sim.histogram import Histogram
 
@@ -89,7 +90,7 @@ def build_result(state: RunState) -> Result:
             "workers": fleet.stations[0].servers,
             "utilization_mean": sum(utils) / len(utils),
             "utilization_max": max(utils),
-            "queue_wait_ms_p99": fleet.waits.quantile(0.99),
+            "queue_wait_ms_p99": fleet.wait_histogram().quantile(0.99),
             "ops_per_sec": completions / measured / fc.share() if measured > 0 else math.nan,
             "ops_per_sec_per_instance": completions / measured / len(utils) if measured > 0 else math.nan,
             "rejected": sum(st.rejections for st in fleet.stations),
@@ -158,6 +159,9 @@ def build_result(state: RunState) -> Result:
         },
         "components": components,
         "analytic": _analytic(state),
+        # priced at the run's realised recipients per message (the hit ratio does not enter the cost)
+        "cost": monthly_cost(sc, offered_loads(sc, recipients=state.mix["mean_recipients"],
+                                               hit_ratio=0.0)).as_summary(),
         "cache": cache,
         "kafka": {
             "consumer_lag_max_s": state.kafka_lag_max_s,

@@ -14,11 +14,12 @@ time, so the per-request path only indexes precomputed arrays.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.distributions import BLOCK, draw
+from sim.distributions import BLOCK, draw, stream
 from sim.scenario import Workload
 
 _GOLDEN = (5**0.5 - 1) / 2
@@ -75,25 +76,11 @@ def zipf_cell_weights(n_cell: int, s: float, sample: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-class Popularity:
-    """Draws member indices (0 = most popular) in blocks by inverse CDF."""
-
-    __slots__ = ("_cdf", "_it", "_rng", "weights")
-
-    def __init__(self, weights: np.ndarray, rng: np.random.Generator) -> None:
-        self.weights = weights
-        self._cdf = np.cumsum(weights)
-        self._cdf[-1] = 1.0
-        self._rng = rng
-        self._it = iter(())
-
-    def __call__(self) -> int:
-        try:
-            return next(self._it)
-        except StopIteration:
-            u = self._rng.random(BLOCK)
-            self._it = iter(np.searchsorted(self._cdf, u, side="right").tolist())
-            return next(self._it)
+def popularity(weights: np.ndarray, rng: np.random.Generator) -> Callable[[], int]:
+    """Member indices (0 = most popular) drawn by `weights`, one per call, by inverse CDF."""
+    cdf = np.cumsum(weights)
+    cdf[-1] = 1.0
+    return stream(lambda: np.searchsorted(cdf, rng.random(BLOCK), side="right").tolist())
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ import simpy
 from sim.cache import lru_cache_model
 from sim.des.cassandra import CassandraCluster
 from sim.des.gateway import TokenBuckets
-from sim.distributions import Sampler
+from sim.distributions import sampler
 from sim.scenario import Cassandra, RateLimit, Scenario, replies_needed
 from sim.workload import zipf_cell_weights
 
 
 def ring(nodes: int, rf: int = 3, vnodes: int = 16) -> CassandraCluster:
     cfg = Cassandra(nodes=nodes, replication_factor=rf, vnodes=vnodes)
-    hop = Sampler(Scenario().network.hop_ms, np.random.default_rng(0))
+    hop = sampler(Scenario().network.hop_ms, np.random.default_rng(0))
     return CassandraCluster(simpy.Environment(), cfg, nodes, hop, np.random.default_rng(1))
 
 

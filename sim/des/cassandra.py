@@ -19,7 +19,7 @@ import numpy as np
 import simpy
 
 from sim.des.station import Done, Fleet, Station, call
-from sim.distributions import Sampler
+from sim.distributions import Draw, sampler, stream
 from sim.scenario import Cassandra, replies_needed
 from sim.workload import hash_keys
 
@@ -51,7 +51,7 @@ def _reply(q: _Quorum, error: str | None) -> None:
 
 
 class CassandraCluster:
-    def __init__(self, env: simpy.Environment, cfg: Cassandra, nodes: int, hop_ms: Sampler,
+    def __init__(self, env: simpy.Environment, cfg: Cassandra, nodes: int, hop_ms: Draw,
                  rng: np.random.Generator) -> None:
         self.env = env
         self.cfg = cfg
@@ -61,10 +61,10 @@ class CassandraCluster:
         self.read_k = replies_needed(cfg.read_consistency, self.rf)
         self.hop_ms = hop_ms
         streams = rng.spawn(3)
-        self.write_ms = Sampler(cfg.write_service_ms, streams[0], scale=1e-3)
-        self.read_ms = Sampler(cfg.read_service_ms, streams[1], scale=1e-3)
-        self._offset_rng = streams[2]
-        self._offsets = iter(())
+        self.write_ms = sampler(cfg.write_service_ms, streams[0], scale=1e-3)
+        self.read_ms = sampler(cfg.read_service_ms, streams[1], scale=1e-3)
+        offset_rng, rf = streams[2], self.rf
+        self._offset = stream(lambda: offset_rng.integers(0, rf, 4096).tolist())
         n_tokens = nodes * cfg.vnodes
         owners = np.concatenate([streams[2].permutation(nodes) for _ in range(cfg.vnodes)])
         self.tokens = (np.arange(n_tokens, dtype=np.float64) / n_tokens * 2.0**64).astype(np.uint64)
@@ -94,11 +94,7 @@ class CassandraCluster:
         k = self.read_k
         q = _Quorum(k, k, fn, ctx)
         replicas = self.replicas[pos]
-        try:
-            start = next(self._offsets)
-        except StopIteration:
-            self._offsets = iter(self._offset_rng.integers(0, self.rf, 4096).tolist())
-            start = next(self._offsets)
+        start = self._offset()
         env, hop, svc, rf = self.env, self.hop_ms, self.read_ms, self.rf
         for i in range(k):
             call(env, hop(), replicas[(start + i) % rf], svc(), _reply, q)

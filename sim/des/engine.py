@@ -15,6 +15,7 @@ on callbacks (sim/des/station.py).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,19 +24,18 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
 
 from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
 from sim.des.cassandra import CassandraCluster
 from sim.des.gateway import GatewayFleet
 from sim.des.kafka import Consumer, KafkaCluster
 from sim.des.redis import RedisCluster
-from sim.des.station import Fleet, call
-from sim.distributions import BLOCK, Sampler, mean_of
+from sim.des.station import Fleet, call, schedule
+from sim.distributions import BLOCK, mean_of, sampler, stream
 from sim.metrics import Recorder
 from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario
-from sim.workload import Conversations, Popularity, zipf_cell_weights
+from sim.workload import Conversations, popularity, zipf_cell_weights
 
 # Random streams, one per purpose, spawned from SeedSequence(seed) in this order. Append new
 # purposes at the end so existing streams (and common random numbers) stay put.
@@ -103,6 +103,7 @@ class Engine:
         self._lookups_at_warmup = (0, 0)
         self._window_lookups = (0, 0)
         self._windows_closed = 0
+        self._members_cache: dict[int, list[int]] = {}
         self.measured_from = sc.warmup_s
 
         # workload
@@ -111,14 +112,14 @@ class Engine:
         self.n_conv = cell.conversations
         user_w = zipf_cell_weights(cell.users, w.user_zipf_s, cell.sample)
         conv_w = zipf_cell_weights(cell.conversations, w.conversation_zipf_s, cell.sample)
-        self.senders = Popularity(user_w, self.rngs["senders"])
-        self.readers = Popularity(user_w, self.rngs["readers"])
-        self.send_conv = Popularity(conv_w, self.rngs["send_conversations"])
-        self.read_conv = Popularity(conv_w, self.rngs["read_conversations"])
+        self.senders = popularity(user_w, self.rngs["senders"])
+        self.readers = popularity(user_w, self.rngs["readers"])
+        self.send_conv = popularity(conv_w, self.rngs["send_conversations"])
+        self.read_conv = popularity(conv_w, self.rngs["read_conversations"])
         self.conversations = Conversations.build(w, cell.conversations, self.rngs["conversations"])
         self.mix = self.conversations.mix(conv_w)
         self._recipients = memoryview(self.conversations.recipients)
-        self.hop_ms = Sampler(sc.network.hop_ms, self.rngs["network"], scale=1e-3)
+        self.hop_ms = sampler(sc.network.hop_ms, self.rngs["network"], scale=1e-3)
 
         # fleets
         fleets: dict[str, Fleet] = {}
@@ -127,7 +128,7 @@ class Engine:
         if sc.gateway.enabled:
             self.gateway = GatewayFleet(
                 env, sc.gateway, cell.fleets["gateway"].simulated, cell.users, self.hop_ms,
-                Sampler(sc.gateway.service_ms, self.rngs["gateway"], 1e-3), balancer_seed)
+                sampler(sc.gateway.service_ms, self.rngs["gateway"], 1e-3), balancer_seed)
             fleets["gateway"] = self.gateway.fleet
         ms = sc.message_service
         self.msg = None
@@ -136,8 +137,8 @@ class Engine:
                              ms.workers, ms.queue_limit, ms.balancer, balancer_seed + 1)
             fleets["message_service"] = self.msg
             send_rng, read_rng = self.rngs["message_service"].spawn(2)
-            self.msg_send_ms = Sampler(ms.send_service_ms, send_rng, 1e-3)
-            self.msg_read_ms = Sampler(ms.read_service_ms, read_rng, 1e-3)
+            self.msg_send_ms = sampler(ms.send_service_ms, send_rng, 1e-3)
+            self.msg_read_ms = sampler(ms.read_service_ms, read_rng, 1e-3)
         self.cass = None
         if sc.cassandra.enabled:
             self.cass = CassandraCluster(env, sc.cassandra, cell.fleets["cassandra"].simulated,
@@ -165,7 +166,7 @@ class Engine:
             self.group_fleet = Fleet(env, "group_service", cell.fleets["group_service"].simulated,
                                      gs.workers, gs.queue_limit)
             fleets["group_service"] = self.group_fleet
-            self.group_ms = Sampler(gs.service_ms, self.rngs["group_service"], 1e-3)
+            self.group_ms = sampler(gs.service_ms, self.rngs["group_service"], 1e-3)
             self.per_recipient_s = gs.per_recipient_ms * 1e-3
             self.fan_out_write = gs.fan_out == "write"
             from sim.des.kafka import ConsumerGroup
@@ -195,24 +196,14 @@ class Engine:
         full = sc.redis.shards * sc.redis.memory_gb_per_shard * sc.redis.usable_memory_fraction
         return lru_cache_model(conv_w, full * 2**30 * self.cell.sample, item)
 
-    def _gap_sampler(self, rate: float, stream: str) -> Callable[[], float] | None:
+    def _gap_sampler(self, rate: float, purpose: str) -> Callable[[], float] | None:
         if rate <= 0:
             return None
-        rng = self.rngs[stream]
+        rng = self.rngs[purpose]
         if self.scenario.workload.arrivals == "deterministic":
-            gap = 1.0 / rate
-            return lambda: gap
+            return itertools.repeat(1.0 / rate).__next__
         mean = 1.0 / rate
-        state = {"it": iter(())}
-
-        def next_gap() -> float:
-            try:
-                return next(state["it"])
-            except StopIteration:
-                state["it"] = iter(rng.exponential(mean, BLOCK).tolist())
-                return next(state["it"])
-
-        return next_gap
+        return stream(lambda: rng.exponential(mean, BLOCK).tolist())
 
     # -- sources -------------------------------------------------------------------------------
     def _schedule(self, gap: Callable[[], float] | None, fn: Callable[[Any], None]) -> None:
@@ -220,7 +211,7 @@ class Engine:
             return
         delay = gap()
         if self.env._now + delay < self.scenario.duration_s:
-            Timeout(self.env, delay).callbacks.append(fn)
+            schedule(self.env, delay, fn, None)
 
     def _on_send(self, _event: Any) -> None:
         self._schedule(self._send_gap, self._on_send)
@@ -325,10 +316,19 @@ class Engine:
             self._deliver_done(ctx, None)
             return
         assert self.cass is not None
-        members = self.conversations.members(delivery.conv, self.n_users)
-        user_pos = self.user_pos
-        for m in members.tolist():
-            self.cass.write(user_pos[m], self._inbox_written, ctx)
+        write, done = self.cass.write, self._inbox_written
+        for pos in self._inbox_positions(delivery.conv):
+            write(pos, done, ctx)
+
+    def _inbox_positions(self, conv: int) -> list[int]:
+        """Ring positions of a conversation's recipients' inboxes (cached: hot groups repeat)."""
+        positions = self._members_cache.get(conv)
+        if positions is None:
+            if len(self._members_cache) >= 100_000:
+                self._members_cache.clear()
+            members = self.conversations.members(conv, self.n_users)
+            positions = self._members_cache[conv] = np.asarray(self.user_pos)[members].tolist()
+        return positions
 
     def _inbox_written(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
         delivery = ctx[0]
@@ -439,14 +439,14 @@ class Engine:
         env = self.env
         wall0 = time.perf_counter()
         if sc.warmup_s > 0:
-            Timeout(env, sc.warmup_s).callbacks.append(self._start_measuring)
+            schedule(env, sc.warmup_s, self._start_measuring, None)
         else:
             self._start_measuring(None)
         for gap, fn in ((self._send_gap, self._on_send), (self._read_gap, self._on_read)):
             if gap is not None:
                 delay = gap()
                 if delay < sc.duration_s:
-                    Timeout(env, delay).callbacks.append(fn)
+                    schedule(env, delay, fn, None)
         env.process(self._ticker())
         env.run(until=sc.duration_s)
         # run(until) stops before events at exactly duration_s: close the last window by hand

@@ -8,7 +8,7 @@ from typing import Any
 import simpy
 
 from sim.des.station import Done, Fleet, call
-from sim.distributions import Sampler
+from sim.distributions import Draw
 from sim.scenario import Gateway, RateLimit
 
 
@@ -35,7 +35,7 @@ class TokenBuckets:
 
 class GatewayFleet:
     def __init__(self, env: simpy.Environment, cfg: Gateway, instances: int, users: int,
-                 hop_ms: Sampler, service_ms: Sampler, balancer_seed: int) -> None:
+                 hop_ms: Draw, service_ms: Draw, balancer_seed: int) -> None:
         self.env = env
         self.fleet = Fleet(env, "gateway", instances, cfg.workers, cfg.queue_limit, cfg.balancer,
                            balancer_seed)

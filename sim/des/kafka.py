@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from sim.des.station import Done, Fleet, Station, call
-from sim.distributions import Sampler
+from sim.distributions import Draw, sampler
 from sim.scenario import Kafka
 from sim.workload import hash_keys
 
@@ -105,13 +105,13 @@ class ConsumerGroup:
 
 class KafkaCluster:
     def __init__(self, env: simpy.Environment, cfg: Kafka, brokers: int, partitions: int,
-                 hop_ms: Sampler, rng: np.random.Generator) -> None:
+                 hop_ms: Draw, rng: np.random.Generator) -> None:
         self.env = env
         self.cfg = cfg
         self.fleet = Fleet(env, "kafka", brokers, cfg.workers, cfg.queue_limit)
         self.partitions = partitions
         self.hop_ms = hop_ms
-        self.append_ms = Sampler(cfg.append_ms, rng, scale=1e-3)
+        self.append_ms = sampler(cfg.append_ms, rng, scale=1e-3)
         stations = self.fleet.stations
         rf = cfg.replication_factor
         self.leader = [stations[p % brokers] for p in range(partitions)]

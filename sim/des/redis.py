@@ -14,7 +14,7 @@ import simpy
 
 from sim.cache import CacheModel
 from sim.des.station import Done, Fleet, call
-from sim.distributions import BLOCK, Sampler
+from sim.distributions import Draw, sampler, uniforms
 from sim.scenario import Redis
 from sim.workload import hash_keys
 
@@ -23,15 +23,14 @@ SLOTS = 16384
 
 class RedisCluster:
     def __init__(self, env: simpy.Environment, cfg: Redis, shards: int, cache: CacheModel,
-                 hop_ms: Sampler, rng: np.random.Generator) -> None:
+                 hop_ms: Draw, rng: np.random.Generator) -> None:
         self.env = env
         self.fleet = Fleet(env, "redis", shards, cfg.workers, cfg.queue_limit)
         self.cache = cache
         self.hop_ms = hop_ms
         streams = rng.spawn(2)
-        self.service_ms = Sampler(cfg.service_ms, streams[0], scale=1e-3)
-        self._hit_rng = streams[1]
-        self._uniform = iter(())
+        self.service_ms = sampler(cfg.service_ms, streams[0], scale=1e-3)
+        self._uniform = uniforms(streams[1])
         self._hit_p = memoryview(np.ascontiguousarray(cache.hit_probability, dtype=np.float64))
         self.hits = 0  # cumulative over the run
         self.misses = 0
@@ -45,12 +44,7 @@ class RedisCluster:
         call(self.env, self.hop_ms(), self.fleet.stations[shard], self.service_ms(), fn, ctx)
 
     def is_hit(self, conv: int) -> bool:
-        try:
-            u = next(self._uniform)
-        except StopIteration:
-            self._uniform = iter(self._hit_rng.random(BLOCK).tolist())
-            u = next(self._uniform)
-        hit = u < self._hit_p[conv]
+        hit = self._uniform() < self._hit_p[conv]
         if hit:
             self.hits += 1
         else:

@@ -1,27 +1,50 @@
 """A station: one instance of a component, a multi-server FIFO queue with an optional bound.
 
-The request path runs on callbacks attached to SimPy Timeout events rather than on a generator
-process per request (DESIGN.md: ~4x faster, same results). A caller hands `submit` a service
-time and a continuation `(fn, ctx)`; the station calls `fn(ctx, None)` when service completes or
-`fn(ctx, "rejected")` at once when its queue is full.
+The request path runs on callbacks, not on a generator process per request (DESIGN.md: ~4x
+faster, same results). A caller hands `submit` a service time and a continuation `(fn, ctx)`;
+the station calls `fn(ctx, None)` when service completes, or `fn(ctx, "rejected")` at once when
+its queue is full.
 
-Each station integrates busy servers and jobs present over time (for utilization and Little's
-law); its fleet keeps one queue-wait histogram shared by all its instances.
+Timers on the request path are `_Wake` objects pushed straight onto SimPy's event queue: they
+carry exactly what `Environment.step` reads (`callbacks`, `_ok`, `_value`) and nothing else, which
+costs far less than a `simpy.Timeout` (an object with a `__dict__`, a type check and a method call
+per event). They are processed by SimPy's own loop, in SimPy's (time, priority, id) order.
+
+Each station integrates busy servers and jobs present over time (utilization and Little's law);
+its fleet keeps one queue-wait histogram shared by all its instances.
 """
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
+import numpy as np
 import simpy
-from simpy.events import Timeout
 
+from sim.distributions import stream
 from sim.histogram import Histogram
 
 Done = Callable[[Any, str | None], None]
+_NORMAL = 1  # simpy.events.NORMAL: the priority Timeout events get
+
+
+class _Wake:
+    """The minimum SimPy's `Environment.step` needs of an event: callbacks, _ok, _value."""
+
+    __slots__ = ("_ok", "_value", "callbacks")
+
+    def __init__(self, callback: Callable[[_Wake], None], value: Any) -> None:
+        self._ok = True
+        self._value = value
+        self.callbacks = [callback]
+
+
+def schedule(env: simpy.Environment, delay_s: float, callback: Callable[[Any], None], value: Any) -> None:
+    """Call `callback(event)` with `event._value == value` after `delay_s` simulated seconds."""
+    heappush(env._queue, (env._now + delay_s, _NORMAL, next(env._eid), _Wake(callback, value)))
 
 
 class Station:
@@ -57,40 +80,53 @@ class Station:
         self.completions = 0
         self.rejections = 0
 
-    def _account(self, now: float) -> None:
-        dt = now - self._last
-        if dt > 0.0:
-            self.busy_area += self.busy * dt
-            self.jobs_area += (self.busy + len(self.queue)) * dt
-            self._last = now
-
     def submit(self, service_s: float, fn: Done, ctx: Any) -> None:
         env = self.env
         now = env._now
-        self._account(now)
+        busy = self.busy
+        dt = now - self._last
+        if dt > 0.0:
+            self.busy_area += busy * dt
+            self.jobs_area += (busy + len(self.queue)) * dt
+            self._last = now
         self.arrivals += 1
-        if self.busy < self.servers:
-            self.busy += 1
-            self.fleet.waits.record(0.0)
-            Timeout(env, service_s, (fn, ctx)).callbacks.append(self._finish)
+        if busy < self.servers:
+            self.busy = busy + 1
+            self.fleet.zero_waits += 1
+            heappush(env._queue, (now + service_s, _NORMAL, next(env._eid),
+                                  _Wake(self._finish, (fn, ctx))))
         elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
             self.rejections += 1
             fn(ctx, "rejected")
         else:
             self.queue.append((now, service_s, fn, ctx))
 
-    def _finish(self, event: Timeout) -> None:
-        now = self.env._now
-        self._account(now)
+    def _finish(self, event: _Wake) -> None:
+        env = self.env
+        now = env._now
+        queue = self.queue
+        dt = now - self._last
+        if dt > 0.0:
+            self.busy_area += self.busy * dt
+            self.jobs_area += (self.busy + len(queue)) * dt
+            self._last = now
         self.completions += 1
-        if self.queue:
-            arrived, service_s, nfn, nctx = self.queue.popleft()
+        if queue:
+            arrived, service_s, nfn, nctx = queue.popleft()
             self.fleet.waits.record((now - arrived) * 1e3)
-            Timeout(self.env, service_s, (nfn, nctx)).callbacks.append(self._finish)
+            heappush(env._queue, (now + service_s, _NORMAL, next(env._eid),
+                                  _Wake(self._finish, (nfn, nctx))))
         else:
             self.busy -= 1
         fn, ctx = event._value
         fn(ctx, None)
+
+    def _account(self, now: float) -> None:
+        dt = now - self._last
+        if dt > 0.0:
+            self.busy_area += self.busy * dt
+            self.jobs_area += (self.busy + len(self.queue)) * dt
+            self._last = now
 
     def reset_stats(self) -> None:
         self._account(self.env._now)
@@ -108,20 +144,31 @@ class Fleet:
     def __init__(self, env: simpy.Environment, name: str, instances: int, servers: int,
                  queue_limit: int | None, balancer: str = "round_robin", seed: int = 0) -> None:
         self.name = name
-        self.waits = Histogram()
+        self.waits = Histogram()  # queue waits in ms of jobs that queued ...
+        self.zero_waits = 0  # ... and the count of jobs that started at once
         self.stations = [Station(env, self, i, servers, queue_limit) for i in range(instances)]
         self._next = 0
-        self._random = random.Random(seed) if balancer == "random" else None
+        self._random_index: Callable[[], int] | None = None
+        if balancer == "random":
+            rng = np.random.default_rng(seed)
+            self._random_index = stream(lambda: rng.integers(0, instances, 4096).tolist())
 
     def pick(self) -> Station:
-        if self._random is not None:
-            return self.stations[self._random.randrange(len(self.stations))]
+        if self._random_index is not None:
+            return self.stations[self._random_index()]
         i = self._next
         self._next = (i + 1) % len(self.stations)
         return self.stations[i]
 
+    def wait_histogram(self) -> Histogram:
+        """All queue waits (ms) since the last reset, the zero waits included."""
+        hist = Histogram().merge(self.waits)
+        hist.record_zeros(self.zero_waits)
+        return hist
+
     def reset_stats(self) -> None:
         self.waits.reset()
+        self.zero_waits = 0
         for st in self.stations:
             st.reset_stats()
 
@@ -131,10 +178,10 @@ def after(env: simpy.Environment, delay_s: float, fn: Done, ctx: Any) -> None:
     if delay_s <= 0.0:
         fn(ctx, None)
     else:
-        Timeout(env, delay_s, (fn, ctx)).callbacks.append(_fire)
+        heappush(env._queue, (env._now + delay_s, _NORMAL, next(env._eid), _Wake(_fire, (fn, ctx))))
 
 
-def _fire(event: Timeout) -> None:
+def _fire(event: _Wake) -> None:
     fn, ctx = event._value
     fn(ctx, None)
 
@@ -145,9 +192,10 @@ def call(env: simpy.Environment, hop_s: float, station: Station, service_s: floa
     if hop_s <= 0.0:
         station.submit(service_s, fn, ctx)
     else:
-        Timeout(env, hop_s, (station, service_s, fn, ctx)).callbacks.append(_arrive)
+        heappush(env._queue, (env._now + hop_s, _NORMAL, next(env._eid),
+                              _Wake(_arrive, (station, service_s, fn, ctx))))
 
 
-def _arrive(event: Timeout) -> None:
+def _arrive(event: _Wake) -> None:
     station, service_s, fn, ctx = event._value
     station.submit(service_s, fn, ctx)

@@ -1,0 +1,347 @@
+"""What a report says, independent of how it is rendered.
+
+`build_document` turns a run's summary, its scenario and the chart files into a `Document`: a
+title, facts about the run and sections of plain-text blocks (paragraphs, findings, tables, a
+diagram, images). sim/report/markdown.py and sim/report/html.py render the same Document, so
+report.md and report.html always say the same thing. No text here carries markup: renderers
+escape everything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.report.charts import numeric_items, usd
+from sim.report.comparison import NO_ESTIMATE, PART, Comparison
+from sim.report.findings import Finding
+from sim.report.slo import MET, MISSED
+
+OPS = ("send", "read", "delivery")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    note: bool = False  # a side remark ("not available", caveats)
+
+
+@dataclass(frozen=True)
+class Findings:
+    items: list[Finding]
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    row_classes: list[str] = field(default_factory=list)  # per row: "ok", "bad", "na" or ""
+    left_columns: int = 1  # the first columns hold text; the rest are numbers (right-aligned)
+
+
+@dataclass(frozen=True)
+class Diagram:
+    source: str  # Mermaid
+
+
+@dataclass(frozen=True)
+class Image:
+    title: str
+    path: Path
+    caption: str
+
+
+Block = Paragraph | Findings | Bullets | Table | Diagram | Image
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    title: str
+    facts: list[str]
+    sections: list[Section]
+
+
+# -- number formatting ---------------------------------------------------------------------------
+def num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    x = num(value)
+    if x is None:
+        return "inf" if isinstance(value, float) and math.isinf(value) else "-"
+    return f"{x:,.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    x = num(value)
+    if x is None:
+        return ">= 100%" if isinstance(value, float) and math.isinf(value) else "-"
+    return f"{x:.{digits}%}"
+
+
+def availability(value: Any) -> str:
+    x = num(value)
+    return "-" if x is None else f"{x:.4%}"
+
+
+# -- sections ------------------------------------------------------------------------------------
+CHART_CAPTIONS = {
+    "latency_cdf": ("Latency CDF per operation",
+                    "Share of requests answered within a time (log axis); the quantile axis stretches "
+                    "the tail so p99 and p99.9 can be read off. An X marks a latency SLO: the curve "
+                    "must pass to its left."),
+    "latency_over_time": ("Latency over time", "p50 (dashed) and p99 (solid) per operation, per "
+                          "simulated second; the grey band is the warm-up, not measured."),
+    "throughput": ("Throughput and errors against offered load",
+                   "Offered (dashed) against succeeded (solid) requests per second, fleet-wide; "
+                   "failed requests per second below."),
+    "utilization": ("Utilization per node",
+                    "Each fleet's instances sorted by utilization (a hot shard stands out on the "
+                    "left); fleets of more than 60 instances are shown as a distribution of "
+                    "per-node utilization with the mean, p99 and hottest node marked."),
+    "cache_hit_ratio": ("Cache hit ratio", "Share of reads answered by Redis, per second, with Che's "
+                        "LRU model estimate."),
+    "kafka_lag": ("Kafka consumer lag", "Age of the oldest record not yet consumed (max per second) "
+                  "and the backlog of records not yet consumed."),
+    "cost": ("Cost breakdown", "Monthly cost by component and by kind."),
+}
+
+
+def _image(charts: Mapping[str, Path], key: str) -> list[Block]:
+    path = charts.get(key)
+    if path is None:
+        return []
+    title, caption = CHART_CAPTIONS[key]
+    return [Image(title, path, caption)]
+
+
+def _slo_section(slo: Mapping[str, Any] | None) -> Section:
+    section = Section("SLOs")
+    if not slo:
+        section.blocks.append(Paragraph("No SLOs declared: add `slo:` entries to the scenario "
+                                        "(metric, max or min).", note=True))
+        return section
+    rows, classes = [], []
+    for name, v in slo.items():
+        status = v.get("status", MET if v.get("met") else MISSED)
+        rows.append([name, str(v.get("metric", "")), str(v.get("target", "")), fmt(v.get("actual"), 4),
+                     status.upper() if status == MISSED else status])
+        classes.append("ok" if status == MET else "bad" if status == MISSED else "na")
+    met = sum(1 for c in classes if c == "ok")
+    section.blocks.append(Paragraph(f"{met} of {len(rows)} met."))
+    section.blocks.append(Table(["SLO", "metric", "target", "actual", "verdict"], rows, classes, 3))
+    return section
+
+
+def _headline_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
+    section = Section("Latency, throughput and availability")
+    latency = s.get("latency_ms") or {}
+    offered = s.get("offered_per_sec") or {}
+    throughput = s.get("throughput_per_sec") or {}
+    avail = s.get("availability") or {}
+    rows = []
+    for op in OPS:
+        lat = latency.get(op) or {}
+        rows.append([op, fmt(offered.get(op)), fmt(throughput.get(op)), fmt(lat.get("mean")),
+                     fmt(lat.get("p50")), fmt(lat.get("p90")), fmt(lat.get("p99")), fmt(lat.get("p999")),
+                     fmt(lat.get("max")), availability(avail.get(op))])
+    section.blocks.append(Table(["operation", "offered/s", "throughput/s", "mean ms", "p50 ms", "p90 ms",
+                                 "p99 ms", "p99.9 ms", "max ms", "availability"], rows))
+    overall = num(avail.get("overall"))
+    if overall is not None:
+        section.blocks.append(Paragraph(f"Overall availability (sends and reads): {overall:.4%}. "
+                                        "Rates are fleet-wide; latency counts requests that arrived "
+                                        "after the warm-up."))
+    for key in ("latency_cdf", "latency_over_time", "throughput"):
+        section.blocks += _image(charts, key)
+    return section
+
+
+def _breakdown_section(s: Mapping[str, Any]) -> Section | None:
+    breakdown = s.get("latency_breakdown")
+    if not isinstance(breakdown, Mapping) or not breakdown:
+        return None
+    section = Section("Where the p99 time goes")
+    names: list[str] = []
+    for entry in breakdown.values():
+        for k in (entry.get("shares") or {}) if isinstance(entry, Mapping) else {}:
+            if k not in names:
+                names.append(k)
+    rows = []
+    for op, entry in breakdown.items():
+        if not isinstance(entry, Mapping):
+            continue
+        shares = entry.get("shares") or {}
+        rows.append([op, fmt(entry.get("tail_from_ms"))] + [pct(shares.get(k), 0) for k in names])
+    section.blocks.append(Paragraph("Share of the time spent in each component by requests at or above "
+                                    "their operation's p99."))
+    section.blocks.append(Table(["operation", "tail from ms", *names], rows))
+    return section
+
+
+def _components_section(s: Mapping[str, Any], comparisons: list[Comparison],
+                        charts: Mapping[str, Path]) -> Section:
+    section = Section("Components: simulated against the M/M/c estimate")
+    comps = s.get("components") or {}
+    by_name = {c.component: c for c in comparisons}
+    has_estimate = any(c.verdict != NO_ESTIMATE for c in comparisons)
+    rows, classes = [], []
+    for name, c in comps.items():
+        if not isinstance(c, Mapping):
+            continue
+        cmp = by_name.get(name)
+        verdict = cmp.verdict if cmp else NO_ESTIMATE
+        rows.append([name, fmt(c.get("instances")), fmt(c.get("simulated_instances")),
+                     pct(c.get("utilization_mean")), pct(cmp.utilization_est if cmp else None),
+                     pct(c.get("utilization_max")), fmt(c.get("queue_wait_ms_p99")),
+                     fmt(cmp.wait_p99_est_ms if cmp else None), fmt(c.get("ops_per_sec")),
+                     fmt(c.get("rejected")), verdict])
+        classes.append("warn" if verdict == PART else "")
+    section.blocks.append(Table(
+        ["component", "instances", "simulated", "util mean", "util M/M/c", "util max", "wait p99 ms",
+         "wait p99 ms M/M/c", "ops/s (fleet)", "rejected", "estimate vs simulation"], rows, classes))
+    section.blocks.append(Paragraph("Utilization and queue waits are per instance as simulated; the "
+                                    "M/M/c estimate is for the same per-instance load, spread evenly, "
+                                    "with Poisson arrivals and exponential service.", note=True))
+    if not has_estimate:
+        section.blocks.append(Paragraph("Analytic estimate: not available (this run's summary has no "
+                                        "`analytic` figures).", note=True))
+    else:
+        parted = [c for c in comparisons if c.verdict == PART]
+        if parted:
+            section.blocks.append(Paragraph("Where the estimate and the simulation part, and why:"))
+            section.blocks.append(Bullets([c.sentence() for c in parted]))
+        else:
+            section.blocks.append(Paragraph("The estimate and the simulation agree on every component "
+                                            "(utilization within 3 points or 10%, p99 wait within "
+                                            "1.5x or 0.1 ms)."))
+    section.blocks += _image(charts, "utilization")
+    return section
+
+
+def _cache_kafka_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
+    section = Section("Cache and Kafka")
+    cache = s.get("cache") or {}
+    if cache:
+        section.blocks.append(Paragraph(
+            f"Redis hit ratio {pct(cache.get('hit_ratio'))} (Che LRU model "
+            f"{pct(cache.get('model_hit_ratio'))}); memory used {fmt(cache.get('memory_used_gb'))} GB of "
+            f"{fmt(cache.get('memory_configured_gb'))} GB configured; working set "
+            f"{fmt(cache.get('working_set_gb'))} GB."))
+        section.blocks += _image(charts, "cache_hit_ratio")
+    else:
+        section.blocks.append(Paragraph("Cache: not available (Redis is disabled in this scenario).",
+                                        note=True))
+    kafka = s.get("kafka") or {}
+    if kafka:
+        lag_s = num(kafka.get("consumer_lag_max_s"))
+        lag = "-" if lag_s is None else f"{lag_s * 1e3:,.3g} ms"
+        section.blocks.append(Paragraph(
+            f"Kafka consumer lag max {lag} ({fmt(kafka.get('consumer_lag_max_msgs'))} messages); backlog "
+            f"at the end {fmt(kafka.get('backlog_at_end_msgs'))} messages."))
+        section.blocks += _image(charts, "kafka_lag")
+    else:
+        section.blocks.append(Paragraph("Kafka: not available (Kafka is disabled in this scenario).",
+                                        note=True))
+    return section
+
+
+def _errors_section(s: Mapping[str, Any]) -> Section:
+    section = Section("Errors")
+    rows = [[k, "request", fmt(v)] for k, v in (s.get("errors") or {}).items()]
+    rows += [[k, "background step", fmt(v)] for k, v in (s.get("async_errors") or {}).items()]
+    if rows:
+        section.blocks.append(Table(["operation:cause", "kind", "count"], rows, ["bad"] * len(rows), 2))
+    else:
+        section.blocks.append(Paragraph("No errors."))
+    return section
+
+
+def _cost_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
+    section = Section("Cost")
+    cost = s.get("cost")
+    if not isinstance(cost, Mapping) or not cost:
+        section.blocks.append(Paragraph("Cost: not available (this run's summary has no cost figures).",
+                                        note=True))
+        return section
+    total = num(cost.get("total_monthly_usd"))
+    per_million = num(cost.get("usd_per_million_messages"))
+    line = []
+    if total is not None:
+        line.append(f"Total {usd(total)} per month")
+    if per_million is not None:
+        line.append(f"{usd(per_million)} per million messages")
+    if line:
+        section.blocks.append(Paragraph(", ".join(line) + "."))
+    for key, label in (("monthly_usd", "component"), ("by_kind_usd", "kind")):
+        items = numeric_items(cost.get(key))
+        if not items:
+            continue
+        whole = sum(items.values())
+        rows = [[k, usd(v), pct(v / whole, 0) if whole > 0 else "-"]
+                for k, v in sorted(items.items(), key=lambda kv: -kv[1])]
+        section.blocks.append(Table([label, "USD per month", "share"], rows))
+    section.blocks += _image(charts, "cost")
+    return section
+
+
+def _run_facts(s: Mapping[str, Any], scenario_name: str) -> list[str]:
+    sample = s.get("sample") or {}
+    fraction = num(sample.get("fraction"))
+    scale = "full scale" if fraction is None or fraction >= 1 else f"sample F={fraction:g} (rates scaled by 1/F)"
+    checks = s.get("checks") or {}
+    conservation = "holds" if checks.get("conservation_holds") else "FAILED"
+    return [
+        f"scenario {scenario_name}",
+        f"engine {s.get('engine', '-')}, seed {s.get('seed', '-')}, {scale}",
+        f"{fmt(s.get('sim_seconds'))} s simulated, {fmt(s.get('warmup_seconds'))} s warm-up, "
+        f"{fmt(s.get('measured_seconds'))} s measured",
+        f"{fmt(s.get('events'))} events in {fmt(s.get('wall_seconds'))} s wall; conservation {conservation}",
+    ]
+
+
+def build_document(summary: Mapping[str, Any], findings: list[Finding], comparisons: list[Comparison],
+                   charts: Mapping[str, Path], diagram: str | None = None) -> Document:
+    """The report's content: Findings first, then SLOs, headline figures, components, cache and
+    Kafka, errors, cost and the architecture diagram."""
+    name = str(summary.get("scenario", "scenario"))
+    sections = [Section("Findings", [Findings(findings)])]
+    description = str(summary.get("description") or "")
+    if description:
+        sections[0].blocks.insert(0, Paragraph(description))
+    sections.append(_slo_section(summary.get("slo")))
+    sections.append(_headline_section(summary, charts))
+    breakdown = _breakdown_section(summary)
+    if breakdown is not None:
+        sections.append(breakdown)
+    sections.append(_components_section(summary, comparisons, charts))
+    sections.append(_cache_kafka_section(summary, charts))
+    sections.append(_errors_section(summary))
+    sections.append(_cost_section(summary, charts))
+    notes = list((summary.get("sample") or {}).get("notes") or [])
+    if notes:
+        sections.append(Section("Sampling notes", [Bullets([str(n) for n in notes])]))
+    arch = Section("Architecture")
+    if diagram:
+        arch.blocks.append(Diagram(diagram))
+    else:
+        arch.blocks.append(Paragraph("Diagram: not available.", note=True))
+    sections.append(arch)
+    return Document(title=f"capsim report: {name}", facts=_run_facts(summary, name), sections=sections)

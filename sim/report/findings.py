@@ -1,0 +1,201 @@
+"""The Findings that open a report: what an architect reads first.
+
+In order: the bottleneck (the station with the highest utilization), for each operation the
+component contributing most to its p99, the SLOs missed, capacity warnings from `capsim size`,
+one line per injected fault, errors, Kafka lag, where the analytic estimate and the simulation
+part, and the monthly cost. Every line is plain text with a level: "bad" (act on it), "warn"
+(look at it) or "info".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sim.report.comparison import PART, Comparison
+from sim.report.slo import MISSED, NOT_MEASURED
+
+BAD, WARN, INFO = "bad", "warn", "info"
+HOT_UTILIZATION = 0.9
+LAG_WARN_S = 1.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    text: str
+    level: str = INFO
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def bottleneck(summary: Mapping[str, Any], target_utilization: float = 0.7) -> Finding:
+    """The station whose hottest instance is the busiest."""
+    comps = {name: c for name, c in (summary.get("components") or {}).items()
+             if isinstance(c, Mapping) and _num(c.get("utilization_max")) is not None}
+    if not comps:
+        return Finding("Bottleneck: not available (no per-component utilization in this run)", INFO)
+    name, c = max(comps.items(), key=lambda kv: kv[1]["utilization_max"])
+    u_max = float(c["utilization_max"])
+    u_mean = _num(c.get("utilization_mean"))
+    n = c.get("simulated_instances", c.get("instances"))
+    text = f"Bottleneck: {name}, hottest instance at {u_max:.1%} utilization"
+    if u_mean is not None:
+        text += f" (mean {u_mean:.1%} over {n} simulated instances"
+        if u_mean > 0 and u_max / u_mean > 1.25 and u_max - u_mean > 0.1:
+            text += f"; a hot spot at {u_max / u_mean:.2g}x the mean"
+        text += ")"
+    wait = _num(c.get("queue_wait_ms_p99"))
+    if wait is not None:
+        text += f", p99 queue wait {wait:.3g} ms"
+    level = BAD if u_max >= HOT_UTILIZATION else WARN if u_max >= target_utilization else INFO
+    if level != INFO:
+        text += f"; above the {target_utilization:.0%} planning target" if level == WARN else \
+            f"; at or above {HOT_UTILIZATION:.0%}, queues grow sharply with any more load"
+    return Finding(text, level)
+
+
+def p99_contributors(summary: Mapping[str, Any]) -> list[Finding]:
+    """Per operation, the component with the largest share of the time in its slowest 1%."""
+    breakdown = summary.get("latency_breakdown")
+    if not isinstance(breakdown, Mapping) or not breakdown:
+        return [Finding("p99 contributors per operation: not available (this run's summary has no "
+                        "latency_breakdown)", INFO)]
+    out = []
+    latency = summary.get("latency_ms") or {}
+    for op, entry in breakdown.items():
+        if not isinstance(entry, Mapping):
+            continue
+        shares = {k: v for k, v in (entry.get("shares") or {}).items() if _num(v) is not None}
+        if not shares:
+            out.append(Finding(f"{op} p99: no breakdown measured", INFO))
+            continue
+        top, share = max(shares.items(), key=lambda kv: kv[1])
+        p99 = _num((latency.get(op) or {}).get("p99"))
+        tail = _num(entry.get("tail_from_ms"))
+        head = f"{op} p99" + (f" {p99:.3g} ms" if p99 is not None else "")
+        where = f"requests at or above {tail:.3g} ms" if tail is not None else "the slowest 1%"
+        runner = sorted(shares.items(), key=lambda kv: kv[1], reverse=True)[1:2]
+        then = f"; next {runner[0][0]} {runner[0][1]:.0%}" if runner else ""
+        out.append(Finding(f"{head}: {top} contributes most, {share:.0%} of the time in {where}{then}",
+                           INFO))
+    return out
+
+
+def slo_findings(slo: Mapping[str, Any] | None) -> list[Finding]:
+    if not slo:
+        return [Finding("SLOs: none declared (add `slo:` to the scenario)", INFO)]
+    out = []
+    for name, v in slo.items():
+        status = v.get("status", "met" if v.get("met") else MISSED)
+        if status == MISSED:
+            out.append(Finding(f"SLO missed: {name}, actual {v.get('actual'):.4g} against "
+                               f"{v.get('target')}", BAD))
+        elif status == NOT_MEASURED:
+            out.append(Finding(f"SLO not measured: {name} ({v.get('metric', 'its metric')} is not in "
+                               "this run's summary), counted as not met", WARN))
+    if not out:
+        out.append(Finding(f"SLOs: all {len(slo)} met", INFO))
+    return out
+
+
+def describe_fault(item: Any) -> str:
+    """One line for an injected fault, whatever shape the fault record has."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, Mapping):
+        return str(item)
+    for key in ("summary", "description", "text"):
+        if isinstance(item.get(key), str):
+            return item[key]
+    head = " ".join(str(item[k]) for k in ("kind", "type", "name") if k in item)
+    target = " ".join(str(item[k]) for k in ("component", "target", "instance") if k in item)
+    rest = ", ".join(f"{k}={v}" for k, v in item.items()
+                     if k not in {"kind", "type", "name", "component", "target", "instance"})
+    return " ".join(p for p in (head, f"on {target}" if target else "", f"({rest})" if rest else "")
+                    if p) or "fault"
+
+
+def fault_findings(faults: Any) -> list[Finding]:
+    if isinstance(faults, Mapping):
+        items: list[Any] = [{"name": k, **v} if isinstance(v, Mapping) else f"{k}: {v}"
+                            for k, v in faults.items()]
+    elif isinstance(faults, list | tuple):
+        items = list(faults)
+    else:
+        return []
+    return [Finding(f"Fault: {describe_fault(item)}", WARN) for item in items]
+
+
+def error_findings(summary: Mapping[str, Any]) -> list[Finding]:
+    errors = {k: v for k, v in (summary.get("errors") or {}).items() if _num(v)}
+    out = []
+    if errors:
+        total = sum(errors.values())
+        top = ", ".join(f"{k} {v:,}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3])
+        overall = _num((summary.get("availability") or {}).get("overall"))
+        avail = f"; availability {overall:.4%}" if overall is not None else ""
+        out.append(Finding(f"Errors: {total:,} failed requests ({top}){avail}", BAD))
+    if not (summary.get("checks") or {}).get("conservation_holds", True):
+        out.append(Finding("Conservation check failed: requests were lost in the simulation (see "
+                           "summary.json 'requests')", BAD))
+    return out
+
+
+def kafka_findings(summary: Mapping[str, Any]) -> list[Finding]:
+    kafka = summary.get("kafka") or {}
+    lag = _num(kafka.get("consumer_lag_max_s"))
+    backlog = _num(kafka.get("backlog_at_end_msgs"))
+    if lag is None or lag < LAG_WARN_S:
+        return []
+    tail = f", {backlog:,.0f} messages still waiting at the end" if backlog else ""
+    return [Finding(f"Kafka consumers fall behind: lag reached {lag:.3g} s{tail}", WARN)]
+
+
+def comparison_finding(comparisons: list[Comparison]) -> list[Finding]:
+    if not comparisons or all(c.verdict == "no estimate" for c in comparisons):
+        return []
+    parted = [c.component for c in comparisons if c.verdict == PART]
+    if not parted:
+        return [Finding("Analytic M/M/c estimate and simulation agree on every component", INFO)]
+    return [Finding(f"Analytic estimate and simulation part on {', '.join(parted)} "
+                    "(see 'Components' for where and why)", INFO)]
+
+
+def cost_finding(summary: Mapping[str, Any]) -> list[Finding]:
+    cost = summary.get("cost")
+    if not isinstance(cost, Mapping):
+        return []
+    total = _num(cost.get("total_monthly_usd"))
+    if total is None:
+        return []
+    text = f"Cost: ${total:,.0f} per month"
+    per_million = _num(cost.get("usd_per_million_messages"))
+    if per_million is not None:
+        text += f", ${per_million:,.2f} per million messages"
+    monthly = {k: float(v) for k, v in (cost.get("monthly_usd") or {}).items() if _num(v) is not None}
+    if monthly and total > 0:
+        top, usd = max(monthly.items(), key=lambda kv: kv[1])
+        text += f"; largest: {top} ${usd:,.0f} ({usd / total:.0%})"
+    return [Finding(text, INFO)]
+
+
+def findings(summary: Mapping[str, Any], size_warnings: list[str] | None = None,
+             comparisons: list[Comparison] | None = None,
+             target_utilization: float = 0.7) -> list[Finding]:
+    """The Findings section, most important first."""
+    out = [bottleneck(summary, target_utilization)]
+    out += p99_contributors(summary)
+    out += slo_findings(summary.get("slo"))
+    out += [Finding(f"Capacity: {w}", WARN) for w in size_warnings or []]
+    out += fault_findings(summary.get("faults"))
+    out += error_findings(summary)
+    out += kafka_findings(summary)
+    out += comparison_finding(comparisons or [])
+    out += cost_finding(summary)
+    return out
