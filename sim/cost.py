@@ -43,6 +43,8 @@ Rules, by kind
   it across: with c_z replicas in zone z (spread as evenly as possible) and the leader any one of
   them, RF - sum(c_z^2)/RF copies (RF-1 when RF <= Z; 4/3 for RF 3 over 2 zones); the consumer
   (group_service, when enabled) fetches from a leader in another zone with probability (Z-1)/Z.
+  With an MSK broker type (`kafka.*`) the follower copies are free: MSK does not bill data
+  transfer between the brokers of a cluster; producer and consumer traffic is billed as usual.
 - network, cross-region (network.regions = R >= 2): every message (its bytes) is copied to each
   other region once, at cross_region_usd_per_gb (component "cross_region"); each region rebuilds
   its own replicas, inboxes and caches locally.
@@ -62,7 +64,7 @@ from typing import Any, Literal
 
 from sim.analytic import Flows, offered_loads
 from sim.pricing import Catalog, Tier, catalog_for
-from sim.scenario import Fleet, Scenario
+from sim.scenario import Scenario
 
 Kind = Literal["compute", "storage", "network", "requests"]
 KINDS: tuple[Kind, ...] = ("compute", "storage", "network", "requests")
@@ -204,26 +206,10 @@ def monthly_cost(scenario: Scenario, flows: Flows | None = None) -> CostBreakdow
                          sends_per_sec=sc.workload.sends_per_sec)
 
 
-def _fleets(sc: Scenario) -> list[tuple[str, bool, int, str | None]]:
-    """(component, enabled, configured instances, instance_type) for every fleet."""
-
-    def fleet(name: str, f: Fleet) -> tuple[str, bool, int, str | None]:
-        return name, f.enabled, f.instances, f.instance_type
-
-    return [
-        fleet("gateway", sc.gateway),
-        fleet("message_service", sc.message_service),
-        fleet("group_service", sc.group_service),
-        ("cassandra", sc.cassandra.enabled, sc.cassandra.nodes, sc.cassandra.instance_type),
-        ("redis", sc.redis.enabled, sc.redis.shards, sc.redis.instance_type),
-        ("kafka", sc.kafka.enabled, sc.kafka.brokers, sc.kafka.instance_type),
-    ]
-
-
 def _compute_rows(sc: Scenario, catalog: Catalog) -> list[CostRow]:
     rows = []
     hours = catalog.hours_per_month
-    for name, enabled, instances, instance_type in _fleets(sc):
+    for name, enabled, instances, instance_type in sc.fleets():
         if not enabled:
             continue
         if name == "gateway" and sc.gateway.pricing != "instances":
@@ -323,7 +309,10 @@ def _network_rows(sc: Scenario, catalog: Catalog, flows: Flows, month_s: float) 
     if z >= 2 and sc.kafka.enabled:
         rf = sc.kafka.replication_factor
         elsewhere = (z - 1) / z
-        followers = kafka_follower_cross_zone_copies(rf, z)
+        # Amazon MSK does not bill replication between the brokers of a cluster; self-managed
+        # brokers on EC2 pay cross-zone rates for it like any other traffic.
+        managed = (sc.kafka.instance_type or "").startswith("kafka.")
+        followers = 0.0 if managed else kafka_follower_cross_zone_copies(rf, z)
         consumer = elsewhere if sc.group_service.enabled else 0.0
         copies = elsewhere + followers + consumer
         bps = sc.workload.sends_per_sec * flows.mean_message_bytes

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError
+from sim.pricing import check_pricing
 from sim.scenario import Scenario
 
 
@@ -39,8 +40,15 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
         for n in range(1, len(loc) + 1):  # sections the override created come from it too
             lines.setdefault(loc[:n], origin)
     _set_base_dir(raw, path.parent)
+    pricing = raw.get("pricing")
+    if isinstance(pricing, dict) and isinstance(pricing.get("catalog"), str):
+        catalog = Path(pricing["catalog"])
+        if catalog.suffix in (".yaml", ".yml") and not catalog.is_absolute():
+            pricing["catalog"] = str(path.parent / catalog)  # relative to the scenario file
     raw.setdefault("name", path.stem)
-    return validate_scenario(raw, lines=lines, source=str(path))
+    scenario = validate_scenario(raw, lines=lines, source=str(path))
+    check_pricing(scenario)
+    return scenario
 
 
 def validate_scenario(raw: dict[str, Any], lines: dict[tuple, int | str] | None = None,

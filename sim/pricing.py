@@ -138,6 +138,14 @@ def load_catalog(name_or_path: str) -> Catalog:
         raise ScenarioError(f"{path}: {field}", err["msg"].removeprefix("Value error, ")) from None
 
 
+def check_pricing(scenario: Scenario) -> None:
+    """Fail at load time, not after a simulation, on a bad catalog or an unknown instance type."""
+    catalog = catalog_for(scenario)
+    for name, enabled, _count, instance_type in scenario.fleets():
+        if enabled and instance_type is not None:
+            catalog.instance(instance_type, f"{name}.instance_type")
+
+
 def catalog_for(scenario: Scenario) -> Catalog:
     """The scenario's catalog with its `pricing.usd_per_hour` overrides applied."""
     catalog = load_catalog(scenario.pricing.catalog)

@@ -224,6 +224,19 @@ class Scenario(Model):
     pricing: Pricing = Field(default_factory=Pricing)
     capacity: Capacity = Field(default_factory=Capacity)
 
+    def fleets(self) -> list[tuple[str, bool, int, str | None]]:
+        """(component, enabled, configured instances, instance_type) for every fleet."""
+        return [
+            ("gateway", self.gateway.enabled, self.gateway.instances, self.gateway.instance_type),
+            ("message_service", self.message_service.enabled, self.message_service.instances,
+             self.message_service.instance_type),
+            ("group_service", self.group_service.enabled, self.group_service.instances,
+             self.group_service.instance_type),
+            ("cassandra", self.cassandra.enabled, self.cassandra.nodes, self.cassandra.instance_type),
+            ("redis", self.redis.enabled, self.redis.shards, self.redis.instance_type),
+            ("kafka", self.kafka.enabled, self.kafka.brokers, self.kafka.instance_type),
+        ]
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         if self.warmup_s >= self.duration_s:
