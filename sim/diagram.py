@@ -114,9 +114,11 @@ def topology(scenario: Scenario) -> tuple[list[Node], list[Edge]]:
             f"fan-out on {gs.fan_out}, {gs.workers} workers")))
         edges.append(Edge("kafka", "group_service", "consume"))
         if gs.fan_out == "write" and c.enabled:
-            edges.append(Edge("group_service", "cassandra", "fan-out (inbox writes)"))
+            edges.append(Edge("group_service", "cassandra", "fan-out: inbox writes"))
     return nodes, edges
 
 
 def _count(n: int, instance_type: str | None, noun: str = "instances") -> str:
-    return f"{n} x {instance_type}" if instance_type else f"{n} {noun}"
+    if instance_type:
+        return f"{n} x {instance_type}"
+    return f"{n} {noun.removesuffix('s') if n == 1 else noun}"

@@ -44,6 +44,8 @@ class Workload(Model):
     arrivals: Literal["poisson", "deterministic"] = "poisson"
     message_bytes: Dist = _dist(dist="lognormal", mean=1024, p99=8192, min=16)
     recent_messages: int = Field(100, ge=1, description="messages kept per conversation in Redis")
+    messages_per_read: int = Field(
+        20, ge=1, description="messages a read returns (a page of the recent list); sizes read traffic")
     retention_days: float = Field(365, gt=0, description="how long Cassandra keeps messages")
 
 

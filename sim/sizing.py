@@ -29,7 +29,7 @@ The model, dimension by dimension
   against `disk_gb_per_broker`.
 - network: payload bytes in + out per instance against the instance type's `network_gbps` (AWS's
   "up to" figure, used whole). A send carries its message on every hop; a read returns the
-  conversation's recent list (recent_messages x mean message bytes) on every hop back to the client;
+  page of the recent list (messages_per_read x mean message bytes) on every hop back to the client;
   a Cassandra or Redis miss costs the list once more (Cassandra's answer, then the Redis fill).
   Cassandra coordinators are replicas and forward each write to RF - 1 others; Kafka leaders send
   each record to RF - 1 followers and to the consumer. Both ends of a transfer count it. Not
@@ -43,6 +43,7 @@ transfer and managed-gateway request prices are sim/cost.py's.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -51,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.analytic import ErlangC, Flows, Load, offered_loads, station_estimates
-from sim.cache import GIB, list_bytes
+from sim.cache import GIB, LIST_ENTRY_OVERHEAD_BYTES, list_bytes
 from sim.pricing import Catalog, InstanceType, catalog_for
 from sim.scenario import Scenario
 
@@ -141,13 +142,14 @@ class SizePlan:
 
     # -- tables shared by the markdown and the CLI ------------------------------------------------
     def plan_table(self) -> tuple[list[str], list[list[str]]]:
-        head = ["component", "instance type", "ops/s", "binding", "needed", "configured", "headroom",
+        head = ["component", "instance type", "binding", "needed", "configured", "headroom",
                 "$/month needed", "$/month configured"]
-        rows = [[c.component, c.instance_type or "-", _num(c.ops_per_sec), c.binding, f"{c.needed:,}",
+        rows = [[c.component, c.instance_type or "-", c.binding, f"{c.needed:,}",
                  f"{c.configured:,}", f"{c.headroom:+.0%}", _usd(c.monthly_usd_needed),
                  _usd(c.monthly_usd_configured)] for c in self.components]
-        rows.append(["total", "", "", "", "", "", "", _usd(self.monthly_usd_needed),
-                     _usd(self.monthly_usd_configured)])
+        priced = any(c.usd_per_hour is not None for c in self.components)
+        rows.append(["total", "", "", "", "", "", _usd(self.monthly_usd_needed if priced else None),
+                     _usd(self.monthly_usd_configured if priced else None)])
         return head, rows
 
     def dimension_table(self) -> tuple[list[str], list[list[str]]]:
@@ -163,12 +165,13 @@ class SizePlan:
         return head, rows
 
     def queueing_table(self) -> tuple[list[str], list[list[str]]]:
-        head = ["component", "servers/instance", "ops/s per instance", "service ms", "utilization",
-                "P(wait)", "wait ms mean", "wait ms p99"]
+        head = ["component", "ops/s", "ops/s each", "servers", "service ms", "util",
+                "P(wait)", "wait mean ms", "wait p99 ms"]
         rows = []
         for c in self.components:
             e = c.estimate
-            rows.append([c.component, str(e.servers), _num(e.arrivals_per_sec), _num(e.service_ms),
+            rows.append([c.component, _rate(c.ops_per_sec), _rate(e.arrivals_per_sec), str(e.servers),
+                         _num(e.service_ms),
                          f"{e.utilization:.1%}" + ("" if e.stable else " (unstable)"),
                          f"{e.p_wait:.3f}", _num(e.wait_ms_mean), _num(e.wait_ms_p99)])
         return head, rows
@@ -182,10 +185,14 @@ class SizePlan:
         return _finite(out)
 
     def to_markdown(self) -> str:
+        facts = [f"mean message {self.mean_message_bytes:,.0f} B"]
+        if self.component("group_service") is not None:
+            facts.append(f"{self.mean_recipients:.2f} recipients per message")
+        if self.component("redis") is not None:
+            facts.append(f"Redis hit ratio {self.hit_ratio:.3f}")
         lines = [f"# Capacity plan: {self.scenario}", "",
                  f"Catalog {self.catalog} ({self.hours_per_month:g} h/month); CPU planned at "
-                 f"{self.target_utilization:.0%} utilization; mean message {self.mean_message_bytes:,.0f} B, "
-                 f"{self.mean_recipients:.2f} recipients per message, Redis hit ratio {self.hit_ratio:.3f}.",
+                 f"{self.target_utilization:.0%} utilization; {', '.join(facts)}.",
                  "Cost is instances only (storage, transfer and per-request prices: `sim/cost.py`).", ""]
         if self.findings:
             lines += ["## Warnings", "", *[f"- **{f.component} {f.dimension}**: {f.message}"
@@ -221,8 +228,8 @@ def size_plan(scenario: Scenario, flows: Flows | None = None) -> SizePlan:
     estimates = station_estimates(flows)
     traffic = network_bytes_per_sec(sc, flows)
     payloads = (f"a send carries {flows.mean_message_bytes:,.0f} B, a read returns the "
-                f"{sc.workload.recent_messages}-message recent list "
-                f"({_bytes(sc.workload.recent_messages * flows.mean_message_bytes)})")
+                f"page of {sc.workload.messages_per_read} recent messages, "
+                f"{_bytes(sc.workload.messages_per_read * flows.mean_message_bytes)}")
     findings: list[Finding] = []
     notes: list[str] = []
     plans = []
@@ -246,6 +253,8 @@ def size_plan(scenario: Scenario, flows: Flows | None = None) -> SizePlan:
         minimum = _minimum(sc, name)
         plan = _component_plan(name, type_name, hw, load, dims, minimum, estimates[name], catalog, sc)
         plans.append(plan)
+        if plan.cost_note:
+            notes.append(f"{name}: {plan.cost_note}")
         findings += _shortfalls(plan, sc, flows)
         findings += _consistency(sc, name, hw, type_name)
         if hw is not None and hw.vcpu < load.servers:
@@ -256,8 +265,8 @@ def size_plan(scenario: Scenario, flows: Flows | None = None) -> SizePlan:
                 f"as the simulation does. If the service time is CPU time, {_n(cpu.demand)} busy cores "
                 f"need {bound:,} {NOUNS[name]} at {sc.capacity.target_utilization:.0%} of {hw.vcpu} vCPU")
     notes.append("ops/s for cassandra and kafka count replica operations (RF per write)")
-    notes.append("network: payload bytes only; a read returns the conversation's recent list "
-                 f"({sc.workload.recent_messages} messages) on every hop back to the client")
+    notes.append("network: payload bytes only; a read returns a page of "
+                 f"{sc.workload.messages_per_read} recent messages on every hop back to the client")
     return SizePlan(
         scenario=sc.name, catalog=catalog.catalog, hours_per_month=catalog.hours_per_month,
         target_utilization=sc.capacity.target_utilization, mean_message_bytes=flows.mean_message_bytes,
@@ -282,7 +291,8 @@ def redis_memory_dimension(sc: Scenario, flows: Flows) -> Dimension:
     return Dimension(
         "memory", "GiB", working_set_gib, per, _ceil(working_set_gib / per),
         f"{w.conversations:,} conversations x {w.recent_messages} recent messages x "
-        f"({flows.mean_message_bytes:,.0f} + 64) B = {_amount(working_set_gib, 'GiB')} "
+        f"({flows.mean_message_bytes:,.0f} + {LIST_ENTRY_OVERHEAD_BYTES}) B = "
+        f"{_amount(working_set_gib, 'GiB')} "
         f"({_bytes(working_set_gib * GIB)})",
         f"{r.memory_gb_per_shard:g} GiB x {r.usable_memory_fraction:g} usable = {_n(per)} GiB",
         {"conversations": w.conversations, "list_bytes": item_bytes,
@@ -309,16 +319,15 @@ def cassandra_disk_dimension(sc: Scenario, flows: Flows, hw: InstanceType | None
     ops_text = f"{c.max_data_gb_per_node:,g} GB data limit x {c.compaction_headroom:g} headroom"
     if c.disk_gb_per_node is not None:
         disk, disk_text = c.disk_gb_per_node, f"{c.disk_gb_per_node:,g} GB disk_gb_per_node"
-    elif c.disk == "local" and hw is not None:
+    elif c.disk == "local" and hw is not None and hw.local_disk_gb > 0:
         disk, disk_text = hw.local_disk_gb, f"{hw.local_disk_gb:,g} GB local disk of {c.instance_type}"
     else:
         disk, disk_text = None, ""
     per = ops_limit if disk is None else min(disk, ops_limit)
     cap_basis = f"min({disk_text}, {ops_text}) = {_n(per)} GB" if disk is not None else (
         f"{ops_text} = {_n(per)} GB" + ("" if c.disk == "ebs" else
-                                         " (disk size unknown: no instance_type or disk_gb_per_node)"))
-    needed = _ceil(demand_gb / per) if per > 0 else 0
-    return Dimension("disk", "GB", demand_gb, per, needed, basis, cap_basis,
+                                         " (local disk size unknown: set disk_gb_per_node)"))
+    return Dimension("disk", "GB", demand_gb, per, _ceil(demand_gb / per), basis, cap_basis,
                      {"messages_bytes_before_replication": messages_bytes,
                       "inbox_bytes_before_replication": inbox_bytes, "retention_s": retention_s,
                       "replication_factor": c.replication_factor,
@@ -351,7 +360,8 @@ def network_bytes_per_sec(sc: Scenario, flows: Flows) -> dict[str, float]:
     """Fleet-wide payload bytes/s in + out of each component (the module docstring's model)."""
     w = sc.workload
     msg = flows.mean_message_bytes
-    recent = w.recent_messages * msg
+    recent = w.messages_per_read * msg  # one read's answer
+    whole_list = w.recent_messages * msg  # a miss reads, and refills, the whole recent list
     sends, reads, hit = w.sends_per_sec, w.reads_per_sec, flows.hit_ratio
     misses = reads * (1 - hit)
     io: dict[str, float] = defaultdict(float)
@@ -361,15 +371,15 @@ def network_bytes_per_sec(sc: Scenario, flows: Flows) -> dict[str, float]:
         io[b] += bytes_per_sec
 
     chain = ["clients", *[c for c in ("gateway", "message_service") if getattr(sc, c).enabled]]
-    for a, b in zip(chain, chain[1:], strict=False):
+    for a, b in itertools.pairwise(chain):
         link(a, b, sends * msg + reads * recent)
     caller = chain[-1]
     if sc.cassandra.enabled:
         rf = sc.cassandra.replication_factor
-        link(caller, "cassandra", sends * msg + misses * recent)
+        link(caller, "cassandra", sends * msg + misses * whole_list)
         link("cassandra", "cassandra", (rf - 1) * sends * msg)
     if sc.redis.enabled:
-        fills = misses * recent if sc.cassandra.enabled else 0.0
+        fills = misses * whole_list if sc.cassandra.enabled else 0.0
         link(caller, "redis", sends * msg + reads * hit * recent + fills)
     if sc.kafka.enabled:
         link(caller, "kafka", sends * msg)
@@ -420,9 +430,6 @@ def _shortfalls(plan: ComponentPlan, sc: Scenario, flows: Flows) -> list[Finding
                 f"({have / d.needed - 1:+.0%}); {have:,} hold {_amount(have * d.per_instance, d.unit)} "
                 f"of {_amount(d.demand, d.unit)}. {_why(plan, d, sc, flows)}")
         out.append(Finding(plan.component, d.name, text))
-    if plan.minimum > have:  # unreachable while the schema checks RF <= nodes; kept for safety
-        out.append(Finding(plan.component, "minimum", f"needs at least {plan.minimum} {noun}, "
-                                                      f"{have} configured"))
     return out
 
 
@@ -499,6 +506,14 @@ def _n(x: float) -> str:
 
 def _num(x: float) -> str:
     return "-" if not math.isfinite(x) else _n(x)
+
+
+def _rate(x: float) -> str:
+    """Compact: 11,058,275 -> '11.06M'."""
+    for suffix, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:.4g}{suffix}"
+    return _num(x)
 
 
 def _usd(x: float | None) -> str:
