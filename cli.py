@@ -14,8 +14,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim import ScenarioError, load_scenario, simulate
+from sim.diagram import mermaid
+from sim.report import write_report
 from sim.result import Result
 from sim.scenario import Scenario
+from sim.sizing import size_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="capsim: simulate a messaging system's capacity, latency and availability.")
@@ -68,7 +71,8 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Output folder [reports/<scenario>/<time>/].")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Simulate a scenario and write summary.json, latency.csv, components.csv, timeseries.csv."""
+    """Simulate a scenario; write summary.json, latency.csv, components.csv, timeseries.csv, report.md,
+    report.html and the charts."""
     sc = _load(scenario, set_, duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
     console.print(_sample_line(sc))
     with Progress(TextColumn("[bold]simulating[/]"), BarColumn(),
@@ -82,13 +86,79 @@ def run(
     except OSError as exc:
         _fail(f"--out {out_dir}: cannot write the results ({exc.strerror or exc}); "
               "allowed: a writable folder")
+    size_warnings: list[str] | None = None
+    try:
+        size_warnings = size_plan(sc).warnings
+    except ScenarioError as exc:  # a sizing gap (e.g. an unpriced fleet) must not lose the report
+        err_console.print(f"[yellow]report:[/] no capacity warnings ({escape(str(exc))})", highlight=False)
+    try:
+        report = write_report(result, out_dir, sc, size_warnings=size_warnings, diagram=mermaid(sc))
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot write the report ({exc.strerror or exc}); "
+              "allowed: a writable folder")
+        raise  # unreachable: _fail exits
     _print_summary(result)
+    for name, verdict in (result.summary.get("slo") or {}).items():
+        status = verdict.get("status", "met" if verdict.get("met") else "missed")
+        style = {"met": "green", "missed": "bold red"}.get(status, "yellow")
+        actual = verdict.get("actual")
+        shown = "-" if actual is None else f"{actual:.4g}"
+        console.print(f"[{style}]SLO {status}[/]: {escape(name)} (actual {shown}, target "
+                      f"{escape(str(verdict.get('target')))})", highlight=False)
     for note in result.summary["sample"]["notes"]:
         console.print(f"[yellow]sample:[/] {note}", highlight=False)
     if not result.summary["checks"]["conservation_holds"]:
         err_console.print("[bold red]conservation check failed[/]: see summary.json 'requests'")
         raise typer.Exit(1)
     console.print(f"wrote {out_dir}/", highlight=False)
+    console.print(f"report: {report['report_html']} (and {report['report_md'].name}, "
+                  f"{len(report) - 2} charts)", highlight=False)
+
+
+@app.command()
+def size(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    set_: SetOpt = [],  # noqa: B006
+    out: Annotated[Path | None, typer.Option(help="Output folder (default reports/<scenario>/size).")] = None,
+) -> None:
+    """Capacity plan without simulating: demand per dimension, instances needed, cost, WARN findings."""
+    sc = _load(scenario, set_)
+    try:
+        plan = size_plan(sc)
+    except ScenarioError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+    out_dir = out or Path("reports") / sc.name / "size"
+    try:
+        plan.write(out_dir)
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot write the plan ({exc.strerror or exc}); allowed: a writable folder")
+    titles = (f"{sc.name} — capacity plan (CPU at {plan.target_utilization:.0%}; cost: instances only)",
+              "demand by dimension", "queueing estimate per instance (M/M/c, Erlang C, configured fleet)")
+    for title, (head, rows) in zip(titles, (plan.plan_table(), plan.dimension_table(),
+                                            plan.queueing_table()), strict=True):
+        table = Table(title=title, title_justify="left")
+        for i, col in enumerate(head):  # cells never truncate; headers may wrap
+            text = i == 0 or col in ("dimension", "binding", "instance type")
+            table.add_column(col, justify="left" if text else "right",
+                             min_width=max(len(row[i]) for row in rows))
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+    for note in plan.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    for finding in plan.findings:
+        console.print(f"[bold yellow]WARN[/] {escape(finding.component)} {escape(finding.dimension)}: "
+                      f"{escape(finding.message)}", highlight=False)
+    console.print(f"wrote {out_dir}/size.json, size.md", highlight=False)
+
+
+@app.command()
+def diagram(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+            set_: SetOpt = []) -> None:  # noqa: B006
+    """Print the topology as a Mermaid flowchart (enabled components, counts, calls)."""
+    sc = _load(scenario, set_)
+    typer.echo(mermaid(sc), nl=False)
 
 
 def _sample_line(sc: Scenario) -> str:

@@ -14,6 +14,7 @@ from sim.analytic import erlang_c, offered_loads
 from sim.cost import monthly_cost
 from sim.des.engine import RunState
 from sim.histogram import Histogram
+from sim.recovery import availability_windows, fault_report, nines
 from sim.report.slo import evaluate_slos
 
 LATENCY_QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0)
@@ -169,6 +170,16 @@ def build_result(state: RunState) -> Result:
             "consumer_lag_max_msgs": state.kafka_lag_max_msgs,
             "backlog_at_end_msgs": state.kafka_backlog,
         } if "kafka" in state.fleets else {},
+    }
+    summary["availability"]["nines"] = nines(summary["availability"]["overall"])
+    summary["availability"]["windows"] = availability_windows(rec.rows, sc.availability_target, sc.warmup_s)
+    summary["faults"] = fault_report(rec.rows, sc.faults)
+    summary["recovery"] = {f["label"]: f["recovery"] for f in summary["faults"]}
+    summary["resilience"] = {
+        "edges": state.edges,
+        "cassandra": state.cassandra_faults,
+        "kafka_unavailable": state.kafka_unavailable,
+        "lost_writes": state.cassandra_faults.get("lost_writes", 0),
     }
     summary["slo"] = evaluate_slos(summary, sc.slo)  # last: an SLO may name any figure above
 

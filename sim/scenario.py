@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from sim.distributions import DistSpec, as_spec
+from sim.faults import Fault
+from sim.policies import Edge, Policy
 
 Dist = Annotated[DistSpec, BeforeValidator(as_spec)]
 Consistency = Literal["ONE", "TWO", "THREE", "QUORUM", "ALL"]
@@ -207,12 +209,53 @@ class Capacity(Model):
         0.7, gt=0, le=1, description="CPU share `capsim size` plans for, leaving headroom for bursts")
 
 
+def _seconds_or_auto(value: Any) -> Any:
+    """`warmup_s`: seconds (a number >= 0) or `auto` (MSER-5, sim/experiments/warmup.py)."""
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"got {value!r}; allowed: seconds (a number >= 0) or auto") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"got {value!r}; allowed: seconds (a number >= 0) or auto")
+    if value < 0:
+        raise ValueError(f"got {value:g}; allowed: seconds >= 0, or auto")
+    return float(value)
+
+
+WarmupSeconds = Annotated[float | Literal["auto"], BeforeValidator(_seconds_or_auto)]
+
+
+class Sweep(Model):
+    """`capsim sweep`: a grid of runs, every combination of the listed values."""
+
+    parameters: dict[str, list[Any]] = Field(
+        min_length=1, description="dotted.path: [values], e.g. cassandra.nodes: [48, 96]")
+    metrics: list[str] = Field(
+        default_factory=list, description="summary.json figures to chart, e.g. latency_ms.read.p99")
+    replications: int = Field(1, ge=1, description="independent runs per point (CI from 2 up)")
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Sweep:
+        for path, values in self.parameters.items():
+            if not values:
+                raise ValueError(f"parameters.{path} has no values; allowed: a list of one or more")
+        for metric in self.metrics:
+            if metric.split(".")[0] not in SLO_ROOTS:
+                raise ValueError(f"metrics: {metric!r} is not a summary figure; allowed roots: "
+                                 f"{', '.join(sorted(SLO_ROOTS))}")
+        return self
+
+
 class Scenario(Model):
     name: str = "scenario"
     description: str = ""
     seed: int = Field(1, ge=0)
     duration_s: float = Field(30.0, gt=0, description="simulated seconds, warm-up included")
-    warmup_s: float = Field(5.0, ge=0)
+    warmup_s: WarmupSeconds = Field(
+        5.0, description="seconds discarded before measuring, or auto (MSER-5 on a pilot's series)")
     sample: float = Field(1.0, gt=0, le=1, description="fraction of users, traffic and fleet simulated")
     network: Network = Field(default_factory=Network)
     workload: Workload = Field(default_factory=Workload)
@@ -225,6 +268,11 @@ class Scenario(Model):
     slo: list[Slo] = Field(default_factory=list)
     pricing: Pricing = Field(default_factory=Pricing)
     capacity: Capacity = Field(default_factory=Capacity)
+    sweep: Sweep | None = Field(None, description="the grid `capsim sweep` runs (see sim/experiments)")
+    faults: list[Fault] = Field(default_factory=list)
+    policies: dict[Edge, Policy] = Field(default_factory=dict)
+    availability_target: float = Field(
+        0.999, gt=0, le=1, description="per-window availability that counts as the SLO held")
 
     def fleets(self) -> list[tuple[str, bool, int, str | None]]:
         """(component, enabled, configured instances, instance_type) for every fleet."""
@@ -241,12 +289,25 @@ class Scenario(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        if self.warmup_s >= self.duration_s:
+        if self.warmup_s != "auto" and self.warmup_s >= self.duration_s:
             raise ValueError(
                 f"warmup_s ({self.warmup_s}) must be below duration_s ({self.duration_s})"
             )
         enabled = {"cassandra": self.cassandra.enabled, "redis": self.redis.enabled,
                    "kafka": self.kafka.enabled}
+        sizes = {name: count for name, enabled, count, _ in self.fleets() if enabled}
+        for i, fault in enumerate(self.faults):
+            if fault.component is not None and fault.component not in sizes:
+                raise ValueError(f"faults[{i}]: component {fault.component} is disabled; allowed: "
+                                 f"{', '.join(sizes)}")
+            if fault.nodes is not None and fault.component is not None:
+                bad = [n for n in fault.nodes if n >= sizes[fault.component]]
+                if bad:
+                    last = sizes[fault.component] - 1
+                    raise ValueError(f"faults[{i}]: {fault.component} has nodes 0..{last}; got {bad}")
+            if fault.zone is not None and fault.zone >= self.network.zones:
+                raise ValueError(f"faults[{i}]: zone {fault.zone} does not exist; allowed: "
+                                 f"0..{self.network.zones - 1} (network.zones)")
         if self.message_service.ack_after is None:
             self.message_service.ack_after = [s for s in ("cassandra", "redis") if enabled[s]]
         for step in self.message_service.ack_after:

@@ -3,12 +3,20 @@ k-th replica reply for the consistency level.
 
 Tokens are allocated evenly (as Cassandra 4's allocator aims to): `vnodes` rounds, each a random
 permutation of the nodes, placed at evenly spaced ring positions. A key's replicas are the first
-RF distinct nodes clockwise from the first token >= hash(key). Routing is token-aware: the
-coordinator is a replica, and its own work is folded into the replica service time.
+RF distinct nodes clockwise from the first token >= hash(key), taking each zone once while
+there are zones left (NetworkTopologyStrategy's rack awareness; node i is in zone i mod zones).
+Routing is token-aware: the coordinator is a replica, and its own work is folded into the
+replica service time.
 
-A write goes to all RF replicas and succeeds at the k-th reply; a read goes to k replicas (from a
-random offset among the RF, as a dynamic snitch spreads them) and needs all k. It fails as soon as
-k successes are no longer possible.
+A write goes to the live replicas and succeeds at the k-th reply; a read goes to k live replicas
+(from a random offset among the RF, as a dynamic snitch spreads them) and needs all k; with
+`hedge_after_ms` it asks one more replica if they have not all answered by then. Either fails
+as soon as k successes are no longer possible, and answers "unavailable" at once when fewer than
+k replicas are alive (the coordinator knows from gossip). The coordinator stores a hint for each
+down replica of a write and replays the hints when the node recovers, at `HINT_REPLAY_PER_SEC`.
+
+Lost data: an acknowledged write that only one replica applied (the others down or failing) is a
+sole copy until hints replay; if that replica then crashes with `lose_data`, the write is lost.
 """
 
 from __future__ import annotations
@@ -18,24 +26,33 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.des.station import Done, Fleet, Station, call
+from sim.des.station import Done, Fleet, Station, call, schedule
 from sim.distributions import Draw, sampler, stream
 from sim.scenario import Cassandra, replies_needed
 from sim.workload import hash_keys
 
+HINT_REPLAY_PER_SEC = 5000.0  # per recovering node, a stand-in for hinted_handoff_throttle
+
 
 class _Quorum:
-    __slots__ = ("ctx", "done", "failures_left", "fn", "successes_left")
+    __slots__ = ("applied", "ctx", "done", "failures_left", "fn", "last_applied", "outstanding",
+                 "successes_left")
 
     def __init__(self, need: int, asked: int, fn: Done, ctx: Any) -> None:
         self.successes_left = need
         self.failures_left = asked - need
+        self.outstanding = asked
+        self.applied = 0
+        self.last_applied: Station | None = None
         self.fn = fn
         self.ctx = ctx
         self.done = False
 
 
 def _reply(q: _Quorum, error: str | None) -> None:
+    q.outstanding -= 1
+    if error is None:
+        q.applied += 1
     if q.done:
         return
     if error is None:
@@ -52,7 +69,7 @@ def _reply(q: _Quorum, error: str | None) -> None:
 
 class CassandraCluster:
     def __init__(self, env: simpy.Environment, cfg: Cassandra, nodes: int, hop_ms: Draw,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, zones: int = 1) -> None:
         self.env = env
         self.cfg = cfg
         self.fleet = Fleet(env, "cassandra", nodes, cfg.workers, cfg.queue_limit)
@@ -68,16 +85,28 @@ class CassandraCluster:
         n_tokens = nodes * cfg.vnodes
         owners = np.concatenate([streams[2].permutation(nodes) for _ in range(cfg.vnodes)])
         self.tokens = (np.arange(n_tokens, dtype=np.float64) / n_tokens * 2.0**64).astype(np.uint64)
+        distinct_zones = min(zones, nodes)
         self.replicas: list[tuple[Station, ...]] = []
         for pos in range(n_tokens):
             chosen: list[int] = []
+            used_zones: set[int] = set()
             j = pos
             while len(chosen) < self.rf:
                 node = int(owners[j % n_tokens])
-                if node not in chosen:
+                zone_free = node % zones not in used_zones or len(used_zones) >= distinct_zones
+                if node not in chosen and (zone_free or j - pos >= n_tokens):
                     chosen.append(node)
+                    used_zones.add(node % zones)
                 j += 1
             self.replicas.append(tuple(self.fleet.stations[n] for n in chosen))
+        self.hedge_s: float | None = None
+        self.hints = [0] * nodes
+        self.hints_stored = 0
+        self.hints_replayed = 0
+        self.sole_copies = [0] * nodes
+        self.lost_writes = 0
+        self.unavailable = 0
+        self.hedges = 0
 
     def positions(self, ids: np.ndarray, salt: int) -> np.ndarray:
         """Ring position (index into `replicas`) of each integer key."""
@@ -85,16 +114,93 @@ class CassandraCluster:
         return (pos % len(self.tokens)).astype(np.int32)
 
     def write(self, pos: int, fn: Done, ctx: Any) -> None:
-        q = _Quorum(self.write_k, self.rf, fn, ctx)
+        replicas = self.replicas[pos]
+        live = [st for st in replicas if not st.down]
+        if len(live) < self.write_k:
+            self.unavailable += 1
+            fn(ctx, "cassandra.unavailable")
+            return
+        for st in replicas:
+            if st.down:
+                self.hints[st.index] += 1
+                self.hints_stored += 1
         env, hop, svc = self.env, self.hop_ms, self.write_ms
-        for station in self.replicas[pos]:
-            call(env, hop(), station, svc(), _reply, q)
+        if len(live) == self.rf and not self._tracking:
+            q = _Quorum(self.write_k, self.rf, fn, ctx)
+            for station in replicas:
+                call(env, hop(), station, svc(), _reply, q)
+            return
+        q = _Quorum(self.write_k, len(live), fn, ctx)
+        for station in live:
+            call(env, hop(), station, svc(), self._tracked_reply, (q, station))
+
+    _tracking = False  # set when a fault may lose data: replies then say which replica applied
+
+    def _tracked_reply(self, ctx: tuple[_Quorum, Station], error: str | None) -> None:
+        q, station = ctx
+        if error is None:
+            q.last_applied = station
+        _reply(q, error)
+        if q.outstanding == 0 and q.applied == 1 and q.successes_left <= 0:
+            # acknowledged, yet only one replica has it until hints replay
+            self.sole_copies[q.last_applied.index] += 1
 
     def read(self, pos: int, fn: Done, ctx: Any) -> None:
         k = self.read_k
-        q = _Quorum(k, k, fn, ctx)
         replicas = self.replicas[pos]
         start = self._offset()
-        env, hop, svc, rf = self.env, self.hop_ms, self.read_ms, self.rf
-        for i in range(k):
-            call(env, hop(), replicas[(start + i) % rf], svc(), _reply, q)
+        rf = self.rf
+        asked = []
+        for i in range(rf):
+            st = replicas[(start + i) % rf]
+            if not st.down:
+                asked.append(st)
+                if len(asked) == k:
+                    break
+        if len(asked) < k:
+            self.unavailable += 1
+            fn(ctx, "cassandra.unavailable")
+            return
+        q = _Quorum(k, k, fn, ctx)
+        env, hop, svc = self.env, self.hop_ms, self.read_ms
+        for st in asked:
+            call(env, hop(), st, svc(), _reply, q)
+        if self.hedge_s is not None and k < rf:
+            schedule(env, self.hedge_s, self._hedge, (q, replicas, asked))
+
+    def _hedge(self, event: Any) -> None:
+        q, replicas, asked = event._value
+        if q.done:
+            return
+        for st in replicas:
+            if st not in asked and not st.down:
+                self.hedges += 1
+                q.failures_left += 1
+                q.outstanding += 1
+                call(self.env, self.hop_ms(), st, self.read_ms(), _reply, q)
+                return
+
+    # -- faults ------------------------------------------------------------------------------
+    def recovered(self, station: Station) -> None:
+        """Replay the hints stored for `station`, throttled; sole copies then have peers again."""
+        self.sole_copies = [0] * len(self.sole_copies)
+        self._replay(station)
+
+    def _replay(self, station: Station) -> None:
+        batch = min(self.hints[station.index], max(1, int(HINT_REPLAY_PER_SEC * 0.01)))
+        if batch <= 0 or station.down:
+            return
+        self.hints[station.index] -= batch
+        for _ in range(batch):
+            station.submit(self.write_ms(), _ignore, None)
+        self.hints_replayed += batch
+        schedule(self.env, 0.01, lambda _e: self._replay(station), None)
+
+    def crashed(self, station: Station, lose_data: bool) -> None:
+        if lose_data:
+            self.lost_writes += self.sole_copies[station.index]
+            self.sole_copies[station.index] = 0
+
+
+def _ignore(_ctx: Any, _error: str | None) -> None:
+    return

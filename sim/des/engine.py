@@ -27,8 +27,10 @@ import simpy
 
 from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
 from sim.des.cassandra import CassandraCluster
+from sim.des.faults import FaultInjector
 from sim.des.gateway import GatewayFleet
 from sim.des.kafka import Consumer, KafkaCluster
+from sim.des.policy import Edge
 from sim.des.redis import RedisCluster
 from sim.des.station import Fleet, call, schedule
 from sim.distributions import BLOCK, mean_of, sampler, stream
@@ -42,7 +44,7 @@ from sim.workload import Conversations, popularity, zipf_cell_weights
 _STREAMS = (
     "send_arrivals", "read_arrivals", "senders", "readers", "send_conversations",
     "read_conversations", "conversations", "network", "gateway", "message_service",
-    "group_service", "cassandra", "redis", "kafka", "balancer",
+    "group_service", "cassandra", "redis", "kafka", "balancer", "policies",
 )
 
 Progress = Callable[[float, float], None]
@@ -51,13 +53,15 @@ Progress = Callable[[float, float], None]
 class Request:
     """One operation in flight. `t0` is when its latency starts (a delivery's: its send's)."""
 
-    __slots__ = ("conv", "done", "marks", "op", "pending", "started", "t0", "user")
+    __slots__ = ("conv", "done", "marks", "op", "pending", "reply", "started", "t0", "token", "user")
 
     def __init__(self, op: str, t0: float, user: int, conv: int, started: float | None = None) -> None:
         self.op = op
         self.t0 = t0
         self.started = t0 if started is None else started
         self.marks: list[tuple[str, float]] = []  # (component, time its part of the path ended)
+        self.reply: Callable[[Any, str | None], None] | None = None  # an attempt answers its edge
+        self.token: Any = None
         self.user = user
         self.conv = conv
         self.pending = 0
@@ -80,6 +84,9 @@ class RunState:
     kafka_backlog: int
     async_errors: Counter[str]
     mix: dict[str, float]
+    edges: dict[str, Any]
+    cassandra_faults: dict[str, int]
+    kafka_unavailable: int
     rate_limited: int
     events: int
     sim_seconds: float
@@ -142,7 +149,7 @@ class Engine:
         self.cass = None
         if sc.cassandra.enabled:
             self.cass = CassandraCluster(env, sc.cassandra, cell.fleets["cassandra"].simulated,
-                                         self.hop_ms, self.rngs["cassandra"])
+                                         self.hop_ms, self.rngs["cassandra"], sc.network.zones)
             fleets["cassandra"] = self.cass.fleet
             self.user_pos = memoryview(self.cass.positions(np.arange(cell.users), salt=10))
             self.conv_pos = memoryview(self.cass.positions(np.arange(cell.conversations), salt=11))
@@ -175,6 +182,27 @@ class Engine:
                                              gs.max_in_flight, self._consume)
             self.kafka.on_commit = self._committed
         self.fleets = fleets
+        for fleet in fleets.values():
+            for st in fleet.stations:
+                st.zone = st.index % sc.network.zones
+
+        # resilience and faults
+        policy_rngs = self.rngs["policies"].spawn(len(sc.policies) or 1)
+        self.edges = {name: Edge(env, name, policy, rng)
+                      for (name, policy), rng in zip(sc.policies.items(), policy_rngs, strict=False)}
+        self.client_edge = self.edges.get("client->gateway")
+        self.cass_edge = self.edges.get("message_service->cassandra")
+        self.redis_edge = self.edges.get("message_service->redis")
+        self.kafka_edge = self.edges.get("message_service->kafka")
+        self.inbox_edge = self.edges.get("group_service->cassandra")
+        if self.cass is not None:
+            if self.cass_edge is not None and self.cass_edge.policy.hedge_after_ms:
+                self.cass.hedge_s = self.cass_edge.policy.hedge_after_ms / 1e3
+            self.cass._tracking = any(f.lose_data for f in sc.faults)
+        if self.redis is not None:
+            self.redis.conv_shard = self.conv_shard
+        self.load_factor = 1.0
+        self.injector = FaultInjector(self)
 
         # routing choices
         self.send_key_is_user = ms.partition_key == "user"
@@ -209,7 +237,7 @@ class Engine:
     def _schedule(self, gap: Callable[[], float] | None, fn: Callable[[Any], None]) -> None:
         if gap is None or not self._arrivals_open:
             return
-        delay = gap()
+        delay = gap() / self.load_factor
         if self.env._now + delay < self.scenario.duration_s:
             schedule(self.env, delay, fn, None)
 
@@ -218,14 +246,39 @@ class Engine:
         now = self.env._now
         req = Request("send", now, self.senders(), self.send_conv())
         self.recorder.start("send", now, now)
-        self._admit(req, self._send_admitted)
+        if self.client_edge is None:
+            self._admit(req, self._send_admitted)
+        else:
+            self.client_edge.call(self._send_attempt, self._record, req)
 
     def _on_read(self, _event: Any) -> None:
         self._schedule(self._read_gap, self._on_read)
         now = self.env._now
         req = Request("read", now, self.readers(), self.read_conv())
         self.recorder.start("read", now, now)
-        self._admit(req, self._read_admitted)
+        if self.client_edge is None:
+            self._admit(req, self._read_admitted)
+        else:
+            self.client_edge.call(self._read_attempt, self._record, req)
+
+    def _send_attempt(self, reply: Callable[[Any, str | None], None], token: Any) -> None:
+        self._attempt(reply, token, self._send_admitted)
+
+    def _read_attempt(self, reply: Callable[[Any, str | None], None], token: Any) -> None:
+        self._attempt(reply, token, self._read_admitted)
+
+    def _attempt(self, reply: Callable[[Any, str | None], None], token: Any,
+                 then: Callable[[Request, str | None], None]) -> None:
+        """One client attempt of a request: its own path through the system, answering `reply`."""
+        root: Request = token[0].ctx
+        att = Request(root.op, self.env._now, root.user, root.conv)
+        att.reply = reply
+        att.token = token
+        self._admit(att, then)
+
+    def _record(self, root: Request, error: str | None) -> None:
+        """The client's final answer for a request made through the client->gateway edge."""
+        self._finish(root, error)
 
     def _admit(self, req: Request, then: Callable[[Request, str | None], None]) -> None:
         if self.gateway is None:
@@ -246,6 +299,11 @@ class Engine:
         if req.done:
             raise RuntimeError(f"{req.op} request finished twice")
         req.done = True
+        if req.reply is not None:  # an attempt: the client edge decides (retry or answer)
+            if error is None:
+                req.token[0].ctx.marks = req.marks
+            req.reply(req.token, error)
+            return
         self.recorder.finish(req.op, req.t0, req.started, self.env._now, error, req.marks)
 
     # -- send ----------------------------------------------------------------------------------
@@ -264,11 +322,26 @@ class Engine:
         req.pending = len(self.required)
         if self.cass is not None:
             pos = self.user_pos[req.user] if self.send_key_is_user else self.conv_pos[req.conv]
-            self.cass.write(pos, self._step_done, (req, "cassandra"))
+            write = self.cass.write
+            if self.cass_edge is None:
+                write(pos, self._step_done, (req, "cassandra"))
+            else:
+                self.cass_edge.call(lambda reply, tok: write(pos, reply, tok), self._step_done,
+                                    (req, "cassandra"))
         if self.redis is not None:
-            self.redis.command(self.conv_shard[req.conv], self._step_done, (req, "redis"))
+            shard, command = self.conv_shard[req.conv], self.redis.command
+            if self.redis_edge is None:
+                command(shard, self._step_done, (req, "redis"))
+            else:
+                self.redis_edge.call(lambda reply, tok: command(shard, reply, tok), self._step_done,
+                                     (req, "redis"))
         if self.kafka is not None:
-            self.kafka.produce(self.conv_partition[req.conv], req, self._step_done, (req, "kafka"))
+            partition, produce = self.conv_partition[req.conv], self.kafka.produce
+            if self.kafka_edge is None:
+                produce(partition, req, self._step_done, (req, "kafka"))
+            else:
+                self.kafka_edge.call(lambda reply, tok: produce(partition, req, reply, tok),
+                                     self._step_done, (req, "kafka"))
         if req.pending == 0 and not req.done:
             self._finish(req, None)
 
@@ -317,8 +390,12 @@ class Engine:
             return
         assert self.cass is not None
         write, done = self.cass.write, self._inbox_written
+        edge = self.inbox_edge
         for pos in self._inbox_positions(delivery.conv):
-            write(pos, done, ctx)
+            if edge is None:
+                write(pos, done, ctx)
+            else:
+                edge.call(lambda reply, tok, pos=pos: write(pos, reply, tok), done, ctx)
 
     def _inbox_positions(self, conv: int) -> list[int]:
         """Ring positions of a conversation's recipients' inboxes (cached: hot groups repeat)."""
@@ -383,17 +460,23 @@ class Engine:
     def _from_cassandra(self, req: Request) -> None:
         assert self.cass is not None
         pos = self.user_pos[req.user] if self.read_key_is_user else self.conv_pos[req.conv]
-        self.cass.read(pos, self._read_done, req)
+        read = self.cass.read
+        if self.cass_edge is None:
+            read(pos, self._read_done, req)
+        else:
+            self.cass_edge.call(lambda reply, tok: read(pos, reply, tok), self._read_done, req)
 
     def _read_done(self, req: Request, error: str | None) -> None:
         if error is None:
             req.marks.append(("cassandra", self.env._now))
         self._finish(req, error)
         if error is None and self.redis is not None:
-            self.redis.command(self.conv_shard[req.conv], self._fill_done, None)
+            self.redis.command(self.conv_shard[req.conv], self._fill_done, req.conv)
 
-    def _fill_done(self, _ctx: None, error: str | None) -> None:
-        if error is not None:
+    def _fill_done(self, conv: int, error: str | None) -> None:
+        if error is None:
+            self.redis.filled(conv)  # type: ignore[union-attr]
+        else:
             self.async_errors[f"redis.fill_{error}"] += 1
 
     # -- run -----------------------------------------------------------------------------------
@@ -448,6 +531,7 @@ class Engine:
                 if delay < sc.duration_s:
                     schedule(env, delay, fn, None)
         env.process(self._ticker())
+        self.injector.arm()
         env.run(until=sc.duration_s)
         # run(until) stops before events at exactly duration_s: close the last window by hand
         while (self._windows_closed + 1) * self.recorder.window_s <= sc.duration_s + 1e-9:
@@ -475,6 +559,13 @@ class Engine:
             kafka_backlog=group.backlog() if group else 0,
             async_errors=self.async_errors,
             mix=self.mix,
+            edges={name: edge.stats() for name, edge in self.edges.items()},
+            cassandra_faults={
+                "unavailable": self.cass.unavailable, "hints_stored": self.cass.hints_stored,
+                "hints_replayed": self.cass.hints_replayed, "hedged_reads": self.cass.hedges,
+                "lost_writes": self.cass.lost_writes,
+            } if self.cass is not None else {},
+            kafka_unavailable=self.kafka.unavailable if self.kafka is not None else 0,
             rate_limited=self.gateway.rate_limited if self.gateway else 0,
             events=next(env._eid),  # events scheduled (SimPy numbers each one)
             sim_seconds=end,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.des.station import Done, Fleet, Station, call
+from sim.des.station import Done, Fleet, Station, call, schedule
 from sim.distributions import Draw, sampler
 from sim.scenario import Kafka
 from sim.workload import hash_keys
@@ -114,18 +114,23 @@ class KafkaCluster:
         self.append_ms = sampler(cfg.append_ms, rng, scale=1e-3)
         stations = self.fleet.stations
         rf = cfg.replication_factor
-        self.leader = [stations[p % brokers] for p in range(partitions)]
-        self.followers = [
-            tuple(stations[(p + i) % brokers] for i in range(1, rf)) for p in range(partitions)
-        ]
+        self.replicas = [tuple(stations[(p + i) % brokers] for i in range(rf)) for p in range(partitions)]
+        self.leader = [r[0] for r in self.replicas]
+        self.followers = [r[1:] for r in self.replicas]
+        self.leaderless_until = [0.0] * partitions
         self.group: ConsumerGroup | None = None
         self.on_commit: Callable[[Any], None] | None = None
         self.lost = 0
+        self.unavailable = 0
 
     def partitions_of(self, conv_ids: np.ndarray) -> np.ndarray:
         return (hash_keys(conv_ids, salt=4) % np.uint64(self.partitions)).astype(np.int32)
 
     def produce(self, p: int, record: Any, fn: Done, ctx: Any) -> None:
+        if self.leaderless_until[p] > self.env._now:
+            self.unavailable += 1
+            fn(ctx, "kafka.unavailable")  # no leader until the election ends
+            return
         op = _Produce(p, record, fn, ctx, len(self.followers[p]))
         if self.cfg.acks == "0":
             op.acked = True
@@ -170,3 +175,35 @@ class KafkaCluster:
         else:
             op.acked = True
             op.fn(op.ctx, f"kafka.{error}")
+
+    # -- faults ------------------------------------------------------------------------------
+    def broker_lost(self, broker: Station, election_s: float) -> None:
+        """Partitions it led have no leader for `election_s`; it leaves every ISR at once."""
+        now = self.env._now
+        for p, replicas in enumerate(self.replicas):
+            if broker not in replicas:
+                continue
+            if self.leader[p] is broker:
+                self.leaderless_until[p] = now + election_s
+                schedule(self.env, election_s, self._elect, p)
+            else:
+                self.followers[p] = tuple(s for s in self.followers[p] if s is not broker)
+
+    def _elect(self, event: Any) -> None:
+        p = event._value
+        live = [s for s in self.replicas[p] if not s.down]
+        if not live:
+            self.leaderless_until[p] = float("inf")
+            return
+        self.leader[p] = live[0]
+        self.followers[p] = tuple(live[1:])
+
+    def broker_recovered(self, broker: Station) -> None:
+        """It rejoins the ISR of its partitions as a follower (leadership stays where it is)."""
+        for p, replicas in enumerate(self.replicas):
+            if broker in replicas and self.leader[p] is not broker and broker not in self.followers[p]:
+                self.followers[p] = (*self.followers[p], broker)
+            if self.leaderless_until[p] == float("inf"):
+                self.leaderless_until[p] = 0.0
+                self.leader[p] = broker
+                self.followers[p] = tuple(s for s in replicas if s is not broker and not s.down)

@@ -32,6 +32,8 @@ class RedisCluster:
         self.service_ms = sampler(cfg.service_ms, streams[0], scale=1e-3)
         self._uniform = uniforms(streams[1])
         self._hit_p = memoryview(np.ascontiguousarray(cache.hit_probability, dtype=np.float64))
+        self.conv_shard: memoryview | None = None  # set by the engine
+        self.cold: dict[int, set[int]] = {}  # shard -> conversations refilled since it came back
         self.hits = 0  # cumulative over the run
         self.misses = 0
 
@@ -45,8 +47,22 @@ class RedisCluster:
 
     def is_hit(self, conv: int) -> bool:
         hit = self._uniform() < self._hit_p[conv]
+        if hit and self.cold and self.conv_shard is not None:
+            refilled = self.cold.get(self.conv_shard[conv])
+            if refilled is not None and conv not in refilled:
+                hit = False  # the shard restarted empty and this list was not refilled yet
         if hit:
             self.hits += 1
         else:
             self.misses += 1
         return hit
+
+    def filled(self, conv: int) -> None:
+        """A read miss refilled the conversation's list."""
+        if self.cold and self.conv_shard is not None:
+            refilled = self.cold.get(self.conv_shard[conv])
+            if refilled is not None:
+                refilled.add(conv)
+
+    def restarted_empty(self, shard: int) -> None:
+        self.cold[shard] = set()

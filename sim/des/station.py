@@ -12,6 +12,11 @@ per event). They are processed by SimPy's own loop, in SimPy's (time, priority, 
 
 Each station integrates busy servers and jobs present over time (utilization and Little's law);
 its fleet keeps one queue-wait histogram shared by all its instances.
+
+Faults act on stations: `crash()` fails the queue at once and the work in service when it would
+have finished (the caller sees "crashed"), and the station answers "unavailable" until
+`recover()`; `slow` multiplies service times of jobs that start; `set_capacity(n)` takes servers
+away (a GC pause is capacity 0 for its length) or gives them back.
 """
 
 from __future__ import annotations
@@ -53,8 +58,11 @@ class Station:
         "arrivals",
         "busy",
         "busy_area",
+        "capacity",
         "completions",
+        "down",
         "env",
+        "epoch",
         "fleet",
         "index",
         "jobs_area",
@@ -62,6 +70,8 @@ class Station:
         "queue_limit",
         "rejections",
         "servers",
+        "slow",
+        "zone",
     )
 
     def __init__(self, env: simpy.Environment, fleet: Fleet, index: int, servers: int,
@@ -70,7 +80,12 @@ class Station:
         self.fleet = fleet
         self.index = index
         self.servers = servers
+        self.capacity = servers  # servers usable now (fewer during a GC pause)
         self.queue_limit = queue_limit
+        self.down = False
+        self.epoch = 0  # bumped by a crash: work started before it is lost
+        self.slow = 1.0
+        self.zone = 0
         self.busy = 0
         self.queue: deque[tuple[float, float, Done, Any]] = deque()
         self._last = 0.0
@@ -81,6 +96,9 @@ class Station:
         self.rejections = 0
 
     def submit(self, service_s: float, fn: Done, ctx: Any) -> None:
+        if self.down:
+            fn(ctx, "unavailable")
+            return
         env = self.env
         now = env._now
         busy = self.busy
@@ -90,11 +108,11 @@ class Station:
             self.jobs_area += (busy + len(self.queue)) * dt
             self._last = now
         self.arrivals += 1
-        if busy < self.servers:
+        if busy < self.capacity:
             self.busy = busy + 1
             self.fleet.zero_waits += 1
-            heappush(env._queue, (now + service_s, _NORMAL, next(env._eid),
-                                  _Wake(self._finish, (fn, ctx))))
+            heappush(env._queue, (now + service_s * self.slow, _NORMAL, next(env._eid),
+                                  _Wake(self._finish, (fn, ctx, self.epoch))))
         elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
             self.rejections += 1
             fn(ctx, "rejected")
@@ -102,6 +120,10 @@ class Station:
             self.queue.append((now, service_s, fn, ctx))
 
     def _finish(self, event: _Wake) -> None:
+        fn, ctx, epoch = event._value
+        if epoch != self.epoch:  # started before a crash: the work is lost
+            fn(ctx, "crashed")
+            return
         env = self.env
         now = env._now
         queue = self.queue
@@ -111,15 +133,41 @@ class Station:
             self.jobs_area += (self.busy + len(queue)) * dt
             self._last = now
         self.completions += 1
-        if queue:
+        if queue and self.busy <= self.capacity:
             arrived, service_s, nfn, nctx = queue.popleft()
             self.fleet.waits.record((now - arrived) * 1e3)
-            heappush(env._queue, (now + service_s, _NORMAL, next(env._eid),
-                                  _Wake(self._finish, (nfn, nctx))))
+            heappush(env._queue, (now + service_s * self.slow, _NORMAL, next(env._eid),
+                                  _Wake(self._finish, (nfn, nctx, self.epoch))))
         else:
             self.busy -= 1
-        fn, ctx = event._value
         fn(ctx, None)
+
+    # -- faults ------------------------------------------------------------------------------
+    def crash(self) -> None:
+        self._account(self.env._now)
+        self.down = True
+        self.epoch += 1
+        self.busy = 0
+        queued, self.queue = self.queue, deque()
+        self.fleet.update_live()
+        for _arrived, _service_s, fn, ctx in queued:
+            fn(ctx, "crashed")
+
+    def recover(self) -> None:
+        self._account(self.env._now)
+        self.down = False
+        self.fleet.update_live()
+
+    def set_capacity(self, servers: int) -> None:
+        """Change the usable servers; queued work starts if servers were given back."""
+        now = self.env._now
+        self._account(now)
+        self.capacity = servers
+        while self.queue and self.busy < self.capacity and not self.down:
+            arrived, service_s, fn, ctx = self.queue.popleft()
+            self.fleet.waits.record((now - arrived) * 1e3)
+            self.busy += 1
+            schedule(self.env, service_s * self.slow, self._finish, (fn, ctx, self.epoch))
 
     def _account(self, now: float) -> None:
         dt = now - self._last
@@ -147,18 +195,29 @@ class Fleet:
         self.waits = Histogram()  # queue waits in ms of jobs that queued ...
         self.zero_waits = 0  # ... and the count of jobs that started at once
         self.stations = [Station(env, self, i, servers, queue_limit) for i in range(instances)]
+        self.live = list(self.stations)
         self._next = 0
         self._random_index: Callable[[], int] | None = None
         if balancer == "random":
             rng = np.random.default_rng(seed)
             self._random_index = stream(lambda: rng.integers(0, instances, 4096).tolist())
 
-    def pick(self) -> Station:
+    def pick(self) -> Station | None:
+        """An instance for the next call (health-checked: never a crashed one); None if all are down."""
         if self._random_index is not None:
-            return self.stations[self._random_index()]
-        i = self._next
-        self._next = (i + 1) % len(self.stations)
-        return self.stations[i]
+            st = self.stations[self._random_index()]
+            if st.down:
+                st = self.live[self._random_index() % len(self.live)] if self.live else None
+            return st
+        for _ in range(len(self.stations)):
+            i = self._next
+            self._next = (i + 1) % len(self.stations)
+            if not self.stations[i].down:
+                return self.stations[i]
+        return None
+
+    def update_live(self) -> None:
+        self.live = [st for st in self.stations if not st.down]
 
     def wait_histogram(self) -> Histogram:
         """All queue waits (ms) since the last reset, the zero waits included."""
@@ -188,8 +247,11 @@ def _fire(event: _Wake) -> None:
 
 def call(env: simpy.Environment, hop_s: float, station: Station, service_s: float, fn: Done,
          ctx: Any) -> None:
-    """A network hop of `hop_s` then service at `station`; fn(ctx, error) when done."""
-    if hop_s <= 0.0:
+    """A network hop of `hop_s` then service at `station`; fn(ctx, error) when done.
+    `station` None (a fleet with every instance down) answers "unavailable" at once."""
+    if station is None:
+        fn(ctx, "unavailable")
+    elif hop_s <= 0.0:
         station.submit(service_s, fn, ctx)
     else:
         heappush(env._queue, (env._now + hop_s, _NORMAL, next(env._eid),

@@ -4,25 +4,31 @@
     paths = write_report(result, "reports/try", scenario)   # {"report_md": ..., "report_html": ...,
                                                              #  "latency_cdf": ..., ...}
 
-Modules: slo.py (SLO verdicts), charts.py (one function per chart), comparison.py (the M/M/c
-estimate beside the simulated figure), findings.py (what an architect reads first), document.py
-(the content), markdown.py and html.py (its two renderings).
+Modules: slo.py (SLO verdicts, also used by sim/result.py for summary.json's `slo`), charts.py
+(one function per chart), comparison.py (the M/M/c estimate beside the simulated figure and why
+they part), findings.py (what an architect reads first), document.py (the content), markdown.py
+and html.py (its two renderings), fmt.py (numbers as the report writes them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sim.report import charts as ch
 from sim.report import html, markdown
 from sim.report.comparison import compare
 from sim.report.document import build_document
 from sim.report.findings import findings
+from sim.report.fmt import num
 from sim.report.slo import evaluate_slos
-from sim.result import Result
 from sim.scenario import Scenario
 
-__all__ = ["CHART_FILES", "draw_charts", "evaluate_slos", "write_report"]
+if TYPE_CHECKING:  # sim.result imports sim.report.slo: no import back at run time
+    from sim.result import Result
+
+__all__ = ["CHART_FILES", "draw_charts", "evaluate_slos", "fault_windows", "write_report"]
 
 CHART_FILES = {
     "latency_cdf": "latency_cdf.png",
@@ -45,6 +51,17 @@ def _latency_slo_points(scenario: Scenario) -> list[tuple[str, str, float]]:
     return points
 
 
+def fault_windows(faults: Any) -> list[tuple[float, float]]:
+    """(start_s, end_s) of every injected fault in summary.json's `faults` that has both."""
+    out = []
+    for item in faults if isinstance(faults, list | tuple) else []:
+        if isinstance(item, Mapping):
+            start, end = num(item.get("start_s")), num(item.get("end_s"))
+            if start is not None and end is not None and end > start:
+                out.append((start, end))
+    return out
+
+
 def draw_charts(result: Result, out_dir: Path, scenario: Scenario) -> dict[str, Path]:
     """Every chart the run has data for, as PNGs in `out_dir`; {chart: path}."""
     s = result.summary
@@ -52,17 +69,18 @@ def draw_charts(result: Result, out_dir: Path, scenario: Scenario) -> dict[str, 
     warmup = float(s.get("warmup_seconds") or 0.0)
     ts = result.timeseries
     cache = s.get("cache") or {}
+    faults = fault_windows(s.get("faults"))
     drawn = {
         "latency_cdf": ch.latency_cdf_chart(result.histograms, out_dir / CHART_FILES["latency_cdf"], name,
                                             _latency_slo_points(scenario)),
         "latency_over_time": ch.latency_over_time_chart(ts, out_dir / CHART_FILES["latency_over_time"],
-                                                        name, warmup),
-        "throughput": ch.throughput_chart(ts, out_dir / CHART_FILES["throughput"], name, warmup),
+                                                        name, warmup, faults),
+        "throughput": ch.throughput_chart(ts, out_dir / CHART_FILES["throughput"], name, warmup, faults),
         "utilization": ch.utilization_chart(result.components, out_dir / CHART_FILES["utilization"], name,
                                             scenario.capacity.target_utilization),
         "cache_hit_ratio": ch.cache_hit_chart(ts, out_dir / CHART_FILES["cache_hit_ratio"], name, warmup,
-                                              cache.get("model_hit_ratio")),
-        "kafka_lag": ch.kafka_lag_chart(ts, out_dir / CHART_FILES["kafka_lag"], name, warmup),
+                                              cache.get("model_hit_ratio"), faults),
+        "kafka_lag": ch.kafka_lag_chart(ts, out_dir / CHART_FILES["kafka_lag"], name, warmup, faults),
         "cost": ch.cost_chart(s.get("cost") or {}, out_dir / CHART_FILES["cost"], name),
     }
     for key, path in drawn.items():  # a chart this run has no data for must not be a stale file

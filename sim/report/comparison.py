@@ -27,6 +27,7 @@ WAIT_RATIO_TOL = 1.5  # waits part when one is more than 1.5x the other ...
 WAIT_ABS_TOL_MS = 0.1  # ... and they differ by more than this
 CV_TOL = 0.25  # service cv this far from 1 is worth naming
 SHORT_RUN_S = 10.0
+SATURATED = 0.95  # simulated utilization at which a station counts as saturated
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,9 @@ def _arrival_reasons(name: str, scenario: Scenario | None) -> list[str]:
 
 def compare_component(name: str, simulated: Mapping[str, Any], estimate: Mapping[str, Any] | None,
                       cv: float | None = None, scenario: Scenario | None = None,
-                      measured_s: float | None = None) -> Comparison:
-    """Set one component's M/M/c estimate beside its simulated figures and explain any gap."""
+                      measured_s: float | None = None, failed_elsewhere: int = 0) -> Comparison:
+    """Set one component's M/M/c estimate beside its simulated figures and explain any gap.
+    `failed_elsewhere`: requests that failed (anywhere) in the run, which may have starved it."""
     u_sim = _num(simulated.get("utilization_mean"))
     u_max = _num(simulated.get("utilization_max"))
     w_sim = _num(simulated.get("queue_wait_ms_p99"))
@@ -189,14 +191,22 @@ def compare_component(name: str, simulated: Mapping[str, Any], estimate: Mapping
         return Comparison(name, u_sim, u_est, w_sim, w_est, stable, AGREE)
 
     reasons: list[str] = []
-    if stable is False:
+    rejected = _num(simulated.get("rejected")) or 0
+    starved = bool(failed_elsewhere) and not rejected and u_sim is not None and u_est is not None \
+        and u_sim < u_est
+    if stable is False and (u_sim is None or u_sim >= SATURATED):
         reasons.append("M/M/c finds the station overloaded (utilization >= 100%): its queue grows "
                        "for as long as the run lasts, so the simulated figures depend on the run "
                        "length, not on a steady state")
-    rejected = _num(simulated.get("rejected")) or 0
+    elif stable is False:
+        reasons.append("M/M/c finds the station overloaded at the offered load, but in the simulation "
+                       "less load reached it")
     if rejected > 0:
         reasons.append(f"{rejected:,.0f} requests were rejected at the queue limit, which caps the "
                        "queue (and so the wait) and removes load")
+    if starved:
+        reasons.append(f"{failed_elsewhere:,.0f} requests failed elsewhere in the run (rejected "
+                       "upstream, say), so it carried less than the offered load the estimate assumes")
     if "p99 wait" in parts_on and stable is not False:
         if cv is not None and abs(cv - 1) > CV_TOL:
             factor = (1 + cv * cv) / 2
@@ -216,7 +226,7 @@ def compare_component(name: str, simulated: Mapping[str, Any], estimate: Mapping
         if w_est == 0 and (w_sim or 0) > 0:
             reasons.append("M/M/c puts the p99 wait at 0 because fewer than 1% of arrivals wait in "
                            "its model; any extra burstiness lifts the simulated p99 above 0")
-    if "utilization" in parts_on and stable is not False and not rejected:
+    if "utilization" in parts_on and stable is not False and not rejected and not starved:
         reasons.append("the simulated operation mix (cache hit ratio, recipients per message) or a "
                        "short run's Poisson noise moves the load away from the estimate's inputs")
     if measured_s is not None and measured_s < SHORT_RUN_S:
@@ -235,8 +245,13 @@ def compare(summary: Mapping[str, Any], scenario: Scenario | None = None) -> lis
         except (ValueError, AttributeError, TypeError):  # a custom or partial scenario
             cvs = {}
     measured = _num(summary.get("measured_seconds"))
-    return [
-        compare_component(name, sim, analytic.get(name) if isinstance(analytic, Mapping) else None,
-                          cvs.get(name), scenario, measured)
-        for name, sim in components.items() if isinstance(sim, Mapping)
-    ]
+    failed = int(sum(v for v in (summary.get("errors") or {}).values() if _num(v)))
+    out = []
+    for name, sim in components.items():
+        if not isinstance(sim, Mapping):
+            continue
+        est = analytic.get(name) if isinstance(analytic, Mapping) else None
+        # a fleet's own rejections are not load lost before it
+        lost = failed - int(_num(sim.get("rejected")) or 0)
+        out.append(compare_component(name, sim, est, cvs.get(name), scenario, measured, max(0, lost)))
+    return out

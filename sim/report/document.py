@@ -9,15 +9,14 @@ escape everything.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.report.charts import numeric_items, usd
 from sim.report.comparison import NO_ESTIMATE, PART, Comparison
 from sim.report.findings import Finding
+from sim.report.fmt import availability, fmt, num, numeric_items, pct, usd
 from sim.report.slo import MET, MISSED
 
 OPS = ("send", "read", "delivery")
@@ -43,8 +42,8 @@ class Bullets:
 class Table:
     columns: list[str]
     rows: list[list[str]]
-    row_classes: list[str] = field(default_factory=list)  # per row: "ok", "bad", "na" or ""
-    left_columns: int = 1  # the first columns hold text; the rest are numbers (right-aligned)
+    row_classes: list[str] = field(default_factory=list)  # per row: "ok", "bad", "na", "warn" or ""
+    text_columns: tuple[int, ...] = (0,)  # left-aligned; the other columns are numbers
 
 
 @dataclass(frozen=True)
@@ -75,32 +74,6 @@ class Document:
     sections: list[Section]
 
 
-# -- number formatting ---------------------------------------------------------------------------
-def num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    x = num(value)
-    if x is None:
-        return "inf" if isinstance(value, float) and math.isinf(value) else "-"
-    return f"{x:,.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-def pct(value: Any, digits: int = 1) -> str:
-    x = num(value)
-    if x is None:
-        return ">= 100%" if isinstance(value, float) and math.isinf(value) else "-"
-    return f"{x:.{digits}%}"
-
-
-def availability(value: Any) -> str:
-    x = num(value)
-    return "-" if x is None else f"{x:.4%}"
-
-
 # -- sections ------------------------------------------------------------------------------------
 CHART_CAPTIONS = {
     "latency_cdf": ("Latency CDF per operation",
@@ -110,16 +83,17 @@ CHART_CAPTIONS = {
     "latency_over_time": ("Latency over time", "p50 (dashed) and p99 (solid) per operation, per "
                           "simulated second; the grey band is the warm-up, not measured."),
     "throughput": ("Throughput and errors against offered load",
-                   "Offered (dashed) against succeeded (solid) requests per second, fleet-wide; "
-                   "failed requests per second below."),
+                   "Per operation, offered (black, dashed) against succeeded requests per second, "
+                   "fleet-wide; below, failed requests per second."),
     "utilization": ("Utilization per node",
-                    "Each fleet's instances sorted by utilization (a hot shard stands out on the "
-                    "left); fleets of more than 60 instances are shown as a distribution of "
-                    "per-node utilization with the mean, p99 and hottest node marked."),
+                    "Fleets of up to 60 instances: every instance as a bar, busiest first, with the "
+                    "fleet's mean dashed and its hottest instance labelled, so a hot shard stands "
+                    "out. Larger fleets: how many nodes run at each utilization (log count, so one "
+                    "hot node still shows), with the mean, p99 and hottest node marked."),
     "cache_hit_ratio": ("Cache hit ratio", "Share of reads answered by Redis, per second, with Che's "
                         "LRU model estimate."),
-    "kafka_lag": ("Kafka consumer lag", "Age of the oldest record not yet consumed (max per second) "
-                  "and the backlog of records not yet consumed."),
+    "kafka_lag": ("Kafka consumer lag", "How long a committed record waited for its consumer (the "
+                  "longest in each second) and the records still waiting at each second's end."),
     "cost": ("Cost breakdown", "Monthly cost by component and by kind."),
 }
 
@@ -135,8 +109,8 @@ def _image(charts: Mapping[str, Path], key: str) -> list[Block]:
 def _slo_section(slo: Mapping[str, Any] | None) -> Section:
     section = Section("SLOs")
     if not slo:
-        section.blocks.append(Paragraph("No SLOs declared: add `slo:` entries to the scenario "
-                                        "(metric, max or min).", note=True))
+        section.blocks.append(Paragraph("No SLOs declared: add slo entries to the scenario "
+                                        "(metric, and max or min).", note=True))
         return section
     rows, classes = [], []
     for name, v in slo.items():
@@ -146,7 +120,8 @@ def _slo_section(slo: Mapping[str, Any] | None) -> Section:
         classes.append("ok" if status == MET else "bad" if status == MISSED else "na")
     met = sum(1 for c in classes if c == "ok")
     section.blocks.append(Paragraph(f"{met} of {len(rows)} met."))
-    section.blocks.append(Table(["SLO", "metric", "target", "actual", "verdict"], rows, classes, 3))
+    section.blocks.append(Table(["SLO", "metric", "target", "actual", "verdict"], rows, classes,
+                                (0, 1, 2, 4)))
     return section
 
 
@@ -189,6 +164,8 @@ def _breakdown_section(s: Mapping[str, Any]) -> Section | None:
         if not isinstance(entry, Mapping):
             continue
         shares = entry.get("shares") or {}
+        if not shares:  # an operation the scenario does not run
+            continue
         rows.append([op, fmt(entry.get("tail_from_ms"))] + [pct(shares.get(k), 0) for k in names])
     section.blocks.append(Paragraph("Share of the time spent in each component by requests at or above "
                                     "their operation's p99."))
@@ -216,7 +193,8 @@ def _components_section(s: Mapping[str, Any], comparisons: list[Comparison],
         classes.append("warn" if verdict == PART else "")
     section.blocks.append(Table(
         ["component", "instances", "simulated", "util mean", "util M/M/c", "util max", "wait p99 ms",
-         "wait p99 ms M/M/c", "ops/s (fleet)", "rejected", "estimate vs simulation"], rows, classes))
+         "wait p99 ms M/M/c", "ops/s (fleet)", "rejected", "estimate vs simulation"], rows, classes,
+        (0, 10)))
     section.blocks.append(Paragraph("Utilization and queue waits are per instance as simulated; the "
                                     "M/M/c estimate is for the same per-instance load, spread evenly, "
                                     "with Poisson arrivals and exponential service.", note=True))
@@ -254,8 +232,8 @@ def _cache_kafka_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Se
         lag_s = num(kafka.get("consumer_lag_max_s"))
         lag = "-" if lag_s is None else f"{lag_s * 1e3:,.3g} ms"
         section.blocks.append(Paragraph(
-            f"Kafka consumer lag max {lag} ({fmt(kafka.get('consumer_lag_max_msgs'))} messages); backlog "
-            f"at the end {fmt(kafka.get('backlog_at_end_msgs'))} messages."))
+            f"Kafka consumer lag max {lag}; at most {fmt(kafka.get('consumer_lag_max_msgs'))} records "
+            f"waiting in one partition; {fmt(kafka.get('backlog_at_end_msgs'))} waiting at the end."))
         section.blocks += _image(charts, "kafka_lag")
     else:
         section.blocks.append(Paragraph("Kafka: not available (Kafka is disabled in this scenario).",
@@ -268,7 +246,8 @@ def _errors_section(s: Mapping[str, Any]) -> Section:
     rows = [[k, "request", fmt(v)] for k, v in (s.get("errors") or {}).items()]
     rows += [[k, "background step", fmt(v)] for k, v in (s.get("async_errors") or {}).items()]
     if rows:
-        section.blocks.append(Table(["operation:cause", "kind", "count"], rows, ["bad"] * len(rows), 2))
+        section.blocks.append(Table(["operation:cause", "kind", "count"], rows, ["bad"] * len(rows),
+                                    (0, 1)))
     else:
         section.blocks.append(Paragraph("No errors."))
     return section
@@ -298,6 +277,14 @@ def _cost_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
         rows = [[k, usd(v), pct(v / whole, 0) if whole > 0 else "-"]
                 for k, v in sorted(items.items(), key=lambda kv: -kv[1])]
         section.blocks.append(Table([label, "USD per month", "share"], rows))
+    detail = [r for r in cost.get("rows") or [] if isinstance(r, Mapping)]
+    if detail:
+        section.blocks.append(Paragraph("How each figure is computed:"))
+        section.blocks.append(Table(
+            ["component", "kind", "USD per month", "basis"],
+            [[str(r.get("component", "")), str(r.get("kind", "")),
+              usd(r["monthly_usd"]) if num(r.get("monthly_usd")) is not None else "-",
+              str(r.get("basis", ""))] for r in detail], text_columns=(0, 1, 3)))
     section.blocks += _image(charts, "cost")
     return section
 
@@ -305,11 +292,13 @@ def _cost_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
 def _run_facts(s: Mapping[str, Any], scenario_name: str) -> list[str]:
     sample = s.get("sample") or {}
     fraction = num(sample.get("fraction"))
-    scale = "full scale" if fraction is None or fraction >= 1 else f"sample F={fraction:g} (rates scaled by 1/F)"
+    scale = ("full scale" if fraction is None or fraction >= 1
+             else f"sample F={fraction:g} (rates scaled by 1/F)")
     checks = s.get("checks") or {}
     conservation = "holds" if checks.get("conservation_holds") else "FAILED"
+    description = str(s.get("description") or "")
     return [
-        f"scenario {scenario_name}",
+        f"scenario {scenario_name}" + (f": {description}" if description else ""),
         f"engine {s.get('engine', '-')}, seed {s.get('seed', '-')}, {scale}",
         f"{fmt(s.get('sim_seconds'))} s simulated, {fmt(s.get('warmup_seconds'))} s warm-up, "
         f"{fmt(s.get('measured_seconds'))} s measured",
@@ -323,9 +312,6 @@ def build_document(summary: Mapping[str, Any], findings: list[Finding], comparis
     Kafka, errors, cost and the architecture diagram."""
     name = str(summary.get("scenario", "scenario"))
     sections = [Section("Findings", [Findings(findings)])]
-    description = str(summary.get("description") or "")
-    if description:
-        sections[0].blocks.insert(0, Paragraph(description))
     sections.append(_slo_section(summary.get("slo")))
     sections.append(_headline_section(summary, charts))
     breakdown = _breakdown_section(summary)

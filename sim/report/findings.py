@@ -9,17 +9,18 @@ part, and the monthly cost. Every line is plain text with a level: "bad" (act on
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sim.report.comparison import PART, Comparison
+from sim.report.fmt import ms, num, numeric_items, usd
 from sim.report.slo import MISSED, NOT_MEASURED
 
 BAD, WARN, INFO = "bad", "warn", "info"
 HOT_UTILIZATION = 0.9
 LAG_WARN_S = 1.0
+AVAILABILITY_BAD = 0.999  # errors below three nines are "act on it"; above, "look at it"
 
 
 @dataclass(frozen=True)
@@ -28,31 +29,27 @@ class Finding:
     level: str = INFO
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def bottleneck(summary: Mapping[str, Any], target_utilization: float = 0.7) -> Finding:
     """The station whose hottest instance is the busiest."""
     comps = {name: c for name, c in (summary.get("components") or {}).items()
-             if isinstance(c, Mapping) and _num(c.get("utilization_max")) is not None}
+             if isinstance(c, Mapping) and num(c.get("utilization_max")) is not None}
     if not comps:
         return Finding("Bottleneck: not available (no per-component utilization in this run)", INFO)
     name, c = max(comps.items(), key=lambda kv: kv[1]["utilization_max"])
     u_max = float(c["utilization_max"])
-    u_mean = _num(c.get("utilization_mean"))
+    u_mean = num(c.get("utilization_mean"))
     n = c.get("simulated_instances", c.get("instances"))
     text = f"Bottleneck: {name}, hottest instance at {u_max:.1%} utilization"
-    if u_mean is not None:
+    if n == 1:
+        text += " (1 simulated instance)"
+    elif u_mean is not None:
         text += f" (mean {u_mean:.1%} over {n} simulated instances"
         if u_mean > 0 and u_max / u_mean > 1.25 and u_max - u_mean > 0.1:
             text += f"; a hot spot at {u_max / u_mean:.2g}x the mean"
         text += ")"
-    wait = _num(c.get("queue_wait_ms_p99"))
+    wait = num(c.get("queue_wait_ms_p99"))
     if wait is not None:
-        text += f", p99 queue wait {wait:.3g} ms"
+        text += f", p99 queue wait {ms(wait)}"
     level = BAD if u_max >= HOT_UTILIZATION else WARN if u_max >= target_utilization else INFO
     if level != INFO:
         text += f"; above the {target_utilization:.0%} planning target" if level == WARN else \
@@ -71,16 +68,18 @@ def p99_contributors(summary: Mapping[str, Any]) -> list[Finding]:
     for op, entry in breakdown.items():
         if not isinstance(entry, Mapping):
             continue
-        shares = {k: v for k, v in (entry.get("shares") or {}).items() if _num(v) is not None}
+        shares = {k: v for k, v in (entry.get("shares") or {}).items() if num(v) is not None}
         if not shares:
-            out.append(Finding(f"{op} p99: no breakdown measured", INFO))
+            if num((latency.get(op) or {}).get("count")):  # measured, yet no breakdown
+                out.append(Finding(f"{op} p99: no breakdown measured", INFO))
             continue
         top, share = max(shares.items(), key=lambda kv: kv[1])
-        p99 = _num((latency.get(op) or {}).get("p99"))
-        tail = _num(entry.get("tail_from_ms"))
-        head = f"{op} p99" + (f" {p99:.3g} ms" if p99 is not None else "")
-        where = f"requests at or above {tail:.3g} ms" if tail is not None else "the slowest 1%"
-        runner = sorted(shares.items(), key=lambda kv: kv[1], reverse=True)[1:2]
+        p99 = num((latency.get(op) or {}).get("p99"))
+        tail = num(entry.get("tail_from_ms"))
+        head = f"{op} p99" + (f" {ms(p99)}" if p99 is not None else "")
+        where = f"requests at or above {ms(tail)}" if tail is not None else "the slowest 1%"
+        runner = [kv for kv in sorted(shares.items(), key=lambda kv: kv[1], reverse=True)[1:2]
+                  if kv[1] >= 0.01]
         then = f"; next {runner[0][0]} {runner[0][1]:.0%}" if runner else ""
         out.append(Finding(f"{head}: {top} contributes most, {share:.0%} of the time in {where}{then}",
                            INFO))
@@ -89,13 +88,15 @@ def p99_contributors(summary: Mapping[str, Any]) -> list[Finding]:
 
 def slo_findings(slo: Mapping[str, Any] | None) -> list[Finding]:
     if not slo:
-        return [Finding("SLOs: none declared (add `slo:` to the scenario)", INFO)]
+        return [Finding("SLOs: none declared (add slo entries to the scenario)", INFO)]
     out = []
     for name, v in slo.items():
         status = v.get("status", "met" if v.get("met") else MISSED)
         if status == MISSED:
-            out.append(Finding(f"SLO missed: {name}, actual {v.get('actual'):.4g} against "
-                               f"{v.get('target')}", BAD))
+            metric, target = v.get("metric", ""), v.get("target", "")
+            label = "" if name == f"{metric} {target}" else f"{name}: "
+            out.append(Finding(f"SLO missed: {label}{metric} is {v.get('actual'):.4g}, target {target}",
+                               BAD))
         elif status == NOT_MEASURED:
             out.append(Finding(f"SLO not measured: {name} ({v.get('metric', 'its metric')} is not in "
                                "this run's summary), counted as not met", WARN))
@@ -104,15 +105,25 @@ def slo_findings(slo: Mapping[str, Any] | None) -> list[Finding]:
     return out
 
 
+def _recovery_text(recovery: Any) -> str:
+    if not isinstance(recovery, Mapping) or "recovered" not in recovery:
+        return ""
+    if not recovery.get("recovered"):
+        return "; not recovered by the end of the run"
+    seconds = num(recovery.get("seconds_to_recover"))
+    return "; recovered" + (f" {seconds:g} s after it ended" if seconds is not None else "")
+
+
 def describe_fault(item: Any) -> str:
-    """One line for an injected fault, whatever shape the fault record has."""
+    """One line for an injected fault, whatever shape the fault record has: its label (or
+    summary/description) and, when known, how long the system took to recover."""
     if isinstance(item, str):
         return item
     if not isinstance(item, Mapping):
         return str(item)
-    for key in ("summary", "description", "text"):
+    for key in ("label", "summary", "description", "text"):
         if isinstance(item.get(key), str):
-            return item[key]
+            return item[key] + _recovery_text(item.get("recovery"))
     head = " ".join(str(item[k]) for k in ("kind", "type", "name") if k in item)
     target = " ".join(str(item[k]) for k in ("component", "target", "instance") if k in item)
     rest = ", ".join(f"{k}={v}" for k, v in item.items()
@@ -133,14 +144,15 @@ def fault_findings(faults: Any) -> list[Finding]:
 
 
 def error_findings(summary: Mapping[str, Any]) -> list[Finding]:
-    errors = {k: v for k, v in (summary.get("errors") or {}).items() if _num(v)}
+    errors = {k: v for k, v in (summary.get("errors") or {}).items() if num(v)}
     out = []
     if errors:
         total = sum(errors.values())
         top = ", ".join(f"{k} {v:,}" for k, v in sorted(errors.items(), key=lambda kv: -kv[1])[:3])
-        overall = _num((summary.get("availability") or {}).get("overall"))
+        overall = num((summary.get("availability") or {}).get("overall"))
         avail = f"; availability {overall:.4%}" if overall is not None else ""
-        out.append(Finding(f"Errors: {total:,} failed requests ({top}){avail}", BAD))
+        level = BAD if overall is None or overall < AVAILABILITY_BAD else WARN
+        out.append(Finding(f"Errors: {total:,} failed requests ({top}){avail}", level))
     if not (summary.get("checks") or {}).get("conservation_holds", True):
         out.append(Finding("Conservation check failed: requests were lost in the simulation (see "
                            "summary.json 'requests')", BAD))
@@ -149,12 +161,12 @@ def error_findings(summary: Mapping[str, Any]) -> list[Finding]:
 
 def kafka_findings(summary: Mapping[str, Any]) -> list[Finding]:
     kafka = summary.get("kafka") or {}
-    lag = _num(kafka.get("consumer_lag_max_s"))
-    backlog = _num(kafka.get("backlog_at_end_msgs"))
+    lag = num(kafka.get("consumer_lag_max_s"))
+    backlog = num(kafka.get("backlog_at_end_msgs"))
     if lag is None or lag < LAG_WARN_S:
         return []
     tail = f", {backlog:,.0f} messages still waiting at the end" if backlog else ""
-    return [Finding(f"Kafka consumers fall behind: lag reached {lag:.3g} s{tail}", WARN)]
+    return [Finding(f"Kafka consumers fall behind: lag reached {lag:.3g} s{tail}", BAD)]
 
 
 def comparison_finding(comparisons: list[Comparison]) -> list[Finding]:
@@ -171,17 +183,17 @@ def cost_finding(summary: Mapping[str, Any]) -> list[Finding]:
     cost = summary.get("cost")
     if not isinstance(cost, Mapping):
         return []
-    total = _num(cost.get("total_monthly_usd"))
-    if total is None:
+    total = num(cost.get("total_monthly_usd"))
+    if total is None or total <= 0:  # nothing priced (no instance types): nothing to say
         return []
-    text = f"Cost: ${total:,.0f} per month"
-    per_million = _num(cost.get("usd_per_million_messages"))
+    text = f"Cost: {usd(total)} per month"
+    per_million = num(cost.get("usd_per_million_messages"))
     if per_million is not None:
-        text += f", ${per_million:,.2f} per million messages"
-    monthly = {k: float(v) for k, v in (cost.get("monthly_usd") or {}).items() if _num(v) is not None}
+        text += f", {usd(per_million)} per million messages"
+    monthly = numeric_items(cost.get("monthly_usd"))
     if monthly and total > 0:
-        top, usd = max(monthly.items(), key=lambda kv: kv[1])
-        text += f"; largest: {top} ${usd:,.0f} ({usd / total:.0%})"
+        top, amount = max(monthly.items(), key=lambda kv: kv[1])
+        text += f"; largest: {top} {usd(amount)} ({amount / total:.0%})"
     return [Finding(text, INFO)]
 
 
@@ -192,7 +204,7 @@ def findings(summary: Mapping[str, Any], size_warnings: list[str] | None = None,
     out = [bottleneck(summary, target_utilization)]
     out += p99_contributors(summary)
     out += slo_findings(summary.get("slo"))
-    out += [Finding(f"Capacity: {w}", WARN) for w in size_warnings or []]
+    out += [Finding(f"Capacity: {w.removeprefix('WARN').strip()}", WARN) for w in size_warnings or []]
     out += fault_findings(summary.get("faults"))
     out += error_findings(summary)
     out += kafka_findings(summary)

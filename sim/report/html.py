@@ -29,6 +29,7 @@ ul.findings li { padding: 0.45em 0.8em; margin: 0.3em 0; border-left: 5px solid 
                  background: #f6f8fa; }
 ul.findings li.bad { border-color: #d62728; background: #fdecec; }
 ul.findings li.warn { border-color: #ff9f1c; background: #fff6e5; }
+div.wide { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #d0d7de; padding: 0.3em 0.6em; }
 th { background: #f0f3f6; text-align: left; }
@@ -60,10 +61,11 @@ def _table(table: Table) -> str:
     body = []
     for i, row in enumerate(table.rows):
         cls = table.row_classes[i] if i < len(table.row_classes) else ""
-        cells = "".join(f'<td class="num">{_e(c)}</td>' if j >= table.left_columns else f"<td>{_e(c)}</td>"
+        cells = "".join(f"<td>{_e(c)}</td>" if j in table.text_columns else f'<td class="num">{_e(c)}</td>'
                         for j, c in enumerate(row))
         body.append(f'<tr class="{_e(cls)}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            "</table></div>")
 
 
 def _block(block: object) -> str:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from sim.report.document import Bullets, Diagram, Document, Findings, Image, Paragraph, Table
 
-_SPECIAL = "\\`*[]<>|&"
+_SPECIAL = "\\`*[]|&"
 LEVEL_TAGS = {"bad": "**[!]** ", "warn": "**[~]** ", "info": ""}
 
 
-def escape(text: str) -> str:
-    """Plain text made literal in Markdown (one line: newlines become spaces)."""
+def escape(text: str, block_start: bool = True) -> str:
+    """Plain text made literal in Markdown (one line: newlines become spaces). `block_start`:
+    the text opens a block (a paragraph or list item), where `#`, `-`, `>` ... would be markup."""
     line = " ".join(str(text).split())
     out = []
     for i, ch in enumerate(line):
@@ -24,15 +25,18 @@ def escape(text: str) -> str:
         after = line[i + 1] if i + 1 < len(line) else " "
         # `_` only emphasises at a word's edge; `#`, `-`, `+`, `=` only matter at a line's start
         edge = ch == "_" and not (before.isalnum() and after.isalnum())
-        start = i == 0 and ch in "#-+="
-        out.append("\\" + ch if ch in _SPECIAL or edge or start else ch)
+        start = block_start and i == 0 and ch in "#-+=>"
+        # `<` opens raw HTML only before a letter, `/`, `!` or `?` (`<= 5` stays readable)
+        tag = ch == "<" and (after.isalpha() or after in "/!?")
+        out.append("\\" + ch if ch in _SPECIAL or edge or start or tag else ch)
     return "".join(out)
 
 
 def _table(table: Table) -> list[str]:
-    align = ["---" if i < table.left_columns else "---:" for i in range(len(table.columns))]
-    lines = ["| " + " | ".join(escape(c) for c in table.columns) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in table.rows]
+    align = ["---" if i in table.text_columns else "---:" for i in range(len(table.columns))]
+    lines = ["| " + " | ".join(escape(c, False) for c in table.columns) + " |",
+             "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(escape(c, False) for c in row) + " |" for row in table.rows]
     return lines
 
 

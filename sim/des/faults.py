@@ -1,0 +1,104 @@
+"""Injecting the scenario's faults into the running system at their start and end times."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sim.des.station import Station, schedule
+from sim.faults import Fault
+
+if TYPE_CHECKING:
+    from sim.des.engine import Engine
+
+
+class FaultInjector:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.env = engine.env
+
+    def arm(self) -> None:
+        for fault in self.engine.scenario.faults:
+            schedule(self.env, fault.start_s, self._start, fault)
+            schedule(self.env, fault.end_s, self._end, fault)
+
+    def targets(self, fault: Fault) -> list[Station]:
+        fleets = self.engine.fleets
+        if fault.kind == "zone_outage":
+            return [st for fleet in fleets.values() for st in fleet.stations if st.zone == fault.zone]
+        fleet = fleets.get(fault.component or "")
+        if fleet is None:
+            return []
+        size = len(fleet.stations)
+        return [fleet.stations[i] for i in fault.node_indices(size) if i < size]
+
+    def _start(self, event: Any) -> None:
+        fault: Fault = event._value
+        engine = self.engine
+        if fault.kind == "load_spike":
+            engine.load_factor *= fault.factor or 1.0
+            return
+        stations = self.targets(fault)
+        if fault.kind == "slow":
+            for st in stations:
+                st.slow *= fault.factor or 1.0
+        elif fault.kind == "gc_pauses":
+            self._pause(stations, fault)
+        else:  # crash, zone_outage, broker_loss, shard_loss
+            for st in stations:
+                self._crash(st, fault)
+
+    def _end(self, event: Any) -> None:
+        fault: Fault = event._value
+        engine = self.engine
+        if fault.kind == "load_spike":
+            engine.load_factor /= fault.factor or 1.0
+            return
+        stations = self.targets(fault)
+        if fault.kind == "slow":
+            for st in stations:
+                st.slow /= fault.factor or 1.0
+        elif fault.kind in ("crash", "zone_outage", "broker_loss", "shard_loss"):
+            for st in stations:
+                self._recover(st)
+
+    def _crash(self, st: Station, fault: Fault) -> None:
+        if st.down:
+            return
+        st.crash()
+        engine = self.engine
+        name = st.fleet.name
+        if name == "cassandra" and engine.cass is not None:
+            engine.cass.crashed(st, fault.lose_data)
+        elif name == "kafka" and engine.kafka is not None:
+            engine.kafka.broker_lost(st, fault.election_s)
+
+    def _recover(self, st: Station) -> None:
+        if not st.down:
+            return
+        st.recover()
+        engine = self.engine
+        name = st.fleet.name
+        if name == "cassandra" and engine.cass is not None:
+            engine.cass.recovered(st)
+        elif name == "kafka" and engine.kafka is not None:
+            engine.kafka.broker_recovered(st)
+        elif name == "redis" and engine.redis is not None:
+            engine.redis.restarted_empty(st.index)
+
+    def _pause(self, stations: list[Station], fault: Fault) -> None:
+        """Stop-the-world pauses every `every_s` within the fault window."""
+        assert fault.every_s is not None and fault.pause_ms is not None
+        pause_s = fault.pause_ms / 1e3
+        t = 0.0
+        while t < fault.duration_s:
+            schedule(self.env, t, self._pause_begin, stations)
+            schedule(self.env, t + min(pause_s, fault.duration_s - t), self._pause_end, stations)
+            t += fault.every_s
+
+    def _pause_begin(self, event: Any) -> None:
+        for st in event._value:
+            st.set_capacity(0)
+
+    def _pause_end(self, event: Any) -> None:
+        for st in event._value:
+            st.set_capacity(st.servers)

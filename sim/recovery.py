@@ -1,0 +1,70 @@
+"""Availability over time and recovery from faults, judged on the per-window series.
+
+Pure functions of `timeseries` rows (one per simulated second, rates fleet-wide):
+
+- a window's availability is succeeded / (succeeded + failed) of sends and reads completing in it;
+  the SLO held in a window when that is at least the scenario's `availability_target`;
+- "nines" of an availability a: -log10(1 - a) (0.999 -> 3);
+- a fault's recovery: after its window ends, the first window from which goodput (sends + reads
+  succeeded per second) stays at or above `RECOVERED_SHARE` of the offered load for
+  `STABLE_WINDOWS` windows in a row. seconds_to_recover runs from the fault's end to the start of
+  that window; a fault that never recovers before the run ends has recovered: false.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sim.faults import Fault
+
+RECOVERED_SHARE = 0.95
+STABLE_WINDOWS = 3
+OPS = ("send", "read")
+
+
+def nines(availability: float) -> float:
+    if not math.isfinite(availability):
+        return math.nan
+    return math.inf if availability >= 1.0 else -math.log10(1.0 - availability)
+
+
+def window_availability(row: dict[str, float]) -> float:
+    ok = sum(row[f"{op}_succeeded_per_sec"] for op in OPS)
+    failed = sum(row[f"{op}_failed_per_sec"] for op in OPS)
+    return ok / (ok + failed) if ok + failed else math.nan
+
+
+def availability_windows(rows: list[dict[str, float]], target: float, from_s: float) -> dict[str, Any]:
+    measured = [r for r in rows if r["t_s"] > from_s]
+    values = [window_availability(r) for r in measured]
+    values = [v for v in values if math.isfinite(v)]
+    met = sum(v >= target for v in values)
+    return {
+        "target": target,
+        "windows": len(values),
+        "windows_met": met,
+        "share_met": met / len(values) if values else math.nan,
+        "worst_window": min(values) if values else math.nan,
+    }
+
+
+def recovery(rows: list[dict[str, float]], fault: Fault, window_s: float = 1.0) -> dict[str, Any]:
+    after = [r for r in rows if r["t_s"] - window_s >= fault.end_s - 1e-9]
+    streak = 0
+    for i, row in enumerate(after):
+        offered = sum(row[f"{op}_offered_per_sec"] for op in OPS)
+        goodput = sum(row[f"{op}_succeeded_per_sec"] for op in OPS)
+        streak = streak + 1 if offered == 0 or goodput >= RECOVERED_SHARE * offered else 0
+        if streak == STABLE_WINDOWS:
+            first = after[i - STABLE_WINDOWS + 1]
+            return {"recovered": True, "seconds_to_recover": max(0.0, first["t_s"] - window_s - fault.end_s)}
+    return {"recovered": False, "seconds_to_recover": None}
+
+
+def fault_report(rows: list[dict[str, float]], faults: list[Fault]) -> list[dict[str, Any]]:
+    return [
+        {"kind": f.kind, "label": f.label(), "start_s": f.start_s, "end_s": f.end_s,
+         "component": f.component, "recovery": recovery(rows, f)}
+        for f in faults
+    ]
