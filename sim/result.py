@@ -14,6 +14,7 @@ from sim.analytic import erlang_c, offered_loads
 from sim.cost import monthly_cost
 from sim.des.engine import RunState
 from sim.histogram import Histogram
+from sim.jsonsafe import json_safe
 from sim.recovery import availability_windows, fault_report, nines
 from sim.report.slo import evaluate_slos
 
@@ -31,22 +32,11 @@ class Result:
     def write(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(_clean(self.summary), indent=2) + "\n")
+        (out / "summary.json").write_text(json.dumps(json_safe(self.summary), indent=2) + "\n")
         self.latency.to_csv(out / "latency.csv", index=False)
         self.components.to_csv(out / "components.csv", index=False)
         self.timeseries.to_csv(out / "timeseries.csv", index=False)
         return out
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: missing figures become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
 
 
 def build_result(state: RunState) -> Result:

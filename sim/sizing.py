@@ -53,6 +53,7 @@ from typing import Any
 
 from sim.analytic import ErlangC, Flows, Load, offered_loads, station_estimates
 from sim.cache import GIB, LIST_ENTRY_OVERHEAD_BYTES, list_bytes
+from sim.jsonsafe import json_safe
 from sim.pricing import Catalog, InstanceType, catalog_for
 from sim.scenario import Scenario
 
@@ -182,7 +183,7 @@ class SizePlan:
         out["warnings"] = self.warnings
         out["monthly_usd_needed"] = self.monthly_usd_needed
         out["monthly_usd_configured"] = self.monthly_usd_configured
-        return _finite(out)
+        return json_safe(out)
 
     def to_markdown(self) -> str:
         facts = [f"mean message {self.mean_message_bytes:,.0f} B"]
@@ -485,17 +486,6 @@ def _ceil(x: float) -> int:
     if not math.isfinite(x):
         raise ValueError(f"cannot size for {x} instance-loads")
     return max(0, math.ceil(x - 1e-9 * max(1.0, abs(x))))
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no inf or nan: write them as null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _n(x: float) -> str:
