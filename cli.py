@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +20,9 @@ from sim.diagram import mermaid
 from sim.report import write_report
 from sim.result import Result
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.experiments import Executor
 from sim.sizing import size_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -70,16 +75,44 @@ def run(
     set_: SetOpt = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Output folder [reports/<scenario>/<time>/].")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    replications: Annotated[str | None, typer.Option(
+        help="Independent replications (seeds spawned from --seed); adds 95% CIs (ci95).")] = None,
+    workers: Annotated[str | None, typer.Option(help="Processes for replications (default: all).")] = None,
+    engine: Annotated[str, typer.Option(
+        help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, no feedback "
+             "policies.")] = "des",
 ) -> None:
     """Simulate a scenario; write summary.json, latency.csv, components.csv, timeseries.csv, report.md,
     report.html and the charts."""
     sc = _load(scenario, set_, duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
+    reps = _count(replications, "--replications")
+    if engine not in ("des", "fast"):
+        _fail(f"--engine {engine}: unknown engine; allowed: des, fast")
+    if engine == "fast" and (reps is not None or sc.warmup_s == "auto"):
+        _fail("--engine fast: replications and warmup auto run on the DES only; drop --replications and "
+              "give --warmup in seconds, or use --engine des")
     console.print(_sample_line(sc))
-    with Progress(TextColumn("[bold]simulating[/]"), BarColumn(),
-                  TextColumn("{task.completed:.0f}/{task.total:.0f} simulated s"), TimeElapsedColumn(),
-                  console=err_console, disable=quiet, transient=True) as bar:
-        task = bar.add_task("sim", total=sc.duration_s)
-        result = simulate(sc, progress=lambda t, _total: bar.update(task, completed=t))
+    if reps is not None or sc.warmup_s == "auto":  # replications and/or the MSER-5 warm-up
+        from sim.experiments import replicate
+
+        executor = _executor(workers, None)
+        with _experiment_progress(quiet) as tick:
+            try:
+                replicated = replicate(sc, reps, executor, tick)
+            except RuntimeError as exc:  # a replication crashed: say which, and how
+                err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+                raise typer.Exit(1) from None
+        sc, result = replicated.scenario, replicated.result()
+    else:
+        with Progress(TextColumn("[bold]simulating[/]"), BarColumn(),
+                      TextColumn("{task.completed:.0f}/{task.total:.0f} simulated s"), TimeElapsedColumn(),
+                      console=err_console, disable=quiet, transient=True) as bar:
+            task = bar.add_task("sim", total=sc.duration_s)
+            try:
+                result = simulate(sc, progress=lambda t, _total: bar.update(task, completed=t), engine=engine)
+            except ScenarioError as exc:  # e.g. a feature the fast engine cannot simulate
+                _fail(str(exc))
+                raise  # unreachable: _fail exits
     out_dir = out or Path("reports") / sc.name / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         result.write(out_dir)
@@ -98,6 +131,7 @@ def run(
               "allowed: a writable folder")
         raise  # unreachable: _fail exits
     _print_summary(result)
+    _print_intervals(result.summary)
     for name, verdict in (result.summary.get("slo") or {}).items():
         status = verdict.get("status", "met" if verdict.get("met") else "missed")
         style = {"met": "green", "missed": "bold red"}.get(status, "yellow")
@@ -161,11 +195,242 @@ def diagram(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")
     typer.echo(mermaid(sc), nl=False)
 
 
+@app.command()
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file (may have a sweep: section).")],
+    set_: Annotated[list[str], typer.Option(
+        "--set", help="path=v1,v2,... sweeps a path; path=value fixes it (repeatable).")] = [],  # noqa: B006
+    replications: Annotated[str | None, typer.Option(help="Replications per point (CIs from 2 up).")] = None,
+    workers: Annotated[str | None, typer.Option(help="Local processes (default: all cores).")] = None,
+    dask_scheduler: Annotated[str | None, typer.Option(
+        "--dask-scheduler", help="Run on a Dask cluster at tcp://host:port (needs the dask extra).")] = None,
+    metric: Annotated[list[str], typer.Option(
+        "--metric", help="summary.json figure to chart, e.g. latency_ms.read.p99 (repeatable).")] = [],  # noqa: B006
+    duration: Annotated[str | None, typer.Option(help="Simulated seconds per run.")] = None,
+    warmup: Annotated[str | None, typer.Option(help="Warm-up seconds, or auto (MSER-5).")] = None,
+    seed: Annotated[str | None, typer.Option(help="Base seed (every point shares its seeds).")] = None,
+    sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/NAME/sweep-TIME)")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario over a grid of settings; write sweep.csv, sweep.md and charts (each figure
+    against the swept parameter with CI bands and SLO lines; cost against latency with the Pareto
+    front and the cheapest point that meets every SLO)."""
+    from sim.experiments.sweep import plan_sweep, run_sweep
+
+    reps = _count(replications, "--replications")
+    options = _options(duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
+    try:
+        plan = plan_sweep(scenario, set_, options, metric, reps)
+    except ScenarioError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+    executor = _executor(workers, dask_scheduler)
+    console.print(f"[bold]{plan.base.name}[/]: sweeping {len(plan.points)} points ("
+                  + " x ".join(f"{k}: {len(v)}" for k, v in plan.axes.items())
+                  + f"), {plan.replications or 1} run(s) each, on {executor.name}", highlight=False)
+    with _experiment_progress(quiet, len(plan.points)) as tick:
+        try:
+            result = run_sweep(plan, executor, tick)
+        except ScenarioError as exc:  # e.g. the Dask scheduler cannot be reached
+            _fail(str(exc))
+            raise
+    out_dir = out or Path("reports") / plan.base.name / f"sweep-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    try:
+        paths = result.write(out_dir)
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot write the sweep ({exc.strerror or exc}); allowed: a writable folder")
+        raise
+    table = Table(title=f"{plan.base.name} — sweep (mean [95% CI] over replications)", title_justify="left")
+    for col in ("#", *plan.axes, *plan.metrics, "cost USD/mo", "SLOs"):
+        table.add_column(col, justify="left" if col in ("SLOs", *plan.axes) else "right")
+    for p in result.points:
+        if not p.ok:
+            table.add_row(str(p.index), *(escape(p.params[k]) for k in plan.axes),
+                          *("-" for _ in plan.metrics), "-", "[bold red]failed[/]")
+            continue
+        verdicts = result.verdicts(p)
+        slo_text = ", ".join(f"{v}" for v in verdicts.values()) or "-"
+        cost = result.figure(p, "cost.total_monthly_usd")["mean"]
+        table.add_row(str(p.index), *(escape(p.params[k]) for k in plan.axes),
+                      *(result.cell(p, m) for m in plan.metrics), _fmt(cost), escape(slo_text))
+    console.print(table)
+    for p in result.points:
+        if not p.ok:
+            console.print(f"[bold red]point #{p.index} failed[/] ({escape(p.label)}): "
+                          f"{escape(p.error or '')}", highlight=False)
+    cheapest = result.cheapest_meeting()
+    if plan.base.slo:
+        if cheapest is None:
+            console.print("[bold red]no point meets every SLO[/]")
+        else:
+            cost = result.figure(cheapest, "cost.total_monthly_usd")["mean"]
+            console.print(f"[green]cheapest point meeting every SLO[/]: #{cheapest.index} "
+                          f"({escape(cheapest.label)}), {_fmt(cost)} USD/month", highlight=False)
+    console.print(f"wrote {out_dir}/ ({', '.join(p.name for p in paths.values())})", highlight=False)
+    if not any(p.ok for p in result.points):
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    scenario_a: Annotated[Path, typer.Argument(help="Scenario A (YAML).")],
+    scenario_b: Annotated[Path | None, typer.Argument(help="Scenario B; omit to use --a/--b on A.")] = None,
+    a: Annotated[list[str], typer.Option("--a", help="Override for arm A: path=value (repeatable).")] = [],  # noqa: B006
+    b: Annotated[list[str], typer.Option("--b", help="Override for arm B: path=value (repeatable).")] = [],  # noqa: B006
+    set_: SetOpt = [],  # noqa: B006
+    replications: Annotated[str | None, typer.Option(help="Replications per arm (default: 5).")] = None,
+    workers: Annotated[str | None, typer.Option(help="Local processes (default: all cores).")] = None,
+    dask_scheduler: Annotated[str | None, typer.Option(
+        "--dask-scheduler", help="Run on a Dask cluster at tcp://host:port (needs the dask extra).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Simulated seconds per run.")] = None,
+    warmup: Annotated[str | None, typer.Option(help="Warm-up seconds, or auto (MSER-5).")] = None,
+    seed: Annotated[str | None, typer.Option(help="Base seed, shared by both arms.")] = None,
+    sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<A>/compare-...)")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run two designs with common random numbers; print every headline figure side by side with
+    the difference and its 95% CI, mark SLO verdicts that change, draw both latency CDFs."""
+    from sim.experiments.compare import DEFAULT_REPLICATIONS, format_interval, plan_compare, run_compare
+
+    reps = _count(replications, "--replications") or DEFAULT_REPLICATIONS
+    if reps < 2:
+        _fail(f"--replications {reps}: a difference needs an interval; allowed: 2 or more")
+    options = _options(duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
+    try:
+        arms = plan_compare(scenario_a, scenario_b, set_, a, b, options)
+    except ScenarioError as exc:
+        _fail(str(exc))
+        raise
+    executor = _executor(workers, dask_scheduler)
+    console.print(f"comparing {escape(arms.labels[0])} with {escape(arms.labels[1])}: {reps} replications "
+                  f"each, common random numbers, on {executor.name}", highlight=False)
+    with _experiment_progress(quiet, 2) as tick:
+        try:
+            comparison = run_compare(arms, reps, executor, tick)
+        except ScenarioError as exc:
+            _fail(str(exc))
+            raise
+        except RuntimeError as exc:  # an arm failed to run
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
+    for note in arms.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    table = Table(title=f"{arms.labels[0]} vs {arms.labels[1]} (mean [95% CI]; B - A paired)",
+                  title_justify="left")
+    for col in ("figure", "A", "B", "B - A [95% CI]", "change"):
+        table.add_column(col, justify="left" if col in ("figure", "change") else "right")
+    changed = {row[0] for row in comparison.slo_changes() if row[3]}
+    slo_metric = {(s.name or s.metric): s.metric for s in comparison.slos()}
+    changed_metrics = {slo_metric[name] for name in changed}
+    for r in comparison.rows():
+        style = "bold" if r.verdict in ("B higher", "B lower") else ""
+        rel = f"{r.relative:+.1%}" if r.relative == r.relative else "-"
+        mark = " [bold red](SLO verdict changes)[/]" if r.metric in changed_metrics else ""
+        change = f"[{style}]{rel}, {r.verdict}[/]{mark}" if style else f"{rel}, {r.verdict}{mark}"
+        table.add_row(r.metric, format_interval(r.a), format_interval(r.b),
+                      format_interval(r.diff, signed=True), change)
+    console.print(table)
+    for name, va, vb, moved in comparison.slo_changes():
+        style = "bold red" if moved else "green"
+        console.print(f"[{style}]SLO {escape(name)}[/]: A {va}, B {vb}{' (changes)' if moved else ''}",
+                      highlight=False)
+    out_dir = out or Path("reports") / arms.a.name / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    try:
+        paths = comparison.write(out_dir)
+    except OSError as exc:
+        _fail(f"--out {out_dir}: cannot write the comparison ({exc.strerror or exc}); "
+              "allowed: a writable folder")
+        raise
+    console.print(f"wrote {out_dir}/ ({', '.join(p.name for p in paths.values())})", highlight=False)
+
+
+def _count(text: str | None, flag: str) -> int | None:
+    """A whole number >= 1 given as text (so a bad value gets the one-line error), or None."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        _fail(f"{flag} {text}: allowed: a whole number >= 1")
+    return value
+
+
+def _options(**fields: str | None) -> list[str]:
+    """Run options as overrides (`duration_s=20`), checked with the scenario like --set values."""
+    return [f"{key}={value}" for key, value in fields.items() if value is not None]
+
+
+def _executor(workers: str | None, dask_scheduler: str | None) -> Executor:
+    from sim.experiments import make_executor
+
+    if dask_scheduler is not None and workers is not None:
+        _fail("--workers and --dask-scheduler: choose one (Dask workers are the cluster's)")
+    executor = make_executor(_count(workers, "--workers"), dask_scheduler)
+    connect = getattr(executor, "connect", None)
+    if connect is not None:  # an unreachable scheduler is bad input, reported before any work
+        try:
+            connect()
+        except ScenarioError as exc:
+            _fail(str(exc))
+    return executor
+
+
+@contextmanager
+def _experiment_progress(quiet: bool, points: int = 1) -> Iterator[Callable[[Any], None]]:
+    """A progress bar over points (and runs) for sim.experiments; yields its callback."""
+    with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total:.0f} points"),
+                  TextColumn("{task.fields[runs]}"), TimeElapsedColumn(), console=err_console, disable=quiet,
+                  transient=True) as bar:
+        task = bar.add_task("running", total=points, runs="")
+
+        def tick(p: Any) -> None:
+            phase = "warm-up pilots" if p.phase == "pilot" else "running"
+            bar.update(task, completed=p.points_done, total=p.points_total, description=phase,
+                       runs=f"runs {p.runs_done}/{p.runs_total}")
+
+        yield tick
+
+
+def _print_intervals(summary: dict[str, Any]) -> None:
+    """For replicated runs: the headline figures' 95% CIs; for warmup auto: the cut."""
+    warm = summary.get("warmup")
+    if isinstance(warm, dict) and warm.get("mode") == "auto":
+        rough = "" if warm.get("reliable") else f" [yellow](rough: {escape('; '.join(warm['notes']))})[/]"
+        console.print(f"warm-up (auto, MSER-5): cut {warm['cut_s']:g} s of {warm['windows']} windows{rough}",
+                      highlight=False)
+    ci = summary.get("ci95")
+    reps = (summary.get("replications") or {}).get("count")
+    if not ci:
+        return
+    table = Table(title=f"95% confidence intervals over {reps} replications (Student t)",
+                  title_justify="left")
+    for col in ("figure", "point value", "replication mean", "95% CI"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    from sim.report.slo import lookup
+
+    means = summary["replications"]["mean"]
+    for path, (low, high) in ci.items():
+        if path.startswith("components."):
+            continue  # per-component intervals are in summary.json
+        table.add_row(path, _fmt(lookup(summary, path)), _fmt(means.get(path)),
+                      f"[{_fmt(low)}, {_fmt(high)}]")
+    console.print(table)
+
+
+def _warmup_text(sc: Scenario) -> str:
+    return "warm-up auto (MSER-5)" if sc.warmup_s == "auto" else f"{sc.warmup_s:g} s warm-up"
+
+
 def _sample_line(sc: Scenario) -> str:
     if sc.sample >= 1:
-        return f"[bold]{sc.name}[/]: full scale, {sc.duration_s:g} s simulated ({sc.warmup_s:g} s warm-up)"
+        return f"[bold]{sc.name}[/]: full scale, {sc.duration_s:g} s simulated ({_warmup_text(sc)})"
     return (f"[bold]{sc.name}[/]: sample F={sc.sample:g} (that share of users, traffic and every fleet), "
-            f"{sc.duration_s:g} s simulated ({sc.warmup_s:g} s warm-up); fleet-wide rates scaled by 1/F")
+            f"{sc.duration_s:g} s simulated ({_warmup_text(sc)}); fleet-wide rates scaled by 1/F")
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

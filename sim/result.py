@@ -39,7 +39,8 @@ class Result:
         return out
 
 
-def build_result(state: RunState) -> Result:
+def build_result(state: RunState, engine: str = "des") -> Result:
+    """The result of a run; `engine` names the engine that produced `state` ("des" or "fast")."""
     sc, cell, rec = state.scenario, state.cell, state.recorder
     measured = state.measured_seconds
     scale = 1.0 / cell.sample
@@ -115,7 +116,7 @@ def build_result(state: RunState) -> Result:
     summary: dict[str, Any] = {
         "scenario": sc.name,
         "description": sc.description,
-        "engine": "des",
+        "engine": engine,
         "seed": sc.seed,
         "sample": cell.as_dict(),
         "sim_seconds": state.sim_seconds,

@@ -1,0 +1,1262 @@
+"""The fast engine: every request of the scenario, in time chunks, fleet by fleet, with arrays.
+
+Flows and rules are sim/des/engine.py's (the reference): send = gateway -> message service ->
+{Cassandra write at the write consistency, Redis append, Kafka produce}, acknowledged when the
+`ack_after` steps have succeeded; delivery = Kafka commit -> the partition's consumer (group
+service) -> one inbox write per recipient (fan-out on write); read = gateway -> message service
+-> Redis GET -> on a miss a Cassandra read, then a cache fill nobody waits for.
+
+A chunk [t, t + T) takes the requests arriving in it and moves every job through the fleets in
+this order: gateway, message service, Kafka (time slices: followers come back to the brokers),
+the consumers' gates, the group service, Redis with Cassandra (time slices: fills come back to
+Redis). At every fleet only the jobs arriving before t + T are served; later ones wait for the
+next chunk, where nothing can arrive earlier than t + T. Each station therefore serves its
+arrivals in time order across chunks, carrying its servers' free times and its waiting jobs, and
+the results do not depend on T (tests/test_fast.py checks that). Requests still in flight at a
+chunk's end keep their rows; finished ones are recorded and dropped, so memory follows the
+requests in flight, not the run's length.
+
+Where this engine departs from the DES (documented in README and checked where it matters):
+* the consumer's `max_in_flight` bound is a FIFO gate of that many slots in front of the group
+  service, each slot held for the hop and the group-service work, not for the group service's
+  queueing nor the inbox writes; the DES takes records from a consumer's partitions round robin
+  and holds the slot until the last inbox write. The two agree while the bound does not bind
+  (`summary.sample.notes` says when it did);
+* a `round_robin` message service rotates in order of the requests' arrival at the system, the
+  DES in order of their leaving the gateway (both a strict rotation);
+* random numbers are counter-based (sim/fast/rng.py): same seed, same results, but not the DES's
+  sample path; the two agree statistically (tests/test_fast.py).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import numba as nb
+import numpy as np
+
+from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
+from sim.des.engine import _STREAMS as DES_STREAMS
+from sim.des.engine import RunState
+from sim.distributions import mean_of
+from sim.fast.fleet import serve_jobs
+from sim.fast.kafka import KafkaParams, follower_bound, run_kafka
+from sim.fast.placement import (
+    Popularity,
+    Ring,
+    TokenBuckets,
+    member,
+    partitions_of,
+    salt_mixed,
+    shards_of,
+)
+from sim.fast.record import FastRecorder, FleetView, Marks, StationView, histogram_from
+from sim.fast.rng import compile_dist, purpose_key, sample, sample_many, uniform, uniform_many
+from sim.fast.station import (
+    ARRIVALS,
+    BUSY_S,
+    COMPLETIONS,
+    D_AT,
+    JOBS_S,
+    LAST_EVENT,
+    REJECTIONS,
+    SERVED,
+    SERVERS,
+    W_AT,
+    Stations,
+    Windows,
+    build_stations,
+)
+from sim.fast.storage import StorageParams, get_bounds, read_replicas, run_storage
+from sim.fast.support import check_supported
+from sim.fast.tables import (
+    ASYNC,
+    CI,
+    CR,
+    CW,
+    E_GROUP,
+    E_GW,
+    E_MS,
+    E_RATE,
+    ERRORS,
+    FAILED,
+    GATE,
+    GROUP,
+    GW_READ,
+    GW_SEND,
+    KF,
+    KL,
+    MS_READ,
+    MS_SEND,
+    NONE,
+    OK,
+    PENDING,
+    READ_DTYPE,
+    RG,
+    RS,
+    Jobs,
+    concat_jobs,
+    empty_jobs,
+    inbox_dtype,
+    make_jobs,
+    new_rows,
+    remap_jobs,
+    send_dtype,
+    take_jobs,
+)
+from sim.sampling import make_cell
+from sim.scenario import Scenario, replies_needed
+from sim.workload import Conversations, zipf_cell_weights
+
+Progress = Callable[[float, float], None]
+
+# fleets, in the order their statistics are kept; "consumer" is the gate of each consumer's slots
+FLEETS = ("gateway", "message_service", "group_service", "cassandra", "redis", "kafka", "consumer")
+# random purposes (append only: each name's numbers stay put when others are added)
+PURPOSES = (
+    "send.gap",
+    "read.gap",
+    "send.user",
+    "send.conv",
+    "read.user",
+    "read.conv",
+    "send.gw.pick",
+    "read.gw.pick",
+    "send.ms.pick",
+    "read.ms.pick",
+    "send.gw.hop",
+    "read.gw.hop",
+    "send.gw.svc",
+    "read.gw.svc",
+    "send.ms.hop",
+    "read.ms.hop",
+    "send.ms.svc",
+    "read.ms.svc",
+    "cw.hop",
+    "cw.svc",
+    "rs.hop",
+    "rs.svc",
+    "kl.hop",
+    "kl.svc",
+    "kf.hop",
+    "kf.svc",
+    "group.hop",
+    "group.svc",
+    "ci.hop",
+    "ci.svc",
+    "rg.hop",
+    "rg.svc",
+    "read.hit",
+    "read.offset",
+    "cr.hop",
+    "cr.svc",
+    "fill.hop",
+    "fill.svc",
+)
+STEP_NAMES = ("", "cassandra", "redis", "kafka")
+TARGET_REQUESTS_PER_CHUNK = 100_000
+
+
+@nb.njit(cache=True)
+def _arrivals(
+    key: np.uint64, gid0: np.int64, t_next: float, t_end: float, rate: float, poisson: bool
+) -> tuple[np.ndarray, float]:
+    """Arrival times before t_end, from the pending next arrival `t_next` (arrival gid0)."""
+    cap = int((t_end - t_next) * rate * 1.2 + 10.0 * math.sqrt(max((t_end - t_next) * rate, 1.0)) + 16)
+    out = np.empty(max(cap, 16))
+    n = 0
+    gid = gid0
+    t = t_next
+    while t < t_end:
+        if n == out.size:
+            bigger = np.empty(out.size * 2)
+            bigger[:n] = out[:n]
+            out = bigger
+        out[n] = t
+        n += 1
+        gid += 1
+        t += -math.log(uniform(key, gid, 0)) / rate if poisson else 1.0 / rate
+    return out[:n], t
+
+
+@nb.njit(cache=True)
+def _merge_order(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of a's and b's elements in their merged time order (a first on ties)."""
+    ra = np.empty(a.size, np.int64)
+    rb = np.empty(b.size, np.int64)
+    i = j = 0
+    while i < a.size or j < b.size:
+        if j >= b.size or (i < a.size and a[i] <= b[j]):
+            ra[i] = i + j
+            i += 1
+        else:
+            rb[j] = i + j
+            j += 1
+    return ra, rb
+
+
+@nb.njit(cache=True)
+def _inbox_jobs(
+    sends: np.ndarray,
+    rows: np.ndarray,
+    g_end: np.ndarray,
+    n_users: np.int64,
+    user_pos: np.ndarray,
+    replicas: np.ndarray,
+    node_base: np.int64,
+    rf: np.int64,
+    hop: np.ndarray,
+    hop_v: np.ndarray,
+    svc: np.ndarray,
+    svc_v: np.ndarray,
+    key_hop: np.uint64,
+    key_svc: np.uint64,
+    salt: np.uint64,
+) -> tuple:
+    """Inbox rows (parent, gid, recipient) and their write jobs for deliveries leaving the group service."""
+    total = 0
+    for n in range(rows.size):
+        total += sends[rows[n]].recips
+    parent = np.empty(total, np.int64)
+    gid = np.empty(total, np.int64)
+    rec = np.empty(total, np.int64)
+    jt = np.empty(total * rf)
+    jst = np.empty(total * rf, np.int64)
+    jrow = np.empty(total * rf, np.int64)
+    jslot = np.empty(total * rf, np.int64)
+    jsvc = np.empty(total * rf)
+    q = 0
+    for n in range(rows.size):
+        r = rows[n]
+        g = sends[r].gid
+        conv = sends[r].conv
+        for k in range(sends[r].recips):
+            parent[q], gid[q], rec[q] = r, g, k
+            pos = user_pos[member(conv, k, n_users, salt)]
+            for i in range(rf):
+                x = q * rf + i
+                jt[x] = g_end[n] + sample(hop, hop_v, key_hop, g, k * rf + i)
+                jst[x] = node_base + replicas[pos, i]
+                jrow[x] = q
+                jslot[x] = i
+                jsvc[x] = sample(svc, svc_v, key_svc, g, k * rf + i)
+            q += 1
+    return parent, gid, rec, jt, jst, jrow, jslot, jsvc
+
+
+@nb.njit(cache=True)
+def _read_jobs(P: StorageParams, reads: np.ndarray, rows: np.ndarray, at: np.ndarray) -> tuple:
+    """Cassandra read jobs of reads going to Cassandra at `at` (row-major, replica-minor)."""
+    k = P.k_read
+    t = np.empty(rows.size * k)
+    st = np.empty(rows.size * k, np.int64)
+    row = np.empty(rows.size * k, np.int64)
+    slot = np.empty(rows.size * k, np.int64)
+    svc = np.empty(rows.size * k)
+    lb = np.empty(rows.size * k)
+    for n in range(rows.size):
+        a, b, c, d, e = read_replicas(P, reads, rows[n], at[n])
+        for i in range(k):
+            x = n * k + i
+            t[x], st[x], row[x], slot[x], svc[x], lb[x] = a[i], b[i], rows[n], c[i], d[i], e[i]
+    return t, st, row, slot, svc, lb
+
+
+@nb.njit(cache=True)
+def _leader_bounds(P: KafkaParams, gid: np.ndarray, t: np.ndarray, svc: np.ndarray) -> np.ndarray:
+    out = np.empty(gid.size)
+    for n in range(gid.size):
+        out[n] = follower_bound(P, gid[n], t[n], svc[n])
+    return out
+
+
+@nb.njit(cache=True)
+def _backlog(
+    perm: np.ndarray,
+    off: np.ndarray,
+    lo: np.int64,
+    hi: np.int64,
+    commit: np.ndarray,
+    take: np.ndarray,
+    part: np.ndarray,
+    counts: np.ndarray,
+    fifo_take: np.ndarray,
+    fifo_part: np.ndarray,
+    fifo_off: np.ndarray,
+    W: float,
+    D: float,
+) -> tuple:
+    """Kafka backlog per partition at each append (the DES's lag in messages), consumer by consumer.
+
+    Each consumer's records not yet taken form a FIFO (its gate is FIFO); `counts[p]` is how many
+    of them belong to partition p. Returns (max backlog at an append in [W, D), the new FIFOs)."""
+    n_cons = hi - lo
+    cap = fifo_take.size + perm.size
+    nt = np.empty(cap)
+    npart = np.empty(cap, np.int64)
+    noff = np.zeros(n_cons + 1, np.int64)
+    best = 0
+    o = 0
+    for c in range(n_cons):
+        # the carried FIFO of consumer c, then its new records
+        head = o
+        for x in range(fifo_off[c], fifo_off[c + 1]):
+            nt[o], npart[o] = fifo_take[x], fifo_part[x]
+            o += 1
+        s = lo + c
+        for i in range(off[s], off[s + 1]):
+            j = perm[i]
+            while head < o and nt[head] <= commit[j]:
+                counts[npart[head]] -= 1
+                head += 1
+            p = part[j]
+            if W <= commit[j] < D and counts[p] + 1 > best:
+                best = counts[p] + 1
+            if take[j] > commit[j]:
+                nt[o], npart[o] = take[j], p
+                counts[p] += 1
+                o += 1
+        # compact: keep entries from head
+        m = noff[c]
+        for x in range(head, o):
+            nt[m], npart[m] = nt[x], npart[x]
+            m += 1
+        o = m
+        noff[c + 1] = o
+    return best, nt[:o].copy(), npart[:o].copy(), noff
+
+
+def fault_windows(
+    sc: Scenario, base: dict[str, int], count: dict[str, int], servers: list[int]
+) -> dict[int, Windows]:
+    """Capacity windows of the stations that `slow` and `gc_pauses` faults hit (sim/fast/support.py):
+    on overlaps the factors multiply and the smallest capacity holds."""
+    spans: dict[int, list[tuple[float, float, int, float]]] = {}
+    for fault in sc.faults:
+        name = fault.component or ""
+        if fault.kind not in ("slow", "gc_pauses") or name not in base:
+            continue
+        for i in fault.node_indices(count[name]):
+            if i >= count[name]:
+                continue
+            st = base[name] + i
+            if fault.kind == "slow":
+                spans.setdefault(st, []).append(
+                    (fault.start_s, fault.end_s, servers[st], fault.factor or 1.0)
+                )
+            else:
+                assert fault.every_s is not None and fault.pause_ms is not None
+                t = 0.0
+                while t < fault.duration_s:
+                    end = min(t + fault.pause_ms / 1e3, fault.duration_s)
+                    spans.setdefault(st, []).append((fault.start_s + t, fault.start_s + end, 0, 1.0))
+                    t += fault.every_s
+    out: dict[int, Windows] = {}
+    for st, items in spans.items():
+        edges = np.unique([x for a, b, _, _ in items for x in (a, b)])
+        rows = []
+        for a, b in itertools.pairwise(edges):
+            cover = [(c, f) for x, y, c, f in items if x <= a and b <= y]
+            if not cover:
+                continue
+            cap = min(c for c, _ in cover)
+            factor = float(np.prod([f for _, f in cover]))
+            if cap < servers[st] or factor != 1.0:
+                rows.append((a, b, cap, factor))
+        if rows:
+            arr = np.array(rows, dtype=np.float64)
+            out[st] = Windows(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64), arr[:, 3])
+    return out
+
+
+class FastEngine:
+    """Build once from a scenario; `run()` simulates it and returns the DES's RunState shape."""
+
+    def __init__(
+        self, scenario: Scenario, progress: Progress | None = None, chunk_s: float | None = None
+    ) -> None:
+        check_supported(scenario)
+        self.scenario = sc = scenario
+        self.cell = cell = make_cell(sc)
+        self.progress = progress
+        self.keys = {name: purpose_key(sc.seed, i) for i, name in enumerate(PURPOSES)}
+        # the system's structure (group sizes, the ring) from the DES's own streams and code: for a
+        # seed both engines simulate the same system and differ only in their sample paths
+        seqs = np.random.SeedSequence(sc.seed).spawn(len(DES_STREAMS))
+        structure = {name: np.random.default_rng(s) for name, s in zip(DES_STREAMS, seqs, strict=True)}
+        w = sc.workload
+        self.n_users = cell.users
+        self.n_conv = cell.conversations
+        user_w = zipf_cell_weights(cell.users, w.user_zipf_s, cell.sample)
+        conv_w = zipf_cell_weights(cell.conversations, w.conversation_zipf_s, cell.sample)
+        self.users_pop = Popularity(user_w)
+        self.conv_pop = Popularity(conv_w)
+        self.conversations = Conversations.build(w, cell.conversations, structure["conversations"])
+        self.mix = self.conversations.mix(conv_w)
+        self.recipients = self.conversations.recipients.astype(np.int32)
+        self.hop = compile_dist(sc.network.hop_ms, 1e-3)
+        total_rate = cell.sends_per_sec + cell.reads_per_sec
+        self.chunk_s = chunk_s or float(min(1.0, max(1e-3, TARGET_REQUESTS_PER_CHUNK / max(total_rate, 1.0))))
+
+        # fleets and stations
+        servers: list[int] = []
+        qlimits: list[int | None] = []
+        fleet_of: list[int] = []
+        self.base: dict[str, int] = {}
+        self.count: dict[str, int] = {}
+
+        def add(name: str, n: int, c: int, q: int | None) -> None:
+            self.base[name] = len(servers)
+            self.count[name] = n
+            servers.extend([c] * n)
+            qlimits.extend([q] * n)
+            fleet_of.extend([FLEETS.index(name)] * n)
+
+        ms, gs = sc.message_service, sc.group_service
+        if sc.gateway.enabled:
+            add("gateway", cell.fleets["gateway"].simulated, sc.gateway.workers, sc.gateway.queue_limit)
+        if ms.enabled:
+            add("message_service", cell.fleets["message_service"].simulated, ms.workers, ms.queue_limit)
+        self.group_on = gs.enabled and sc.kafka.enabled
+        if self.group_on:
+            add("group_service", cell.fleets["group_service"].simulated, gs.workers, gs.queue_limit)
+            add("consumer", cell.fleets["group_service"].simulated, gs.max_in_flight, None)
+        c = sc.cassandra
+        self.rf = c.replication_factor if c.enabled else 1
+        if c.enabled:
+            add("cassandra", cell.fleets["cassandra"].simulated, c.workers, c.queue_limit)
+        if sc.redis.enabled:
+            add("redis", cell.fleets["redis"].simulated, sc.redis.workers, sc.redis.queue_limit)
+        if sc.kafka.enabled:
+            add("kafka", cell.fleets["kafka"].simulated, sc.kafka.workers, sc.kafka.queue_limit)
+        self.stations: Stations = build_stations(
+            servers, qlimits, fleet_of, len(FLEETS), fault_windows(sc, self.base, self.count, servers)
+        )
+
+        # placement
+        self.ring = None
+        self.user_pos = np.zeros(1, np.int64)
+        self.conv_pos: np.ndarray | None = None
+        self.send_key_is_user = ms.partition_key == "user"
+        self.read_key_is_user = (gs.enabled and gs.fan_out == "write") or ms.partition_key == "user"
+        if c.enabled:
+            self.ring = Ring(sc, self.count["cassandra"], structure["cassandra"])
+            self.user_pos = self.ring.positions(np.arange(cell.users), salt=10)
+            if not (self.send_key_is_user and self.read_key_is_user):
+                self.conv_pos = self.ring.positions(np.arange(cell.conversations), salt=11)
+        self.cache: CacheModel | None = None
+        self.hit_p = np.zeros(1)
+        if sc.redis.enabled:
+            self.cache = self._cache_model(conv_w)
+            self.hit_p = np.ascontiguousarray(self.cache.hit_probability, dtype=np.float64)
+        self.partitions = cell.fleets["kafka_partitions"].simulated if sc.kafka.enabled else 1
+        self.required = set(ms.ack_after or ())
+        self.buckets = None
+        if sc.gateway.enabled and sc.gateway.rate_limit is not None:
+            rl = sc.gateway.rate_limit
+            self.buckets = TokenBuckets(cell.users, rl.per_user_per_sec, rl.burst)
+
+        # compiled parameters of the cycles
+        replicas = self.ring.replicas if self.ring is not None else np.zeros((1, 1), np.int64)
+        k = self.keys
+        self.kp = KafkaParams(
+            rf=np.int64(sc.kafka.replication_factor),
+            acks={"0": 0, "1": 1, "all": 2}[sc.kafka.acks],
+            required="kafka" in self.required,
+            broker_base=np.int64(self.base.get("kafka", 0)),
+            brokers=np.int64(self.count.get("kafka", 1)),
+            hop=self.hop.params,
+            hop_values=self.hop.values,
+            append=compile_dist(sc.kafka.append_ms, 1e-3).params,
+            append_values=compile_dist(sc.kafka.append_ms, 1e-3).values,
+            key_hop=k["kf.hop"],
+            key_svc=k["kf.svc"],
+        )
+        redis_svc = compile_dist(sc.redis.service_ms, 1e-3)
+        cass_read = compile_dist(c.read_service_ms, 1e-3)
+        self.sp = StorageParams(
+            rf=np.int64(self.rf),
+            k_write=np.int64(replies_needed(c.write_consistency, self.rf)),
+            k_read=np.int64(replies_needed(c.read_consistency, self.rf)),
+            redis_on=sc.redis.enabled,
+            cass_on=c.enabled,
+            redis_required="redis" in self.required,
+            cass_required="cassandra" in self.required,
+            shard_base=np.int64(self.base.get("redis", 0)),
+            shards=np.int64(self.count.get("redis", 0)),
+            node_base=np.int64(self.base.get("cassandra", 0)),
+            nodes=np.int64(self.count.get("cassandra", 0)),
+            replicas=replicas,
+            hop=self.hop.params,
+            hop_values=self.hop.values,
+            cass_read=cass_read.params,
+            cass_read_values=cass_read.values,
+            redis_svc=redis_svc.params,
+            redis_svc_values=redis_svc.values,
+            key_hit=k["read.hit"],
+            key_cr_hop=k["cr.hop"],
+            key_cr_svc=k["cr.svc"],
+            key_fill_hop=k["fill.hop"],
+            key_fill_svc=k["fill.svc"],
+            window_s=1.0,
+        )
+        self.dists = {
+            "gw": compile_dist(sc.gateway.service_ms, 1e-3),
+            "ms.send": compile_dist(ms.send_service_ms, 1e-3),
+            "ms.read": compile_dist(ms.read_service_ms, 1e-3),
+            "cw": compile_dist(c.write_service_ms, 1e-3),
+            "redis": redis_svc,
+            "append": compile_dist(sc.kafka.append_ms, 1e-3),
+            "group": compile_dist(gs.service_ms, 1e-3),
+        }
+        self.salts = {"members": salt_mixed(2), "shard": salt_mixed(3), "partition": salt_mixed(4)}
+
+    def _cache_model(self, conv_w: np.ndarray) -> CacheModel:
+        """As the DES: a fixed hit ratio, or Che's LRU model over F of the fleet's memory."""
+        sc = self.scenario
+        item = list_bytes(sc.workload.recent_messages, mean_of(sc.workload.message_bytes))
+        if sc.redis.hit_ratio is not None:
+            return fixed_cache_model(self.n_conv, sc.redis.hit_ratio, item)
+        full = sc.redis.shards * sc.redis.memory_gb_per_shard * sc.redis.usable_memory_fraction
+        return lru_cache_model(conv_w, full * 2**30 * self.cell.sample, item)
+
+    # -- draws -----------------------------------------------------------------------------------
+    def _draw(self, dist: str, purpose: str, gid: np.ndarray, j: int = 0) -> np.ndarray:
+        d = self.dists[dist]
+        return sample_many(d.params, d.values, self.keys[purpose], gid, np.int64(j))
+
+    def _hop(self, purpose: str, gid: np.ndarray, j: int = 0) -> np.ndarray:
+        return sample_many(self.hop.params, self.hop.values, self.keys[purpose], gid, np.int64(j))
+
+    def _pick(self, fleet: str, purpose: str, gid: np.ndarray, ranks: np.ndarray | None) -> np.ndarray:
+        """Instance of each request: random (u), or a strict rotation over `ranks` (arrival order)."""
+        n = self.count[fleet]
+        section = getattr(self.scenario, fleet)
+        if section.balancer == "round_robin" and ranks is not None:
+            picks = (self._rr[fleet] + ranks) % n
+            return self.base[fleet] + picks
+        u = uniform_many(self.keys[purpose], gid, np.int64(0))
+        return self.base[fleet] + np.minimum((u * n).astype(np.int64), n - 1)
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self, drain: bool = False) -> RunState:
+        sc = self.scenario
+        wall0 = time.perf_counter()
+        D = sc.duration_s
+        W = sc.warmup_s
+        self.horizon = math.inf if drain else D
+        self.stations.glob[W_AT], self.stations.glob[D_AT] = W, self.horizon
+        self.rec = FastRecorder(W, self.horizon, D)
+        self.sends = new_rows(send_dtype(self.rf), 0)
+        self.reads = new_rows(READ_DTYPE, 0)
+        self.inbox = new_rows(inbox_dtype(self.rf), 0)
+        self.pending: dict[str, Jobs] = {
+            f: empty_jobs()
+            for f in ("gateway", "message_service", "kafka", "consumer", "group_service", "storage")
+        }
+        self.async_errors = np.zeros(len(ASYNC), np.int64)
+        n_win = self.rec.n_windows + 2
+        self.hits = np.zeros(n_win, np.int64)
+        self.misses = np.zeros(n_win, np.int64)
+        self.lag_win = np.zeros(n_win)
+        self.commit_win = np.zeros(n_win, np.int64)
+        self.take_win = np.zeros(n_win, np.int64)
+        self.lag_max_s = 0.0
+        self.lag_max_msgs = 0
+        self.gate_waits = 0
+        self.part_counts = np.zeros(self.partitions, np.int64)
+        n_cons = self.count.get("consumer", 0)
+        self.fifo = (np.zeros(0), np.zeros(0, np.int64), np.zeros(n_cons + 1, np.int64))
+        self.rate_limited = 0
+        self.gate_jobs = 0  # consumer-gate passes are bookkeeping, not station visits
+        self.slices = {"kafka": 0, "storage": 0}
+        self.slot_s = np.zeros(max(n_cons, 1))  # consumer slot-seconds held take -> delivery done
+        self._rr = {"gateway": 0, "message_service": 0}
+        self._next = {"send": (0, math.nan), "read": (0, math.nan)}
+        for op, rate, purpose in (
+            ("send", self.cell.sends_per_sec, "send.gap"),
+            ("read", self.cell.reads_per_sec, "read.gap"),
+        ):
+            if rate > 0:
+                first = (
+                    -math.log(float(uniform(self.keys[purpose], np.int64(0), np.int64(0)))) / rate
+                    if sc.workload.arrivals == "poisson"
+                    else 1.0 / rate
+                )
+                self._next[op] = (0, first)
+        # Everything built so far (populations, tables, the scenario) is long-lived: keep the cyclic
+        # garbage collector from re-scanning it at every allocation burst (it cost ~9% of a run).
+        gc.freeze()
+        try:
+            t = 0.0
+            while t < D:
+                t1 = min(D, (math.floor(t / self.chunk_s + 1e-9) + 1) * self.chunk_s)
+                self._chunk(t, t1, arrivals=True)
+                t = t1
+                if self.progress is not None:
+                    self.progress(t, D)
+            end = D
+            if drain:
+                self._chunk(D, math.inf, arrivals=False)
+                end = max(D, float(self.stations.glob[LAST_EVENT]))
+        finally:
+            gc.unfreeze()
+        return self._state(end, time.perf_counter() - wall0, drain)
+
+    # -- one chunk -------------------------------------------------------------------------------
+    def _chunk(self, t0c: float, t1c: float, arrivals: bool) -> None:
+        self._pre = {"sends": self.sends.size, "reads": self.reads.size}
+        self._last_seen = 0.0
+        incoming: dict[str, list[Jobs]] = {f: [] for f in self.pending}
+        self.incoming = incoming
+        if arrivals:
+            self._sources(t1c)
+        for fleet in ("gateway", "message_service"):
+            if fleet in self.base:
+                self._front(fleet, t1c)
+        if "kafka" in self.base:
+            self._kafka(t0c, t1c)
+        if self.group_on:
+            self._consumers(t1c)
+            self._group(t1c)
+        if "cassandra" in self.base or "redis" in self.base:
+            self._storage(t0c, t1c)
+        self._acks()
+        self._record()
+        self._compact()
+
+    def _sources(self, t1c: float) -> None:
+        sc = self.scenario
+        poisson = sc.workload.arrivals == "poisson"
+        times = {}
+        for op, rate in (("send", self.cell.sends_per_sec), ("read", self.cell.reads_per_sec)):
+            gid0, t_next = self._next[op]
+            if rate <= 0:
+                times[op] = (np.zeros(0), np.zeros(0, np.int64))
+                continue
+            t, t_after = _arrivals(self.keys[f"{op}.gap"], np.int64(gid0), t_next, t1c, rate, poisson)
+            gid = np.arange(gid0, gid0 + t.size, dtype=np.int64)
+            self._next[op] = (gid0 + t.size, t_after)
+            times[op] = (t, gid)
+        (ts, gs), (tr, gr) = times["send"], times["read"]
+        s_rows = self._new_sends(ts, gs)
+        r_rows = self._new_reads(tr, gr)
+        self.rec.start("send", ts, ts)
+        self.rec.start("read", tr, tr)
+        rank_s = rank_r = None
+        if self.buckets is not None or any(
+            getattr(sc, f).balancer == "round_robin" for f in ("gateway", "message_service") if f in self.base
+        ):
+            rank_s, rank_r = _merge_order(ts, tr)
+        self._ranks = {"send": rank_s, "read": rank_r}
+        if "gateway" not in self.base:
+            self._after_gateway("send", s_rows, ts)
+            self._after_gateway("read", r_rows, tr)
+            return
+        if self.buckets is not None:
+            order = np.empty(ts.size + tr.size, np.int64)
+            who = np.empty(ts.size + tr.size, np.int64)
+            assert rank_s is not None and rank_r is not None
+            order[rank_s] = np.arange(ts.size)
+            who[rank_s] = 0
+            order[rank_r] = np.arange(tr.size)
+            who[rank_r] = 1
+            t_all = np.empty(ts.size + tr.size)
+            t_all[rank_s] = ts
+            t_all[rank_r] = tr
+            u_all = np.empty(ts.size + tr.size, np.int64)
+            u_all[rank_s] = self.sends["user"][s_rows]
+            u_all[rank_r] = self.reads["user"][r_rows]
+            allowed = self.buckets.allow(t_all, u_all)
+            ok_s = allowed[rank_s]
+            ok_r = allowed[rank_r]
+            # the rotation counts only admitted requests (the DES picks after the token bucket)
+            admitted_rank = np.cumsum(allowed) - 1
+            self._ranks = {"send": admitted_rank[rank_s], "read": admitted_rank[rank_r]}
+            self.rate_limited += int((~allowed).sum())
+            for table, rows, ok, t in ((self.sends, s_rows, ok_s, ts), (self.reads, r_rows, ok_r, tr)):
+                table["st"][rows[~ok]] = FAILED
+                table["fin"][rows[~ok]] = t[~ok]
+                table["err"][rows[~ok]] = E_RATE
+        else:
+            ok_s = np.ones(ts.size, bool)
+            ok_r = np.ones(tr.size, bool)
+        for op, table, rows, ok, t, stage in (
+            ("send", self.sends, s_rows, ok_s, ts, GW_SEND),
+            ("read", self.reads, r_rows, ok_r, tr, GW_READ),
+        ):
+            rows, t = rows[ok], t[ok]
+            gid = table["gid"][rows]
+            ranks = self._ranks[op][ok] if self._ranks[op] is not None else None
+            st = self._pick("gateway", f"{op}.gw.pick", gid, ranks)
+            jobs = make_jobs(
+                t + self._hop(f"{op}.gw.hop", gid), st, rows, stage, self._draw("gw", f"{op}.gw.svc", gid)
+            )
+            table["out"][rows] += 1
+            self.incoming["gateway"].append(jobs)
+        self._advance_rr(int(ok_s.sum() + ok_r.sum()), fleet="gateway")
+
+    def _advance_rr(self, n: int, fleet: str | None = None) -> None:
+        for f in (fleet,) if fleet else ("gateway", "message_service"):
+            if f in self.count:
+                self._rr[f] = (self._rr[f] + n) % self.count[f]
+
+    def _new_sends(self, t: np.ndarray, gid: np.ndarray) -> np.ndarray:
+        n = t.size
+        rows = new_rows(self.sends.dtype, n)
+        rows["gid"], rows["t0"] = gid, t
+        rows["user"] = self.users_pop.draw(uniform_many(self.keys["send.user"], gid, np.int64(0)))
+        conv = self.conv_pop.draw(uniform_many(self.keys["send.conv"], gid, np.int64(0)))
+        rows["conv"] = conv
+        rows["recips"] = self.recipients[conv]
+        if "kafka" in self.base:
+            rows["part"] = partitions_of(conv, np.int64(self.partitions), self.salts["partition"])
+        if "redis" in self.base:
+            rows["shard"] = shards_of(conv, np.int64(self.count["redis"]), self.salts["shard"])
+        if self.ring is not None:
+            rows["pos"] = self.user_pos[rows["user"]] if self.send_key_is_user else self.conv_pos[conv]
+        start = self.sends.size
+        self.sends = np.concatenate([self.sends, rows])
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def _new_reads(self, t: np.ndarray, gid: np.ndarray) -> np.ndarray:
+        n = t.size
+        rows = new_rows(self.reads.dtype, n)
+        rows["gid"], rows["t0"] = gid, t
+        rows["user"] = self.users_pop.draw(uniform_many(self.keys["read.user"], gid, np.int64(0)))
+        conv = self.conv_pop.draw(uniform_many(self.keys["read.conv"], gid, np.int64(0)))
+        rows["conv"] = conv
+        if "redis" in self.base:
+            rows["hitp"] = self.hit_p[conv]
+            rows["shard"] = shards_of(conv, np.int64(self.count["redis"]), self.salts["shard"])
+        if self.ring is not None:
+            rows["pos"] = self.user_pos[rows["user"]] if self.read_key_is_user else self.conv_pos[conv]
+            u = uniform_many(self.keys["read.offset"], gid, np.int64(0))
+            rows["off"] = np.minimum((u * self.rf).astype(np.int64), self.rf - 1)
+        start = self.reads.size
+        self.reads = np.concatenate([self.reads, rows])
+        return np.arange(start, start + n, dtype=np.int64)
+
+    # -- gateway and message service -------------------------------------------------------------
+    def _serve(self, fleet: str, t1c: float) -> tuple[Jobs, np.ndarray, np.ndarray, np.ndarray]:
+        jobs, part = concat_jobs([self.pending[fleet], *self.incoming[fleet]])
+        if not jobs.n:
+            self.pending[fleet] = jobs
+            return jobs, np.zeros(0), np.zeros(0), np.zeros(0, bool)
+        start, end, done = serve_jobs(self.stations, jobs.t, jobs.st, jobs.svc, part, t1c)
+        self.pending[fleet] = take_jobs(jobs, ~done)
+        return jobs, start, end, done
+
+    def _front(self, fleet: str, t1c: float) -> None:
+        jobs, _start, end, done = self._serve(fleet, t1c)
+        if not jobs.n:
+            return
+        gw = fleet == "gateway"
+        for table, stage, op in (
+            (self.sends, GW_SEND if gw else MS_SEND, "send"),
+            (self.reads, GW_READ if gw else MS_READ, "read"),
+        ):
+            sel = done & (jobs.stage == stage)
+            rows, a, e = jobs.row[sel], jobs.t[sel], end[sel]
+            table["out"][rows] -= 1
+            rej = np.isnan(e) | (e < 0)
+            bad = rows[rej]
+            table["st"][bad] = FAILED
+            table["fin"][bad] = a[rej]
+            table["err"][bad] = E_GW if gw else E_MS
+            good, at = rows[~rej], e[~rej]
+            table["gw_end" if gw else "ms_end"][good] = at
+            if gw:
+                self._after_gateway(op, good, at)
+            elif op == "send":
+                self._store(good, at)
+            else:
+                self._lookup(good, at)
+
+    def _after_gateway(self, op: str, rows: np.ndarray, at: np.ndarray) -> None:
+        table = self.sends if op == "send" else self.reads
+        if "message_service" not in self.base:
+            if op == "send":
+                self._store(rows, at)
+            else:
+                self._lookup(rows, at)
+            return
+        gid = table["gid"][rows]
+        ranks = None
+        if self.scenario.message_service.balancer == "round_robin":
+            # a strict rotation in order of arrival at the system (the DES: of leaving the gateway)
+            ranks = np.argsort(np.argsort(table["t0"][rows], kind="stable"), kind="stable")
+            ranks = (ranks + self._rr["message_service"]) % self.count["message_service"]
+            self._rr["message_service"] = (self._rr["message_service"] + rows.size) % self.count[
+                "message_service"
+            ]
+            st = self.base["message_service"] + ranks
+        else:
+            st = self._pick("message_service", f"{op}.ms.pick", gid, None)
+        stage = MS_SEND if op == "send" else MS_READ
+        svc = self._draw(f"ms.{op}", f"{op}.ms.svc", gid)
+        self.incoming["message_service"].append(
+            make_jobs(at + self._hop(f"{op}.ms.hop", gid), st, rows, stage, svc)
+        )
+        table["out"][rows] += 1
+
+    # -- the steps of a send and a read ----------------------------------------------------------
+    def _store(self, rows: np.ndarray, at: np.ndarray) -> None:
+        """A send leaves the message service: Cassandra write, Redis append, Kafka produce."""
+        s = self.sends
+        s["store"][rows] = at
+        if rows.size == 0:
+            return
+        gid = s["gid"][rows]
+        if "cassandra" in self.base:
+            rf = self.rf
+            s["cw_left"][rows] = rf
+            s["cw_st"][rows] = PENDING
+            pos = s["pos"][rows]
+            t = np.empty((rows.size, rf))
+            svc = np.empty((rows.size, rf))
+            st = np.empty((rows.size, rf), np.int64)
+            for i in range(rf):
+                t[:, i] = at + self._hop("cw.hop", gid, i)
+                svc[:, i] = self._draw("cw", "cw.svc", gid, i)
+                st[:, i] = self.base["cassandra"] + self.ring.replicas[pos, i]
+            slot = np.broadcast_to(np.arange(rf), (rows.size, rf))
+            self.incoming["storage"].append(
+                make_jobs(t.ravel(), st.ravel(), np.repeat(rows, rf), CW, svc.ravel(), slot.ravel())
+            )
+            s["out"][rows] += rf
+        if "redis" in self.base:
+            s["rs_st"][rows] = PENDING
+            t = at + self._hop("rs.hop", gid)
+            st = self.base["redis"] + s["shard"][rows]
+            self.incoming["storage"].append(make_jobs(t, st, rows, RS, self._draw("redis", "rs.svc", gid)))
+            s["out"][rows] += 1
+        if "kafka" in self.base:
+            if self.kp.acks == 0:
+                s["ka_st"][rows] = OK
+                s["ka_t"][rows] = at
+            else:
+                s["ka_st"][rows] = PENDING
+            t = at + self._hop("kl.hop", gid)
+            svc = self._draw("append", "kl.svc", gid)
+            st = self.base["kafka"] + s["part"][rows] % self.count["kafka"]
+            lb = _leader_bounds(self.kp, gid, t, svc)
+            self.incoming["kafka"].append(make_jobs(t, st, rows, KL, svc, lb=lb))
+            s["out"][rows] += 1
+
+    def _lookup(self, rows: np.ndarray, at: np.ndarray) -> None:
+        """A read leaves the message service: Redis GET, or Cassandra, or done (no storage)."""
+        r = self.reads
+        if rows.size == 0:
+            return
+        gid = r["gid"][rows]
+        if "redis" in self.base:
+            t = at + self._hop("rg.hop", gid)
+            st = self.base["redis"] + r["shard"][rows]
+            lb = get_bounds(self.sp, r, rows, t)
+            self.incoming["storage"].append(
+                make_jobs(t, st, rows, RG, self._draw("redis", "rg.svc", gid), lb=lb)
+            )
+            r["out"][rows] += 1
+        elif "cassandra" in self.base:
+            t, st, row, slot, svc, lb = _read_jobs(self.sp, r, rows, at)
+            r["cr_left"][rows] = self.sp.k_read
+            r["cr_max"][rows] = -math.inf
+            r["cr_fail"][rows] = math.inf
+            self.incoming["storage"].append(make_jobs(t, st, row, CR, svc, slot, lb))
+            r["out"][rows] += self.sp.k_read
+        else:
+            r["st"][rows] = OK
+            r["fin"][rows] = at
+
+    # -- Kafka, consumers, group service ---------------------------------------------------------
+    def _kafka(self, t0c: float, t1c: float) -> None:
+        jobs, part = concat_jobs([self.pending["kafka"], *self.incoming["kafka"]])
+        if not jobs.n:
+            return
+        before = self.sends["commit"].copy() if self.group_on else None
+        done, gt, gst, grow, gslot, gsvc, slices = run_kafka(
+            self.stations,
+            self.kp,
+            self.sends,
+            jobs.t,
+            jobs.st,
+            jobs.row,
+            jobs.slot,
+            jobs.stage,
+            jobs.svc,
+            jobs.lb,
+            part,
+            t0c,
+            t1c,
+            self.async_errors,
+        )
+        self.slices["kafka"] += slices
+        left = make_jobs(gt, gst, grow, KF, gsvc, gslot)
+        self.pending["kafka"], _ = concat_jobs([take_jobs(jobs, ~done), left])
+        if before is not None:
+            s = self.sends
+            new = np.flatnonzero(np.isnan(before) & ~np.isnan(s["commit"]) & (s["d_st"] == NONE))
+            if new.size:
+                self._deliver(new)
+
+    def _deliver(self, rows: np.ndarray) -> None:
+        """Committed records reach their consumer's gate (the delivery starts at the commit)."""
+        s = self.sends
+        commit = s["commit"][rows]
+        s["d_st"][rows] = PENDING
+        s["in_max"][rows] = -math.inf
+        s["in_fail"][rows] = math.inf
+        self.rec.start("delivery", s["t0"][rows], commit)
+        gid = s["gid"][rows]
+        hop = self._hop("group.hop", gid)
+        svc = (
+            self._draw("group", "group.svc", gid)
+            + s["recips"][rows] * self.scenario.group_service.per_recipient_ms * 1e-3
+        )
+        consumer = s["part"][rows] % self.count["consumer"]
+        self.incoming["consumer"].append(
+            make_jobs(commit, self.base["consumer"] + consumer, rows, GATE, hop + svc)
+        )
+        s["out"][rows] += 1
+
+    def _consumers(self, t1c: float) -> None:
+        jobs, start, _end, done = self._serve("consumer", t1c)
+        if not jobs.n:
+            return
+        rows, commit, take = jobs.row[done], jobs.t[done], start[done]
+        self.gate_jobs += int(done.sum())
+        s = self.sends
+        s["out"][rows] -= 1
+        s["take"][rows] = take
+        lag = take - commit
+        W, H = self.scenario.warmup_s, self.horizon
+        self.gate_waits += int((lag > 0).sum())
+        measured = (take >= W) & (take < H)
+        if measured.any():
+            self.lag_max_s = max(self.lag_max_s, float(lag[measured].max()))
+        win = self._window(take)
+        np.maximum.at(self.lag_win, win, lag)
+        np.add.at(self.take_win, win, 1)
+        np.add.at(self.commit_win, self._window(commit), 1)
+        # backlog per partition at each append, consumer by consumer (gate order)
+        from sim.fast.order import order_jobs
+
+        sub = take_jobs(jobs, done)
+        perm, off = order_jobs(
+            sub.st, sub.t, np.zeros(sub.n, np.int64), np.int64(self.stations.ints.shape[0])
+        )
+        best, ft, fp, fo = _backlog(
+            perm,
+            off,
+            np.int64(self.base["consumer"]),
+            np.int64(self.base["consumer"] + self.count["consumer"]),
+            sub.t,
+            take,
+            s["part"][sub.row].astype(np.int64),
+            self.part_counts,
+            *self.fifo,
+            W,
+            H,
+        )
+        self.fifo = (ft, fp, fo)
+        self.lag_max_msgs = max(self.lag_max_msgs, int(best))
+        gid = s["gid"][rows]
+        hop = self._hop("group.hop", gid)
+        svc = (
+            self._draw("group", "group.svc", gid)
+            + s["recips"][rows] * self.scenario.group_service.per_recipient_ms * 1e-3
+        )
+        st = self.base["group_service"] + (jobs.st[done] - self.base["consumer"])
+        self.incoming["group_service"].append(make_jobs(take + hop, st, rows, GROUP, svc))
+        s["out"][rows] += 1
+
+    def _window(self, t: np.ndarray) -> np.ndarray:
+        return 1 + np.minimum(np.floor(t / self.rec.window_s).astype(np.int64), self.rec.n_windows)
+
+    def _group(self, t1c: float) -> None:
+        jobs, _start, end, done = self._serve("group_service", t1c)
+        if not jobs.n:
+            return
+        s = self.sends
+        rows, a, e = jobs.row[done], jobs.t[done], end[done]
+        s["out"][rows] -= 1
+        rej = np.isnan(e) | (e < 0)
+        bad = rows[rej]
+        s["d_st"][bad] = FAILED
+        s["d_fin"][bad] = a[rej]
+        s["d_err"][bad] = E_GROUP
+        good, at = rows[~rej], e[~rej]
+        s["g_end"][good] = at
+        if self.scenario.group_service.fan_out == "read" or good.size == 0:
+            s["d_st"][good] = OK
+            s["d_fin"][good] = at
+            return
+        d, rf = self.dists["cw"], self.rf
+        parent, gid, rec, jt, jst, jrow, jslot, jsvc = _inbox_jobs(
+            s,
+            good,
+            at,
+            np.int64(self.n_users),
+            self.user_pos,
+            self.ring.replicas,
+            np.int64(self.base["cassandra"]),
+            np.int64(rf),
+            self.hop.params,
+            self.hop.values,
+            d.params,
+            d.values,
+            self.keys["ci.hop"],
+            self.keys["ci.svc"],
+            self.salts["members"],
+        )
+        rows_new = new_rows(self.inbox.dtype, parent.size)
+        rows_new["parent"], rows_new["gid"], rows_new["r"], rows_new["left"] = parent, gid, rec, rf
+        start_row = self.inbox.size
+        self.inbox = np.concatenate([self.inbox, rows_new])
+        s["in_left"][good] = s["recips"][good]
+        s["out"][good] += s["recips"][good]
+        self.incoming["storage"].append(make_jobs(jt, jst, jrow + start_row, CI, jsvc, jslot))
+
+    # -- Redis and Cassandra ---------------------------------------------------------------------
+    def _storage(self, t0c: float, t1c: float) -> None:
+        jobs, part = concat_jobs([self.pending["storage"], *self.incoming["storage"]])
+        if not jobs.n:
+            return
+        done, gt, gst, grow, gslot, gstage, gsvc, glb, slices = run_storage(
+            self.stations,
+            self.sp,
+            self.sends,
+            self.reads,
+            self.inbox,
+            jobs.t,
+            jobs.st,
+            jobs.row,
+            jobs.slot,
+            jobs.stage,
+            jobs.svc,
+            jobs.lb,
+            part,
+            t0c,
+            t1c,
+            self.async_errors,
+            self.hits,
+            self.misses,
+        )
+        self.slices["storage"] += slices
+        left = Jobs(gt, gst, grow, gslot, gstage, gsvc, glb)
+        self.pending["storage"], _ = concat_jobs([take_jobs(jobs, ~done), left])
+
+    # -- outcomes --------------------------------------------------------------------------------
+    def _acks(self) -> None:
+        """Sends whose ack steps have all answered: done at the last success or the first failure."""
+        s = self.sends
+        cand = np.flatnonzero((s["st"] == NONE) & ~np.isnan(s["store"]))
+        if cand.size == 0:
+            return
+        steps = [(1, "cw_st", "cw_t", 4), (2, "rs_st", "rs_t", 5), (3, "ka_st", "ka_t", 6)]
+        need = [(code, st_f, t_f, err) for code, st_f, t_f, err in steps if STEP_NAMES[code] in self.required]
+        ready = np.ones(cand.size, bool)
+        for _, st_f, _, _ in need:
+            ready &= np.isin(s[st_f][cand], (OK, FAILED))
+        rows = cand[ready]
+        if rows.size == 0:
+            return
+        fail_t = np.full(rows.size, math.inf)
+        fail_e = np.zeros(rows.size, np.int8)
+        ok_t = s["store"][rows].copy()
+        last = np.zeros(rows.size, np.int8)
+        for code, st_f, t_f, err in need:
+            st, t = s[st_f][rows], s[t_f][rows]
+            failed = (st == FAILED) & (t < fail_t)
+            fail_t[failed] = t[failed]
+            fail_e[failed] = err
+            later = (st == OK) & (t >= ok_t)
+            ok_t[later] = t[later]
+            last[later] = code
+        failed = fail_t < math.inf
+        s["st"][rows] = np.where(failed, FAILED, OK)
+        s["fin"][rows] = np.where(failed, fail_t, ok_t)
+        s["err"][rows] = np.where(failed, fail_e, 0)
+        s["last"][rows] = np.where(failed, 0, last)
+
+    def _record(self) -> None:
+        s, r = self.sends, self.reads
+        # sends
+        rows = np.flatnonzero(((s["st"] == OK) | (s["st"] == FAILED)) & ((s["rec"] & 1) == 0))
+        if rows.size:
+            fin, last = s["fin"][rows], s["last"][rows]
+            marks = [("gateway", s["gw_end"][rows]), ("message_service", s["ms_end"][rows])]
+            marks += [(STEP_NAMES[c], np.where(last == c, fin, np.nan)) for c in (1, 2, 3)]
+            self.rec.finish(
+                "send",
+                s["t0"][rows],
+                s["t0"][rows],
+                fin,
+                s["st"][rows] == OK,
+                s["err"][rows],
+                ERRORS,
+                Marks(marks),
+            )
+            s["rec"][rows] |= 1
+        # deliveries
+        rows = np.flatnonzero(((s["d_st"] == OK) | (s["d_st"] == FAILED)) & ((s["rec"] & 2) == 0))
+        if rows.size:
+            ok = s["d_st"][rows] == OK
+            marks = [
+                ("send_and_produce", s["commit"][rows]),
+                ("kafka_consumer_lag", s["take"][rows]),
+                ("group_service", s["g_end"][rows]),
+            ]
+            if self.scenario.group_service.fan_out == "write":
+                marks.append(("cassandra", np.where(ok, s["in_max"][rows], np.nan)))
+            self.rec.finish(
+                "delivery",
+                s["t0"][rows],
+                s["commit"][rows],
+                s["d_fin"][rows],
+                ok,
+                s["d_err"][rows],
+                ERRORS,
+                Marks(marks),
+            )
+            # how long each delivery held its consumer's slot in the DES's terms (take -> done)
+            take, fin = s["take"][rows], s["d_fin"][rows]
+            lo, hi = np.maximum(take, self.scenario.warmup_s), np.minimum(fin, self.horizon)
+            held = np.where(np.isnan(take), 0.0, np.clip(hi - lo, 0.0, None))
+            np.add.at(self.slot_s, s["part"][rows] % self.count["consumer"], held)
+            s["rec"][rows] |= 2
+        # reads
+        rows = np.flatnonzero(((r["st"] == OK) | (r["st"] == FAILED)) & (r["rec"] == 0))
+        if rows.size:
+            ok = r["st"][rows] == OK
+            via_cass = ok & ~np.isnan(r["cr_max"][rows]) & (r["cr_max"][rows] > -math.inf)
+            marks = [
+                ("gateway", r["gw_end"][rows]),
+                ("message_service", r["ms_end"][rows]),
+                ("redis", r["rg_end"][rows]),
+                ("cassandra", np.where(via_cass, r["fin"][rows], np.nan)),
+            ]
+            self.rec.finish(
+                "read", r["t0"][rows], r["t0"][rows], r["fin"][rows], ok, r["err"][rows], ERRORS, Marks(marks)
+            )
+            r["rec"][rows] = 1
+
+    def _compact(self) -> None:
+        s, r, ib = self.sends, self.reads, self.inbox
+        keep_s = s["out"] > 0
+        keep_r = r["out"] > 0
+        keep_i = ib["left"] > 0
+        if keep_s.all() and keep_r.all() and keep_i.all():
+            return
+        smap = np.cumsum(keep_s) - 1
+        smap[~keep_s] = -1
+        rmap = np.cumsum(keep_r) - 1
+        rmap[~keep_r] = -1
+        imap = np.cumsum(keep_i) - 1
+        imap[~keep_i] = -1
+        self.sends = s[keep_s]
+        self.reads = r[keep_r]
+        self.inbox = ib[keep_i]
+        if self.inbox.size:
+            parent = smap[self.inbox["parent"]]
+            if (parent < 0).any():
+                raise RuntimeError("an inbox write outlived its delivery")
+            self.inbox["parent"] = parent
+        for name, jobs in self.pending.items():
+            if jobs.n:
+                self.pending[name] = remap_jobs(jobs, smap, rmap, imap)
+
+    # -- the result ------------------------------------------------------------------------------
+    def _state(self, end: float, wall_s: float, drain: bool) -> RunState:
+        sc = self.scenario
+        s, r = self.sends, self.reads
+        # requests that never got an outcome: in flight at the end
+        self.rec.unfinished("send", s["t0"][(s["rec"] & 1) == 0])
+        started = (s["d_st"] != NONE) & ((s["rec"] & 2) == 0)
+        self.rec.unfinished("delivery", s["commit"][started])
+        self.rec.unfinished("read", r["t0"][r["rec"] == 0])
+        measured = end - sc.warmup_s
+        extra: dict[str, np.ndarray] = {}
+        n = self.rec.n_windows
+        if "redis" in self.base:
+            h, m = self.hits[1 : n + 1], self.misses[1 : n + 1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                extra["cache_hit_ratio"] = np.where(h + m > 0, h / np.maximum(h + m, 1), np.nan)
+        if self.group_on:
+            extra["kafka_lag_max_s"] = self.lag_win[1 : n + 1]
+            backlog = np.cumsum(self.commit_win) - np.cumsum(self.take_win)
+            extra["kafka_backlog_msgs"] = backlog[1 : n + 1]
+        recorder = self.rec.close(end, 1.0 / self.cell.sample, extra)
+        fleets = {}
+        S = self.stations
+        for name in FLEETS[:-1]:
+            if name not in self.base:
+                continue
+            f = FLEETS.index(name)
+            b, cnt = self.base[name], self.count[name]
+            views = [
+                StationView(
+                    i,
+                    int(S.ints[b + i, SERVERS]),
+                    int(S.ints[b + i, ARRIVALS]),
+                    int(S.ints[b + i, REJECTIONS]),
+                    int(S.ints[b + i, COMPLETIONS]),
+                    float(S.floats[b + i, BUSY_S]),
+                    float(S.floats[b + i, JOBS_S]),
+                )
+                for i in range(cnt)
+            ]
+            zero = int(S.waits[f, -1])
+            total, vmax, vmin = S.wait_stats[f]
+            waits = histogram_from(
+                S.waits[f, :-1], zero, float(total), 0.0 if zero else float(vmin), max(float(vmax), 0.0)
+            )
+            fleets[name] = FleetView(name, views, waits)
+        async_errors = Counter({ASYNC[i]: int(x) for i, x in enumerate(self.async_errors) if x})
+        backlog_end = int(self.commit_win.sum() - self.take_win.sum()) if not drain else 0
+        state = RunState(
+            scenario=sc,
+            cell=self.cell,
+            recorder=recorder,
+            fleets=fleets,  # type: ignore[arg-type]
+            cache=self.cache,
+            redis_hits=int(self.hits[0]),
+            redis_misses=int(self.misses[0]),
+            kafka_lag_max_s=self.lag_max_s,
+            kafka_lag_max_msgs=self.lag_max_msgs,
+            kafka_backlog=backlog_end,
+            async_errors=async_errors,
+            mix=self.mix,
+            edges={},  # no resilience policies (sim/fast/support.py refuses them)
+            cassandra_faults=dict.fromkeys(
+                ("unavailable", "hints_stored", "hints_replayed", "hedged_reads", "lost_writes"), 0
+            )
+            if "cassandra" in self.base
+            else {},
+            kafka_unavailable=0,
+            rate_limited=self.rate_limited,
+            events=int(S.counts[SERVED]) - self.gate_jobs,
+            sim_seconds=end,
+            measured_seconds=measured,
+            wall_seconds=wall_s,
+            drained=drain,
+        )
+        if self.group_on:
+            limit = sc.group_service.max_in_flight
+            busiest = float(self.slot_s.max()) / measured if measured > 0 else 0.0
+            if self.gate_waits or busiest > 0.2 * limit:
+                self.cell.notes.append(
+                    f"fast engine: the busiest consumer held {busiest:.3g} of its {limit} slots on "
+                    f"average (group_service.max_in_flight; {self.gate_waits} records waited for the fast "
+                    f"engine's gate); the fast engine approximates that bound (a slot is held for the "
+                    f"group-service work, not until the last inbox write), so when it binds delivery "
+                    f"latency and consumer lag are "
+                    f"too optimistic: confirm with --engine des"
+                )
+        return state

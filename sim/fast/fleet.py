@@ -1,0 +1,48 @@
+"""One pass of a feed-forward fleet: every job arriving before the chunk's end, station by station.
+
+A fleet none of whose jobs can cause another arrival at the same fleet (gateway, message service,
+the consumers' gates, the group service) is processed for a whole chunk at once: its jobs are put
+in (station, time) order and each station runs the recursion over its arrivals before `t_end`.
+Jobs arriving at or after `t_end` are left for the next chunk: no job of a later chunk can arrive
+before `t_end`, so each station sees its arrivals in time order across chunk borders and the
+result does not depend on the chunk length.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from sim.fast.order import order_jobs
+from sim.fast.station import SERVED, Stations, serve
+
+
+@nb.njit(cache=True)
+def serve_jobs(
+    S: Stations, t: np.ndarray, st: np.ndarray, svc: np.ndarray, part: np.ndarray, t_end: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start, end, done) per job; start = end = -1 for a rejected job, done False if t >= t_end."""
+    ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
+    n_stations = ints.shape[0]
+    perm, off = order_jobs(st, t, part, n_stations)
+    # gather into station order once (independent loads overlap), serve sequentially, scatter back
+    ts = t[perm]
+    svcs = svc[perm]
+    s_start = np.full(t.size, np.nan)
+    s_end = np.full(t.size, np.nan)
+    served = 0
+    for s in range(n_stations):
+        for i in range(off[s], off[s + 1]):
+            if ts[i] >= t_end:
+                break
+            s_start[i], s_end[i] = serve(
+                ints, floats, free, ring, win, waits, wait_stats, glob, counts, s, ts[i], svcs[i]
+            )
+            served += 1
+    counts[SERVED] += served
+    start = np.empty(t.size)
+    end = np.empty(t.size)
+    start[perm] = s_start
+    end[perm] = s_end
+    done = ~np.isnan(end)
+    return start, end, done

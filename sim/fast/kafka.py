@@ -1,0 +1,224 @@
+"""Kafka produce: the leader append, then RF-1 follower appends on other brokers, then the commit.
+
+As sim/des/kafka.py: partition p is led by broker p mod B and followed by the next RF-1 brokers;
+the producer is answered at once (acks=0), after the leader's append (acks=1) or at the commit
+(acks=all), when every follower has appended. A rejected append fails the produce (at the first
+rejection: for acks=all the earliest rejected follower's arrival) and no commit happens; under
+acks 0/1 the producer has already been answered, and the record is lost.
+
+Leaders and followers share the brokers, so the brokers advance in time slices (sim/fast/slices.py):
+a leader job's bound is its arrival plus its append time plus its shortest follower hop.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba as nb
+import numpy as np
+
+from sim.fast.order import order_jobs
+from sim.fast.rng import sample
+from sim.fast.slices import next_horizon, select_generated, suffix_min
+from sim.fast.station import D_AT, SERVED, Stations, serve
+from sim.fast.tables import FAILED, KF, KL, OK
+
+
+class KafkaParams(NamedTuple):
+    rf: np.int64
+    acks: np.int64  # 0, 1, 2 = all
+    required: bool  # kafka is in message_service.ack_after
+    broker_base: np.int64
+    brokers: np.int64
+    hop: np.ndarray  # Dist params
+    hop_values: np.ndarray
+    append: np.ndarray
+    append_values: np.ndarray
+    key_hop: np.uint64  # follower hops, by send gid and follower number
+    key_svc: np.uint64  # follower appends
+
+
+@nb.njit(cache=True)
+def follower_bound(P: KafkaParams, gid: np.int64, t: float, svc: float) -> float:
+    """Earliest follower arrival a leader job arriving at t can cause (inf with RF 1)."""
+    rf, hop, hop_values, key = P.rf, P.hop, P.hop_values, P.key_hop
+    m = math.inf
+    for i in range(1, rf):
+        h = sample(hop, hop_values, key, gid, i)
+        if h < m:
+            m = h
+    return t + svc + m
+
+
+@nb.njit(cache=True)
+def _commit(sends: np.ndarray, r: np.int64, acks: np.int64, at: float) -> None:
+    sends[r].commit = at
+    if acks == 2:
+        sends[r].ka_st = OK
+        sends[r].ka_t = at
+
+
+@nb.njit(cache=True)
+def _fail(
+    sends: np.ndarray,
+    r: np.int64,
+    acks: np.int64,
+    required: bool,
+    at: float,
+    D: float,
+    async_errors: np.ndarray,
+) -> None:
+    if sends[r].ka_st == OK:
+        return  # acks 0/1: answered already; the record is lost
+    sends[r].ka_st = FAILED
+    sends[r].ka_t = at
+    if not required and at < D:
+        async_errors[2] += 1
+
+
+@nb.njit(cache=True)
+def run_kafka(
+    S: Stations,
+    P: KafkaParams,
+    sends: np.ndarray,
+    t: np.ndarray,
+    st: np.ndarray,
+    row: np.ndarray,
+    slot: np.ndarray,
+    stage: np.ndarray,
+    svc: np.ndarray,
+    lb: np.ndarray,
+    part: np.ndarray,
+    t_start: float,
+    t_end: float,
+    async_errors: np.ndarray,
+) -> tuple:
+    """Process the brokers' arrivals before t_end. Returns (done mask of the given jobs, and the
+    follower jobs generated but not yet arrived: t, st, row, slot, svc)."""
+    ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
+    n_st = ints.shape[0]
+    rf, acks, required, brokers = P.rf, P.acks, P.required, P.brokers
+    hop, hop_values, append, append_values, key_hop, key_svc = (
+        P.hop,
+        P.hop_values,
+        P.append,
+        P.append_values,
+        P.key_hop,
+        P.key_svc,
+    )
+    D = glob[D_AT]
+    lo, hi = P.broker_base, P.broker_base + P.brokers
+    perm, off = order_jobs(st, t, part, n_st)
+    # the known jobs in (station, time) order, gathered once: the loops below read them in sequence
+    n_in = t.size
+    t, row, slot, stage, svc = t[perm], row[perm], slot[perm], stage[perm], svc[perm]
+    suf = suffix_min(np.arange(n_in), off, lb[perm])
+    ptr = off[:-1].copy()
+    done_sorted = np.zeros(n_in, np.bool_)
+    done = np.zeros(n_in, np.bool_)
+    n_leaders = 0
+    for j in range(t.size):
+        if stage[j] == KL:
+            n_leaders += 1
+    cap = n_leaders * max(P.rf - 1, 0) + 16
+    gt, gst, grow = np.empty(cap), np.empty(cap, np.int64), np.empty(cap, np.int64)
+    gslot, gstage, gsvc = np.empty(cap, np.int64), np.full(cap, KF, np.int64), np.empty(cap)
+    glb = np.full(cap, math.inf)
+    sel = np.empty(cap, np.int64)
+    gn = 0
+    h = t_start
+    slices = 0
+    while True:
+        slices += 1
+        h2 = next_horizon(h, t_end, lo, hi, ptr, off, suf, glb, 0)
+        nsel = select_generated(gt, gst, gstage, gn, KF, h2, sel)
+        k = 0
+        for b in range(lo, hi):
+            i, iend = ptr[b], off[b + 1]
+            while True:
+                tk = t[i] if i < iend and t[i] < h2 else math.inf
+                tg = gt[sel[k]] if k < nsel and gst[sel[k]] == b else math.inf
+                if tk == math.inf and tg == math.inf:
+                    break
+                if tk <= tg:
+                    j = i
+                    i += 1
+                    done_sorted[j] = True
+                    a, r, s, kind = t[j], row[j], svc[j], stage[j]
+                else:
+                    g = sel[k]
+                    k += 1
+                    a, r, s, kind = gt[g], grow[g], gsvc[g], KF
+                    gstage[g] = -1  # served: dropped below
+                start, end = serve(ints, floats, free, ring, win, waits, wait_stats, glob, counts, b, a, s)
+                counts[SERVED] += 1
+                sends[r].out -= 1
+                gid = sends[r].gid
+                if kind == KL:
+                    if start < 0.0:
+                        _fail(sends, r, acks, required, a, D, async_errors)
+                        continue
+                    if acks == 1:
+                        sends[r].ka_st = OK
+                        sends[r].ka_t = end
+                    if rf == 1:
+                        _commit(sends, r, acks, end)
+                        continue
+                    sends[r].k_left = rf - 1
+                    sends[r].k_max = -math.inf
+                    sends[r].k_fail = math.inf
+                    for f in range(1, rf):
+                        gt[gn] = end + sample(hop, hop_values, key_hop, gid, f)
+                        gst[gn] = lo + (sends[r].part + f) % brokers
+                        grow[gn] = r
+                        gslot[gn] = f
+                        gstage[gn] = KF
+                        gsvc[gn] = sample(append, append_values, key_svc, gid, f)
+                        gn += 1
+                        sends[r].out += 1
+                else:
+                    if start < 0.0:
+                        sends[r].k_fail = min(sends[r].k_fail, a)
+                    else:
+                        sends[r].k_max = max(sends[r].k_max, end)
+                    sends[r].k_left -= 1
+                    if sends[r].k_left == 0:
+                        if sends[r].k_fail < math.inf:
+                            _fail(sends, r, acks, required, sends[r].k_fail, D, async_errors)
+                        else:
+                            _commit(sends, r, acks, sends[r].k_max)
+            ptr[b] = i
+        # drop the processed generated jobs
+        m = 0
+        for g in range(gn):
+            if gstage[g] < 0:
+                continue
+            gt[m], gst[m], grow[m], gslot[m], gsvc[m], gstage[m] = (
+                gt[g],
+                gst[g],
+                grow[g],
+                gslot[g],
+                gsvc[g],
+                KF,
+            )
+            m += 1
+        gn = m
+        h = h2
+        if h2 >= t_end:
+            pending = False
+            for g in range(gn):
+                if gt[g] < t_end:
+                    pending = True
+            if not pending:
+                break
+    done[perm] = done_sorted
+    return (
+        done,
+        gt[:gn].copy(),
+        gst[:gn].copy(),
+        grow[:gn].copy(),
+        gslot[:gn].copy(),
+        gsvc[:gn].copy(),
+        slices,
+    )

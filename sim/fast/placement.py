@@ -1,0 +1,137 @@
+"""Where keys live and who sends: the DES's placement rules, as arrays and compiled lookups.
+
+The same rules as sim/des (and sim/workload.py's hashes): Cassandra's token ring (built by
+sim/des/cassandra.py itself), Redis Cluster hash slots over shards, Kafka partitions by conversation with the
+leader on broker p mod B, a group member list hashed from the conversation id. Popular users and
+conversations are drawn by inverse CDF like sim/workload.popularity (the same u gives the same
+member), through a guide table so that a draw costs a table look-up and a short scan instead of
+a binary search over millions of entries.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import simpy
+
+from sim.fast.rng import GOLDEN, mix64
+from sim.scenario import Scenario
+from sim.workload import hash_keys, splitmix64
+
+SLOTS = 16384
+_SALT_MEMBERS, _SALT_SHARD, _SALT_PARTITION = 2, 3, 4
+
+
+class Ring:
+    """Cassandra's token ring, as sim/des/cassandra.py builds it (the DES's own code and stream, so
+    that both engines place every key on the same replicas for a seed)."""
+
+    def __init__(self, scenario: Scenario, nodes: int, rng: np.random.Generator) -> None:
+        from sim.des.cassandra import CassandraCluster  # the reference placement
+
+        cluster = CassandraCluster(
+            simpy.Environment(), scenario.cassandra, nodes, lambda: 0.0, rng, scenario.network.zones
+        )
+        self.tokens = cluster.tokens
+        self.replicas = np.array([[st.index for st in reps] for reps in cluster.replicas], dtype=np.int64)
+
+    def positions(self, ids: np.ndarray, salt: int) -> np.ndarray:
+        """Ring position of each integer key (as CassandraCluster.positions)."""
+        pos = np.searchsorted(self.tokens, hash_keys(ids, salt), side="left")
+        return (pos % len(self.tokens)).astype(np.int64)
+
+
+@nb.njit(inline="always", cache=True)
+def key_hash(x: np.int64, salt_mixed: np.uint64) -> np.uint64:
+    """sim.workload.hash_keys for one id, with `salt_mixed` = splitmix64(salt)."""
+    return mix64((np.uint64(x) ^ salt_mixed) + GOLDEN)
+
+
+def salt_mixed(salt: int) -> np.uint64:
+    """splitmix64(salt), the value sim.workload.hash_keys xors into every id."""
+    return np.uint64(splitmix64(np.array([salt], dtype=np.uint64))[0])
+
+
+@nb.njit(cache=True)
+def shards_of(conv: np.ndarray, n_shards: np.int64, salt: np.uint64) -> np.ndarray:
+    out = np.empty(conv.size, np.int64)
+    for i in range(conv.size):
+        slot = np.int64(key_hash(conv[i], salt) % np.uint64(SLOTS))
+        out[i] = slot * n_shards // SLOTS
+    return out
+
+
+@nb.njit(cache=True)
+def partitions_of(conv: np.ndarray, n_partitions: np.int64, salt: np.uint64) -> np.ndarray:
+    out = np.empty(conv.size, np.int64)
+    for i in range(conv.size):
+        out[i] = np.int64(key_hash(conv[i], salt) % np.uint64(n_partitions))
+    return out
+
+
+@nb.njit(inline="always", cache=True)
+def member(conv: np.int64, r: np.int64, n_users: np.int64, salt: np.uint64) -> np.int64:
+    """User id of recipient r of conversation conv (as Conversations.members)."""
+    return np.int64(key_hash(conv * np.int64(1 << 20) + r, salt) % np.uint64(n_users))
+
+
+class Popularity:
+    """Member indices drawn by weight: index = first i with cdf[i] > u (sim.workload.popularity)."""
+
+    def __init__(self, weights: np.ndarray) -> None:
+        cdf = np.cumsum(weights)
+        cdf[-1] = 1.0
+        self.cdf = cdf
+        cells = int(min(max(1024, 2 * cdf.size), 1 << 23))
+        self.guide = np.searchsorted(cdf, np.arange(cells) / cells, side="right").astype(np.int64)
+
+    def draw(self, u: np.ndarray) -> np.ndarray:
+        return _draw(self.cdf, self.guide, u)
+
+
+@nb.njit(cache=True)
+def _draw(cdf: np.ndarray, guide: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cells = guide.size
+    last = cdf.size - 1
+    out = np.empty(u.size, np.int64)
+    for n in range(u.size):
+        x = u[n]
+        i = guide[min(int(x * cells), cells - 1)]
+        while i < last and cdf[i] <= x:
+            i += 1
+        out[n] = i
+    return out
+
+
+class TokenBuckets:
+    """Per-user token buckets (sim/des/gateway.py's rule), applied to arrivals in time order."""
+
+    def __init__(self, users: int, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = np.full(users, burst)
+        self.updated = np.zeros(users)
+
+    def allow(self, t: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """Admission of arrivals (t sorted) by their users' buckets."""
+        return _allow(self.tokens, self.updated, self.rate, self.burst, t, users)
+
+
+@nb.njit(cache=True)
+def _allow(
+    tokens: np.ndarray, updated: np.ndarray, rate: float, burst: float, t: np.ndarray, users: np.ndarray
+) -> np.ndarray:
+    out = np.empty(t.size, np.bool_)
+    for i in range(t.size):
+        u = users[i]
+        x = tokens[u] + (t[i] - updated[u]) * rate
+        if x > burst:
+            x = burst
+        updated[u] = t[i]
+        if x >= 1.0:
+            tokens[u] = x - 1.0
+            out[i] = True
+        else:
+            tokens[u] = x
+            out[i] = False
+    return out

@@ -1,0 +1,419 @@
+"""The fast engine (sim/fast): its station recursion, its independence from the chunk length, and its
+agreement with the DES (the reference) and with closed forms.
+
+Agreement is statistical: the engines draw different random numbers (same system, same seed,
+different sample paths). Each figure is estimated by R independent replications per engine; the
+engines agree when |mean_fast - mean_des| <= t x sqrt(SE_fast^2 + SE_des^2), with t the two-sided
+99.9% Student-t quantile at the Welch-Satterthwaite degrees of freedom (SE = stdev / sqrt(R)).
+Quantiles add the histogram's relative error (< 1%, sim/histogram.py) for each engine on top.
+Where samples are iid (k-of-n replies, nothing queueing) one run per engine suffices and the SE
+comes from the exact variance of the closed form. Seeds are fixed, so outcomes are reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sim import ScenarioError, load_scenario, simulate
+from sim.fast.engine import FastEngine
+from sim.fast.fleet import serve_jobs
+from sim.fast.station import OUT_OF_ORDER, Windows, build_stations
+from sim.histogram import GROWTH
+from sim.result import build_result
+
+ROOT = Path(__file__).resolve().parent.parent
+VALIDATION = ROOT / "scenarios" / "validation"
+SMALL = ROOT / "scenarios" / "interview-small.yaml"
+ALPHA = 0.001
+HIST = math.sqrt(GROWTH) - 1  # the histogram's relative quantile error, per engine
+Summary = dict[str, Any]
+Getter = Callable[[Summary], float]
+
+
+# --------------------------------------------------------------------------------------------
+# The station recursion against an event-by-event FIFO queue
+
+
+def reference_queue(
+    arrivals: list[float],
+    services: list[float],
+    servers: int,
+    qlimit: int | None,
+    windows: list[tuple[float, float, int, float]],
+) -> list[tuple[float, float]]:
+    """A FIFO queue simulated event by event, as sim/des/station.py does it: a job starts when it
+    is at the head and fewer jobs are in service than the capacity in force; an arrival that must
+    wait while `qlimit` jobs wait is rejected ((-1, -1)); a window [t0, t1) sets the capacity and
+    multiplies the service of jobs that start in it. Returns (start, end) per job."""
+
+    def window_at(t: float) -> tuple[int, float]:
+        for t0, t1, cap, factor in windows:
+            if t0 <= t < t1:
+                return cap, factor
+        return servers, 1.0
+
+    edges = sorted({x for t0, t1, _, _ in windows for x in (t0, t1)})
+    out: list[tuple[float, float]] = [(-1.0, -1.0)] * len(arrivals)
+    in_service: list[float] = []
+    queue: deque[int] = deque()
+    i = 0
+
+    def start_waiting(now: float) -> None:
+        cap, factor = window_at(now)
+        while queue and len(in_service) < cap:
+            j = queue.popleft()
+            end = now + services[j] * factor
+            out[j] = (now, end)
+            in_service.append(end)
+
+    while i < len(arrivals) or queue or in_service:
+        nexts = [arrivals[i]] if i < len(arrivals) else []
+        nexts += [min(in_service)] if in_service else []
+        nexts += [e for e in edges if e > -1 and (not nexts or e < min(nexts))][:1]
+        now = min(nexts)
+        in_service[:] = [e for e in in_service if e > now]
+        start_waiting(now)
+        if i < len(arrivals) and arrivals[i] == now:
+            cap, factor = window_at(now)
+            if not queue and len(in_service) < cap:
+                out[i] = (now, now + services[i] * factor)
+                in_service.append(now + services[i] * factor)
+            elif qlimit is not None and len(queue) >= qlimit:
+                out[i] = (-1.0, -1.0)
+            else:
+                queue.append(i)
+            i += 1
+        edges = [e for e in edges if e > now]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("servers", "qlimit", "windowed"),
+    [
+        (1, None, False),
+        (3, 2, False),
+        (20, None, False),
+        (20, 5, False),  # 20 servers: the heap
+        (1, None, True),
+        (4, 3, True),
+        (4, None, True),
+    ],
+)
+def test_station_recursion_matches_an_event_by_event_queue(
+    servers: int, qlimit: int | None, windowed: bool
+) -> None:
+    """Start and end of every job, to rounding, including capacity windows (a crash-like 0, a
+    reduced capacity, a slow factor) and queue-bound rejections."""
+    rng = np.random.default_rng(servers * 10 + (qlimit or 0) + windowed)
+    n = 3000
+    t = np.cumsum(rng.exponential(1.0 / (0.9 * servers), n))
+    svc = rng.exponential(1.0, n)
+    wins = (
+        [
+            (t[300], t[300] + 15.0, 0, 1.0),
+            (t[900], t[900] + 40.0, max(servers // 2, 1), 2.5),
+            (t[1800], t[1800] + 30.0, servers, 0.5),
+        ]
+        if windowed
+        else []
+    )
+    expected = reference_queue(t.tolist(), svc.tolist(), servers, qlimit, wins)
+    windows = {0: Windows(*(np.array(col) for col in zip(*wins, strict=True)))} if wins else None
+    S = build_stations([servers], [qlimit], [0], 1, windows)
+    start, end, done = serve_jobs(S, t, np.zeros(n, np.int64), svc, np.zeros(n, np.int64), math.inf)
+    assert done.all()
+    exp = np.array(expected)
+    np.testing.assert_allclose(start, exp[:, 0], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(end, exp[:, 1], rtol=1e-12, atol=1e-9)
+    if qlimit is not None:
+        assert (start < 0).any(), "the case should exercise rejections"
+    assert S.counts[OUT_OF_ORDER] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Chunks
+
+
+def _strip(summary: Summary) -> Summary:
+    return {k: v for k, v in summary.items() if k != "wall_seconds"}
+
+
+def test_results_do_not_depend_on_the_chunk_length() -> None:
+    """Each station serves its arrivals in time order across chunk borders (no arrival is ever
+    served after a later one), so the whole summary is the same for any chunk length."""
+    sc = load_scenario(SMALL, ["duration_s=2", "warmup_s=0.5", "sample=0.2"])
+    summaries = []
+    for chunk_s in (0.013, 0.31):
+        engine = FastEngine(sc, chunk_s=chunk_s)
+        summaries.append(_strip(build_result(engine.run(), engine="fast").summary))
+        assert engine.stations.counts[OUT_OF_ORDER] == 0
+    a, b = summaries
+    assert a["requests"]["send"]["sent"] > 0 and a["latency_ms"]["delivery"]["count"] > 0
+    assert _close(a, b), "summaries differ between chunk lengths"
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-9 relative (sums taken in a different grouping)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+    return bool(a == b)
+
+
+# --------------------------------------------------------------------------------------------
+# Agreement with the DES and with closed forms
+
+
+def _run(name: str | Path, engine: str, overrides: list[str], drain: bool = False) -> Summary:
+    path = VALIDATION / f"{name}.yaml" if isinstance(name, str) else name
+    return simulate(load_scenario(path, overrides), engine=engine, drain=drain).summary
+
+
+def _replications(name: str | Path, engine: str, r: int, *settings: str) -> list[Summary]:
+    return [_run(name, engine, [f"seed={seed}", *settings]) for seed in range(1, r + 1)]
+
+
+def _agree(
+    label: str,
+    des: list[Summary],
+    fast: list[Summary],
+    get: Getter,
+    quantile: bool = False,
+    theory: float | None = None,
+) -> None:
+    """Welch two-sample check at 99.9% (plus each histogram's 1% for quantiles), and each engine
+    against theory when there is one (Student t at R - 1 degrees of freedom)."""
+    xd = np.array([get(s) for s in des])
+    xf = np.array([get(s) for s in fast])
+    md, mf = xd.mean(), xf.mean()
+    vd, vf = xd.var(ddof=1) / xd.size, xf.var(ddof=1) / xf.size
+    se = math.sqrt(vd + vf)
+    df = (vd + vf) ** 2 / (vd**2 / (xd.size - 1) + vf**2 / (xf.size - 1)) if se > 0 else 1.0
+    tol = float(stats.t.ppf(1 - ALPHA / 2, df)) * se + (HIST * (abs(md) + abs(mf)) if quantile else 0.0)
+    print(
+        f"{label}: des {md:.5g}, fast {mf:.5g}, difference {mf - md:+.3g}, tolerance {tol:.3g}"
+        + (f", theory {theory:.5g}" if theory is not None else "")
+    )
+    assert abs(mf - md) <= tol, f"{label}: fast {mf:.6g} vs des {md:.6g}, beyond {tol:.3g}"
+    if theory is not None:
+        for name, x in (("des", xd), ("fast", xf)):
+            t_crit = float(stats.t.ppf(1 - ALPHA / 2, x.size - 1))
+            tol_t = t_crit * x.std(ddof=1) / math.sqrt(x.size) + (HIST * theory if quantile else 0.0)
+            assert abs(x.mean() - theory) <= tol_t, f"{label} ({name}): {x.mean():.6g} vs theory {theory:.6g}"
+
+
+def latency(key: str, op: str = "send") -> Getter:
+    return lambda s: s["latency_ms"][op][key]
+
+
+def component(name: str, key: str) -> Getter:
+    return lambda s: s["components"][name][key]
+
+
+R = 8
+
+
+@pytest.fixture(scope="module")
+def tandem() -> tuple[list[Summary], list[Summary]]:
+    settings = ("duration_s=16", "warmup_s=2")
+    return _replications("tandem", "des", R, *settings), _replications("tandem", "fast", R, *settings)
+
+
+def test_tandem_of_mm1_stations_agrees(tandem: tuple[list[Summary], list[Summary]]) -> None:
+    """Jackson tandem of three M/M/1 (scenarios/validation/tandem.yaml): mean 6.5 ms, p99 21.451 ms
+    (hypoexponential), each station's utilization lambda/mu; the engines agree on all of them."""
+    des, fast = tandem
+    _agree("tandem mean ms", des, fast, latency("mean"), theory=6.5)
+    _agree("tandem p50 ms", des, fast, latency("p50"), quantile=True)
+    _agree("tandem p99 ms", des, fast, latency("p99"), quantile=True, theory=21.451)
+    for station, rho in (("gateway", 0.5), ("message_service", 0.8), ("cassandra", 0.6)):
+        _agree(f"tandem {station} utilization", des, fast, component(station, "utilization_mean"), theory=rho)
+    _agree("tandem throughput /s", des, fast, lambda s: s["throughput_per_sec"]["send"], theory=1000.0)
+
+
+def test_fork_join_agrees() -> None:
+    """Two M/M/1 queues joined at both replies (writes at ALL over RF 2): Nelson-Tantawi's
+    R = (12 - rho)/8/(mu - lambda) = 4.7083 ms; p99 and utilization agree between the engines."""
+    settings = ("duration_s=16", "warmup_s=2")
+    des, fast = (
+        _replications("forkjoin", "des", R, *settings),
+        _replications("forkjoin", "fast", R, *settings),
+    )
+    _agree("fork-join mean ms", des, fast, latency("mean"), theory=(12 - 0.7) / 8 / 0.3)
+    _agree("fork-join p99 ms", des, fast, latency("p99"), quantile=True)
+    _agree("fork-join utilization", des, fast, component("cassandra", "utilization_mean"), theory=0.7)
+
+
+@pytest.mark.parametrize("op", ["send", "read"])
+def test_quorum_order_statistic_agrees(op: str) -> None:
+    """QUORUM over RF 3 with nothing queueing: a write is the 2nd smallest of 3 Exp(1 ms) replies
+    (mean 0.8333 ms, median ln 2 ms), a read the larger of 2 (mean 1.5 ms, p99 5.2958 ms). Samples
+    are iid: SE from the exact variance, z at 99.9%, and each engine within it of the closed form."""
+    j, m = (2, 3) if op == "send" else (2, 2)
+    mean = sum(1 / i for i in range(m - j + 1, m + 1))
+    var = sum(1 / i**2 for i in range(m - j + 1, m + 1))
+    z = float(stats.norm.ppf(1 - ALPHA / 2))
+    settings = ["seed=3", "duration_s=8", "warmup_s=1"]
+    got = {engine: _run("quorum", engine, settings)["latency_ms"][op] for engine in ("des", "fast")}
+
+    def cdf(t: float) -> float:
+        f = 1 - math.exp(-t)
+        return sum(math.comb(m, i) * f**i * (1 - f) ** (m - i) for i in range(j, m + 1))
+
+    for p, key in ((0.5, "p50"), (0.99, "p99")):
+        t_p = _solve(cdf, p)
+        f = 1 - math.exp(-t_p)
+        pdf = (
+            math.factorial(m)
+            / (math.factorial(j - 1) * math.factorial(m - j))
+            * f ** (j - 1)
+            * (1 - f) ** (m - j)
+            * math.exp(-t_p)
+        )
+        for engine, s in got.items():
+            se = math.sqrt(p * (1 - p) / s["count"]) / pdf
+            assert abs(s[key] - t_p) <= z * se + HIST * t_p, f"{op} {key} {engine}: {s[key]} vs {t_p}"
+        se2 = math.sqrt(sum(p * (1 - p) / s["count"] for s in got.values())) / pdf
+        assert abs(got["fast"][key] - got["des"][key]) <= z * se2 + 2 * HIST * t_p
+    for engine, s in got.items():
+        assert abs(s["mean"] - mean) <= z * math.sqrt(var / s["count"]), f"{op} mean {engine}: {s['mean']}"
+
+
+def _solve(cdf: Callable[[float], float], p: float) -> float:
+    lo, hi = 0.0, 100.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+def test_mmc_closed_forms() -> None:
+    """M/M/8 at rho 0.85 (Erlang C): mean response 1.47714 ms, wait p99 3.3730 ms, utilization 0.85,
+    fast engine alone (10 replications; t at 9 degrees of freedom)."""
+    runs = _replications("mmc", "fast", 10, "duration_s=10", "warmup_s=1")
+    t_crit = float(stats.t.ppf(1 - ALPHA / 2, 9))
+    for label, get, theory, q in (
+        ("mean", latency("mean"), 1.47714, False),
+        ("wait p99", component("gateway", "queue_wait_ms_p99"), 3.3730, True),
+        ("utilization", component("gateway", "utilization_mean"), 0.85, False),
+    ):
+        x = np.array([get(s) for s in runs])
+        tol = t_crit * x.std(ddof=1) / math.sqrt(x.size) + (HIST * theory if q else 0.0)
+        print(f"M/M/8 {label}: fast {x.mean():.5g}, theory {theory}, tolerance {tol:.3g}")
+        assert abs(x.mean() - theory) <= tol
+
+
+def test_small_messaging_scenario_agrees() -> None:
+    """interview-small at F = 0.1 (send, read, delivery flows over all six fleets): latency
+    percentiles, utilizations, throughputs and the cache hit ratio agree between the engines."""
+    settings = ("duration_s=4", "warmup_s=1", "sample=0.1")
+    n = 5
+    des, fast = _replications(SMALL, "des", n, *settings), _replications(SMALL, "fast", n, *settings)
+    for op in ("send", "read", "delivery"):
+        _agree(f"{op} mean ms", des, fast, latency("mean", op))
+        _agree(f"{op} p50 ms", des, fast, latency("p50", op), quantile=True)
+        _agree(f"{op} p99 ms", des, fast, latency("p99", op), quantile=True)
+        _agree(f"{op} throughput /s", des, fast, lambda s, op=op: s["throughput_per_sec"][op])
+    for name in des[0]["components"]:
+        _agree(f"{name} utilization", des, fast, component(name, "utilization_mean"))
+    _agree("cache hit ratio", des, fast, lambda s: s["cache"]["hit_ratio"])
+    for s in fast:
+        assert s["engine"] == "fast" and s["checks"]["conservation_holds"]
+
+
+# --------------------------------------------------------------------------------------------
+# Contract, conservation, faults, refusals
+
+
+def test_summary_has_the_des_contract() -> None:
+    sc = load_scenario(SMALL, ["duration_s=2", "warmup_s=1", "sample=0.1"])
+    des, fast = simulate(sc).summary, simulate(sc, engine="fast").summary
+
+    def shape(x: Any, depth: int = 0) -> Any:
+        return {k: shape(v, depth + 1) for k, v in x.items()} if isinstance(x, dict) and depth < 2 else None
+
+    skip = {"workload", "sample", "latency_breakdown", "analytic", "cost", "slo", "errors", "async_errors"}
+    assert {k: v for k, v in shape(des).items() if k not in skip} == {
+        k: v for k, v in shape(fast).items() if k not in skip
+    }
+    assert fast["engine"] == "fast" and des["engine"] == "des"
+    again = simulate(sc, engine="fast").summary
+    assert _close(_strip(fast), _strip(again)), "same seed, same numbers"
+
+
+@pytest.mark.parametrize("name", ["tandem", "forkjoin"])
+def test_drain_conserves_and_little_is_exact(name: str) -> None:
+    s = _run(name, "fast", ["seed=7", "duration_s=5", "warmup_s=0"], drain=True)
+    assert s["drained"] and s["checks"]["conservation_holds"]
+    for op, c in s["requests"].items():
+        assert c["in_flight"] == 0 and c["sent"] == c["succeeded"] + c["failed"], (op, c)
+    for op, little in s["checks"]["little"].items():
+        assert little["relative_difference"] < 1e-9, (op, little)
+
+
+def test_slow_fault_and_gc_pauses_are_capacity_windows(tmp_path: Path) -> None:
+    """Deterministic arrivals every 2 ms and service 1 ms: utilization 0.5, and 0.75 while a slow
+    fault (x1.5) holds for half the run: 0.625 over it. GC pauses of 10 ms every 100 ms hold the
+    jobs that arrive during them: each pause's jobs wait, none is lost."""
+    path = tmp_path / "faults.yaml"
+    path.write_text(
+        f"extends: {VALIDATION / 'md1.yaml'}\nduration_s: 10\nwarmup_s: 0\n"
+        "workload: {arrivals: deterministic, sends_per_sec: 500}\n"
+        "faults:\n  - {kind: slow, component: gateway, nodes: [0], factor: 1.5, start_s: 5, "
+        "duration_s: 5}\n"
+    )
+    s = simulate(load_scenario(path), engine="fast").summary
+    assert abs(s["components"]["gateway"]["utilization_mean"] - 0.625) < 1e-3
+    assert s["latency_ms"]["send"]["max"] == pytest.approx(1.5, rel=0.01)
+    path.write_text(
+        f"extends: {VALIDATION / 'md1.yaml'}\nduration_s: 10\nwarmup_s: 0\n"
+        "workload: {arrivals: deterministic, sends_per_sec: 500}\n"
+        "faults:\n  - {kind: gc_pauses, component: gateway, nodes: [0], pause_ms: 10, every_s: 0.1, "
+        "start_s: 2, duration_s: 5}\n"
+    )
+    s = simulate(load_scenario(path), engine="fast").summary
+    assert s["requests"]["send"]["failed"] == 0
+    # a job arriving just after a pause starts waits out the rest of it: ~10 ms, plus its service
+    assert 10.0 < s["latency_ms"]["send"]["max"] < 12.5
+    assert s["availability"]["send"] == 1.0
+
+
+def test_unsupported_features_are_refused_in_one_line() -> None:
+    with pytest.raises(
+        ScenarioError, match=r"policies\.client->gateway\.timeout_ms: timeouts .* --engine des"
+    ):
+        simulate(load_scenario(ROOT / "scenarios" / "retry-storm.yaml"), engine="fast")
+    with pytest.raises(ScenarioError, match=r"faults\[0\]\.kind: crash faults .* --engine des"):
+        simulate(load_scenario(ROOT / "scenarios" / "node-failure.yaml"), engine="fast")
+    with pytest.raises(ScenarioError, match="unknown engine"):
+        simulate(load_scenario(SMALL), engine="warp")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "run",
+            str(ROOT / "scenarios" / "node-failure.yaml"),
+            "--engine",
+            "fast",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--engine des" in lines[0], done.stderr
