@@ -294,7 +294,7 @@ def test_capsim_run_writes_the_report_and_prints_slo_verdicts(run: dict, tmp_pat
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # the module's run stands in for the simulation and the charts are left out (the tests above
     # cover both): this checks the command's wiring
-    monkeypatch.setattr("cli.simulate", lambda _sc, progress=None: run["result"])
+    monkeypatch.setattr("cli.simulate", lambda _sc, progress=None, **_options: run["result"])
     monkeypatch.setattr("sim.report.draw_charts", lambda *_args: {})
     out = tmp_path / "run"
     res = CliRunner().invoke(app, ["run", str(SMALL), "--quiet", "--out", str(out)])
