@@ -31,7 +31,6 @@ Where this engine departs from the DES (documented in README and checked where i
 from __future__ import annotations
 
 import gc
-import itertools
 import math
 import time
 from collections import Counter
@@ -44,6 +43,8 @@ from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
 from sim.des.engine import _STREAMS as DES_STREAMS
 from sim.des.engine import RunState
 from sim.distributions import mean_of
+from sim.fast.consumers import backlog
+from sim.fast.faults import fault_windows
 from sim.fast.fleet import serve_jobs
 from sim.fast.kafka import KafkaParams, follower_bound, run_kafka
 from sim.fast.placement import (
@@ -57,6 +58,7 @@ from sim.fast.placement import (
 )
 from sim.fast.record import FastRecorder, FleetView, Marks, StationView, histogram_from
 from sim.fast.rng import compile_dist, purpose_key, sample, sample_many, uniform, uniform_many
+from sim.fast.sources import arrivals, merge_order
 from sim.fast.station import (
     ARRIVALS,
     BUSY_S,
@@ -69,7 +71,6 @@ from sim.fast.station import (
     SERVERS,
     W_AT,
     Stations,
-    Windows,
     build_stations,
 )
 from sim.fast.storage import StorageParams, get_bounds, read_replicas, run_storage
@@ -163,44 +164,6 @@ TARGET_REQUESTS_PER_CHUNK = 100_000
 
 
 @nb.njit(cache=True)
-def _arrivals(
-    key: np.uint64, gid0: np.int64, t_next: float, t_end: float, rate: float, poisson: bool
-) -> tuple[np.ndarray, float]:
-    """Arrival times before t_end, from the pending next arrival `t_next` (arrival gid0)."""
-    cap = int((t_end - t_next) * rate * 1.2 + 10.0 * math.sqrt(max((t_end - t_next) * rate, 1.0)) + 16)
-    out = np.empty(max(cap, 16))
-    n = 0
-    gid = gid0
-    t = t_next
-    while t < t_end:
-        if n == out.size:
-            bigger = np.empty(out.size * 2)
-            bigger[:n] = out[:n]
-            out = bigger
-        out[n] = t
-        n += 1
-        gid += 1
-        t += -math.log(uniform(key, gid, 0)) / rate if poisson else 1.0 / rate
-    return out[:n], t
-
-
-@nb.njit(cache=True)
-def _merge_order(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks of a's and b's elements in their merged time order (a first on ties)."""
-    ra = np.empty(a.size, np.int64)
-    rb = np.empty(b.size, np.int64)
-    i = j = 0
-    while i < a.size or j < b.size:
-        if j >= b.size or (i < a.size and a[i] <= b[j]):
-            ra[i] = i + j
-            i += 1
-        else:
-            rb[j] = i + j
-            j += 1
-    return ra, rb
-
-
-@nb.njit(cache=True)
 def _inbox_jobs(
     sends: np.ndarray,
     rows: np.ndarray,
@@ -272,105 +235,6 @@ def _leader_bounds(P: KafkaParams, gid: np.ndarray, t: np.ndarray, svc: np.ndarr
     out = np.empty(gid.size)
     for n in range(gid.size):
         out[n] = follower_bound(P, gid[n], t[n], svc[n])
-    return out
-
-
-@nb.njit(cache=True)
-def _backlog(
-    perm: np.ndarray,
-    off: np.ndarray,
-    lo: np.int64,
-    hi: np.int64,
-    commit: np.ndarray,
-    take: np.ndarray,
-    part: np.ndarray,
-    counts: np.ndarray,
-    fifo_take: np.ndarray,
-    fifo_part: np.ndarray,
-    fifo_off: np.ndarray,
-    W: float,
-    D: float,
-) -> tuple:
-    """Kafka backlog per partition at each append (the DES's lag in messages), consumer by consumer.
-
-    Each consumer's records not yet taken form a FIFO (its gate is FIFO); `counts[p]` is how many
-    of them belong to partition p. Returns (max backlog at an append in [W, D), the new FIFOs)."""
-    n_cons = hi - lo
-    cap = fifo_take.size + perm.size
-    nt = np.empty(cap)
-    npart = np.empty(cap, np.int64)
-    noff = np.zeros(n_cons + 1, np.int64)
-    best = 0
-    o = 0
-    for c in range(n_cons):
-        # the carried FIFO of consumer c, then its new records
-        head = o
-        for x in range(fifo_off[c], fifo_off[c + 1]):
-            nt[o], npart[o] = fifo_take[x], fifo_part[x]
-            o += 1
-        s = lo + c
-        for i in range(off[s], off[s + 1]):
-            j = perm[i]
-            while head < o and nt[head] <= commit[j]:
-                counts[npart[head]] -= 1
-                head += 1
-            p = part[j]
-            if W <= commit[j] < D and counts[p] + 1 > best:
-                best = counts[p] + 1
-            if take[j] > commit[j]:
-                nt[o], npart[o] = take[j], p
-                counts[p] += 1
-                o += 1
-        # compact: keep entries from head
-        m = noff[c]
-        for x in range(head, o):
-            nt[m], npart[m] = nt[x], npart[x]
-            m += 1
-        o = m
-        noff[c + 1] = o
-    return best, nt[:o].copy(), npart[:o].copy(), noff
-
-
-def fault_windows(
-    sc: Scenario, base: dict[str, int], count: dict[str, int], servers: list[int]
-) -> dict[int, Windows]:
-    """Capacity windows of the stations that `slow` and `gc_pauses` faults hit (sim/fast/support.py):
-    on overlaps the factors multiply and the smallest capacity holds."""
-    spans: dict[int, list[tuple[float, float, int, float]]] = {}
-    for fault in sc.faults:
-        name = fault.component or ""
-        if fault.kind not in ("slow", "gc_pauses") or name not in base:
-            continue
-        for i in fault.node_indices(count[name]):
-            if i >= count[name]:
-                continue
-            st = base[name] + i
-            if fault.kind == "slow":
-                spans.setdefault(st, []).append(
-                    (fault.start_s, fault.end_s, servers[st], fault.factor or 1.0)
-                )
-            else:
-                assert fault.every_s is not None and fault.pause_ms is not None
-                t = 0.0
-                while t < fault.duration_s:
-                    end = min(t + fault.pause_ms / 1e3, fault.duration_s)
-                    spans.setdefault(st, []).append((fault.start_s + t, fault.start_s + end, 0, 1.0))
-                    t += fault.every_s
-    out: dict[int, Windows] = {}
-    for st, items in spans.items():
-        edges = np.unique([x for a, b, _, _ in items for x in (a, b)])
-        rows = []
-        for a, b in itertools.pairwise(edges):
-            cover = [(c, f) for x, y, c, f in items if x <= a and b <= y]
-            if not cover:
-                continue
-            cap = min(c for c, _ in cover)
-            factor = float(np.prod([f for _, f in cover]))
-            if cap < servers[st] or factor != 1.0:
-                rows.append((a, b, cap, factor))
-        if rows:
-            arr = np.array(rows, dtype=np.float64)
-            out[st] = Windows(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64), arr[:, 3])
     return out
 
 
@@ -610,8 +474,6 @@ class FastEngine:
 
     # -- one chunk -------------------------------------------------------------------------------
     def _chunk(self, t0c: float, t1c: float, arrivals: bool) -> None:
-        self._pre = {"sends": self.sends.size, "reads": self.reads.size}
-        self._last_seen = 0.0
         incoming: dict[str, list[Jobs]] = {f: [] for f in self.pending}
         self.incoming = incoming
         if arrivals:
@@ -639,7 +501,7 @@ class FastEngine:
             if rate <= 0:
                 times[op] = (np.zeros(0), np.zeros(0, np.int64))
                 continue
-            t, t_after = _arrivals(self.keys[f"{op}.gap"], np.int64(gid0), t_next, t1c, rate, poisson)
+            t, t_after = arrivals(self.keys[f"{op}.gap"], np.int64(gid0), t_next, t1c, rate, poisson)
             gid = np.arange(gid0, gid0 + t.size, dtype=np.int64)
             self._next[op] = (gid0 + t.size, t_after)
             times[op] = (t, gid)
@@ -652,7 +514,7 @@ class FastEngine:
         if self.buckets is not None or any(
             getattr(sc, f).balancer == "round_robin" for f in ("gateway", "message_service") if f in self.base
         ):
-            rank_s, rank_r = _merge_order(ts, tr)
+            rank_s, rank_r = merge_order(ts, tr)
         self._ranks = {"send": rank_s, "read": rank_r}
         if "gateway" not in self.base:
             self._after_gateway("send", s_rows, ts)
@@ -951,7 +813,7 @@ class FastEngine:
         perm, off = order_jobs(
             sub.st, sub.t, np.zeros(sub.n, np.int64), np.int64(self.stations.ints.shape[0])
         )
-        best, ft, fp, fo = _backlog(
+        best, ft, fp, fo = backlog(
             perm,
             off,
             np.int64(self.base["consumer"]),

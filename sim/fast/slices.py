@@ -70,8 +70,15 @@ def _before(st: np.ndarray, t: np.ndarray, a: np.int64, b: np.int64) -> bool:
 
 
 @nb.njit(cache=True)
-def select_generated(gen_t: np.ndarray, gen_st: np.ndarray, gen_stage: np.ndarray, gen_n: np.int64,
-                     stage: np.int64, h2: float, out: np.ndarray) -> np.int64:
+def select_generated(
+    gen_t: np.ndarray,
+    gen_st: np.ndarray,
+    gen_stage: np.ndarray,
+    gen_n: np.int64,
+    stage: np.int64,
+    h2: float,
+    out: np.ndarray,
+) -> np.int64:
     """Write into `out` the buffer entries of `stage` arriving before h2, in (station, time) order
     (ties: buffer order); return how many. The caller walks them with one pointer as it visits
     the stations in increasing order."""

@@ -1,0 +1,58 @@
+"""The scenario's faults the fast engine simulates, as stations' capacity windows.
+
+`slow` and `gc_pauses` (sim/faults.py) have the DES's meaning (sim/des/station.py): `slow`
+multiplies the service time of jobs that start in its window; a GC pause is capacity 0 for its
+length (jobs in service finish, queued ones wait). Other kinds are refused (sim/fast/support.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from sim.fast.station import Windows
+from sim.scenario import Scenario
+
+
+def fault_windows(
+    sc: Scenario, base: dict[str, int], count: dict[str, int], servers: list[int]
+) -> dict[int, Windows]:
+    """Capacity windows of the stations that `slow` and `gc_pauses` faults hit (sim/fast/support.py):
+    on overlaps the factors multiply and the smallest capacity holds."""
+    spans: dict[int, list[tuple[float, float, int, float]]] = {}
+    for fault in sc.faults:
+        name = fault.component or ""
+        if fault.kind not in ("slow", "gc_pauses") or name not in base:
+            continue
+        for i in fault.node_indices(count[name]):
+            if i >= count[name]:
+                continue
+            st = base[name] + i
+            if fault.kind == "slow":
+                spans.setdefault(st, []).append(
+                    (fault.start_s, fault.end_s, servers[st], fault.factor or 1.0)
+                )
+            else:
+                assert fault.every_s is not None and fault.pause_ms is not None
+                t = 0.0
+                while t < fault.duration_s:
+                    end = min(t + fault.pause_ms / 1e3, fault.duration_s)
+                    spans.setdefault(st, []).append((fault.start_s + t, fault.start_s + end, 0, 1.0))
+                    t += fault.every_s
+    out: dict[int, Windows] = {}
+    for st, items in spans.items():
+        edges = np.unique([x for a, b, _, _ in items for x in (a, b)])
+        rows = []
+        for a, b in itertools.pairwise(edges):
+            cover = [(c, f) for x, y, c, f in items if x <= a and b <= y]
+            if not cover:
+                continue
+            cap = min(c for c, _ in cover)
+            factor = float(np.prod([f for _, f in cover]))
+            if cap < servers[st] or factor != 1.0:
+                rows.append((a, b, cap, factor))
+        if rows:
+            arr = np.array(rows, dtype=np.float64)
+            out[st] = Windows(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64), arr[:, 3])
+    return out
