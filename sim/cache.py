@@ -35,19 +35,39 @@ def list_bytes(recent_messages: int, mean_message_bytes: float) -> float:
 
 
 def che_characteristic_time(p: np.ndarray, capacity: float) -> float:
-    """T with sum(1 - exp(-p T)) = capacity, by bisection on log T (requires capacity < len(p))."""
-    lo, hi = 1e-12, 1.0
-    while np.sum(-np.expm1(-p * hi)) < capacity:
-        hi *= 2.0
+    """T with sum(1 - exp(-p T)) = capacity (requires 0 < capacity < len(p)).
+
+    Safeguarded Newton on x = log T: S(T) = sum(1 - exp(-p T)) rises in T, with
+    dS/dx = T sum(p exp(-p T)). Since 1 - exp(-y) <= y, S(T) <= T sum(p), so T >= C / sum(p);
+    since every term is at least 1 - exp(-p_min T), T <= -log(1 - C/n) / p_min. A Newton step
+    that leaves the bracket is replaced by bisection. Each step is one pass over p (the bisection
+    it replaces needed ~45 passes: ~55 s over 40M conversations).
+    """
+    total = float(np.sum(p))
+    n = p.size
+    lo = np.log(capacity / total)
+    p_min = float(np.min(p))
+    if p_min > 0:
+        hi = np.log(-np.log1p(-capacity / n) / p_min)
+    else:
+        hi = lo + 1.0
+        while np.sum(-np.expm1(-p * np.exp(hi))) < capacity:
+            hi += 1.0
+    x = lo
     for _ in range(200):
-        mid = np.sqrt(lo * hi)
-        if np.sum(-np.expm1(-p * mid)) < capacity:
-            lo = mid
+        t = np.exp(x)
+        m = np.expm1(-p * t)  # exp(-p T) - 1
+        f = -float(np.sum(m)) - capacity
+        if f < 0:
+            lo = x
         else:
-            hi = mid
-        if hi / lo < 1 + 1e-12:
+            hi = x
+        if abs(f) <= 1e-12 * capacity or hi - lo < 1e-13:
             break
-    return float(np.sqrt(lo * hi))
+        slope = t * (total + float(np.dot(p, m)))
+        step = x - f / slope if slope > 0 else np.nan
+        x = step if lo < step < hi else 0.5 * (lo + hi)
+    return float(np.exp(x))
 
 
 def lru_cache_model(popularity: np.ndarray, capacity_bytes: float, item_bytes: float) -> CacheModel:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import simpy
 
-from sim.cache import lru_cache_model
+from sim.cache import che_characteristic_time, lru_cache_model
 from sim.des.cassandra import CassandraCluster
 from sim.des.gateway import TokenBuckets
 from sim.distributions import sampler
@@ -74,6 +74,19 @@ def test_che_approximation_matches_a_simulated_lru(s: float, capacity: int) -> N
     # Che's approximation is not exact; Fricker, Robert & Roberts (2012) find it within a fraction
     # of a percent for Zipf popularity. Allow 0.5 points plus 4 standard errors of the simulation.
     assert abs(model.hit_ratio - simulated) < 0.005 + 4 * se, (model.hit_ratio, simulated)
+
+
+@pytest.mark.parametrize(
+    "weights, capacity",
+    [
+        (np.arange(1, 100_001, dtype=float) ** -0.9, 500.0),  # unnormalised Zipf, small cache
+        (np.arange(1, 100_001, dtype=float) ** -1.2, 99_000.0),  # cache nearly holds everything
+        (np.r_[np.full(10, 1.0), np.zeros(5)], 9.5),  # items never read: no finite upper bound
+    ],
+)
+def test_che_characteristic_time_solves_the_fixed_point(weights: np.ndarray, capacity: float) -> None:
+    t = che_characteristic_time(weights, capacity)
+    assert float(np.sum(-np.expm1(-weights * t))) == pytest.approx(capacity, rel=1e-9)
 
 
 def test_cache_that_holds_everything_always_hits() -> None:
