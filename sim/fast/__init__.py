@@ -16,3 +16,38 @@ record.py      counters, histograms, windows and fleet views for sim/result.py
 faults.py      slow nodes and GC pauses as capacity windows
 support.py     scenario features the fast engine refuses
 """
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numba
+
+
+def _versioned_numba_cache() -> None:
+    """Keep compiled kernels in a cache keyed by the sources they come from.
+
+    numba's own cache (cache=True) checks only the file of the function it compiles: a kernel
+    that inlines `serve` from station.py keeps its stale machine code after station.py changes.
+    The directory is named after a hash of this package's sources (and sim/histogram.py, whose
+    constants the kernels use), so any change compiles afresh; directories of other versions are
+    removed an hour after they were made (two checkouts of different versions may be running).
+    NUMBA_CACHE_DIR, when set, wins."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in [*sorted(here.glob("*.py")), here.parent / "histogram.py"]:
+        digest.update(path.name.encode() + path.read_bytes())
+    root = here / "__pycache__" / "numba"
+    current = root / digest.hexdigest()[:16]
+    if root.is_dir():
+        for old in root.iterdir():
+            if old != current and time.time() - old.stat().st_mtime > 3600:
+                shutil.rmtree(old, ignore_errors=True)
+    numba.config.CACHE_DIR = str(current)
+
+
+_versioned_numba_cache()
