@@ -94,9 +94,12 @@ def _draw(cdf: np.ndarray, guide: np.ndarray, u: np.ndarray) -> np.ndarray:
     cells = guide.size
     last = cdf.size - 1
     out = np.empty(u.size, np.int64)
+    # two passes: the guide look-ups (cache misses) do not wait on each other's scans
+    for n in range(u.size):
+        out[n] = guide[min(int(u[n] * cells), cells - 1)]
     for n in range(u.size):
         x = u[n]
-        i = guide[min(int(x * cells), cells - 1)]
+        i = out[n]
         while i < last and cdf[i] <= x:
             i += 1
         out[n] = i

@@ -35,6 +35,29 @@ def bucket_of(values_ms: np.ndarray) -> np.ndarray:
     return out
 
 
+@nb.njit(cache=True)
+def _tally(
+    win: np.ndarray,
+    lat_ms: np.ndarray,
+    buckets: np.ndarray,
+    counts: np.ndarray,
+    under: np.ndarray,
+    vmin: np.ndarray,
+    vmax: np.ndarray,
+) -> None:
+    """Per-window latency histograms (bucket counts, underflow, min, max; NaN wins as np.minimum)."""
+    for i in range(win.size):
+        w, b, x = win[i], buckets[i], lat_ms[i]
+        if b < 0:
+            under[w] += 1
+        else:
+            counts[w, b] += 1
+        if x < vmin[w] or math.isnan(x):
+            vmin[w] = x
+        if x > vmax[w] or math.isnan(x):
+            vmax[w] = x
+
+
 def histogram_from(counts: np.ndarray, underflow: int, total: float, vmin: float, vmax: float) -> Histogram:
     """A sim.histogram.Histogram holding these bucket counts (same layout; filled field by field)."""
     hist = Histogram()
@@ -143,12 +166,7 @@ class FastRecorder:
         np.add.at(self.failed[op], win[~ok], 1)
         lat = (fin[ok] - t0[ok]) * 1e3
         b = bucket_of(lat)
-        wok = win[ok]
-        low = b < 0
-        np.add.at(self.win_under[op], wok[low], 1)
-        np.add.at(self.win_counts[op], (wok[~low], b[~low]), 1)
-        np.minimum.at(self.win_min[op], wok, lat)
-        np.maximum.at(self.win_max[op], wok, lat)
+        _tally(win[ok], lat, b, self.win_counts[op], self.win_under[op], self.win_min[op], self.win_max[op])
         m_ok = measured[ok]
         self.latency[op].add(lat[m_ok], b[m_ok])
         s.succeeded_m += int(m_ok.sum())
@@ -215,8 +233,10 @@ def _breakdown(
         np.floor(np.log(np.maximum(latency_ms, 1e-300) / 1e-3) / math.log(Breakdown.GROWTH)),
         -1,
     ).astype(np.int64)
-    keys, inverse = np.unique(bucket, return_inverse=True)
-    counts = np.bincount(inverse, minlength=keys.size)
+    first = int(bucket.min())
+    index = bucket - first
+    counts = np.bincount(index)
+    present = np.flatnonzero(counts)
     prev = t0.copy()
     sums: dict[str, np.ndarray] = {}
     for name, times in parts:
@@ -224,15 +244,16 @@ def _breakdown(
         if not here.any():
             continue
         seg = np.where(here, times - prev, 0.0)
-        sums[name] = sums.get(name, 0.0) + np.bincount(inverse, weights=seg, minlength=keys.size)
+        sums[name] = sums.get(name, 0.0) + np.bincount(index, weights=seg, minlength=counts.size)
         prev = np.where(here, times, prev)
-    for i, b in enumerate(keys.tolist()):
-        entry = bd.buckets.get(b)
+    totals = {name: arr[present].tolist() for name, arr in sums.items()}
+    for i, (x, n) in enumerate(zip(present.tolist(), counts[present].tolist(), strict=True)):
+        entry = bd.buckets.get(x + first)
         if entry is None:
-            entry = bd.buckets[b] = [0, {}]
-        entry[0] += int(counts[i])
-        for name, arr in sums.items():
-            entry[1][name] = entry[1].get(name, 0.0) + float(arr[i])
+            entry = bd.buckets[x + first] = [0, {}]
+        entry[0] += n
+        for name, values in totals.items():
+            entry[1][name] = entry[1].get(name, 0.0) + values[i]
 
 
 class StationView:
