@@ -27,7 +27,7 @@ from scipy import stats
 from sim import ScenarioError, load_scenario, simulate
 from sim.fast.engine import FastEngine
 from sim.fast.fleet import serve_jobs
-from sim.fast.station import OUT_OF_ORDER, Windows, build_stations
+from sim.fast.station import CRASHED, DOWN, OUT_OF_ORDER, REJECTED, UNAVAILABLE, Windows, build_stations
 from sim.histogram import GROWTH
 from sim.result import build_result
 
@@ -53,8 +53,11 @@ def reference_queue(
 ) -> list[tuple[float, float]]:
     """A FIFO queue simulated event by event, as sim/des/station.py does it: a job starts when it
     is at the head and fewer jobs are in service than the capacity in force; an arrival that must
-    wait while `qlimit` jobs wait is rejected ((-1, -1)); a window [t0, t1) sets the capacity and
-    multiplies the service of jobs that start in it. Returns (start, end) per job."""
+    wait while `qlimit` jobs wait is rejected ((REJECTED, arrival)); a window [t0, t1) sets the
+    capacity and multiplies the service of jobs that start in it. A window of capacity DOWN is a
+    crash (Station.crash/recover): queued jobs fail at its start, jobs in service fail when they
+    would have ended and free their servers, arrivals in it are refused ((UNAVAILABLE, arrival)).
+    Returns (start, end) per job, or (code, time of the failure)."""
 
     def window_at(t: float) -> tuple[int, float]:
         for t0, t1, cap, factor in windows:
@@ -62,9 +65,10 @@ def reference_queue(
                 return cap, factor
         return servers, 1.0
 
+    crashes = sorted(t0 for t0, _, cap, _ in windows if cap == DOWN)
     edges = sorted({x for t0, t1, _, _ in windows for x in (t0, t1)})
-    out: list[tuple[float, float]] = [(-1.0, -1.0)] * len(arrivals)
-    in_service: list[float] = []
+    out: list[tuple[float, float]] = [(math.nan, math.nan)] * len(arrivals)
+    in_service: dict[int, float] = {}  # job -> end
     queue: deque[int] = deque()
     i = 0
 
@@ -74,22 +78,33 @@ def reference_queue(
             j = queue.popleft()
             end = now + services[j] * factor
             out[j] = (now, end)
-            in_service.append(end)
+            in_service[j] = end
 
     while i < len(arrivals) or queue or in_service:
         nexts = [arrivals[i]] if i < len(arrivals) else []
-        nexts += [min(in_service)] if in_service else []
-        nexts += [e for e in edges if e > -1 and (not nexts or e < min(nexts))][:1]
+        nexts += [min(in_service.values())] if in_service else []
+        nexts += [e for e in edges if not nexts or e < min(nexts)][:1]
         now = min(nexts)
-        in_service[:] = [e for e in in_service if e > now]
+        for j in [j for j, e in in_service.items() if e <= now]:
+            del in_service[j]
+        if crashes and crashes[0] == now:
+            crashes.pop(0)
+            for j in queue:
+                out[j] = (CRASHED, now)
+            queue.clear()
+            for j, e in in_service.items():
+                out[j] = (CRASHED, e)
+            in_service.clear()
         start_waiting(now)
         if i < len(arrivals) and arrivals[i] == now:
             cap, factor = window_at(now)
-            if not queue and len(in_service) < cap:
+            if cap == DOWN:
+                out[i] = (UNAVAILABLE, now)
+            elif not queue and len(in_service) < cap:
                 out[i] = (now, now + services[i] * factor)
-                in_service.append(now + services[i] * factor)
+                in_service[i] = now + services[i] * factor
             elif qlimit is not None and len(queue) >= qlimit:
-                out[i] = (-1.0, -1.0)
+                out[i] = (REJECTED, now)
             else:
                 queue.append(i)
             i += 1
@@ -100,33 +115,42 @@ def reference_queue(
 @pytest.mark.parametrize(
     ("servers", "qlimit", "windowed"),
     [
-        (1, None, False),
-        (3, 2, False),
-        (20, None, False),
-        (20, 5, False),  # 20 servers: the heap
-        (1, None, True),
-        (4, 3, True),
-        (4, None, True),
+        (1, None, ""),
+        (3, 2, ""),
+        (20, None, ""),
+        (20, 5, ""),  # 20 servers: the heap
+        (1, None, "capacity"),
+        (4, 3, "capacity"),
+        (4, None, "capacity"),
+        (1, None, "crash"),
+        (4, 3, "crash"),
+        (20, 5, "crash"),
     ],
 )
 def test_station_recursion_matches_an_event_by_event_queue(
-    servers: int, qlimit: int | None, windowed: bool
+    servers: int, qlimit: int | None, windowed: str
 ) -> None:
-    """Start and end of every job, to rounding, including capacity windows (a crash-like 0, a
-    reduced capacity, a slow factor) and queue-bound rejections."""
-    rng = np.random.default_rng(servers * 10 + (qlimit or 0) + windowed)
+    """Start and end of every job, to rounding, including capacity windows (a GC-pause-like 0, a
+    reduced capacity, a slow factor), crashes (two, one of them inside a slow window's reach) and
+    queue-bound rejections."""
+    rng = np.random.default_rng(servers * 10 + (qlimit or 0) + len(windowed))
     n = 3000
     t = np.cumsum(rng.exponential(1.0 / (0.9 * servers), n))
     svc = rng.exponential(1.0, n)
-    wins = (
-        [
+    wins = {
+        "": [],
+        "capacity": [
             (t[300], t[300] + 15.0, 0, 1.0),
             (t[900], t[900] + 40.0, max(servers // 2, 1), 2.5),
             (t[1800], t[1800] + 30.0, servers, 0.5),
-        ]
-        if windowed
-        else []
-    )
+        ],
+        "crash": [
+            (t[300] + 0.1, t[300] + 20.0, DOWN, 1.0),
+            (t[900], t[900] + 40.0, servers, 2.5),
+            (t[900] + 40.0, t[900] + 45.0, DOWN, 1.0),
+            (t[2000] + 0.3, t[2000] + 30.0, max(servers // 2, 1), 1.0),
+        ],
+    }[windowed]
     expected = reference_queue(t.tolist(), svc.tolist(), servers, qlimit, wins)
     windows = {0: Windows(*(np.array(col) for col in zip(*wins, strict=True)))} if wins else None
     S = build_stations([servers], [qlimit], [0], 1, windows)
@@ -136,7 +160,14 @@ def test_station_recursion_matches_an_event_by_event_queue(
     np.testing.assert_allclose(start, exp[:, 0], rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(end, exp[:, 1], rtol=1e-12, atol=1e-9)
     if qlimit is not None:
-        assert (start < 0).any(), "the case should exercise rejections"
+        assert (start == REJECTED).any(), "the case should exercise rejections"
+    if windowed == "crash":
+        for code in (UNAVAILABLE, CRASHED):
+            assert (start == code).any(), f"the case should exercise outcome {code}"
+        # both kinds of crashed work: queued (fails at the crash) and in service (fails later)
+        crashed_at = end[start == CRASHED]
+        assert np.isin(crashed_at, [w[0] for w in wins if w[2] == DOWN]).any()
+        assert (~np.isin(crashed_at, [w[0] for w in wins if w[2] == DOWN])).any()
     assert S.counts[OUT_OF_ORDER] == 0
 
 
@@ -391,13 +422,19 @@ def test_slow_fault_and_gc_pauses_are_capacity_windows(tmp_path: Path) -> None:
     assert s["availability"]["send"] == 1.0
 
 
-def test_unsupported_features_are_refused_in_one_line() -> None:
-    with pytest.raises(
-        ScenarioError, match=r"policies\.client->gateway\.timeout_ms: timeouts .* --engine des"
-    ):
+def test_unsupported_features_are_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"policies\.client->gateway\.retry: retries .* --engine des"):
         simulate(load_scenario(ROOT / "scenarios" / "retry-storm.yaml"), engine="fast")
-    with pytest.raises(ScenarioError, match=r"faults\[0\]\.kind: crash faults .* --engine des"):
-        simulate(load_scenario(ROOT / "scenarios" / "node-failure.yaml"), engine="fast")
+    with pytest.raises(ScenarioError, match=r"faults\[0\]\.kind: zone_outage faults .* --engine des"):
+        simulate(load_scenario(ROOT / "scenarios" / "zone-outage.yaml"), engine="fast")
+    for fault, match in (
+        ("{kind: crash, component: redis, nodes: [0]", r"faults\[0\]\.component: a crash of redis"),
+        ("{kind: crash, component: cassandra, nodes: [0], lose_data: true", r"faults\[0\]\.lose_data"),
+    ):
+        path = tmp_path / "refused.yaml"
+        path.write_text(f"extends: {SMALL}\nfaults:\n  - {fault}, start_s: 1, duration_s: 1}}\n")
+        with pytest.raises(ScenarioError, match=match + ".*--engine des"):
+            simulate(load_scenario(path), engine="fast")
     with pytest.raises(ScenarioError, match="unknown engine"):
         simulate(load_scenario(SMALL), engine="warp")
     done = subprocess.run(
@@ -405,7 +442,7 @@ def test_unsupported_features_are_refused_in_one_line() -> None:
             sys.executable,
             str(ROOT / "cli.py"),
             "run",
-            str(ROOT / "scenarios" / "node-failure.yaml"),
+            str(ROOT / "scenarios" / "zone-outage.yaml"),
             "--engine",
             "fast",
             "--quiet",
@@ -417,3 +454,109 @@ def test_unsupported_features_are_refused_in_one_line() -> None:
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--engine des" in lines[0], done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Timeouts and crashes
+
+
+def test_client_timeout_is_the_mm1_sojourn_tail(tmp_path: Path) -> None:
+    """M/M/1 (lambda 800/s, mu 1000/s) with a client timeout T = 5 ms: the client counts a
+    failure for each response slower than T, P(sojourn > T) = exp(-(mu - lambda) T) = e^-1, and
+    every failure is a "timeout" at t0 + T. R replications, Student t at 99.9%."""
+    path = tmp_path / "mm1-timeout.yaml"
+    path.write_text(f"extends: {VALIDATION / 'mm1.yaml'}\npolicies:\n  client->gateway: {{timeout_ms: 5}}\n")
+    shares = []
+    for seed in range(1, R + 1):
+        s = _run(path, "fast", [f"seed={seed}", "duration_s=120", "warmup_s=10"])
+        assert list(s["errors"]) == ["send:timeout"]
+        assert s["resilience"]["edges"]["client->gateway"]["timeouts"] >= s["errors"]["send:timeout"]
+        assert s["latency_ms"]["send"]["max"] <= 5.0  # answered ones came back in time
+        shares.append(1.0 - s["availability"]["send"])
+    x = np.array(shares)
+    tol = float(stats.t.ppf(1 - ALPHA / 2, R - 1)) * x.std(ddof=1) / math.sqrt(R)
+    print(f"timeout share {x.mean():.5f} +- {tol:.5f}, theory {math.exp(-1):.5f}")
+    assert abs(x.mean() - math.exp(-1)) <= tol
+
+
+def test_step_timeouts_fail_at_the_timeout_on_both_engines(tmp_path: Path) -> None:
+    """Cassandra writes that take 3 ms (constant) against 2 ms timeouts: every send fails
+    "cassandra.timeout" exactly 2 ms after it leaves the message service, and so does every
+    delivery (its inbox writes), on both engines; a Redis timeout longer than any append never
+    fires."""
+    path = tmp_path / "step-timeouts.yaml"
+    path.write_text(
+        f"extends: {SMALL}\nsample: 0.1\nduration_s: 3\nwarmup_s: 0.5\n"
+        "network: {hop_ms: 0.1}\n"
+        "cassandra: {write_service_ms: {dist: deterministic, value: 3}}\n"
+        "policies:\n"
+        "  message_service->cassandra: {timeout_ms: 2}\n"
+        "  group_service->cassandra: {timeout_ms: 2}\n"
+        "  message_service->redis: {timeout_ms: 1000}\n"
+    )
+    for engine in ("des", "fast"):
+        s = _run(path, engine, [])
+        assert s["availability"]["send"] == 0.0 and s["availability"]["delivery"] == 0.0, engine
+        failures = {k.split(":")[1] for k in s["errors"] if not k.startswith("read:")}
+        assert failures == {"cassandra.timeout"}, (engine, s["errors"])
+        edges = s["resilience"]["edges"]
+        assert edges["message_service->redis"]["timeouts"] == 0, engine
+        assert edges["group_service->cassandra"]["timeouts"] > 0, engine
+
+
+def _crash_scenario(tmp_path: Path, body: str) -> Path:
+    """interview-small at F = 0.25: 3 Cassandra nodes, so every key has a replica on node 0."""
+    path = tmp_path / "crash.yaml"
+    path.write_text(f"extends: {SMALL}\nsample: 0.25\nduration_s: 6\nwarmup_s: 0.5\n{body}")
+    return path
+
+
+def test_cassandra_crash_at_consistency_all_is_unavailable_on_both_engines(tmp_path: Path) -> None:
+    """Writes at ALL while a replica is down: the coordinator answers "unavailable" at once, so the
+    sends stored in the 2-second crash window fail (~2 x 2,500); reads at ONE go to live replicas
+    and fail only if caught on the node by the crash. The two engines agree on the count within
+    the Poisson error of two independent counts (99.9%)."""
+    path = _crash_scenario(
+        tmp_path,
+        "cassandra: {write_consistency: ALL, read_consistency: ONE}\n"
+        "faults:\n  - {kind: crash, component: cassandra, nodes: [0], start_s: 2, duration_s: 2}\n",
+    )
+    counts = {}
+    for engine in ("des", "fast"):
+        s = _run(path, engine, [])
+        errors = s["errors"]
+        counts[engine] = errors.get("send:cassandra.unavailable", 0)
+        assert counts[engine] == pytest.approx(2 * 2500, rel=0.1), (engine, errors)
+        crashed = sum(n for k, n in errors.items() if k.startswith("read:"))
+        assert crashed <= 64, (engine, errors)  # caught in node 0's queue or service at t = 2 s
+        assert s["resilience"]["cassandra"]["unavailable"] >= counts[engine]
+    a, b = counts["des"], counts["fast"]
+    assert abs(a - b) <= stats.norm.ppf(1 - ALPHA / 2) * math.sqrt(a + b), counts
+
+
+def test_cassandra_crash_at_quorum_loses_no_send_and_keeps_hints(tmp_path: Path) -> None:
+    """QUORUM with one of three replicas down: every write still has 2 live replicas, so no send
+    fails; every write and inbox write issued in the window stores a hint for node 0."""
+    path = _crash_scenario(
+        tmp_path, "faults:\n  - {kind: crash, component: cassandra, nodes: [0], start_s: 2, duration_s: 2}\n"
+    )
+    s = _run(path, "fast", [])
+    assert s["requests"]["send"]["failed"] == 0
+    assert s["resilience"]["cassandra"]["hints_stored"] >= 2 * 2500 * 0.9
+
+
+def test_gateway_crash_fails_only_the_work_caught_on_it(tmp_path: Path) -> None:
+    """A crashed gateway (of 2, random balancer): callers pick the live one while it is down, so
+    only the requests queued or in service on it at the crash fail ("gateway.crashed"), or those
+    that picked it just before and reach it after (a network hop later: "gateway.unavailable"),
+    on both engines."""
+    path = _crash_scenario(
+        tmp_path, "faults:\n  - {kind: crash, component: gateway, nodes: [0], start_s: 2, duration_s: 2}\n"
+    )
+    for engine in ("des", "fast"):
+        s = _run(path, engine, [])
+        errors = s["errors"]
+        causes = {k.split(":")[1] for k in errors}
+        assert causes <= {"gateway.crashed", "gateway.unavailable"}, (engine, errors)
+        # at most its 4 workers' jobs and its queue at ~50% utilization
+        assert 0 < sum(errors.values()) <= 32, (engine, errors)

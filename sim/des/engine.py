@@ -412,7 +412,7 @@ class Engine:
         if delivery.done:
             return
         if error is not None:
-            self._deliver_done(ctx, error)
+            self._deliver_done(ctx, _from_cassandra(error))
             return
         delivery.pending -= 1
         if delivery.pending == 0:
@@ -469,7 +469,7 @@ class Engine:
     def _read_done(self, req: Request, error: str | None) -> None:
         if error is None:
             req.marks.append(("cassandra", self.env._now))
-        self._finish(req, error)
+        self._finish(req, _from_cassandra(error))
         if error is None and self.redis is not None:
             self.redis.command(self.conv_shard[req.conv], self._fill_done, req.conv)
 
@@ -573,3 +573,10 @@ class Engine:
             wall_seconds=time.perf_counter() - wall0,
             drained=drain,
         )
+
+
+def _from_cassandra(error: str | None) -> str | None:
+    """A Cassandra call's error as the component's: the edge's own "timeout" is "cassandra.timeout"."""
+    if error is None or error.startswith("cassandra."):
+        return error
+    return f"cassandra.{error}"

@@ -57,33 +57,38 @@ from sim.fast.placement import (
     shards_of,
 )
 from sim.fast.record import FastRecorder, FleetView, Marks, StationView, histogram_from
-from sim.fast.rng import compile_dist, purpose_key, sample, sample_many, uniform, uniform_many
+from sim.fast.rng import compile_dist, purpose_key, sample_each, sample_many, uniform, uniform_many
 from sim.fast.sources import arrivals, merge_order
 from sim.fast.station import (
     ARRIVALS,
     BUSY_S,
     COMPLETIONS,
     D_AT,
+    DOWN,
     JOBS_S,
     LAST_EVENT,
     REJECTIONS,
     SERVED,
     SERVERS,
+    UNAVAILABLE,
     W_AT,
     Stations,
     build_stations,
+    cause,
+    down_mask,
 )
-from sim.fast.storage import StorageParams, get_bounds, read_replicas, run_storage
+from sim.fast.storage import StorageParams, fail_inbox, get_bounds, issue_read, run_storage
 from sim.fast.support import check_supported
 from sim.fast.tables import (
-    ASYNC,
     CI,
     CR,
     CW,
+    E_CASS,
     E_GROUP,
     E_GW,
     E_MS,
     E_RATE,
+    E_TIMEOUT,
     ERRORS,
     FAILED,
     GATE,
@@ -100,10 +105,15 @@ from sim.fast.tables import (
     READ_DTYPE,
     RG,
     RS,
+    T_INBOX,
+    TIMED_EDGES,
     Jobs,
+    add_at,
+    add_rows,
     concat_jobs,
     empty_jobs,
     inbox_dtype,
+    keep_rows,
     make_jobs,
     new_rows,
     remap_jobs,
@@ -181,18 +191,15 @@ def _inbox_jobs(
     key_svc: np.uint64,
     salt: np.uint64,
 ) -> tuple:
-    """Inbox rows (parent, gid, recipient) and their write jobs for deliveries leaving the group service."""
+    """Inbox rows (parent, gid, recipient) and their write jobs for deliveries leaving the group
+    service: job q * rf + i is replica i of inbox row q, drawn at index (recipient * rf + i)."""
     total = 0
     for n in range(rows.size):
         total += sends[rows[n]].recips
     parent = np.empty(total, np.int64)
     gid = np.empty(total, np.int64)
     rec = np.empty(total, np.int64)
-    jt = np.empty(total * rf)
-    jst = np.empty(total * rf, np.int64)
-    jrow = np.empty(total * rf, np.int64)
-    jslot = np.empty(total * rf, np.int64)
-    jsvc = np.empty(total * rf)
+    user = np.empty(total, np.int64)
     q = 0
     for n in range(rows.size):
         r = rows[n]
@@ -200,34 +207,48 @@ def _inbox_jobs(
         conv = sends[r].conv
         for k in range(sends[r].recips):
             parent[q], gid[q], rec[q] = r, g, k
-            pos = user_pos[member(conv, k, n_users, salt)]
-            for i in range(rf):
-                x = q * rf + i
-                jt[x] = g_end[n] + sample(hop, hop_v, key_hop, g, k * rf + i)
-                jst[x] = node_base + replicas[pos, i]
-                jrow[x] = q
-                jslot[x] = i
-                jsvc[x] = sample(svc, svc_v, key_svc, g, k * rf + i)
+            user[q] = member(conv, k, n_users, salt)
             q += 1
+    jid = np.empty(total * rf, np.int64)
+    jidx = np.empty(total * rf, np.int64)
+    jst = np.empty(total * rf, np.int64)
+    jrow = np.empty(total * rf, np.int64)
+    jslot = np.empty(total * rf, np.int64)
+    for q in range(total):
+        pos = user_pos[user[q]]  # a cache miss; kept apart from the draws so that misses overlap
+        for i in range(rf):
+            x = q * rf + i
+            jid[x], jidx[x], jrow[x], jslot[x] = gid[q], rec[q] * rf + i, q, i
+            jst[x] = node_base + replicas[pos, i]
+    jt = sample_each(hop, hop_v, key_hop, jid, jidx)
+    x = 0
+    for n in range(rows.size):
+        for _ in range(sends[rows[n]].recips * rf):
+            jt[x] += g_end[n]
+            x += 1
+    jsvc = sample_each(svc, svc_v, key_svc, jid, jidx)
     return parent, gid, rec, jt, jst, jrow, jslot, jsvc
 
 
 @nb.njit(cache=True)
-def _read_jobs(P: StorageParams, reads: np.ndarray, rows: np.ndarray, at: np.ndarray) -> tuple:
-    """Cassandra read jobs of reads going to Cassandra at `at` (row-major, replica-minor)."""
-    k = P.k_read
-    t = np.empty(rows.size * k)
-    st = np.empty(rows.size * k, np.int64)
-    row = np.empty(rows.size * k, np.int64)
-    slot = np.empty(rows.size * k, np.int64)
-    svc = np.empty(rows.size * k)
-    lb = np.empty(rows.size * k)
-    for n in range(rows.size):
-        a, b, c, d, e = read_replicas(P, reads, rows[n], at[n])
-        for i in range(k):
-            x = n * k + i
-            t[x], st[x], row[x], slot[x], svc[x], lb[x] = a[i], b[i], rows[n], c[i], d[i], e[i]
-    return t, st, row, slot, svc, lb
+def _read_jobs(
+    P: StorageParams, ints: np.ndarray, win: np.ndarray, reads: np.ndarray, rows: np.ndarray, at: np.ndarray
+) -> tuple:
+    """Cassandra read jobs of reads going to Cassandra at `at` (row-major, replica-minor); a read
+    with too few live replicas fails at once (sim/fast/storage.py issue_read)."""
+    cap = rows.size * P.k_read
+    t, svc, lb = np.empty(cap), np.empty(cap), np.empty(cap)
+    st, row = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    slot, stage = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    n = 0
+    for i in range(rows.size):
+        n = issue_read(P, ints, win, reads, rows[i], at[i], t, st, row, slot, stage, svc, lb, n)
+    return t[:n], st[:n], row[:n], slot[:n], svc[:n], lb[:n]
+
+
+def _causes(codes: np.ndarray) -> np.ndarray:
+    """cause() of each failure code (start < 0) of sim/fast/station.py."""
+    return (-codes).astype(np.int64) - 1
 
 
 @nb.njit(cache=True)
@@ -298,9 +319,15 @@ class FastEngine:
             add("redis", cell.fleets["redis"].simulated, sc.redis.workers, sc.redis.queue_limit)
         if sc.kafka.enabled:
             add("kafka", cell.fleets["kafka"].simulated, sc.kafka.workers, sc.kafka.queue_limit)
-        self.stations: Stations = build_stations(
-            servers, qlimits, fleet_of, len(FLEETS), fault_windows(sc, self.base, self.count, servers)
-        )
+        windows = fault_windows(sc, self.base, self.count, servers)
+        self.stations: Stations = build_stations(servers, qlimits, fleet_of, len(FLEETS), windows)
+        self.crashed = {
+            fleet
+            for fleet in self.base
+            for st, w in windows.items()
+            if self.base[fleet] <= st < self.base[fleet] + self.count[fleet] and (w.servers == DOWN).any()
+        }
+        self.cass_crashes = "cassandra" in self.crashed
 
         # placement
         self.ring = None
@@ -340,6 +367,7 @@ class FastEngine:
             append_values=compile_dist(sc.kafka.append_ms, 1e-3).values,
             key_hop=k["kf.hop"],
             key_svc=k["kf.svc"],
+            timeout_s=self._timeout_s("message_service->kafka"),
         )
         redis_svc = compile_dist(sc.redis.service_ms, 1e-3)
         cass_read = compile_dist(c.read_service_ms, 1e-3)
@@ -368,6 +396,7 @@ class FastEngine:
             key_fill_hop=k["fill.hop"],
             key_fill_svc=k["fill.svc"],
             window_s=1.0,
+            timeouts_s=np.array([self._timeout_s(edge) for edge in TIMED_EDGES[: T_INBOX + 1]]),
         )
         self.dists = {
             "gw": compile_dist(sc.gateway.service_ms, 1e-3),
@@ -379,6 +408,25 @@ class FastEngine:
             "group": compile_dist(gs.service_ms, 1e-3),
         }
         self.salts = {"members": salt_mixed(2), "shard": salt_mixed(3), "partition": salt_mixed(4)}
+
+    def _timeout_s(self, edge: str) -> float:
+        policy = self.scenario.policies.get(edge)
+        return policy.timeout_ms / 1e3 if policy is not None and policy.timeout_ms else math.inf
+
+    def _coordinate(self, st: np.ndarray, at: np.ndarray) -> np.ndarray | None:
+        """The replicas a Cassandra write coordinator asks, [writes, RF], for writes sent at `at` to
+        the nodes `st`, as the DES's: the live ones (a down one gets a hint, not replayed here),
+        none when fewer than k are live (the write is "unavailable" at once). None: no crash in
+        the scenario, every replica is asked."""
+        if not self.cass_crashes:
+            return None
+        S = self.stations
+        rf = st.shape[1]
+        live = ~down_mask(S.ints, S.win, st.ravel(), np.repeat(at, rf)).reshape(st.shape)
+        enough = live.sum(axis=1) >= self.sp.k_write
+        self.cass_faults["unavailable"] += int((~enough).sum())
+        self.cass_faults["hints_stored"] += int((~live[enough]).sum())
+        return live & enough[:, None]
 
     def _cache_model(self, conv_w: np.ndarray) -> CacheModel:
         """As the DES: a fixed hit ratio, or Che's LRU model over F of the fleet's memory."""
@@ -397,15 +445,30 @@ class FastEngine:
     def _hop(self, purpose: str, gid: np.ndarray, j: int = 0) -> np.ndarray:
         return sample_many(self.hop.params, self.hop.values, self.keys[purpose], gid, np.int64(j))
 
-    def _pick(self, fleet: str, purpose: str, gid: np.ndarray, ranks: np.ndarray | None) -> np.ndarray:
-        """Instance of each request: random (u), or a strict rotation over `ranks` (arrival order)."""
+    def _pick(
+        self, fleet: str, purpose: str, gid: np.ndarray, ranks: np.ndarray | None, t: np.ndarray
+    ) -> np.ndarray:
+        """Instance of each request picked at `t`: random (u), or a strict rotation over `ranks`
+        (arrival order). Health-checked as the DES's Fleet.pick: a random pick of a crashed
+        instance is drawn again until it is a live one (uniform over the live instances), up to
+        64 times (then all are down: the call finds it "unavailable")."""
         n = self.count[fleet]
         section = getattr(self.scenario, fleet)
         if section.balancer == "round_robin" and ranks is not None:
             picks = (self._rr[fleet] + ranks) % n
             return self.base[fleet] + picks
         u = uniform_many(self.keys[purpose], gid, np.int64(0))
-        return self.base[fleet] + np.minimum((u * n).astype(np.int64), n - 1)
+        st = self.base[fleet] + np.minimum((u * n).astype(np.int64), n - 1)
+        if fleet in self.crashed:
+            S = self.stations
+            down = np.flatnonzero(down_mask(S.ints, S.win, st, t))
+            for j in range(1, 65):
+                if down.size == 0:
+                    break
+                u = uniform_many(self.keys[purpose], gid[down], np.int64(j))
+                st[down] = self.base[fleet] + np.minimum((u * n).astype(np.int64), n - 1)
+                down = down[down_mask(S.ints, S.win, st[down], t[down])]
+        return st
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, drain: bool = False) -> RunState:
@@ -423,7 +486,14 @@ class FastEngine:
             f: empty_jobs()
             for f in ("gateway", "message_service", "kafka", "consumer", "group_service", "storage")
         }
-        self.async_errors = np.zeros(len(ASYNC), np.int64)
+        self.async_errors = np.zeros(len(ERRORS), np.int64)  # by error code
+        self.timed_out = np.zeros(len(TIMED_EDGES), np.int64)
+        self.client_timeouts = 0
+        # as the DES reports them; hints are not replayed and data is not lost (sim/fast/support.py)
+        self.cass_faults = dict.fromkeys(
+            ("unavailable", "hints_stored", "hints_replayed", "hedged_reads", "lost_writes"), 0
+        )
+        self.edge_calls = Counter()  # calls per policy edge, as the DES's Edge.calls
         n_win = self.rec.n_windows + 2
         self.hits = np.zeros(n_win, np.int64)
         self.misses = np.zeros(n_win, np.int64)
@@ -510,6 +580,7 @@ class FastEngine:
         r_rows = self._new_reads(tr, gr)
         self.rec.start("send", ts, ts)
         self.rec.start("read", tr, tr)
+        self.edge_calls["client->gateway"] += ts.size + tr.size
         rank_s = rank_r = None
         if self.buckets is not None or any(
             getattr(sc, f).balancer == "round_robin" for f in ("gateway", "message_service") if f in self.base
@@ -548,18 +619,17 @@ class FastEngine:
         else:
             ok_s = np.ones(ts.size, bool)
             ok_r = np.ones(tr.size, bool)
-        for op, table, rows, ok, t, stage in (
-            ("send", self.sends, s_rows, ok_s, ts, GW_SEND),
-            ("read", self.reads, r_rows, ok_r, tr, GW_READ),
+        for op, table, rows, gids, ok, t, stage in (
+            ("send", self.sends, s_rows, gs, ok_s, ts, GW_SEND),
+            ("read", self.reads, r_rows, gr, ok_r, tr, GW_READ),
         ):
-            rows, t = rows[ok], t[ok]
-            gid = table["gid"][rows]
+            rows, t, gid = rows[ok], t[ok], gids[ok]
             ranks = self._ranks[op][ok] if self._ranks[op] is not None else None
-            st = self._pick("gateway", f"{op}.gw.pick", gid, ranks)
+            st = self._pick("gateway", f"{op}.gw.pick", gid, ranks, t)
             jobs = make_jobs(
                 t + self._hop(f"{op}.gw.hop", gid), st, rows, stage, self._draw("gw", f"{op}.gw.svc", gid)
             )
-            table["out"][rows] += 1
+            add_at(table["out"], rows, 1)
             self.incoming["gateway"].append(jobs)
         self._advance_rr(int(ok_s.sum() + ok_r.sum()), fleet="gateway")
 
@@ -570,7 +640,9 @@ class FastEngine:
 
     def _new_sends(self, t: np.ndarray, gid: np.ndarray) -> np.ndarray:
         n = t.size
-        rows = new_rows(self.sends.dtype, n)
+        start = self.sends.size
+        self.sends = add_rows(self.sends, n)
+        rows = self.sends[start:]
         rows["gid"], rows["t0"] = gid, t
         rows["user"] = self.users_pop.draw(uniform_many(self.keys["send.user"], gid, np.int64(0)))
         conv = self.conv_pop.draw(uniform_many(self.keys["send.conv"], gid, np.int64(0)))
@@ -582,13 +654,13 @@ class FastEngine:
             rows["shard"] = shards_of(conv, np.int64(self.count["redis"]), self.salts["shard"])
         if self.ring is not None:
             rows["pos"] = self.user_pos[rows["user"]] if self.send_key_is_user else self.conv_pos[conv]
-        start = self.sends.size
-        self.sends = np.concatenate([self.sends, rows])
         return np.arange(start, start + n, dtype=np.int64)
 
     def _new_reads(self, t: np.ndarray, gid: np.ndarray) -> np.ndarray:
         n = t.size
-        rows = new_rows(self.reads.dtype, n)
+        start = self.reads.size
+        self.reads = add_rows(self.reads, n)
+        rows = self.reads[start:]
         rows["gid"], rows["t0"] = gid, t
         rows["user"] = self.users_pop.draw(uniform_many(self.keys["read.user"], gid, np.int64(0)))
         conv = self.conv_pop.draw(uniform_many(self.keys["read.conv"], gid, np.int64(0)))
@@ -600,8 +672,6 @@ class FastEngine:
             rows["pos"] = self.user_pos[rows["user"]] if self.read_key_is_user else self.conv_pos[conv]
             u = uniform_many(self.keys["read.offset"], gid, np.int64(0))
             rows["off"] = np.minimum((u * self.rf).astype(np.int64), self.rf - 1)
-        start = self.reads.size
-        self.reads = np.concatenate([self.reads, rows])
         return np.arange(start, start + n, dtype=np.int64)
 
     # -- gateway and message service -------------------------------------------------------------
@@ -615,7 +685,7 @@ class FastEngine:
         return jobs, start, end, done
 
     def _front(self, fleet: str, t1c: float) -> None:
-        jobs, _start, end, done = self._serve(fleet, t1c)
+        jobs, start, end, done = self._serve(fleet, t1c)
         if not jobs.n:
             return
         gw = fleet == "gateway"
@@ -624,13 +694,14 @@ class FastEngine:
             (self.reads, GW_READ if gw else MS_READ, "read"),
         ):
             sel = done & (jobs.stage == stage)
-            rows, a, e = jobs.row[sel], jobs.t[sel], end[sel]
-            table["out"][rows] -= 1
-            rej = np.isnan(e) | (e < 0)
+            rows, e = jobs.row[sel], end[sel]
+            add_at(table["out"], rows, -1)
+            code = start[sel]
+            rej = code < 0  # failed: `end` is when (sim/fast/station.py)
             bad = rows[rej]
             table["st"][bad] = FAILED
-            table["fin"][bad] = a[rej]
-            table["err"][bad] = E_GW if gw else E_MS
+            table["fin"][bad] = e[rej]
+            table["err"][bad] = (E_GW if gw else E_MS) + _causes(code[rej])
             good, at = rows[~rej], e[~rej]
             table["gw_end" if gw else "ms_end"][good] = at
             if gw:
@@ -659,13 +730,13 @@ class FastEngine:
             ]
             st = self.base["message_service"] + ranks
         else:
-            st = self._pick("message_service", f"{op}.ms.pick", gid, None)
+            st = self._pick("message_service", f"{op}.ms.pick", gid, None, at)
         stage = MS_SEND if op == "send" else MS_READ
         svc = self._draw(f"ms.{op}", f"{op}.ms.svc", gid)
         self.incoming["message_service"].append(
             make_jobs(at + self._hop(f"{op}.ms.hop", gid), st, rows, stage, svc)
         )
-        table["out"][rows] += 1
+        add_at(table["out"], rows, 1)
 
     # -- the steps of a send and a read ----------------------------------------------------------
     def _store(self, rows: np.ndarray, at: np.ndarray) -> None:
@@ -675,6 +746,9 @@ class FastEngine:
         if rows.size == 0:
             return
         gid = s["gid"][rows]
+        for step in ("cassandra", "redis", "kafka"):
+            if step in self.base:
+                self.edge_calls[f"message_service->{step}"] += rows.size
         if "cassandra" in self.base:
             rf = self.rf
             s["cw_left"][rows] = rf
@@ -688,16 +762,35 @@ class FastEngine:
                 svc[:, i] = self._draw("cw", "cw.svc", gid, i)
                 st[:, i] = self.base["cassandra"] + self.ring.replicas[pos, i]
             slot = np.broadcast_to(np.arange(rf), (rows.size, rf))
-            self.incoming["storage"].append(
-                make_jobs(t.ravel(), st.ravel(), np.repeat(rows, rf), CW, svc.ravel(), slot.ravel())
-            )
-            s["out"][rows] += rf
+            ask = self._coordinate(st, at)
+            if ask is None:
+                self.incoming["storage"].append(
+                    make_jobs(t.ravel(), st.ravel(), np.repeat(rows, rf), CW, svc.ravel(), slot.ravel())
+                )
+                add_at(s["out"], rows, rf)
+            else:  # a crash: hints for down replicas, "unavailable" with fewer than k up
+                n_ask = ask.sum(axis=1)
+                bad = n_ask == 0
+                s["cw_st"][rows[bad]] = FAILED
+                s["cw_t"][rows[bad]] = at[bad]
+                s["cw_err"][rows[bad]] = E_CASS + cause(UNAVAILABLE)
+                if "cassandra" not in self.required:
+                    self.async_errors[E_CASS + cause(UNAVAILABLE)] += int((at[bad] < self.horizon).sum())
+                s["cw_left"][rows] = n_ask
+                flat = ask.ravel()
+                self.incoming["storage"].append(
+                    make_jobs(
+                        t.ravel()[flat], st.ravel()[flat], np.repeat(rows, rf)[flat], CW, svc.ravel()[flat],
+                        slot.ravel()[flat],
+                    )
+                )
+                s["out"][rows] += n_ask
         if "redis" in self.base:
             s["rs_st"][rows] = PENDING
             t = at + self._hop("rs.hop", gid)
             st = self.base["redis"] + s["shard"][rows]
             self.incoming["storage"].append(make_jobs(t, st, rows, RS, self._draw("redis", "rs.svc", gid)))
-            s["out"][rows] += 1
+            add_at(s["out"], rows, 1)
         if "kafka" in self.base:
             if self.kp.acks == 0:
                 s["ka_st"][rows] = OK
@@ -709,7 +802,7 @@ class FastEngine:
             st = self.base["kafka"] + s["part"][rows] % self.count["kafka"]
             lb = _leader_bounds(self.kp, gid, t, svc)
             self.incoming["kafka"].append(make_jobs(t, st, rows, KL, svc, lb=lb))
-            s["out"][rows] += 1
+            add_at(s["out"], rows, 1)
 
     def _lookup(self, rows: np.ndarray, at: np.ndarray) -> None:
         """A read leaves the message service: Redis GET, or Cassandra, or done (no storage)."""
@@ -724,14 +817,11 @@ class FastEngine:
             self.incoming["storage"].append(
                 make_jobs(t, st, rows, RG, self._draw("redis", "rg.svc", gid), lb=lb)
             )
-            r["out"][rows] += 1
+            add_at(r["out"], rows, 1)
         elif "cassandra" in self.base:
-            t, st, row, slot, svc, lb = _read_jobs(self.sp, r, rows, at)
-            r["cr_left"][rows] = self.sp.k_read
-            r["cr_max"][rows] = -math.inf
-            r["cr_fail"][rows] = math.inf
+            S = self.stations
+            t, st, row, slot, svc, lb = _read_jobs(self.sp, S.ints, S.win, r, rows, at)
             self.incoming["storage"].append(make_jobs(t, st, row, CR, svc, slot, lb))
-            r["out"][rows] += self.sp.k_read
         else:
             r["st"][rows] = OK
             r["fin"][rows] = at
@@ -757,6 +847,7 @@ class FastEngine:
             t0c,
             t1c,
             self.async_errors,
+            self.timed_out,
         )
         self.slices["kafka"] += slices
         left = make_jobs(gt, gst, grow, KF, gsvc, gslot)
@@ -785,7 +876,7 @@ class FastEngine:
         self.incoming["consumer"].append(
             make_jobs(commit, self.base["consumer"] + consumer, rows, GATE, hop + svc)
         )
-        s["out"][rows] += 1
+        add_at(s["out"], rows, 1)
 
     def _consumers(self, t1c: float) -> None:
         jobs, start, _end, done = self._serve("consumer", t1c)
@@ -794,7 +885,7 @@ class FastEngine:
         rows, commit, take = jobs.row[done], jobs.t[done], start[done]
         self.gate_jobs += int(done.sum())
         s = self.sends
-        s["out"][rows] -= 1
+        add_at(s["out"], rows, -1)
         s["take"][rows] = take
         lag = take - commit
         W, H = self.scenario.warmup_s, self.horizon
@@ -836,23 +927,24 @@ class FastEngine:
         )
         st = self.base["group_service"] + (jobs.st[done] - self.base["consumer"])
         self.incoming["group_service"].append(make_jobs(take + hop, st, rows, GROUP, svc))
-        s["out"][rows] += 1
+        add_at(s["out"], rows, 1)
 
     def _window(self, t: np.ndarray) -> np.ndarray:
         return 1 + np.minimum(np.floor(t / self.rec.window_s).astype(np.int64), self.rec.n_windows)
 
     def _group(self, t1c: float) -> None:
-        jobs, _start, end, done = self._serve("group_service", t1c)
+        jobs, start, end, done = self._serve("group_service", t1c)
         if not jobs.n:
             return
         s = self.sends
-        rows, a, e = jobs.row[done], jobs.t[done], end[done]
-        s["out"][rows] -= 1
-        rej = np.isnan(e) | (e < 0)
+        rows, e = jobs.row[done], end[done]
+        add_at(s["out"], rows, -1)
+        code = start[done]
+        rej = code < 0  # failed: `end` is when
         bad = rows[rej]
         s["d_st"][bad] = FAILED
-        s["d_fin"][bad] = a[rej]
-        s["d_err"][bad] = E_GROUP
+        s["d_fin"][bad] = e[rej]
+        s["d_err"][bad] = E_GROUP + _causes(code[rej])
         good, at = rows[~rej], e[~rej]
         s["g_end"][good] = at
         if self.scenario.group_service.fan_out == "read" or good.size == 0:
@@ -877,12 +969,22 @@ class FastEngine:
             self.keys["ci.svc"],
             self.salts["members"],
         )
-        rows_new = new_rows(self.inbox.dtype, parent.size)
-        rows_new["parent"], rows_new["gid"], rows_new["r"], rows_new["left"] = parent, gid, rec, rf
         start_row = self.inbox.size
-        self.inbox = np.concatenate([self.inbox, rows_new])
+        self.inbox = add_rows(self.inbox, parent.size)
+        rows_new = self.inbox[start_row:]
+        rows_new["parent"], rows_new["gid"], rows_new["r"], rows_new["left"] = parent, gid, rec, rf
         s["in_left"][good] = s["recips"][good]
         s["out"][good] += s["recips"][good]
+        self.edge_calls["group_service->cassandra"] += parent.size
+        sent = s["g_end"][parent]
+        ask = self._coordinate(jst.reshape(-1, rf), sent)
+        if ask is not None:  # a crash: hints for down replicas, "unavailable" with fewer than k up
+            n_ask = ask.sum(axis=1)
+            rows_new["left"] = n_ask
+            bad = np.flatnonzero(n_ask == 0)
+            fail_inbox(self.inbox, s, bad + start_row, sent[bad], np.int64(E_CASS + cause(UNAVAILABLE)))
+            flat = ask.ravel()
+            jt, jst, jrow, jsvc, jslot = jt[flat], jst[flat], jrow[flat], jsvc[flat], jslot[flat]
         self.incoming["storage"].append(make_jobs(jt, jst, jrow + start_row, CI, jsvc, jslot))
 
     # -- Redis and Cassandra ---------------------------------------------------------------------
@@ -907,6 +1009,7 @@ class FastEngine:
             t0c,
             t1c,
             self.async_errors,
+            self.timed_out,
             self.hits,
             self.misses,
         )
@@ -921,11 +1024,12 @@ class FastEngine:
         cand = np.flatnonzero((s["st"] == NONE) & ~np.isnan(s["store"]))
         if cand.size == 0:
             return
-        steps = [(1, "cw_st", "cw_t", 4), (2, "rs_st", "rs_t", 5), (3, "ka_st", "ka_t", 6)]
+        steps = [(c, f"{p}_st", f"{p}_t", f"{p}_err") for c, p in ((1, "cw"), (2, "rs"), (3, "ka"))]
         need = [(code, st_f, t_f, err) for code, st_f, t_f, err in steps if STEP_NAMES[code] in self.required]
         ready = np.ones(cand.size, bool)
         for _, st_f, _, _ in need:
-            ready &= np.isin(s[st_f][cand], (OK, FAILED))
+            st = s[st_f][cand]
+            ready &= (st == OK) | (st == FAILED)
         rows = cand[ready]
         if rows.size == 0:
             return
@@ -937,7 +1041,7 @@ class FastEngine:
             st, t = s[st_f][rows], s[t_f][rows]
             failed = (st == FAILED) & (t < fail_t)
             fail_t[failed] = t[failed]
-            fail_e[failed] = err
+            fail_e[failed] = s[err][rows][failed]
             later = (st == OK) & (t >= ok_t)
             ok_t[later] = t[later]
             last[later] = code
@@ -952,19 +1056,11 @@ class FastEngine:
         # sends
         rows = np.flatnonzero(((s["st"] == OK) | (s["st"] == FAILED)) & ((s["rec"] & 1) == 0))
         if rows.size:
-            fin, last = s["fin"][rows], s["last"][rows]
+            t0, last = s["t0"][rows], s["last"][rows]
+            fin, ok, err = self._client_deadline(t0, s["fin"][rows], s["st"][rows] == OK, s["err"][rows])
             marks = [("gateway", s["gw_end"][rows]), ("message_service", s["ms_end"][rows])]
             marks += [(STEP_NAMES[c], np.where(last == c, fin, np.nan)) for c in (1, 2, 3)]
-            self.rec.finish(
-                "send",
-                s["t0"][rows],
-                s["t0"][rows],
-                fin,
-                s["st"][rows] == OK,
-                s["err"][rows],
-                ERRORS,
-                Marks(marks),
-            )
+            self.rec.finish("send", t0, t0, fin, ok, err, ERRORS, Marks(marks))
             s["rec"][rows] |= 1
         # deliveries
         rows = np.flatnonzero(((s["d_st"] == OK) | (s["d_st"] == FAILED)) & ((s["rec"] & 2) == 0))
@@ -996,18 +1092,33 @@ class FastEngine:
         # reads
         rows = np.flatnonzero(((r["st"] == OK) | (r["st"] == FAILED)) & (r["rec"] == 0))
         if rows.size:
-            ok = r["st"][rows] == OK
+            t0 = r["t0"][rows]
+            fin, ok, err = self._client_deadline(t0, r["fin"][rows], r["st"][rows] == OK, r["err"][rows])
             via_cass = ok & ~np.isnan(r["cr_max"][rows]) & (r["cr_max"][rows] > -math.inf)
             marks = [
                 ("gateway", r["gw_end"][rows]),
                 ("message_service", r["ms_end"][rows]),
                 ("redis", r["rg_end"][rows]),
-                ("cassandra", np.where(via_cass, r["fin"][rows], np.nan)),
+                ("cassandra", np.where(via_cass, fin, np.nan)),
             ]
-            self.rec.finish(
-                "read", r["t0"][rows], r["t0"][rows], r["fin"][rows], ok, r["err"][rows], ERRORS, Marks(marks)
-            )
+            sent = r["cr_at"][rows]
+            self.edge_calls["message_service->cassandra"] += int((~np.isnan(sent)).sum())
+            at_once = (err == E_CASS + cause(UNAVAILABLE)) & (fin == sent)  # the coordinator's answer
+            self.cass_faults["unavailable"] += int(at_once.sum())
+            self.rec.finish("read", t0, t0, fin, ok, err, ERRORS, Marks(marks))
             r["rec"][rows] = 1
+
+    def _client_deadline(
+        self, t0: np.ndarray, fin: np.ndarray, ok: np.ndarray, err: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Outcomes as the client sees them: with a client->gateway timeout, a request not answered
+        by t0 + timeout fails then ("timeout"; its work goes on, as in the DES)."""
+        limit = t0 + self._timeout_s("client->gateway")
+        late = fin > limit
+        if not late.any():
+            return fin, ok, err
+        self.client_timeouts += int(late.sum())
+        return np.where(late, limit, fin), ok & ~late, np.where(late, E_TIMEOUT, err)
 
     def _compact(self) -> None:
         s, r, ib = self.sends, self.reads, self.inbox
@@ -1022,9 +1133,9 @@ class FastEngine:
         rmap[~keep_r] = -1
         imap = np.cumsum(keep_i) - 1
         imap[~keep_i] = -1
-        self.sends = s[keep_s]
-        self.reads = r[keep_r]
-        self.inbox = ib[keep_i]
+        self.sends = keep_rows(s, keep_s)
+        self.reads = keep_rows(r, keep_r)
+        self.inbox = keep_rows(ib, keep_i)
         if self.inbox.size:
             parent = smap[self.inbox["parent"]]
             if (parent < 0).any():
@@ -1035,6 +1146,23 @@ class FastEngine:
                 self.pending[name] = remap_jobs(jobs, smap, rmap, imap)
 
     # -- the result ------------------------------------------------------------------------------
+    def _edge_stats(self) -> dict[str, dict[str, int]]:
+        """The policies' edges as the DES reports them (timeouts only: nothing else is supported)."""
+        out = {}
+        for edge in self.scenario.policies:
+            timeouts = (
+                self.client_timeouts
+                if edge == "client->gateway"
+                else int(self.timed_out[TIMED_EDGES.index(edge)])
+            )
+            out[edge] = {
+                "calls": int(self.edge_calls[edge]),
+                "retries": 0,
+                "timeouts": timeouts,
+                "retries_denied_by_budget": 0,
+            }
+        return out
+
     def _state(self, end: float, wall_s: float, drain: bool) -> RunState:
         sc = self.scenario
         s, r = self.sends, self.reads
@@ -1080,7 +1208,7 @@ class FastEngine:
                 S.waits[f, :-1], zero, float(total), 0.0 if zero else float(vmin), max(float(vmax), 0.0)
             )
             fleets[name] = FleetView(name, views, waits)
-        async_errors = Counter({ASYNC[i]: int(x) for i, x in enumerate(self.async_errors) if x})
+        async_errors = Counter({ERRORS[i]: int(x) for i, x in enumerate(self.async_errors) if x})
         backlog_end = int(self.commit_win.sum() - self.take_win.sum()) if not drain else 0
         state = RunState(
             scenario=sc,
@@ -1095,12 +1223,8 @@ class FastEngine:
             kafka_backlog=backlog_end,
             async_errors=async_errors,
             mix=self.mix,
-            edges={},  # no resilience policies (sim/fast/support.py refuses them)
-            cassandra_faults=dict.fromkeys(
-                ("unavailable", "hints_stored", "hints_replayed", "hedged_reads", "lost_writes"), 0
-            )
-            if "cassandra" in self.base
-            else {},
+            edges=self._edge_stats(),
+            cassandra_faults=dict(self.cass_faults) if "cassandra" in self.base else {},
             kafka_unavailable=0,
             rate_limited=self.rate_limited,
             events=int(S.counts[SERVED]) - self.gate_jobs,

@@ -1,8 +1,10 @@
 """The scenario's faults the fast engine simulates, as stations' capacity windows.
 
-`slow` and `gc_pauses` (sim/faults.py) have the DES's meaning (sim/des/station.py): `slow`
-multiplies the service time of jobs that start in its window; a GC pause is capacity 0 for its
-length (jobs in service finish, queued ones wait). Other kinds are refused (sim/fast/support.py).
+`slow`, `gc_pauses` and `crash` (sim/faults.py) have the DES's meaning (sim/des/station.py):
+`slow` multiplies the service time of jobs that start in its window; a GC pause is capacity 0
+for its length (jobs in service finish, queued ones wait); a crash is a DOWN window (queued work
+fails, work in service fails when it would have ended, arrivals are refused). Where windows
+overlap, DOWN wins. Other kinds are refused (sim/fast/support.py).
 """
 
 from __future__ import annotations
@@ -11,19 +13,19 @@ import itertools
 
 import numpy as np
 
-from sim.fast.station import Windows
+from sim.fast.station import DOWN, Windows
 from sim.scenario import Scenario
 
 
 def fault_windows(
     sc: Scenario, base: dict[str, int], count: dict[str, int], servers: list[int]
 ) -> dict[int, Windows]:
-    """Capacity windows of the stations that `slow` and `gc_pauses` faults hit (sim/fast/support.py):
-    on overlaps the factors multiply and the smallest capacity holds."""
+    """Capacity windows of the stations that `slow`, `gc_pauses` and `crash` faults hit
+    (sim/fast/support.py): on overlaps the factors multiply and the smallest capacity holds."""
     spans: dict[int, list[tuple[float, float, int, float]]] = {}
     for fault in sc.faults:
         name = fault.component or ""
-        if fault.kind not in ("slow", "gc_pauses") or name not in base:
+        if fault.kind not in ("slow", "gc_pauses", "crash") or name not in base:
             continue
         for i in fault.node_indices(count[name]):
             if i >= count[name]:
@@ -33,6 +35,8 @@ def fault_windows(
                 spans.setdefault(st, []).append(
                     (fault.start_s, fault.end_s, servers[st], fault.factor or 1.0)
                 )
+            elif fault.kind == "crash":
+                spans.setdefault(st, []).append((fault.start_s, fault.end_s, DOWN, 1.0))
             else:
                 assert fault.every_s is not None and fault.pause_ms is not None
                 t = 0.0
@@ -49,7 +53,7 @@ def fault_windows(
             if not cover:
                 continue
             cap = min(c for c, _ in cover)
-            factor = float(np.prod([f for _, f in cover]))
+            factor = 1.0 if cap == DOWN else float(np.prod([f for _, f in cover]))
             if cap < servers[st] or factor != 1.0:
                 rows.append((a, b, cap, factor))
         if rows:

@@ -21,7 +21,8 @@ from sim.fast.station import SERVED, Stations, serve
 def serve_jobs(
     S: Stations, t: np.ndarray, st: np.ndarray, svc: np.ndarray, part: np.ndarray, t_end: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, end, done) per job; start = end = -1 for a rejected job, done False if t >= t_end."""
+    """(start, end, done) per job, done False if t >= t_end; a failed job has start < 0 (its code,
+    sim/fast/station.py) and end = the time the caller learns of it."""
     ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
     n_stations = ints.shape[0]
     perm, off = order_jobs(st, t, part, n_stations)

@@ -21,8 +21,8 @@ import numpy as np
 from sim.fast.order import order_jobs
 from sim.fast.rng import sample
 from sim.fast.slices import next_horizon, select_generated, suffix_min
-from sim.fast.station import D_AT, SERVED, Stations, serve
-from sim.fast.tables import FAILED, KF, KL, OK
+from sim.fast.station import D_AT, SERVED, Stations, cause, serve
+from sim.fast.tables import E_KAFKA, FAILED, KF, KL, OK, PENDING, T_KAFKA, TIMEOUT
 
 
 class KafkaParams(NamedTuple):
@@ -37,6 +37,7 @@ class KafkaParams(NamedTuple):
     append_values: np.ndarray
     key_hop: np.uint64  # follower hops, by send gid and follower number
     key_svc: np.uint64  # follower appends
+    timeout_s: float  # the message_service->kafka policy's (inf: none)
 
 
 @nb.njit(cache=True)
@@ -52,29 +53,58 @@ def follower_bound(P: KafkaParams, gid: np.int64, t: float, svc: float) -> float
 
 
 @nb.njit(cache=True)
-def _commit(sends: np.ndarray, r: np.int64, acks: np.int64, at: float) -> None:
+def _answer(
+    P: KafkaParams,
+    sends: np.ndarray,
+    r: np.int64,
+    ok: bool,
+    at: float,
+    err: np.int64,
+    D: float,
+    async_errors: np.ndarray,
+    timed_out: np.ndarray,
+) -> None:
+    """The producer hears of its produce at `at`, or gives up at its timeout if that comes first."""
+    limit = sends[r].store + P.timeout_s
+    if at > limit:
+        ok, at, err = False, limit, E_KAFKA + TIMEOUT
+        timed_out[T_KAFKA] += 1
+    sends[r].ka_st = OK if ok else FAILED
+    sends[r].ka_t = at
+    sends[r].ka_err = 0 if ok else err
+    if not ok and not P.required and at < D:
+        async_errors[err] += 1
+
+
+@nb.njit(cache=True)
+def _commit(
+    P: KafkaParams,
+    sends: np.ndarray,
+    r: np.int64,
+    at: float,
+    D: float,
+    async_errors: np.ndarray,
+    timed_out: np.ndarray,
+) -> None:
     sends[r].commit = at
-    if acks == 2:
-        sends[r].ka_st = OK
-        sends[r].ka_t = at
+    if P.acks == 2:
+        _answer(P, sends, r, True, at, 0, D, async_errors, timed_out)
 
 
 @nb.njit(cache=True)
 def _fail(
+    P: KafkaParams,
     sends: np.ndarray,
     r: np.int64,
-    acks: np.int64,
-    required: bool,
     at: float,
+    err: np.int64,
     D: float,
     async_errors: np.ndarray,
+    timed_out: np.ndarray,
 ) -> None:
-    if sends[r].ka_st == OK:
+    if sends[r].ka_st != PENDING:
         return  # acks 0/1: answered already; the record is lost
-    sends[r].ka_st = FAILED
-    sends[r].ka_t = at
-    if not required and at < D:
-        async_errors[2] += 1
+    _answer(P, sends, r, False, at, err, D, async_errors, timed_out)
 
 
 @nb.njit(cache=True)
@@ -93,12 +123,13 @@ def run_kafka(
     t_start: float,
     t_end: float,
     async_errors: np.ndarray,
+    timed_out: np.ndarray,
 ) -> tuple:
     """Process the brokers' arrivals before t_end. Returns (done mask of the given jobs, and the
     follower jobs generated but not yet arrived: t, st, row, slot, svc)."""
     ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
     n_st = ints.shape[0]
-    rf, acks, required, brokers = P.rf, P.acks, P.required, P.brokers
+    rf, acks, brokers = P.rf, P.acks, P.brokers
     hop, hop_values, append, append_values, key_hop, key_svc = (
         P.hop,
         P.hop_values,
@@ -157,13 +188,12 @@ def run_kafka(
                 gid = sends[r].gid
                 if kind == KL:
                     if start < 0.0:
-                        _fail(sends, r, acks, required, a, D, async_errors)
+                        _fail(P, sends, r, end, E_KAFKA + cause(start), D, async_errors, timed_out)
                         continue
                     if acks == 1:
-                        sends[r].ka_st = OK
-                        sends[r].ka_t = end
+                        _answer(P, sends, r, True, end, 0, D, async_errors, timed_out)
                     if rf == 1:
-                        _commit(sends, r, acks, end)
+                        _commit(P, sends, r, end, D, async_errors, timed_out)
                         continue
                     sends[r].k_left = rf - 1
                     sends[r].k_max = -math.inf
@@ -179,15 +209,15 @@ def run_kafka(
                         sends[r].out += 1
                 else:
                     if start < 0.0:
-                        sends[r].k_fail = min(sends[r].k_fail, a)
+                        sends[r].k_fail = min(sends[r].k_fail, end)  # rejections only: no crash here
                     else:
                         sends[r].k_max = max(sends[r].k_max, end)
                     sends[r].k_left -= 1
                     if sends[r].k_left == 0:
                         if sends[r].k_fail < math.inf:
-                            _fail(sends, r, acks, required, sends[r].k_fail, D, async_errors)
+                            _fail(P, sends, r, sends[r].k_fail, E_KAFKA, D, async_errors, timed_out)
                         else:
-                            _commit(sends, r, acks, sends[r].k_max)
+                            _commit(P, sends, r, sends[r].k_max, D, async_errors, timed_out)
             ptr[b] = i
         # drop the processed generated jobs
         m = 0

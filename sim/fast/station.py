@@ -10,9 +10,15 @@ events, and the same start times as any work-conserving FIFO c-server queue (the
   jobs whose start is after `a`: a ring of pending start times per station, popped from the front.
   An arrival that would wait while `queue_limit` jobs wait is rejected (the DES's rule).
 * Capacity over time: a station may carry windows [t_from, t_to) with `servers` available and a
-  service `factor` (a crashed node: 0 servers; a slow one: factor 3). A job starts at the first
+  service `factor` (a GC pause: 0 servers; a slow node: factor 3). A job starts at the first
   time t >= a at which fewer than `servers(t)` jobs are in service; jobs already in service finish
   (non-preemptive), and a job's service is multiplied by the factor in force when it starts.
+* A crash is a window with `servers` DOWN (-1), with sim/des/station.py's meaning: an arrival in
+  it is refused at once (UNAVAILABLE), work queued at its start fails then, work in service fails
+  when it would have finished (CRASHED; its server is free from the crash on), and the station
+  comes back with empty queues. Jobs that start before the crash and finish by it are untouched.
+* Outcomes: `serve` returns (start, end) with start >= 0 for a served job, or (code, t) with a
+  negative code (REJECTED, UNAVAILABLE, CRASHED) and t the time the caller learns of the failure.
 * Statistics over the measured window [W, D): arrivals, rejections and completions counted at
   their times, busy time and time-in-station integrated over the window (utilization, Little), and
   queue waits of jobs starting in it, bucketed like sim/histogram.py (per fleet).
@@ -31,6 +37,9 @@ import numpy as np
 from sim.histogram import GROWTH, MIN_VALUE
 
 HEAP_ABOVE = 16  # stations with more servers keep their free times in a binary heap
+DOWN = -1  # the `servers` of a crash window
+# failure codes `serve` returns as the start time (the cause index is -code)
+REJECTED, UNAVAILABLE, CRASHED = -1.0, -2.0, -3.0
 WAIT_BUCKETS = 1600  # log buckets of 2% from 1 us: up to ~5e7 s
 
 
@@ -114,8 +123,10 @@ def build_stations(
             w = Windows(*(np.asarray(x, dtype=np.float64)[order] for x in w))
             if np.any(w.t_to <= w.t_from) or np.any(w.t_from[1:] < w.t_to[:-1]):
                 raise ValueError(f"station {st}: capacity windows must be non-empty and not overlap")
-            if np.any(w.servers < 0) or np.any(w.servers > c[st]) or np.any(w.factor <= 0):
-                raise ValueError(f"station {st}: window servers must be in 0..{c[st]}, factors > 0")
+            if np.any(w.servers < DOWN) or np.any(w.servers > c[st]) or np.any(w.factor <= 0):
+                raise ValueError(
+                    f"station {st}: window servers must be in 0..{c[st]} or {DOWN} (down), factors > 0"
+                )
             rows.append(np.column_stack([w.t_from, w.t_to, w.servers, w.factor]))
             k += len(w.t_from)
         ints[st, WIN1] = k
@@ -146,6 +157,45 @@ def _overlap(a: float, b: float, lo: float, hi: float) -> float:
     return y - x if y > x else 0.0
 
 
+@nb.njit(inline="always", cache=True)
+def _window_at(win: np.ndarray, w0: np.int64, w1: np.int64, t: float) -> np.int64:
+    """The last window of w0..w1-1 starting at or before t (w0 - 1 if none): windows are sorted
+    and disjoint, so t is inside it if t < its end."""
+    lo, hi = w0, w1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if win[mid, 0] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+@nb.njit(inline="always", cache=True)
+def cause(start: float) -> np.int64:
+    """A failure's cause, 0 rejected, 1 unavailable, 2 crashed, from its code (`start` < 0)."""
+    return np.int64(-start) - 1
+
+
+@nb.njit(inline="always", cache=True)
+def is_down(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> bool:
+    """Station st is crashed at time t (inside one of its DOWN windows)."""
+    w0, w1 = ints[st, WIN0], ints[st, WIN1]
+    if w1 == w0:
+        return False
+    w = _window_at(win, w0, w1, t)
+    return w >= w0 and win[w, 2] == DOWN and t < win[w, 1]
+
+
+@nb.njit(cache=True)
+def down_mask(ints: np.ndarray, win: np.ndarray, st: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """is_down for each (station, time) pair."""
+    out = np.empty(st.size, np.bool_)
+    for i in range(st.size):
+        out[i] = is_down(ints, win, st[i], t[i])
+    return out
+
+
 @nb.njit(cache=True)
 def _windowed_start(
     free: np.ndarray, off: np.int64, c: np.int64, win: np.ndarray, w0: np.int64, w1: np.int64, a: float
@@ -154,17 +204,9 @@ def _windowed_start(
     t >= a at which fewer jobs are in service than the window allows, and a server is free."""
     t = a
     while True:
-        # the last window starting at or before t (binary search: windows are sorted, disjoint)
-        lo, hi = w0, w1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if win[mid, 0] <= t:
-                lo = mid + 1
-            else:
-                hi = mid
+        w = _window_at(win, w0, w1, t)
         cap, factor = c, 1.0
-        next_edge = win[lo, 0] if lo < w1 else math.inf
-        w = lo - 1
+        next_edge = win[w + 1, 0] if w + 1 < w1 else math.inf
         if w >= w0 and t < win[w, 1]:
             cap, factor, next_edge = np.int64(win[w, 2]), win[w, 3], win[w, 1]
         busy = 0
@@ -202,6 +244,37 @@ def _sift_down(free: np.ndarray, off: np.int64, n: np.int64, value: float) -> No
     free[off + i] = value
 
 
+@nb.njit(inline="always", cache=True)
+def _occupy(
+    free: np.ndarray, off: np.int64, c: np.int64, slot: np.int64, windowed: bool, until: float
+) -> None:
+    """The chosen server is busy until `until` (the heap root, for a large unwindowed station)."""
+    if c > HEAP_ABOVE and not windowed:
+        _sift_down(free, off, c, until)
+    else:
+        free[slot] = until
+
+
+@nb.njit(inline="always", cache=True)
+def _record_wait(
+    waits: np.ndarray, wait_stats: np.ndarray, fleet: np.int64, W: float, D: float, a: float, start: float
+) -> None:
+    """The queue wait of a job starting at `start`, if it starts in the measured window."""
+    if W <= start < D:
+        wait_ms = (start - a) * 1e3
+        nb_ = waits.shape[1] - 1
+        if wait_ms < MIN_VALUE:
+            waits[fleet, nb_] += 1
+        else:
+            b = int(math.log(wait_ms / MIN_VALUE) / _LOG_G)
+            waits[fleet, min(b, nb_ - 1)] += 1
+            if wait_ms < wait_stats[fleet, 2]:
+                wait_stats[fleet, 2] = wait_ms
+        wait_stats[fleet, 0] += wait_ms
+        if wait_ms > wait_stats[fleet, 1]:
+            wait_stats[fleet, 1] = wait_ms
+
+
 @nb.njit(cache=True)
 def serve(
     ints: np.ndarray,
@@ -229,13 +302,19 @@ def serve(
         counts[OUT_OF_ORDER] += 1
     else:
         floats[st, LAST_ARRIVAL] = a
-    if measured:
-        ints[st, ARRIVALS] += 1
     off, c = ints[st, FREE_OFF], ints[st, SERVERS]
     factor = 1.0
     w0, w1 = ints[st, WIN0], ints[st, WIN1]
     windowed = w1 > w0
+    crash_at = math.inf  # the next crash after the arrival
     if windowed:
+        w = _window_at(win, w0, w1, a)
+        if w >= w0 and win[w, 2] == DOWN and a < win[w, 1]:
+            return UNAVAILABLE, a  # not an arrival (as the DES's Station.submit when down)
+        for x in range(max(w + 1, w0), w1):
+            if win[x, 2] == DOWN:
+                crash_at = win[x, 0]
+                break
         start, slot, factor = _windowed_start(free, off, c, win, w0, w1, a)
     elif c > HEAP_ABOVE:
         slot = off
@@ -248,6 +327,8 @@ def serve(
                 best = free[k]
                 slot = k
         start = max(a, best)
+    if measured:
+        ints[st, ARRIVALS] += 1
     q = ints[st, QLIMIT]
     if q >= 0:
         r0 = ints[st, RING_OFF]
@@ -261,38 +342,39 @@ def serve(
                 ints[st, REJECTIONS] += 1
             if a > glob[LAST_EVENT]:
                 glob[LAST_EVENT] = a
-            return -1.0, -1.0
-        if start > a:
+            return REJECTED, a
+        if start > a:  # it waits until it starts, or until a crash fails the queue
             tail = head + n
             if tail >= q:
                 tail -= q
-            ring[r0 + tail] = start
+            ring[r0 + tail] = min(start, crash_at)
             n += 1
         ints[st, RING_HEAD], ints[st, RING_LEN] = head, n
+    if start >= crash_at:  # still queued at the crash: fails then, never served
+        if crash_at > glob[LAST_EVENT]:
+            glob[LAST_EVENT] = crash_at
+        if crash_at > W and a < D:
+            floats[st, JOBS_S] += _overlap(a, crash_at, W, D)
+        return CRASHED, crash_at
     end = start + svc * factor
+    if end > crash_at:  # in service at the crash: its server is free from then, the caller
+        _occupy(free, off, c, slot, windowed, crash_at)  # hears when the work would have ended
+        if end > glob[LAST_EVENT]:
+            glob[LAST_EVENT] = end
+        if crash_at > W and start < D:
+            floats[st, BUSY_S] += _overlap(start, crash_at, W, D)
+        if crash_at > W and a < D:
+            floats[st, JOBS_S] += _overlap(a, crash_at, W, D)
+        _record_wait(waits, wait_stats, fleet, W, D, a, start)
+        return CRASHED, end
     if end > glob[LAST_EVENT]:
         glob[LAST_EVENT] = end
-    if c > HEAP_ABOVE and not windowed:
-        _sift_down(free, off, c, end)
-    else:
-        free[slot] = end
+    _occupy(free, off, c, slot, windowed, end)
     if end > W and start < D:
         floats[st, BUSY_S] += _overlap(start, end, W, D)
     if end > W and a < D:
         floats[st, JOBS_S] += _overlap(a, end, W, D)
     if W <= end < D:
         ints[st, COMPLETIONS] += 1
-    if W <= start < D:
-        wait_ms = (start - a) * 1e3
-        nb_ = waits.shape[1] - 1
-        if wait_ms < MIN_VALUE:
-            waits[fleet, nb_] += 1
-        else:
-            b = int(math.log(wait_ms / MIN_VALUE) / _LOG_G)
-            waits[fleet, min(b, nb_ - 1)] += 1
-            if wait_ms < wait_stats[fleet, 2]:
-                wait_stats[fleet, 2] = wait_ms
-        wait_stats[fleet, 0] += wait_ms
-        if wait_ms > wait_stats[fleet, 1]:
-            wait_stats[fleet, 1] = wait_ms
+    _record_wait(waits, wait_stats, fleet, W, D, a, start)
     return start, end

@@ -1,9 +1,12 @@
 """Redis and Cassandra together: appends, GETs and fills on the shards; writes, reads and inbox
 writes on the nodes; the joins of replica replies.
 
-As sim/des: a Cassandra write goes to the RF replicas of its key and succeeds at the k-th reply
-(it fails once k successes are impossible: at the (RF-k+1)-th rejection); a read goes to k of
-the RF replicas, starting at a random offset, and needs all k (it fails at the first rejection).
+As sim/des: a Cassandra write goes to the live replicas of its key (a crashed one gets a hint,
+not replayed here) and succeeds at the k-th reply (it fails once k successes are impossible: at
+the (n-k+1)-th failure of the n asked); a read goes to the first k live replicas from a random
+offset and needs all k (it fails at the first failure). Fewer than k live replicas: the
+coordinator answers "unavailable" at once. A step with a policy timeout fails at the timeout if
+it has not answered by then (its work goes on; a timed-out read fills no cache).
 A read GETs the conversation's recent list from its shard; it hits with the conversation's
 cache-model probability; a miss (or a rejected GET) reads Cassandra, and a successful Cassandra
 read is followed by a cache fill nobody waits for. An inbox write is a Cassandra write keyed by
@@ -27,15 +30,13 @@ import numpy as np
 from sim.fast.order import order_jobs
 from sim.fast.rng import sample, uniform
 from sim.fast.slices import next_horizon, select_generated, suffix_min
-from sim.fast.station import D_AT, SERVED, W_AT, Stations, serve
+from sim.fast.station import D_AT, SERVED, UNAVAILABLE, W_AT, Stations, cause, is_down, serve
 from sim.fast.tables import (
-    A_CASS,
-    A_FILL,
-    A_REDIS,
     CI,
     CR,
     CW,
     E_CASS,
+    E_FILL,
     E_MISS,
     E_REDIS,
     FAILED,
@@ -43,6 +44,10 @@ from sim.fast.tables import (
     OK,
     RG,
     RS,
+    T_CASS,
+    T_INBOX,
+    T_REDIS,
+    TIMEOUT,
 )
 
 
@@ -71,6 +76,7 @@ class StorageParams(NamedTuple):
     key_fill_hop: np.uint64  # the fill after a Cassandra read
     key_fill_svc: np.uint64
     window_s: float  # per-window cache counters
+    timeouts_s: np.ndarray  # float, by T_* (sim/fast/tables.py): the edges' timeouts (inf: none)
 
 
 @nb.njit(cache=True)
@@ -80,26 +86,55 @@ def fill_hop(P: StorageParams, gid: np.int64) -> float:
 
 
 @nb.njit(cache=True)
-def read_replicas(P: StorageParams, reads: np.ndarray, r: np.int64, at: float) -> tuple:
-    """The k Cassandra read jobs of read r, sent at `at`: (t, station, slot, svc, lb) arrays."""
+def issue_read(
+    P: StorageParams,
+    ints: np.ndarray,
+    win: np.ndarray,
+    reads: np.ndarray,
+    r: np.int64,
+    at: float,
+    gt: np.ndarray,
+    gst: np.ndarray,
+    grow: np.ndarray,
+    gslot: np.ndarray,
+    gstage: np.ndarray,
+    gsvc: np.ndarray,
+    glb: np.ndarray,
+    gn: np.int64,
+) -> np.int64:
+    """Send read r to Cassandra at `at`: its k replica jobs go to the buffers from index gn on;
+    returns the new end of the buffers. As the DES's coordinator, it asks the first k replicas
+    from the read's offset that are not down at `at`; with fewer than k up, it asks none and the
+    read fails at once ("unavailable"). The i-th replica asked draws its hop and service with
+    index i, whichever node it is."""
     k, rf, node_base, replicas = P.k_read, P.rf, P.node_base, P.replicas
-    hop, hop_values, cass_read, cass_read_values = P.hop, P.hop_values, P.cass_read, P.cass_read_values
-    key_hop, key_svc = P.key_cr_hop, P.key_cr_svc
-    gid = reads[r].gid
+    pos, off, gid = reads[r].pos, reads[r].off, reads[r].gid
+    live = 0
+    for q in range(rf):
+        if not is_down(ints, win, node_base + replicas[pos, (off + q) % rf], at):
+            live += 1
+    reads[r].cr_at = at
+    if live < k:
+        _finish_read(reads, r, False, at, E_CASS + cause(UNAVAILABLE))
+        return gn
     back = fill_hop(P, gid)
-    t = np.empty(k)
-    st = np.empty(k, np.int64)
-    slot = np.empty(k, np.int64)
-    svc = np.empty(k)
-    lb = np.empty(k)
-    for i in range(k):
-        node = replicas[reads[r].pos, (reads[r].off + i) % rf]
-        t[i] = at + sample(hop, hop_values, key_hop, gid, i)
-        st[i] = node_base + node
-        slot[i] = i
-        svc[i] = sample(cass_read, cass_read_values, key_svc, gid, i)
-        lb[i] = t[i] + svc[i] + back
-    return t, st, slot, svc, lb
+    reads[r].cr_left = k
+    reads[r].cr_max = -math.inf
+    reads[r].cr_fail = math.inf
+    i = 0
+    for q in range(rf):
+        node = node_base + replicas[pos, (off + q) % rf]
+        if i == k or is_down(ints, win, node, at):
+            continue
+        gt[gn] = at + sample(P.hop, P.hop_values, P.key_cr_hop, gid, i)
+        gst[gn] = node
+        grow[gn], gslot[gn], gstage[gn] = r, i, CR
+        gsvc[gn] = sample(P.cass_read, P.cass_read_values, P.key_cr_svc, gid, i)
+        glb[gn] = gt[gn] + gsvc[gn] + back
+        gn += 1
+        i += 1
+    reads[r].out += k
+    return gn
 
 
 @nb.njit(cache=True)
@@ -148,12 +183,27 @@ def _kth_smallest(values: np.ndarray, k: np.int64, scratch: np.ndarray) -> tuple
 
 @nb.njit(cache=True)
 def _kth(ok: np.ndarray, rej: np.ndarray, k: np.int64, scratch: np.ndarray) -> tuple[bool, float]:
-    """(success, time) of a k-of-n join: the k-th smallest reply, or the (n-k+1)-th smallest rejection."""
+    """(success, time) of a k-of-n join over the n replicas that answered (a down replica is not
+    asked: the coordinator keeps a hint): the k-th smallest reply, or the (n-k+1)-th smallest
+    rejection, the one that makes k successes impossible."""
     m, at = _kth_smallest(ok, k, scratch)
     if m >= k:
         return True, at
-    m, at = _kth_smallest(rej, ok.size - k + 1, scratch)
+    n = m
+    for i in range(rej.size):
+        if not math.isnan(rej[i]):
+            n += 1
+    m, at = _kth_smallest(rej, n - k + 1, scratch)
     return False, at
+
+
+@nb.njit(cache=True)
+def _why(rej: np.ndarray, why: np.ndarray, at: float) -> np.int64:
+    """The cause of the rejection at `at` (the one that failed a join)."""
+    for i in range(rej.size):
+        if rej[i] == at:
+            return np.int64(why[i])
+    return np.int64(0)
 
 
 @nb.njit(cache=True)
@@ -161,6 +211,136 @@ def _finish_read(reads: np.ndarray, r: np.int64, ok: bool, at: float, err: np.in
     reads[r].st = OK if ok else FAILED
     reads[r].fin = at
     reads[r].err = err
+
+
+@nb.njit(cache=True)
+def _join_leaves(
+    P: StorageParams,
+    sends: np.ndarray,
+    inbox: np.ndarray,
+    done: np.ndarray,
+    row: np.ndarray,
+    slot: np.ndarray,
+    stage: np.ndarray,
+    leaf_start: np.ndarray,
+    leaf_t: np.ndarray,
+    D: float,
+    async_errors: np.ndarray,
+    timed_out: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """Apply the served Redis appends, Cassandra writes and inbox writes to their sends, in input
+    (request) order: the rows are then read in sequence, not in the stations' order. Nothing in
+    the slices reads what this writes, and the joins (k-th reply, latest and first failure) do not
+    depend on the order they see the replies in.
+
+    A step answers at its join, or fails at its edge's timeout if that comes first (the work goes
+    on at the stations, as in the DES: the caller only stops waiting)."""
+    rf, k_write, timeouts_s = P.rf, P.k_write, P.timeouts_s
+    redis_required, cass_required = P.redis_required, P.cass_required
+    for x in range(done.size):
+        kind = stage[x]
+        if not done[x] or not (kind == RS or kind == CW or kind == CI):  # noqa: SIM109 (numba)
+            continue
+        r, sl, at, failed = row[x], slot[x], leaf_t[x], leaf_start[x] < 0.0
+        if kind == RS:
+            sends[r].out -= 1
+            err = E_REDIS + cause(leaf_start[x]) if failed else 0
+            limit = sends[r].store + timeouts_s[T_REDIS]
+            if at > limit:
+                failed, at, err = True, limit, E_REDIS + TIMEOUT
+                timed_out[T_REDIS] += 1
+            sends[r].rs_st = FAILED if failed else OK
+            sends[r].rs_t = at
+            sends[r].rs_err = err
+            if failed and not redis_required and at < D:
+                async_errors[err] += 1
+        elif kind == CW:
+            sends[r].out -= 1
+            _replica_answer(sends[r].cw_ok, sends[r].cw_rej, sends[r].cw_why, sl, at, leaf_start[x])
+            sends[r].cw_left -= 1
+            if sends[r].cw_left == 0:
+                ok, t_k, err = _write_outcome(
+                    sends[r].cw_ok[:rf], sends[r].cw_rej[:rf], sends[r].cw_why[:rf], k_write,
+                    sends[r].store + timeouts_s[T_CASS], timed_out, T_CASS, scratch,
+                )
+                sends[r].cw_st = OK if ok else FAILED
+                sends[r].cw_t = t_k
+                sends[r].cw_err = err
+                if not ok and not cass_required and t_k < D:
+                    async_errors[err] += 1
+        else:  # CI
+            _replica_answer(inbox[r].ok, inbox[r].rej, inbox[r].why, sl, at, leaf_start[x])
+            inbox[r].left -= 1
+            if inbox[r].left == 0:
+                p = inbox[r].parent
+                ok, t_k, err = _write_outcome(
+                    inbox[r].ok[:rf], inbox[r].rej[:rf], inbox[r].why[:rf], k_write,
+                    sends[p].g_end + timeouts_s[T_INBOX], timed_out, T_INBOX, scratch,
+                )
+                _inbox_done(sends, p, ok, t_k, err)
+
+
+@nb.njit(cache=True)
+def fail_inbox(inbox: np.ndarray, sends: np.ndarray, rows: np.ndarray, at: np.ndarray, err: np.int64) -> None:
+    """Inbox writes answered at once without asking a replica (too few live: "unavailable")."""
+    for n in range(rows.size):
+        inbox[rows[n]].left = 0
+        _inbox_done(sends, inbox[rows[n]].parent, False, at[n], err)
+
+
+@nb.njit(inline="always", cache=True)
+def _replica_answer(
+    ok: np.ndarray, rej: np.ndarray, why: np.ndarray, slot: np.int64, at: float, start: float
+) -> None:
+    """Replica `slot` of a write answered at `at`: a success, or a failure of code `start` < 0."""
+    if start < 0.0:
+        rej[slot] = at
+        why[slot] = cause(start)
+    else:
+        ok[slot] = at
+
+
+@nb.njit(cache=True)
+def _write_outcome(
+    ok: np.ndarray,
+    rej: np.ndarray,
+    why: np.ndarray,
+    k: np.int64,
+    limit: float,
+    timed_out: np.ndarray,
+    edge: np.int64,
+    scratch: np.ndarray,
+) -> tuple[bool, float, np.int64]:
+    """(success, time, error code) of a write whose asked replicas have all answered: its k-of-n
+    join, or a timeout at `limit` if that comes first."""
+    success, at = _kth(ok, rej, k, scratch)
+    err = np.int64(0) if success else E_CASS + _why(rej, why, at)
+    if at > limit:
+        success, at, err = False, limit, np.int64(E_CASS + TIMEOUT)
+        timed_out[edge] += 1
+    return success, at, err
+
+
+@nb.njit(cache=True)
+def _inbox_done(sends: np.ndarray, p: np.int64, ok: bool, at: float, err: np.int64) -> None:
+    """One inbox write of send p's delivery answered: the delivery is done at the last success,
+    or failed at the earliest failure, once every write has answered."""
+    sends[p].out -= 1
+    if ok:
+        sends[p].in_max = max(sends[p].in_max, at)
+    elif at < sends[p].in_fail:
+        sends[p].in_fail = at
+        sends[p].in_err = err
+    sends[p].in_left -= 1
+    if sends[p].in_left == 0:
+        if sends[p].in_fail < math.inf:
+            sends[p].d_st = FAILED
+            sends[p].d_fin = sends[p].in_fail
+            sends[p].d_err = sends[p].in_err
+        else:
+            sends[p].d_st = OK
+            sends[p].d_fin = sends[p].in_max
 
 
 @nb.njit(cache=True)
@@ -181,37 +361,35 @@ def run_storage(
     t_start: float,
     t_end: float,
     async_errors: np.ndarray,
+    timed_out: np.ndarray,
     hits: np.ndarray,
     misses: np.ndarray,
 ) -> tuple:
-    """Process the shards' and nodes' arrivals before t_end. `hits`/`misses`: [measured, per window...].
+    """Process the shards' and nodes' arrivals before t_end. `async_errors`: by error code, of the
+    steps nobody waits for; `timed_out`: by T_* (sim/fast/tables.py); `hits`/`misses`: [measured,
+    per window...].
     Returns (done mask, generated jobs not yet arrived: t, st, row, slot, stage, svc, lb)."""
     ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
     n_st = ints.shape[0]
     W, D = glob[W_AT], glob[D_AT]
-    rf, k_write, k_read, redis_on, cass_on = P.rf, P.k_write, P.k_read, P.redis_on, P.cass_on
-    redis_required, cass_required = P.redis_required, P.cass_required
+    rf, k_read, redis_on, cass_on = P.rf, P.k_read, P.redis_on, P.cass_on
     shard_base, shards, node_base, nodes = P.shard_base, P.shards, P.node_base, P.nodes
     hop, hop_values, redis_svc, redis_svc_values = P.hop, P.hop_values, P.redis_svc, P.redis_svc_values
     key_hit, key_fill_hop, key_fill_svc, window_s = P.key_hit, P.key_fill_hop, P.key_fill_svc, P.window_s
-    replicas, cass_read, cass_read_values, key_cr_hop, key_cr_svc = (
-        P.replicas,
-        P.cass_read,
-        P.cass_read_values,
-        P.key_cr_hop,
-        P.key_cr_svc,
-    )
+    timeouts_s = P.timeouts_s
     perm, off = order_jobs(st, t, part, n_st)
     # the known jobs in (station, time) order, gathered once: the loops below read them in sequence
     n_in = t.size
-    t, row, slot, stage, svc = t[perm], row[perm], slot[perm], stage[perm], svc[perm]
+    t, stage_s, svc = t[perm], stage[perm], svc[perm]
+    leaf_start = np.empty(n_in)
+    leaf_t = np.empty(n_in)
     suf = suffix_min(np.arange(n_in), off, lb[perm])
     ptr = off[:-1].copy()
     done_sorted = np.zeros(n_in, np.bool_)
     done = np.zeros(n_in, np.bool_)
     n_gets = 0
-    for j in range(t.size):
-        if stage[j] == RG or stage[j] == CR:
+    for j in range(n_in):
+        if stage_s[j] == RG or stage_s[j] == CR:
             n_gets += 1
     cap = n_gets * (k_read + 1) + 16
     gt, gst, grow = np.empty(cap), np.empty(cap, np.int64), np.empty(cap, np.int64)
@@ -245,71 +423,36 @@ def run_storage(
                         j = i
                         i += 1
                         done_sorted[j] = True
-                        a, r, s, sl, kind = t[j], row[j], svc[j], slot[j], stage[j]
+                        a, s, kind = t[j], svc[j], stage_s[j]
+                        r = -1  # read below for the reads' kinds only (a random access)
                     else:
                         g = sel[k]
                         k += 1
-                        a, r, s, sl, kind = gt[g], grow[g], gsvc[g], gslot[g], gstage[g]
+                        a, r, s, kind = gt[g], grow[g], gsvc[g], gstage[g]
                         gstage[g] = -1  # served: dropped below
                     start, end = serve(
                         ints, floats, free, ring, win, waits, wait_stats, glob, counts, b, a, s
                     )
                     counts[SERVED] += 1
-                    rejected = start < 0.0
-                    if kind == RS:
-                        sends[r].out -= 1
-                        sends[r].rs_st = FAILED if rejected else OK
-                        sends[r].rs_t = a if rejected else end
-                        if rejected and not redis_required and a < D:
-                            async_errors[A_REDIS] += 1
-                    elif kind == CW:
-                        sends[r].out -= 1
-                        if rejected:
-                            sends[r].cw_rej[sl] = a
-                        else:
-                            sends[r].cw_ok[sl] = end
-                        sends[r].cw_left -= 1
-                        if sends[r].cw_left == 0:
-                            ok, at = _kth(sends[r].cw_ok[:rf], sends[r].cw_rej[:rf], k_write, scratch)
-                            sends[r].cw_st = OK if ok else FAILED
-                            sends[r].cw_t = at
-                            if not ok and not cass_required and at < D:
-                                async_errors[A_CASS] += 1
-                    elif kind == CI:
-                        if rejected:
-                            inbox[r].rej[sl] = a
-                        else:
-                            inbox[r].ok[sl] = end
-                        inbox[r].left -= 1
-                        if inbox[r].left == 0:
-                            ok, at = _kth(inbox[r].ok[:rf], inbox[r].rej[:rf], k_write, scratch)
-                            p = inbox[r].parent
-                            sends[p].out -= 1
-                            if ok:
-                                sends[p].in_max = max(sends[p].in_max, at)
-                            else:
-                                sends[p].in_fail = min(sends[p].in_fail, at)
-                            sends[p].in_left -= 1
-                            if sends[p].in_left == 0:
-                                if sends[p].in_fail < math.inf:
-                                    sends[p].d_st = FAILED
-                                    sends[p].d_fin = sends[p].in_fail
-                                    sends[p].d_err = E_CASS
-                                else:
-                                    sends[p].d_st = OK
-                                    sends[p].d_fin = sends[p].in_max
-                    elif kind == RG:
+                    rejected = start < 0.0  # `end` is then when it failed (sim/fast/station.py)
+                    if kind == RS or kind == CW or kind == CI:  # noqa: SIM109 (numba); joined after the slices
+                        leaf_start[perm[j]] = start
+                        leaf_t[perm[j]] = end
+                        continue
+                    if r < 0:
+                        r = row[perm[j]]
+                    if kind == RG:
                         reads[r].out -= 1
-                        at = a if rejected else end
+                        at = end
                         reads[r].rg_end = at
                         to_cassandra = False
                         if rejected:
-                            if a < D:
-                                async_errors[A_REDIS] += 1
+                            if end < D:
+                                async_errors[E_REDIS + cause(start)] += 1
                             if cass_on:
                                 to_cassandra = True
                             else:
-                                _finish_read(reads, r, False, a, E_REDIS)
+                                _finish_read(reads, r, False, end, E_REDIS + cause(start))
                         else:
                             hit = uniform(key_hit, reads[r].gid, 0) < reads[r].hitp
                             if end < D:
@@ -328,31 +471,28 @@ def run_storage(
                                 to_cassandra = True
                             else:
                                 _finish_read(reads, r, False, end, E_MISS)
-                        if to_cassandra:  # as read_replicas()
-                            gid = reads[r].gid
-                            back = sample(hop, hop_values, key_fill_hop, gid, 0) if redis_on else math.inf
-                            pos, off0 = reads[r].pos, reads[r].off
-                            reads[r].cr_left = k_read
-                            reads[r].cr_max = -math.inf
-                            reads[r].cr_fail = math.inf
-                            for q in range(k_read):
-                                gt[gn] = at + sample(hop, hop_values, key_cr_hop, gid, q)
-                                gst[gn] = node_base + replicas[pos, (off0 + q) % rf]
-                                grow[gn], gslot[gn], gstage[gn] = r, q, CR
-                                gsvc[gn] = sample(cass_read, cass_read_values, key_cr_svc, gid, q)
-                                glb[gn] = gt[gn] + gsvc[gn] + back
-                                gn += 1
-                                reads[r].out += 1
+                        if to_cassandra:
+                            gn = issue_read(
+                                P, ints, win, reads, r, at, gt, gst, grow, gslot, gstage, gsvc, glb, gn
+                            )
                     elif kind == CR:
                         reads[r].out -= 1
                         if rejected:
-                            reads[r].cr_fail = min(reads[r].cr_fail, a)
+                            if end < reads[r].cr_fail:
+                                reads[r].cr_fail = end
+                                reads[r].cr_why = cause(start)
                         else:
                             reads[r].cr_max = max(reads[r].cr_max, end)
                         reads[r].cr_left -= 1
                         if reads[r].cr_left == 0:
-                            if reads[r].cr_fail < math.inf:
-                                _finish_read(reads, r, False, reads[r].cr_fail, E_CASS)
+                            failed_at = reads[r].cr_fail  # the first failure fails it (all k needed)
+                            answer = failed_at if failed_at < math.inf else reads[r].cr_max
+                            limit = reads[r].cr_at + timeouts_s[T_CASS]
+                            if answer > limit:  # the caller stopped waiting: no cache fill either
+                                timed_out[T_CASS] += 1
+                                _finish_read(reads, r, False, limit, E_CASS + TIMEOUT)
+                            elif failed_at < math.inf:
+                                _finish_read(reads, r, False, failed_at, E_CASS + reads[r].cr_why)
                             else:
                                 _finish_read(reads, r, True, reads[r].cr_max, 0)
                                 if redis_on:
@@ -366,8 +506,8 @@ def run_storage(
                                     reads[r].out += 1
                     else:  # FILL
                         reads[r].out -= 1
-                        if rejected and a < D:
-                            async_errors[A_FILL] += 1
+                        if rejected and end < D:
+                            async_errors[E_FILL + cause(start)] += 1
                 ptr[b] = i
             # drop the generated jobs this fleet processed
             m = 0
@@ -387,6 +527,9 @@ def run_storage(
             if not pending:
                 break
     done[perm] = done_sorted
+    _join_leaves(
+        P, sends, inbox, done, row, slot, stage, leaf_start, leaf_t, D, async_errors, timed_out, scratch
+    )
     return (
         done,
         gt[:gn].copy(),

@@ -4,15 +4,22 @@ The fast engine computes each request's path feed-forward (with time slices wher
 back into itself). Behaviour whose future depends on how a request's earlier attempts went
 cannot be computed that way: retries feed failed work back into the network, circuit breakers
 change routing on the recent error rate, hedged reads race a duplicate started after a delay
-that depends on the outcome so far, timeouts cut a request that its stations still serve. Those
-(`policies:`) are refused, naming the edge and the feature, with a pointer to `--engine des`.
+that depends on the outcome so far. Those are refused, naming the edge and the feature, with a
+pointer to `--engine des`. A timeout needs no feedback: the caller stops waiting and counts a
+failure while the stations go on with the work, so every edge's `timeout_ms` is simulated.
 
-Faults: `slow` and `gc_pauses` map onto the stations' capacity windows (sim/fast/station.py)
-with the DES's meaning (sim/des/station.py): `slow` multiplies the service time of jobs that
-start in the window, a GC pause is capacity 0 for its length (jobs in service finish, queued ones
-wait). The others change what happens to work already queued or in service (a crash fails
-it, a broker loss moves leadership, a shard loss empties the cache, a load spike changes the
-arrival rate) and are refused until the fast engine models them.
+Faults map onto the stations' capacity windows (sim/fast/station.py) with the DES's meaning
+(sim/des/station.py): `slow` multiplies the service time of jobs that start in the window, a GC
+pause is capacity 0 for its length (jobs in service finish, queued ones wait), and a `crash` is
+a DOWN window (queued work fails at the crash, work in service when it would have ended, arrivals
+are refused) of gateways, message services, group services or Cassandra nodes. Around a crash the
+callers act as the DES's: balancers pick live instances, and Cassandra coordinators ask the live
+replicas, store hints for the down ones and answer "unavailable" when fewer than k are up.
+Refused: a crash of Redis (the DES restarts its shards empty; the fast engine's cache is a
+stationary model) or Kafka (leader election), a crash that loses data (the fast engine neither
+replays hints nor tracks sole copies), a zone outage (it takes Redis and Kafka nodes down too),
+a crash of a round-robin fleet (the DES's rotation skips the dead instance), and faults that
+change the workload or the cache (broker_loss, shard_loss, load_spike).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from __future__ import annotations
 from sim.errors import ScenarioError
 from sim.scenario import Scenario
 
-SUPPORTED_FAULTS = ("slow", "gc_pauses")
+SUPPORTED_FAULTS = ("slow", "gc_pauses", "crash")
+CRASHABLE = ("gateway", "message_service", "group_service", "cassandra")
 
 
 def check_supported(scenario: Scenario) -> None:
@@ -29,7 +37,6 @@ def check_supported(scenario: Scenario) -> None:
         features = [
             name
             for name, value in (
-                ("timeout_ms", policy.timeout_ms),
                 ("retry", policy.retry),
                 ("breaker", policy.breaker),
                 ("hedge_after_ms", policy.hedge_after_ms),
@@ -49,6 +56,27 @@ def check_supported(scenario: Scenario) -> None:
                 f"{fault.kind} faults are not supported by the fast engine (supported: "
                 f"{', '.join(SUPPORTED_FAULTS)}); run with --engine des",
             )
+        if fault.kind != "crash":
+            continue
+        if fault.component not in CRASHABLE:
+            raise ScenarioError(
+                f"faults[{i}].component",
+                f"a crash of {fault.component} is not supported by the fast engine (supported: "
+                f"{', '.join(CRASHABLE)}); run with --engine des",
+            )
+        if fault.lose_data:
+            raise ScenarioError(
+                f"faults[{i}].lose_data",
+                "lost data is not tracked by the fast engine (no hint replay, no sole copies); "
+                "run with --engine des",
+            )
+        section = getattr(scenario, fault.component)
+        if getattr(section, "balancer", "random") == "round_robin":
+            raise ScenarioError(
+                f"faults[{i}].component",
+                f"a crash of a round_robin {fault.component} is not supported by the fast engine "
+                "(use balancer: random); run with --engine des",
+            )
     if getattr(scenario, "warmup_s", 0.0) == "auto":
         raise ScenarioError(
             "warmup_s", "auto is resolved by a pilot run before simulating; give seconds to simulate directly"
@@ -56,7 +84,6 @@ def check_supported(scenario: Scenario) -> None:
 
 
 _FEATURES = {
-    "timeout_ms": "timeouts",
     "retry": "retries",
     "breaker": "circuit breakers",
     "hedge_after_ms": "hedged reads",
