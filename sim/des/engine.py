@@ -37,15 +37,8 @@ from sim.distributions import BLOCK, mean_of, sampler, stream
 from sim.metrics import Recorder
 from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario
+from sim.streams import stream_rngs
 from sim.workload import Conversations, popularity, zipf_cell_weights
-
-# Random streams, one per purpose, spawned from SeedSequence(seed) in this order. Append new
-# purposes at the end so existing streams (and common random numbers) stay put.
-_STREAMS = (
-    "send_arrivals", "read_arrivals", "senders", "readers", "send_conversations",
-    "read_conversations", "conversations", "network", "gateway", "message_service",
-    "group_service", "cassandra", "redis", "kafka", "balancer", "policies",
-)
 
 Progress = Callable[[float, float], None]
 
@@ -100,8 +93,7 @@ class Engine:
         self.scenario = sc = scenario
         self.cell = cell = make_cell(scenario)
         self.progress = progress
-        seqs = np.random.SeedSequence(sc.seed).spawn(len(_STREAMS))
-        self.rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seqs, strict=True)}
+        self.rngs = stream_rngs(sc.seed)
         self.env = env = simpy.Environment()
         self.recorder = Recorder(sc.warmup_s)
         self.async_errors: Counter[str] = Counter()

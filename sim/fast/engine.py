@@ -40,7 +40,6 @@ import numba as nb
 import numpy as np
 
 from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
-from sim.des.engine import _STREAMS as DES_STREAMS
 from sim.des.engine import RunState
 from sim.distributions import mean_of
 from sim.fast.consumers import backlog
@@ -122,6 +121,7 @@ from sim.fast.tables import (
 )
 from sim.sampling import make_cell
 from sim.scenario import Scenario, replies_needed
+from sim.streams import stream_rngs
 from sim.workload import Conversations, zipf_cell_weights
 
 Progress = Callable[[float, float], None]
@@ -270,10 +270,9 @@ class FastEngine:
         self.cell = cell = make_cell(sc)
         self.progress = progress
         self.keys = {name: purpose_key(sc.seed, i) for i, name in enumerate(PURPOSES)}
-        # the system's structure (group sizes, the ring) from the DES's own streams and code: for a
-        # seed both engines simulate the same system and differ only in their sample paths
-        seqs = np.random.SeedSequence(sc.seed).spawn(len(DES_STREAMS))
-        structure = {name: np.random.default_rng(s) for name, s in zip(DES_STREAMS, seqs, strict=True)}
+        # the system's structure (group sizes, the ring) from the DES's own streams and code
+        # (sim/streams.py): for a seed both engines simulate the same system
+        structure = stream_rngs(sc.seed)
         w = sc.workload
         self.n_users = cell.users
         self.n_conv = cell.conversations
@@ -836,13 +835,7 @@ class FastEngine:
             self.stations,
             self.kp,
             self.sends,
-            jobs.t,
-            jobs.st,
-            jobs.row,
-            jobs.slot,
-            jobs.stage,
-            jobs.svc,
-            jobs.lb,
+            *jobs,  # t, st, row, slot, stage, svc, lb
             part,
             t0c,
             t1c,
@@ -998,13 +991,7 @@ class FastEngine:
             self.sends,
             self.reads,
             self.inbox,
-            jobs.t,
-            jobs.st,
-            jobs.row,
-            jobs.slot,
-            jobs.stage,
-            jobs.svc,
-            jobs.lb,
+            *jobs,  # t, st, row, slot, stage, svc, lb
             part,
             t0c,
             t1c,

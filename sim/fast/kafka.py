@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.fast.order import order_jobs
 from sim.fast.rng import sample
-from sim.fast.slices import next_horizon, select_generated, suffix_min
+from sim.fast.slices import any_before, drop_served, next_horizon, select_generated, suffix_min
 from sim.fast.station import D_AT, SERVED, Stations, cause, serve
 from sim.fast.tables import E_KAFKA, FAILED, KF, KL, OK, PENDING, T_KAFKA, TIMEOUT
 
@@ -219,29 +219,10 @@ def run_kafka(
                         else:
                             _commit(P, sends, r, sends[r].k_max, D, async_errors, timed_out)
             ptr[b] = i
-        # drop the processed generated jobs
-        m = 0
-        for g in range(gn):
-            if gstage[g] < 0:
-                continue
-            gt[m], gst[m], grow[m], gslot[m], gsvc[m], gstage[m] = (
-                gt[g],
-                gst[g],
-                grow[g],
-                gslot[g],
-                gsvc[g],
-                KF,
-            )
-            m += 1
-        gn = m
+        gn = drop_served(gt, gst, grow, gslot, gstage, gsvc, glb, gn)
         h = h2
-        if h2 >= t_end:
-            pending = False
-            for g in range(gn):
-                if gt[g] < t_end:
-                    pending = True
-            if not pending:
-                break
+        if h2 >= t_end and not any_before(gt, gn, t_end):
+            break
     done[perm] = done_sorted
     return (
         done,

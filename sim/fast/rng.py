@@ -90,51 +90,37 @@ def uniform(key: np.uint64, i: np.int64, j: np.int64) -> float:
     return (float(z >> _S11) + 0.5) * _TO_UNIT
 
 
+@nb.njit(inline="always", cache=True)
+def _normal_tail(q: float) -> float:
+    """Acklam's rational approximation in the lower tail, q = sqrt(-2 log p)."""
+    return (
+        (
+            (
+                ((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
+                - 2.549732539343734e00
+            )
+            * q
+            + 4.374664141464968e00
+        )
+        * q
+        + 2.938163982698783e00
+    ) / (
+        (
+            ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
+            + 3.754408661907416e00
+        )
+        * q
+        + 1.0
+    )
+
+
 @nb.njit(cache=True)
 def norm_ppf(p: float) -> float:
     """Acklam's inverse standard normal CDF, relative error below 1.15e-9 over (0, 1)."""
     if p < 0.02425:
-        q = math.sqrt(-2.0 * math.log(p))
-        return (
-            (
-                (
-                    ((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
-                    - 2.549732539343734e00
-                )
-                * q
-                + 4.374664141464968e00
-            )
-            * q
-            + 2.938163982698783e00
-        ) / (
-            (
-                ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-                + 3.754408661907416e00
-            )
-            * q
-            + 1.0
-        )
+        return _normal_tail(math.sqrt(-2.0 * math.log(p)))
     if p > 0.97575:
-        q = math.sqrt(-2.0 * math.log(1.0 - p))
-        return -(
-            (
-                (
-                    ((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
-                    - 2.549732539343734e00
-                )
-                * q
-                + 4.374664141464968e00
-            )
-            * q
-            + 2.938163982698783e00
-        ) / (
-            (
-                ((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-                + 3.754408661907416e00
-            )
-            * q
-            + 1.0
-        )
+        return -_normal_tail(math.sqrt(-2.0 * math.log(1.0 - p)))
     q = p - 0.5
     r = q * q
     return (

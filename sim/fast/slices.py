@@ -122,3 +122,32 @@ def select_generated(
             out[i] = tmp[i]
         width *= 2
     return k
+
+
+@nb.njit(cache=True)
+def drop_served(
+    gt: np.ndarray,
+    gst: np.ndarray,
+    grow: np.ndarray,
+    gslot: np.ndarray,
+    gstage: np.ndarray,
+    gsvc: np.ndarray,
+    glb: np.ndarray,
+    gn: np.int64,
+) -> np.int64:
+    """Remove the buffer entries marked served (stage < 0), keeping the others' order; returns
+    the new count."""
+    m = 0
+    for g in range(gn):
+        if gstage[g] < 0:
+            continue
+        gt[m], gst[m], grow[m], gslot[m] = gt[g], gst[g], grow[g], gslot[g]
+        gstage[m], gsvc[m], glb[m] = gstage[g], gsvc[g], glb[g]
+        m += 1
+    return m
+
+
+@nb.njit(cache=True)
+def any_before(gt: np.ndarray, gn: np.int64, t: float) -> bool:
+    """Some buffer entry arrives before t (the component must go on slicing)."""
+    return bool((gt[:gn] < t).any())

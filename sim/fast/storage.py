@@ -29,7 +29,7 @@ import numpy as np
 
 from sim.fast.order import order_jobs
 from sim.fast.rng import sample, uniform
-from sim.fast.slices import next_horizon, select_generated, suffix_min
+from sim.fast.slices import any_before, drop_served, next_horizon, select_generated, suffix_min
 from sim.fast.station import D_AT, SERVED, UNAVAILABLE, W_AT, Stations, cause, is_down, serve
 from sim.fast.tables import (
     CI,
@@ -509,23 +509,10 @@ def run_storage(
                         if rejected and end < D:
                             async_errors[E_FILL + cause(start)] += 1
                 ptr[b] = i
-            # drop the generated jobs this fleet processed
-            m = 0
-            for g in range(gn):
-                if gstage[g] < 0:
-                    continue
-                gt[m], gst[m], grow[m], gslot[m] = gt[g], gst[g], grow[g], gslot[g]
-                gstage[m], gsvc[m], glb[m] = gstage[g], gsvc[g], glb[g]
-                m += 1
-            gn = m
+            gn = drop_served(gt, gst, grow, gslot, gstage, gsvc, glb, gn)  # this fleet's served ones
         h = h2
-        if h2 >= t_end:
-            pending = False
-            for g in range(gn):
-                if gt[g] < t_end:
-                    pending = True
-            if not pending:
-                break
+        if h2 >= t_end and not any_before(gt, gn, t_end):
+            break
     done[perm] = done_sorted
     _join_leaves(
         P, sends, inbox, done, row, slot, stage, leaf_start, leaf_t, D, async_errors, timed_out, scratch
