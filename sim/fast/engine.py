@@ -1225,11 +1225,10 @@ class FastEngine:
             busiest = float(self.slot_s.max()) / measured if measured > 0 else 0.0
             if self.gate_waits or busiest > 0.2 * limit:
                 self.cell.notes.append(
-                    f"fast engine: the busiest consumer held {busiest:.3g} of its {limit} slots on "
-                    f"average (group_service.max_in_flight; {self.gate_waits} records waited for the fast "
-                    f"engine's gate); the fast engine approximates that bound (a slot is held for the "
-                    f"group-service work, not until the last inbox write), so when it binds delivery "
-                    f"latency and consumer lag are "
-                    f"too optimistic: confirm with --engine des"
+                    f"fast engine: the busiest consumer had {busiest:,.0f} deliveries in flight on average "
+                    f"from taking a record to its last inbox write, against group_service.max_in_flight "
+                    f"= {limit} ({self.gate_waits:,} records waited for a slot); the fast engine holds a "
+                    f"slot only for the group-service work, so where the bound binds, delivery latency "
+                    f"and consumer lag are too optimistic: confirm with --engine des"
                 )
         return state
