@@ -54,6 +54,23 @@ def _load(path: Path, sets: list[str], **fields: object) -> Scenario:
 
 
 SetOpt = Annotated[list[str], typer.Option("--set", help="Override a field: dotted.path=value (repeatable).")]
+EngineOpt = Annotated[str, typer.Option(
+    help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, no retries, "
+         "breakers or hedging.")]
+
+
+def _check_engine(engine: str, scenarios: list[Scenario]) -> None:
+    """One line and exit 2 for an unknown engine or a scenario the fast engine cannot simulate."""
+    if engine not in ("des", "fast"):
+        _fail(f"--engine {engine}: unknown engine; allowed: des, fast")
+    if engine == "fast":
+        from sim.fast.support import check_supported
+
+        for sc in scenarios:
+            try:
+                check_supported(sc)
+            except ScenarioError as exc:
+                _fail(str(exc))
 
 
 @app.command()
@@ -78,19 +95,13 @@ def run(
     replications: Annotated[str | None, typer.Option(
         help="Independent replications (seeds spawned from --seed); adds 95% CIs (ci95).")] = None,
     workers: Annotated[str | None, typer.Option(help="Processes for replications (default: all).")] = None,
-    engine: Annotated[str, typer.Option(
-        help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, no feedback "
-             "policies.")] = "des",
+    engine: EngineOpt = "des",
 ) -> None:
     """Simulate a scenario; write summary.json, latency.csv, components.csv, timeseries.csv, report.md,
     report.html and the charts."""
     sc = _load(scenario, set_, duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
     reps = _count(replications, "--replications")
-    if engine not in ("des", "fast"):
-        _fail(f"--engine {engine}: unknown engine; allowed: des, fast")
-    if engine == "fast" and (reps is not None or sc.warmup_s == "auto"):
-        _fail("--engine fast: replications and warmup auto run on the DES only; drop --replications and "
-              "give --warmup in seconds, or use --engine des")
+    _check_engine(engine, [sc])
     console.print(_sample_line(sc))
     if reps is not None or sc.warmup_s == "auto":  # replications and/or the MSER-5 warm-up
         from sim.experiments import replicate
@@ -98,7 +109,7 @@ def run(
         executor = _executor(workers, None)
         with _experiment_progress(quiet) as tick:
             try:
-                replicated = replicate(sc, reps, executor, tick)
+                replicated = replicate(sc, reps, executor, tick, engine)
             except RuntimeError as exc:  # a replication crashed: say which, and how
                 err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(1) from None
@@ -212,6 +223,7 @@ def sweep(
     sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/NAME/sweep-TIME)")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    engine: EngineOpt = "des",
 ) -> None:
     """Run a scenario over a grid of settings; write sweep.csv, sweep.md and charts (each figure
     against the swept parameter with CI bands and SLO lines; cost against latency with the Pareto
@@ -225,13 +237,14 @@ def sweep(
     except ScenarioError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
+    _check_engine(engine, [plan.base, *(p for p in plan.scenarios if isinstance(p, Scenario))])
     executor = _executor(workers, dask_scheduler)
     console.print(f"[bold]{plan.base.name}[/]: sweeping {len(plan.points)} points ("
                   + " x ".join(f"{k}: {len(v)}" for k, v in plan.axes.items())
                   + f"), {plan.replications or 1} run(s) each, on {executor.name}", highlight=False)
     with _experiment_progress(quiet, len(plan.points)) as tick:
         try:
-            result = run_sweep(plan, executor, tick)
+            result = run_sweep(plan, executor, tick, engine)
         except ScenarioError as exc:  # e.g. the Dask scheduler cannot be reached
             _fail(str(exc))
             raise
@@ -289,6 +302,7 @@ def compare(
     sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<A>/compare-...)")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    engine: EngineOpt = "des",
 ) -> None:
     """Run two designs with common random numbers; print every headline figure side by side with
     the difference and its 95% CI, mark SLO verdicts that change, draw both latency CDFs."""
@@ -303,12 +317,13 @@ def compare(
     except ScenarioError as exc:
         _fail(str(exc))
         raise
+    _check_engine(engine, [arms.a, arms.b])
     executor = _executor(workers, dask_scheduler)
     console.print(f"comparing {escape(arms.labels[0])} with {escape(arms.labels[1])}: {reps} replications "
                   f"each, common random numbers, on {executor.name}", highlight=False)
     with _experiment_progress(quiet, 2) as tick:
         try:
-            comparison = run_compare(arms, reps, executor, tick)
+            comparison = run_compare(arms, reps, executor, tick, engine)
         except ScenarioError as exc:
             _fail(str(exc))
             raise

@@ -37,9 +37,9 @@ __all__ = [
 
 
 def replicate(scenario: Scenario, replications: int | None = None, executor: Executor | None = None,
-              progress: ProgressFn | None = None) -> Replicated:
+              progress: ProgressFn | None = None, engine: str = "des") -> Replicated:
     """Run `scenario` `replications` times (None: once, with its own seed); raise on failure."""
-    (out,) = run_points([scenario], replications, executor, progress)
+    (out,) = run_points([scenario], replications, executor, progress, engine)
     if isinstance(out, PointFailure):
         raise RuntimeError(out.error)
     return out

@@ -240,10 +240,10 @@ class Comparison:
 
 
 def run_compare(arms: Arms, replications: int = DEFAULT_REPLICATIONS, executor: Executor | None = None,
-                progress: ProgressFn | None = None) -> Comparison:
+                progress: ProgressFn | None = None, engine: str = "des") -> Comparison:
     """Run both arms with the same replication seeds; raise RuntimeError naming a failed arm."""
     executor = executor or LocalExecutor()
-    a, b = run_points([arms.a, arms.b], replications, executor, progress)
+    a, b = run_points([arms.a, arms.b], replications, executor, progress, engine)
     for label, arm in zip(arms.labels, (a, b), strict=True):
         if isinstance(arm, PointFailure):
             raise RuntimeError(f"{label} failed: {arm.error}")

@@ -44,8 +44,9 @@ ProgressFn = Callable[[Progress], None]
 
 def run_points(points: Sequence[Scenario | PointFailure], replications: int | None = None,
                executor: Executor | None = None,
-               progress: ProgressFn | None = None) -> list[Replicated | PointFailure]:
-    """Run every point `replications` times (None: once, with its own seed) and combine."""
+               progress: ProgressFn | None = None, engine: str = "des") -> list[Replicated | PointFailure]:
+    """Run every point `replications` times (None: once, with its own seed) on `engine` and
+    combine. Pilots for automatic warm-ups run on the DES (the fast engine refuses `auto`)."""
     executor = executor or LocalExecutor(1)
     failed: dict[int, PointFailure] = {i: p for i, p in enumerate(points) if isinstance(p, PointFailure)}
     todo: dict[int, Scenario] = {i: p for i, p in enumerate(points) if isinstance(p, Scenario)}
@@ -76,7 +77,7 @@ def run_points(points: Sequence[Scenario | PointFailure], replications: int | No
     report("run")
 
     # -- pass 2: the measured runs ----------------------------------------------------------
-    tasks = [RunTask(_with(sc, seed, None), i, k)
+    tasks = [RunTask(_with(sc, seed, None), i, k, engine=engine)
              for i, sc in todo.items() for k, seed in enumerate(seeds[i])]
     remaining = {i: len(seeds[i]) for i in todo}
 

@@ -329,12 +329,12 @@ class SweepResult:
 
 
 def run_sweep(plan: SweepPlan, executor: Executor | None = None,
-              progress: ProgressFn | None = None) -> SweepResult:
+              progress: ProgressFn | None = None, engine: str = "des") -> SweepResult:
     """Run every valid point of `plan` (its replications) and collect the outcomes."""
     from sim.experiments.executors import LocalExecutor
 
     executor = executor or LocalExecutor()
-    outcomes = run_points(plan.scenarios, plan.replications, executor, progress)
+    outcomes = run_points(plan.scenarios, plan.replications, executor, progress, engine)
     for point, outcome in zip(plan.points, outcomes, strict=True):
         point.outcome = outcome
     return SweepResult(plan, executor.name, plan.points)

@@ -25,6 +25,7 @@ class RunTask:
     point: int  # which scenario of the experiment
     replication: int
     pilot: bool = False  # pilots only need the per-window series
+    engine: str = "des"  # sim.simulate's engine: des or fast
 
 
 @dataclass
@@ -45,7 +46,7 @@ class RunOutcome:
 def execute(task: RunTask) -> RunOutcome:
     """Simulate `task.scenario`; a failure comes back as `error` (type, message, where)."""
     try:
-        result = simulate(task.scenario)
+        result = simulate(task.scenario, engine=task.engine)
     except Exception as exc:
         return RunOutcome(task.point, task.replication, error=describe(exc))
     if task.pilot:
