@@ -504,6 +504,9 @@ def test_step_timeouts_fail_at_the_timeout_on_both_engines(tmp_path: Path) -> No
         assert edges["group_service->cassandra"]["timeouts"] > 0, engine
 
 
+Z = float(stats.norm.ppf(1 - ALPHA / 2))  # two-sided 99.9% normal quantile
+
+
 def _crash_scenario(tmp_path: Path, body: str) -> Path:
     """interview-small at F = 0.25: 3 Cassandra nodes, so every key has a replica on node 0."""
     path = tmp_path / "crash.yaml"
@@ -526,12 +529,13 @@ def test_cassandra_crash_at_consistency_all_is_unavailable_on_both_engines(tmp_p
         s = _run(path, engine, [])
         errors = s["errors"]
         counts[engine] = errors.get("send:cassandra.unavailable", 0)
-        assert counts[engine] == pytest.approx(2 * 2500, rel=0.1), (engine, errors)
+        # the sends stored in the window: Poisson with mean 2 s x 2,500/s
+        assert abs(counts[engine] - 5000) <= Z * math.sqrt(5000), (engine, errors)
         crashed = sum(n for k, n in errors.items() if k.startswith("read:"))
         assert crashed <= 64, (engine, errors)  # caught in node 0's queue or service at t = 2 s
         assert s["resilience"]["cassandra"]["unavailable"] >= counts[engine]
     a, b = counts["des"], counts["fast"]
-    assert abs(a - b) <= stats.norm.ppf(1 - ALPHA / 2) * math.sqrt(a + b), counts
+    assert abs(a - b) <= Z * math.sqrt(a + b), counts
 
 
 def test_cassandra_crash_at_quorum_loses_no_send_and_keeps_hints(tmp_path: Path) -> None:
@@ -542,7 +546,8 @@ def test_cassandra_crash_at_quorum_loses_no_send_and_keeps_hints(tmp_path: Path)
     )
     s = _run(path, "fast", [])
     assert s["requests"]["send"]["failed"] == 0
-    assert s["resilience"]["cassandra"]["hints_stored"] >= 2 * 2500 * 0.9
+    # at least one hint per send stored in the window (Poisson, mean 5,000), more for inbox writes
+    assert s["resilience"]["cassandra"]["hints_stored"] >= 5000 - Z * math.sqrt(5000)
 
 
 def test_gateway_crash_fails_only_the_work_caught_on_it(tmp_path: Path) -> None:
