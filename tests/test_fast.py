@@ -428,7 +428,7 @@ def test_unsupported_features_are_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"faults\[0\]\.kind: zone_outage faults .* --engine des"):
         simulate(load_scenario(ROOT / "scenarios" / "zone-outage.yaml"), engine="fast")
     for fault, match in (
-        ("{kind: crash, component: redis, nodes: [0]", r"faults\[0\]\.component: a crash of redis"),
+        ("{kind: crash, component: kafka, nodes: [0]", r"faults\[0\]\.component: a crash of kafka"),
         ("{kind: crash, component: cassandra, nodes: [0], lose_data: true", r"faults\[0\]\.lose_data"),
     ):
         path = tmp_path / "refused.yaml"
@@ -565,3 +565,29 @@ def test_gateway_crash_fails_only_the_work_caught_on_it(tmp_path: Path) -> None:
         assert causes <= {"gateway.crashed", "gateway.unavailable"}, (engine, errors)
         # at most its 4 workers' jobs and its queue at ~50% utilization
         assert 0 < sum(errors.values()) <= 32, (engine, errors)
+
+
+def test_redis_shard_restarts_empty_on_both_engines(tmp_path: Path) -> None:
+    """A Redis shard (the cell's only one) crashes for 1 s with every list cached (hit_ratio 1):
+    appends fail "redis.unavailable" for the sends stored meanwhile (Poisson, mean 2,500; the two
+    engines agree within two counts' Poisson error), GETs fall back to Cassandra, and after the
+    restart reads miss until their list is refilled: the hit ratio dips in the second after the
+    restart and climbs back."""
+    path = _crash_scenario(
+        tmp_path,
+        "redis: {hit_ratio: 1.0}\n"
+        "faults:\n  - {kind: shard_loss, nodes: [0], start_s: 2, duration_s: 1}\n",
+    )
+    counts = {}
+    for engine in ("des", "fast"):
+        result = simulate(load_scenario(path), engine=engine)
+        s, series = result.summary, result.timeseries
+        counts[engine] = s["errors"].get("send:redis.unavailable", 0)
+        assert abs(counts[engine] - 2500) <= Z * math.sqrt(2500), (engine, s["errors"])
+        assert not any(k.startswith("read:") for k in s["errors"]), (engine, s["errors"])
+        # per-second windows, labelled by their end: (1, 2] before the crash, (3, 4] after it
+        ratio = series.groupby(np.ceil(series["t_s"]).astype(int))["cache_hit_ratio"].mean()
+        print(engine, ratio.round(3).to_dict())
+        assert ratio[2] == 1.0 and ratio[4] < 0.99 and ratio[4] < ratio[6], (engine, ratio.to_dict())
+    a, b = counts["des"], counts["fast"]
+    assert abs(a - b) <= Z * math.sqrt(a + b), counts

@@ -396,6 +396,7 @@ class FastEngine:
             key_fill_svc=k["fill.svc"],
             window_s=1.0,
             timeouts_s=np.array([self._timeout_s(edge) for edge in TIMED_EDGES[: T_INBOX + 1]]),
+            redis_crashes="redis" in self.crashed,
         )
         self.dists = {
             "gw": compile_dist(sc.gateway.service_ms, 1e-3),
@@ -487,6 +488,7 @@ class FastEngine:
         }
         self.async_errors = np.zeros(len(ERRORS), np.int64)  # by error code
         self.timed_out = np.zeros(len(TIMED_EDGES), np.int64)
+        self.refilled = nb.typed.Dict.empty(nb.types.int64, nb.types.float64)
         self.client_timeouts = 0
         # as the DES reports them; hints are not replayed and data is not lost (sim/fast/support.py)
         self.cass_faults = dict.fromkeys(
@@ -999,6 +1001,7 @@ class FastEngine:
             self.timed_out,
             self.hits,
             self.misses,
+            self.refilled,
         )
         self.slices["storage"] += slices
         left = Jobs(gt, gst, grow, gslot, gstage, gsvc, glb)

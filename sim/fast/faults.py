@@ -1,6 +1,7 @@
 """The scenario's faults the fast engine simulates, as stations' capacity windows.
 
-`slow`, `gc_pauses` and `crash` (sim/faults.py) have the DES's meaning (sim/des/station.py):
+`slow`, `gc_pauses`, `crash` and `shard_loss` (a Redis crash) (sim/faults.py) have the DES's
+meaning (sim/des/station.py):
 `slow` multiplies the service time of jobs that start in its window; a GC pause is capacity 0
 for its length (jobs in service finish, queued ones wait); a crash is a DOWN window (queued work
 fails, work in service fails when it would have ended, arrivals are refused). Where windows
@@ -25,7 +26,7 @@ def fault_windows(
     spans: dict[int, list[tuple[float, float, int, float]]] = {}
     for fault in sc.faults:
         name = fault.component or ""
-        if fault.kind not in ("slow", "gc_pauses", "crash") or name not in base:
+        if fault.kind not in ("slow", "gc_pauses", "crash", "shard_loss") or name not in base:
             continue
         for i in fault.node_indices(count[name]):
             if i >= count[name]:
@@ -35,7 +36,7 @@ def fault_windows(
                 spans.setdefault(st, []).append(
                     (fault.start_s, fault.end_s, servers[st], fault.factor or 1.0)
                 )
-            elif fault.kind == "crash":
+            elif fault.kind in ("crash", "shard_loss"):  # shard_loss: a Redis crash
                 spans.setdefault(st, []).append((fault.start_s, fault.end_s, DOWN, 1.0))
             else:
                 assert fault.every_s is not None and fault.pause_ms is not None

@@ -188,6 +188,18 @@ def is_down(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> bool:
 
 
 @nb.njit(cache=True)
+def last_recovery(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> float:
+    """When station st last came back from a crash at or before t (-inf: never crashed by then)."""
+    up = -math.inf
+    for w in range(ints[st, WIN0], ints[st, WIN1]):
+        if win[w, 0] > t:
+            break
+        if win[w, 2] == DOWN and win[w, 1] <= t:
+            up = win[w, 1]
+    return up
+
+
+@nb.njit(cache=True)
 def down_mask(ints: np.ndarray, win: np.ndarray, st: np.ndarray, t: np.ndarray) -> np.ndarray:
     """is_down for each (station, time) pair."""
     out = np.empty(st.size, np.bool_)

@@ -30,7 +30,7 @@ import numpy as np
 from sim.fast.order import order_jobs
 from sim.fast.rng import sample, uniform
 from sim.fast.slices import any_before, drop_served, next_horizon, select_generated, suffix_min
-from sim.fast.station import D_AT, SERVED, UNAVAILABLE, W_AT, Stations, cause, is_down, serve
+from sim.fast.station import D_AT, SERVED, UNAVAILABLE, W_AT, Stations, cause, is_down, last_recovery, serve
 from sim.fast.tables import (
     CI,
     CR,
@@ -77,6 +77,7 @@ class StorageParams(NamedTuple):
     key_fill_svc: np.uint64
     window_s: float  # per-window cache counters
     timeouts_s: np.ndarray  # float, by T_* (sim/fast/tables.py): the edges' timeouts (inf: none)
+    redis_crashes: bool  # some shard crashes: GETs after its restart miss until a fill lands
 
 
 @nb.njit(cache=True)
@@ -364,10 +365,11 @@ def run_storage(
     timed_out: np.ndarray,
     hits: np.ndarray,
     misses: np.ndarray,
+    refilled: dict,
 ) -> tuple:
     """Process the shards' and nodes' arrivals before t_end. `async_errors`: by error code, of the
     steps nobody waits for; `timed_out`: by T_* (sim/fast/tables.py); `hits`/`misses`: [measured,
-    per window...].
+    per window...]; `refilled`: conversation -> its last cache fill (kept when Redis crashes).
     Returns (done mask, generated jobs not yet arrived: t, st, row, slot, stage, svc, lb)."""
     ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
     n_st = ints.shape[0]
@@ -377,6 +379,7 @@ def run_storage(
     hop, hop_values, redis_svc, redis_svc_values = P.hop, P.hop_values, P.redis_svc, P.redis_svc_values
     key_hit, key_fill_hop, key_fill_svc, window_s = P.key_hit, P.key_fill_hop, P.key_fill_svc, P.window_s
     timeouts_s = P.timeouts_s
+    redis_crashes = P.redis_crashes
     perm, off = order_jobs(st, t, part, n_st)
     # the known jobs in (station, time) order, gathered once: the loops below read them in sequence
     n_in = t.size
@@ -455,6 +458,10 @@ def run_storage(
                                 _finish_read(reads, r, False, end, E_REDIS + cause(start))
                         else:
                             hit = uniform(key_hit, reads[r].gid, 0) < reads[r].hitp
+                            if hit and redis_crashes:  # as the DES's: a shard restarts empty, and
+                                up = last_recovery(ints, win, b, end)  # a list misses until refilled
+                                if up > -math.inf and refilled.get(reads[r].conv, -math.inf) < up:
+                                    hit = False
                             if end < D:
                                 w = 1 + int(end / window_s)
                                 if hit:
@@ -508,6 +515,8 @@ def run_storage(
                         reads[r].out -= 1
                         if rejected and end < D:
                             async_errors[E_FILL + cause(start)] += 1
+                        elif not rejected and redis_crashes:
+                            refilled[reads[r].conv] = end
                 ptr[b] = i
             gn = drop_served(gt, gst, grow, gslot, gstage, gsvc, glb, gn)  # this fleet's served ones
         h = h2

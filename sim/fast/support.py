@@ -12,14 +12,15 @@ Faults map onto the stations' capacity windows (sim/fast/station.py) with the DE
 (sim/des/station.py): `slow` multiplies the service time of jobs that start in the window, a GC
 pause is capacity 0 for its length (jobs in service finish, queued ones wait), and a `crash` is
 a DOWN window (queued work fails at the crash, work in service when it would have ended, arrivals
-are refused) of gateways, message services, group services or Cassandra nodes. Around a crash the
-callers act as the DES's: balancers pick live instances, and Cassandra coordinators ask the live
-replicas, store hints for the down ones and answer "unavailable" when fewer than k are up.
-Refused: a crash of Redis (the DES restarts its shards empty; the fast engine's cache is a
-stationary model) or Kafka (leader election), a crash that loses data (the fast engine neither
-replays hints nor tracks sole copies), a zone outage (it takes Redis and Kafka nodes down too),
-a crash of a round-robin fleet (the DES's rotation skips the dead instance), and faults that
-change the workload or the cache (broker_loss, shard_loss, load_spike).
+are refused) of gateways, message services, group services, Cassandra nodes or Redis shards
+(`shard_loss` is a Redis crash). Around a crash the callers act as the DES's: balancers pick live
+instances, Cassandra coordinators ask the live replicas, store hints for the down ones and answer
+"unavailable" when fewer than k are up, and a Redis shard restarts empty: a GET after the
+restart misses until a cache fill of that conversation has landed.
+Refused: a crash of Kafka (leader election), a crash that loses data (the fast engine neither
+replays hints nor tracks sole copies), a zone outage (it takes Kafka brokers down too), a crash
+of a round-robin fleet (the DES's rotation skips the dead instance), and faults that change the
+workload or leadership (broker_loss, load_spike).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from __future__ import annotations
 from sim.errors import ScenarioError
 from sim.scenario import Scenario
 
-SUPPORTED_FAULTS = ("slow", "gc_pauses", "crash")
-CRASHABLE = ("gateway", "message_service", "group_service", "cassandra")
+SUPPORTED_FAULTS = ("slow", "gc_pauses", "crash", "shard_loss")
+CRASHABLE = ("gateway", "message_service", "group_service", "cassandra", "redis")
 
 
 def check_supported(scenario: Scenario) -> None:
@@ -56,7 +57,7 @@ def check_supported(scenario: Scenario) -> None:
                 f"{fault.kind} faults are not supported by the fast engine (supported: "
                 f"{', '.join(SUPPORTED_FAULTS)}); run with --engine des",
             )
-        if fault.kind != "crash":
+        if fault.kind not in ("crash", "shard_loss"):
             continue
         if fault.component not in CRASHABLE:
             raise ScenarioError(
