@@ -10,8 +10,14 @@ show it is accurate for Zipf popularity. When the cache holds everything, h_i = 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from sim.distributions import mean_of
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 GIB = 2**30
 LIST_ENTRY_OVERHEAD_BYTES = 64  # Redis quicklist entry + listpack header, per message, approx.
@@ -102,3 +108,15 @@ def fixed_cache_model(n: int, hit_ratio: float, item_bytes: float) -> CacheModel
         list_bytes=item_bytes,
         working_set_gb=n * item_bytes / GIB,
     )
+
+
+def scenario_cache_model(sc: Scenario, conv_w: np.ndarray, sample: float) -> CacheModel:
+    """The run's cache: the scenario's fixed hit ratio, or Che's LRU model over the cell's
+    conversations (popularity `conv_w`). The cell holds a fraction `sample` of the conversations,
+    so it gets that fraction of the fleet's memory, whatever the shard count rounds to (rounding
+    changes per-shard load, not the hit ratio). Both engines use this one."""
+    item = list_bytes(sc.workload.recent_messages, mean_of(sc.workload.message_bytes))
+    if sc.redis.hit_ratio is not None:
+        return fixed_cache_model(conv_w.size, sc.redis.hit_ratio, item)
+    full = sc.redis.shards * sc.redis.memory_gb_per_shard * sc.redis.usable_memory_fraction
+    return lru_cache_model(conv_w, full * 2**30 * sample, item)

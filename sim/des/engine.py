@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
+from sim.cache import CacheModel, scenario_cache_model
 from sim.des.cassandra import CassandraCluster
 from sim.des.faults import FaultInjector
 from sim.des.gateway import GatewayFleet
@@ -33,7 +33,7 @@ from sim.des.kafka import Consumer, KafkaCluster
 from sim.des.policy import Edge
 from sim.des.redis import RedisCluster
 from sim.des.station import Fleet, call, schedule
-from sim.distributions import BLOCK, mean_of, sampler, stream
+from sim.distributions import BLOCK, sampler, stream
 from sim.metrics import Recorder
 from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario
@@ -148,7 +148,7 @@ class Engine:
         self.cache: CacheModel | None = None
         self.redis = None
         if sc.redis.enabled:
-            self.cache = self._cache_model(conv_w)
+            self.cache = scenario_cache_model(self.scenario, conv_w, self.cell.sample)
             self.redis = RedisCluster(env, sc.redis, cell.fleets["redis"].simulated, self.cache,
                                       self.hop_ms, self.rngs["redis"])
             fleets["redis"] = self.redis.fleet
@@ -206,16 +206,6 @@ class Engine:
         self._read_gap = self._gap_sampler(cell.reads_per_sec, "read_arrivals")
 
     # -- construction helpers ------------------------------------------------------------------
-    def _cache_model(self, conv_w: np.ndarray) -> CacheModel:
-        sc = self.scenario
-        item = list_bytes(sc.workload.recent_messages, mean_of(sc.workload.message_bytes))
-        if sc.redis.hit_ratio is not None:
-            return fixed_cache_model(self.n_conv, sc.redis.hit_ratio, item)
-        # The cell holds a fraction F of the conversations, so it gets F of the fleet's memory,
-        # whatever the shard count rounds to (rounding changes per-shard load, not the hit ratio).
-        full = sc.redis.shards * sc.redis.memory_gb_per_shard * sc.redis.usable_memory_fraction
-        return lru_cache_model(conv_w, full * 2**30 * self.cell.sample, item)
-
     def _gap_sampler(self, rate: float, purpose: str) -> Callable[[], float] | None:
         if rate <= 0:
             return None

@@ -39,9 +39,8 @@ from collections.abc import Callable
 import numba as nb
 import numpy as np
 
-from sim.cache import CacheModel, fixed_cache_model, list_bytes, lru_cache_model
+from sim.cache import CacheModel, scenario_cache_model
 from sim.des.engine import RunState
-from sim.distributions import mean_of
 from sim.fast.consumers import backlog
 from sim.fast.faults import fault_windows
 from sim.fast.fleet import serve_jobs
@@ -342,7 +341,7 @@ class FastEngine:
         self.cache: CacheModel | None = None
         self.hit_p = np.zeros(1)
         if sc.redis.enabled:
-            self.cache = self._cache_model(conv_w)
+            self.cache = scenario_cache_model(self.scenario, conv_w, self.cell.sample)
             self.hit_p = np.ascontiguousarray(self.cache.hit_probability, dtype=np.float64)
         self.partitions = cell.fleets["kafka_partitions"].simulated if sc.kafka.enabled else 1
         self.required = set(ms.ack_after or ())
@@ -427,15 +426,6 @@ class FastEngine:
         self.cass_faults["unavailable"] += int((~enough).sum())
         self.cass_faults["hints_stored"] += int((~live[enough]).sum())
         return live & enough[:, None]
-
-    def _cache_model(self, conv_w: np.ndarray) -> CacheModel:
-        """As the DES: a fixed hit ratio, or Che's LRU model over F of the fleet's memory."""
-        sc = self.scenario
-        item = list_bytes(sc.workload.recent_messages, mean_of(sc.workload.message_bytes))
-        if sc.redis.hit_ratio is not None:
-            return fixed_cache_model(self.n_conv, sc.redis.hit_ratio, item)
-        full = sc.redis.shards * sc.redis.memory_gb_per_shard * sc.redis.usable_memory_fraction
-        return lru_cache_model(conv_w, full * 2**30 * self.cell.sample, item)
 
     # -- draws -----------------------------------------------------------------------------------
     def _draw(self, dist: str, purpose: str, gid: np.ndarray, j: int = 0) -> np.ndarray:
