@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.distributions import BLOCK, draw, stream
-from sim.scenario import Workload
+from sim.scenario import Scenario, Workload
 
 _GOLDEN = (5**0.5 - 1) / 2
 _SQRT2 = 2**0.5
@@ -126,3 +126,45 @@ class Conversations:
 def mean_group_size(workload: Workload, rng: np.random.Generator, n: int = 200_000) -> float:
     """Monte Carlo mean of the configured group size after rounding and clipping."""
     return float(np.maximum(np.rint(draw(workload.group_size, rng, n)), 2).mean())
+
+
+@dataclass(frozen=True)
+class HotKeys:
+    """The busiest keys of the full population (full scale, whatever the cell), per second.
+
+    A cell of fraction F < 1 smooths each key's rate into its bin; these figures are what one
+    instance would have to absorb for the busiest key at full scale.
+    """
+
+    conversation_sends_per_sec: float  # sends into the busiest conversation (its Kafka partition)
+    conversation_reads_per_sec: float  # cache lookups of the most-read conversation (its Redis shard)
+    conversation_recipients: int  # recipients per message of the busiest conversation
+    user_sends_per_sec: float  # sends by the most active user (its partition when keyed by user)
+    user_reads_per_sec: float  # reads by the most active reader
+
+
+def hottest_keys(scenario: Scenario) -> HotKeys:
+    """The busiest conversation and user at full scale, from the popularity model (no simulation)."""
+    w = scenario.workload
+    user_top = float(zipf_partial_sums(np.array([1]), w.user_zipf_s)[0]
+                     / zipf_partial_sums(np.array([w.users]), w.user_zipf_s)[0])
+    conv_top = float(zipf_partial_sums(np.array([1]), w.conversation_zipf_s)[0]
+                     / zipf_partial_sums(np.array([w.conversations]), w.conversation_zipf_s)[0])
+    return HotKeys(
+        conversation_sends_per_sec=conv_top * w.sends_per_sec,
+        conversation_reads_per_sec=conv_top * w.reads_per_sec,
+        conversation_recipients=1,
+        user_sends_per_sec=user_top * w.sends_per_sec,
+        user_reads_per_sec=user_top * w.reads_per_sec,
+    )
+
+
+def workload_mix(workload: Workload) -> dict[str, float]:
+    """The traffic-weighted mix that runs realise: group message share, mean recipients per
+    message, and conversation lookups per read. Sizing and cost use it, so `size` and `run`
+    share one model of the workload."""
+    sample = min(1.0, 2_000_000 / workload.conversations)
+    n_conv = cell_size(workload.conversations, sample)
+    conv = Conversations.build(workload, n_conv, np.random.default_rng(0))
+    weights = zipf_cell_weights(n_conv, workload.conversation_zipf_s, sample)
+    return {**conv.mix(weights), "lookups_per_read": 1.0}
