@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,11 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from sim import ScenarioError, load_scenario, simulate
 from sim.diagram import mermaid
 from sim.report import write_report
+from sim.report.resilience import amplification_line, edge_retries
 from sim.result import Result
+from sim.run_folder import Staged, check_target, default_target, fresh_folder
 from sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -27,14 +31,16 @@ from sim.sizing import size_plan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="capsim: simulate a messaging system's capacity, latency and availability.")
-console = Console(width=120)
-err_console = Console(stderr=True, width=120)
+# emoji off: a user's `:x:` in a name or value is printed as written, never as an emoji
+console = Console(width=120, emoji=False)
+err_console = Console(stderr=True, width=120, emoji=False)
 
 
 def _fail(message: str) -> None:
-    """Bad input: one line on stderr, exit code 2. The message is printed literally (no markup)."""
+    """Bad input: one line on stderr, exit code 2. The message is printed literally (no markup,
+    no emoji codes, no highlighting): it quotes what the user wrote."""
     line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    err_console.print(f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -53,8 +59,49 @@ def _load(path: Path, sets: list[str], **fields: object) -> Scenario:
         raise  # unreachable: _fail exits
 
 
-SetOpt = Annotated[list[str], typer.Option("--set", help="Override a field: dotted.path=value (repeatable).")]
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"capsim {version('capsim')}")
+        except PackageNotFoundError:
+            typer.echo("capsim (version unknown: the package is not installed; pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(ctx: typer.Context, version: Annotated[bool, typer.Option(
+        "--version", metavar="", callback=_version, is_eager=True, help="Print capsim's version and exit.")]
+          = False,
+          ) -> None:
+    """capsim: simulate a messaging system's capacity, latency and availability."""
+    previous = os.environ.get("CAPSIM_FORCE")
+
+    def restore() -> None:  # --force lasts one command, also when commands run in one process (tests)
+        if previous is None:
+            os.environ.pop("CAPSIM_FORCE", None)
+        else:
+            os.environ["CAPSIM_FORCE"] = previous
+
+    ctx.call_on_close(restore)
+
+
+def _opt(metavar: str, *names: str, help: str) -> Any:
+    """An option whose help says what its value is (SECONDS, N, F, ...): numbers are typed str so
+    that a bad value gets capsim's one-line error, and typer would show them as <str>."""
+    return typer.Option(*names, metavar=metavar, help=help)
+
+
+SetOpt = Annotated[list[str], _opt("PATH=VALUE", "--set",
+                                   help="Override a field: dotted.path=value (repeatable).")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", metavar="", help="Run even if the work estimate exceeds the engine's budget (never past the "
+                                "memory bound).")]
+OUT_HELP = ("Output folder, new or empty (default: a fresh reports/{default}); written in a staging folder "
+            "and moved into place when complete.")
 EngineOpt = Annotated[str, typer.Option(
+    metavar="des|fast",
     help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, no retries, "
          "breakers or hedging.")]
 
@@ -83,25 +130,29 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
 
 @app.command()
 def run(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML file.")],
     # numbers arrive as text so that a bad value gets capsim's one-line error, not click's usage box
-    duration: Annotated[str | None, typer.Option(help="Simulated seconds (warm-up included).")] = None,
-    warmup: Annotated[str | None, typer.Option(help="Seconds discarded before measuring.")] = None,
-    seed: Annotated[str | None, typer.Option(help="Random seed (same seed, same numbers).")] = None,
-    sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
+    duration: Annotated[str | None, _opt("SECONDS", help="Simulated seconds (warm-up included).")] = None,
+    warmup: Annotated[str | None, _opt("SECONDS|auto", help="Seconds discarded before measuring.")] = None,
+    seed: Annotated[str | None, _opt("N", help="Random seed (same seed, same numbers).")] = None,
+    sample: Annotated[str | None, _opt("F", help="Fraction F of users, traffic and fleets.")] = None,
     set_: SetOpt = [],  # noqa: B006
-    out: Annotated[Path | None, typer.Option(help="Output folder [reports/<scenario>/<time>/].")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    replications: Annotated[str | None, typer.Option(
+    out: Annotated[Path | None, _opt("FOLDER", help=OUT_HELP.format(default="NAME/TIME"))] = None,
+    force: ForceOpt = False,
+    quiet: Annotated[bool, typer.Option(metavar="", help="No progress bar.")] = False,
+    replications: Annotated[str | None, _opt("N",
         help="Independent replications (seeds spawned from --seed); adds 95% CIs (ci95).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Processes for replications (default: all).")] = None,
+    workers: Annotated[str | None, _opt("N", help="Processes for replications (default: all).")] = None,
     engine: EngineOpt = "des",
 ) -> None:
     """Simulate a scenario; write summary.json, latency.csv, components.csv, timeseries.csv, report.md,
     report.html and the charts."""
+    warmup = _fit_warmup([scenario], set_, duration, warmup)
     sc = _load(scenario, set_, duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
     reps = _count(replications, "--replications")
     _check_engine(engine, [sc])
+    _check_budget(engine, [sc], force)
+    _check_out(out)
     console.print(_sample_line(sc))
     if reps is not None or sc.warmup_s == "auto":  # replications and/or the MSER-5 warm-up
         from sim.experiments import replicate
@@ -124,24 +175,20 @@ def run(
             except ScenarioError as exc:  # e.g. a feature the fast engine cannot simulate
                 _fail(str(exc))
                 raise  # unreachable: _fail exits
-    out_dir = out or Path("reports") / sc.name / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
-        result.write(out_dir)
-    except OSError as exc:
-        _fail(f"--out {out_dir}: cannot write the results ({exc.strerror or exc}); "
-              "allowed: a writable folder")
-    size_warnings: list[str] | None = None
-    try:
-        size_warnings = size_plan(sc).warnings
-    except ScenarioError as exc:  # a sizing gap (e.g. an unpriced fleet) must not lose the report
-        err_console.print(f"[yellow]report:[/] no capacity warnings ({escape(str(exc))})", highlight=False)
-    try:
-        report = write_report(result, out_dir, sc, size_warnings=size_warnings, diagram=mermaid(sc))
-    except OSError as exc:
-        _fail(f"--out {out_dir}: cannot write the report ({exc.strerror or exc}); "
-              "allowed: a writable folder")
-        raise  # unreachable: _fail exits
+    with _staged(out, Path("reports") / sc.name, "", "the results") as staged:
+        result.write(staged.path)
+        size_warnings: list[str] | None = None
+        try:
+            size_warnings = size_plan(sc).warnings
+        except ScenarioError as exc:  # a sizing gap (e.g. an unpriced fleet) must not lose the report
+            err_console.print(f"[yellow]report:[/] no capacity warnings ({escape(str(exc))})",
+                              highlight=False)
+        report = write_report(result, staged.path, sc, size_warnings=size_warnings, diagram=mermaid(sc))
+    out_dir = staged.final
+    report = {name: staged.published(path) for name, path in report.items()}
     _print_summary(result)
+    if (retries := amplification_line(edge_retries(result.summary))) is not None:
+        console.print(f"retry amplification: {retries}", markup=False, highlight=False)
     _print_intervals(result.summary)
     for name, verdict in (result.summary.get("slo") or {}).items():
         status = verdict.get("status", "met" if verdict.get("met") else "missed")
@@ -150,8 +197,14 @@ def run(
         shown = "-" if actual is None else f"{actual:.4g}"
         console.print(f"[{style}]SLO {status}[/]: {escape(name)} (actual {shown}, target "
                       f"{escape(str(verdict.get('target')))})", highlight=False)
-    for note in result.summary["sample"]["notes"]:
-        console.print(f"[yellow]sample:[/] {note}", highlight=False)
+    sample = result.summary["sample"]
+    for warning in sample.get("warnings") or []:  # what the cell cannot show (sim/sampling.py)
+        level = warning.get("level")
+        head = {"bad": "[bold red]WARN sample cell:[/]", "warn": "[bold yellow]WARN sample cell:[/]"}.get(
+            level, "[yellow]sample cell:[/]")  # info: a hot key well within one instance, stated all the same
+        console.print(f"{head} {escape(str(warning['text']))}", highlight=False)
+    for note in sample["notes"]:
+        console.print(f"[yellow]sample:[/] {escape(note)}", highlight=False)
     if not result.summary["checks"]["conservation_holds"]:
         err_console.print("[bold red]conservation check failed[/]: see summary.json 'requests'")
         raise typer.Exit(1)
@@ -162,25 +215,27 @@ def run(
 
 @app.command()
 def size(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario: Annotated[Path, typer.Argument(metavar="SCENARIO", help="Scenario YAML file.")],
     set_: SetOpt = [],  # noqa: B006
-    out: Annotated[Path | None, typer.Option(help="Output folder (default reports/<scenario>/size).")] = None,
+    out: Annotated[Path | None, _opt("FOLDER", help=OUT_HELP.format(default="NAME/size-TIME"))] = None,
 ) -> None:
-    """Capacity plan without simulating: demand per dimension, instances needed, cost, WARN findings."""
+    """Capacity plan without simulating: demand per dimension, instances needed (one zone lost), the
+    configured and needed fleets' cost side by side, CRITICAL and WARN findings."""
     sc = _load(scenario, set_)
+    _check_out(out)
     try:
         plan = size_plan(sc)
     except ScenarioError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
-    out_dir = out or Path("reports") / sc.name / "size"
-    try:
-        plan.write(out_dir)
-    except OSError as exc:
-        _fail(f"--out {out_dir}: cannot write the plan ({exc.strerror or exc}); allowed: a writable folder")
-    titles = (f"{sc.name} — capacity plan (CPU at {plan.target_utilization:.0%}; cost: instances only)",
+    with _staged(out, Path("reports") / sc.name, "size-", "the plan") as staged:
+        plan.write(staged.path)
+    out_dir = staged.final or staged.target
+    console.print(escape(plan.facts()), highlight=False)
+    titles = (f"{sc.name} — capacity plan (cost: compute, storage, network, requests)",
+              "monthly cost, configured and needed fleets (same rows, same prices)",
               "demand by dimension", "queueing estimate per instance (M/M/c, Erlang C, configured fleet)")
-    for title, (head, rows) in zip(titles, (plan.plan_table(), plan.dimension_table(),
+    for title, (head, rows) in zip(titles, (plan.plan_table(), plan.cost_table(), plan.dimension_table(),
                                             plan.queueing_table()), strict=True):
         table = Table(title=title, title_justify="left")
         for i, col in enumerate(head):  # cells never truncate; headers may wrap
@@ -192,9 +247,13 @@ def size(
         console.print(table)
     for note in plan.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
-    for finding in plan.findings:
-        console.print(f"[bold yellow]WARN[/] {escape(finding.component)} {escape(finding.dimension)}: "
+    for finding in sorted(plan.findings, key=lambda f: f.severity != "critical"):
+        label = "[bold red]CRITICAL[/]" if finding.severity == "critical" else "[bold yellow]WARN[/]"
+        console.print(f"{label} {escape(finding.component)} {escape(finding.dimension)}: "
                       f"{escape(finding.message)}", highlight=False)
+    short = plan.unholdable()
+    if short:
+        console.print(f"[bold red]cannot hold as configured:[/] {escape(', '.join(short))}", highlight=False)
     console.print(f"wrote {out_dir}/size.json, size.md", highlight=False)
 
 
@@ -208,21 +267,23 @@ def diagram(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")
 
 @app.command()
 def sweep(
-    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file (may have a sweep: section).")],
-    set_: Annotated[list[str], typer.Option(
+    scenario: Annotated[Path, typer.Argument(
+        metavar="SCENARIO", help="Scenario YAML file (may have a sweep: section).")],
+    set_: Annotated[list[str], _opt("PATH=V1,V2,...",
         "--set", help="path=v1,v2,... sweeps a path; path=value fixes it (repeatable).")] = [],  # noqa: B006
-    replications: Annotated[str | None, typer.Option(help="Replications per point (CIs from 2 up).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Local processes (default: all cores).")] = None,
-    dask_scheduler: Annotated[str | None, typer.Option(
+    replications: Annotated[str | None, _opt("N", help="Replications per point (CIs from 2 up).")] = None,
+    workers: Annotated[str | None, _opt("N", help="Local processes (default: all cores).")] = None,
+    dask_scheduler: Annotated[str | None, _opt("tcp://HOST:PORT",
         "--dask-scheduler", help="Run on a Dask cluster at tcp://host:port (needs the dask extra).")] = None,
-    metric: Annotated[list[str], typer.Option(
+    metric: Annotated[list[str], _opt("FIGURE",
         "--metric", help="summary.json figure to chart, e.g. latency_ms.read.p99 (repeatable).")] = [],  # noqa: B006
-    duration: Annotated[str | None, typer.Option(help="Simulated seconds per run.")] = None,
-    warmup: Annotated[str | None, typer.Option(help="Warm-up seconds, or auto (MSER-5).")] = None,
-    seed: Annotated[str | None, typer.Option(help="Base seed (every point shares its seeds).")] = None,
-    sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/NAME/sweep-TIME)")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    duration: Annotated[str | None, _opt("SECONDS", help="Simulated seconds per run.")] = None,
+    warmup: Annotated[str | None, _opt("SECONDS|auto", help="Warm-up seconds, or auto (MSER-5).")] = None,
+    seed: Annotated[str | None, _opt("N", help="Base seed (every point shares its seeds).")] = None,
+    sample: Annotated[str | None, _opt("F", help="Fraction F of users, traffic and fleets.")] = None,
+    out: Annotated[Path | None, _opt("FOLDER", help=OUT_HELP.format(default="NAME/sweep-TIME"))] = None,
+    force: ForceOpt = False,
+    quiet: Annotated[bool, typer.Option(metavar="", help="No progress bar.")] = False,
     engine: EngineOpt = "des",
 ) -> None:
     """Run a scenario over a grid of settings; write sweep.csv, sweep.md and charts (each figure
@@ -231,6 +292,7 @@ def sweep(
     from sim.experiments.sweep import plan_sweep, run_sweep
 
     reps = _count(replications, "--replications")
+    warmup = _fit_warmup([scenario], set_, duration, warmup)
     options = _options(duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
     try:
         plan = plan_sweep(scenario, set_, options, metric, reps)
@@ -238,6 +300,11 @@ def sweep(
         _fail(str(exc))
         raise  # unreachable: _fail exits
     _check_engine(engine, [plan.base, *(p for p in plan.scenarios if isinstance(p, Scenario))])
+    runnable = [(p, sc) for p, sc in zip(plan.points, plan.scenarios, strict=True)
+                if isinstance(sc, Scenario)]
+    _check_budget(engine, [sc for _, sc in runnable], force,
+                  [f"sweep point #{p.index} ({p.label})" for p, _ in runnable])
+    _check_out(out)
     executor = _executor(workers, dask_scheduler)
     console.print(f"[bold]{plan.base.name}[/]: sweeping {len(plan.points)} points ("
                   + " x ".join(f"{k}: {len(v)}" for k, v in plan.axes.items())
@@ -248,25 +315,24 @@ def sweep(
         except ScenarioError as exc:  # e.g. the Dask scheduler cannot be reached
             _fail(str(exc))
             raise
-    out_dir = out or Path("reports") / plan.base.name / f"sweep-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    try:
-        paths = result.write(out_dir)
-    except OSError as exc:
-        _fail(f"--out {out_dir}: cannot write the sweep ({exc.strerror or exc}); allowed: a writable folder")
-        raise
+    with _staged(out, Path("reports") / plan.base.name, "sweep-", "the sweep") as staged:
+        paths = result.write(staged.path)
+    out_dir = staged.final
     table = Table(title=f"{plan.base.name} — sweep (mean [95% CI] over replications)", title_justify="left")
-    for col in ("#", *plan.axes, *plan.metrics, "cost USD/mo", "SLOs"):
-        table.add_column(col, justify="left" if col in ("SLOs", *plan.axes) else "right")
+    for col in ("#", *plan.axes, *plan.metrics, "cost USD/mo", "SLOs", "capacity (size)"):
+        table.add_column(col, justify="left" if col in ("SLOs", "capacity (size)", *plan.axes) else "right")
     for p in result.points:
         if not p.ok:
             table.add_row(str(p.index), *(escape(p.params[k]) for k in plan.axes),
-                          *("-" for _ in plan.metrics), "-", "[bold red]failed[/]")
+                          *("-" for _ in plan.metrics), "-", "[bold red]failed[/]", "-")
             continue
         verdicts = result.verdicts(p)
         slo_text = ", ".join(f"{v}" for v in verdicts.values()) or "-"
         cost = result.figure(p, "cost.total_monthly_usd")["mean"]
+        short = result.short_reasons(p)  # capsim size: short or unstable, never the cheapest
+        capacity = f"[bold red]{escape('; '.join(short))}[/]" if short else "holds"
         table.add_row(str(p.index), *(escape(p.params[k]) for k in plan.axes),
-                      *(result.cell(p, m) for m in plan.metrics), _fmt(cost), escape(slo_text))
+                      *(result.cell(p, m) for m in plan.metrics), _fmt(cost), escape(slo_text), capacity)
     console.print(table)
     for p in result.points:
         if not p.ok:
@@ -274,12 +340,18 @@ def sweep(
                           f"{escape(p.error or '')}", highlight=False)
     cheapest = result.cheapest_meeting()
     if plan.base.slo:
+        short = any(result.short_reasons(p) for p in result.points if p.ok)
         if cheapest is None:
-            console.print("[bold red]no point meets every SLO[/]")
+            meeting = any(result.meets_all(p) for p in result.points)
+            console.print("[bold red]no point meets every SLO[/]" if not meeting else
+                          "[bold red]no point that meets every SLO holds[/]: capsim size finds each short or "
+                          "unstable (the capacity column)", highlight=False)
         else:
             cost = result.figure(cheapest, "cost.total_monthly_usd")["mean"]
-            console.print(f"[green]cheapest point meeting every SLO[/]: #{cheapest.index} "
-                          f"({escape(cheapest.label)}), {_fmt(cost)} USD/month", highlight=False)
+            console.print(f"[green]cheapest point meeting every SLO[/]"
+                          f"{' that capsim size finds neither short nor unstable' if short else ''}: "
+                          f"#{cheapest.index} ({escape(cheapest.label)}), {_fmt(cost)} USD/month",
+                          highlight=False)
     console.print(f"wrote {out_dir}/ ({', '.join(p.name for p in paths.values())})", highlight=False)
     if not any(p.ok for p in result.points):
         raise typer.Exit(1)
@@ -287,30 +359,36 @@ def sweep(
 
 @app.command()
 def compare(
-    scenario_a: Annotated[Path, typer.Argument(help="Scenario A (YAML).")],
-    scenario_b: Annotated[Path | None, typer.Argument(help="Scenario B; omit to use --a/--b on A.")] = None,
-    a: Annotated[list[str], typer.Option("--a", help="Override for arm A: path=value (repeatable).")] = [],  # noqa: B006
-    b: Annotated[list[str], typer.Option("--b", help="Override for arm B: path=value (repeatable).")] = [],  # noqa: B006
+    scenario_a: Annotated[Path, typer.Argument(metavar="SCENARIO_A", help="Scenario A (YAML).")],
+    scenario_b: Annotated[Path | None, typer.Argument(
+        metavar="SCENARIO_B", help="Scenario B; omit to use --a/--b on A.")] = None,
+    a: Annotated[list[str], _opt(
+        "PATH=VALUE", "--a", help="Override for arm A: path=value (repeatable).")] = [],  # noqa: B006
+    b: Annotated[list[str], _opt(
+        "PATH=VALUE", "--b", help="Override for arm B: path=value (repeatable).")] = [],  # noqa: B006
     set_: SetOpt = [],  # noqa: B006
-    replications: Annotated[str | None, typer.Option(help="Replications per arm (default: 5).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Local processes (default: all cores).")] = None,
-    dask_scheduler: Annotated[str | None, typer.Option(
+    replications: Annotated[str | None, _opt("N", help="Replications per arm (default: 5).")] = None,
+    workers: Annotated[str | None, _opt("N", help="Local processes (default: all cores).")] = None,
+    dask_scheduler: Annotated[str | None, _opt("tcp://HOST:PORT",
         "--dask-scheduler", help="Run on a Dask cluster at tcp://host:port (needs the dask extra).")] = None,
-    duration: Annotated[str | None, typer.Option(help="Simulated seconds per run.")] = None,
-    warmup: Annotated[str | None, typer.Option(help="Warm-up seconds, or auto (MSER-5).")] = None,
-    seed: Annotated[str | None, typer.Option(help="Base seed, shared by both arms.")] = None,
-    sample: Annotated[str | None, typer.Option(help="Fraction F of users, traffic and fleets.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: reports/<A>/compare-...)")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    duration: Annotated[str | None, _opt("SECONDS", help="Simulated seconds per run.")] = None,
+    warmup: Annotated[str | None, _opt("SECONDS|auto", help="Warm-up seconds, or auto (MSER-5).")] = None,
+    seed: Annotated[str | None, _opt("N", help="Base seed, shared by both arms.")] = None,
+    sample: Annotated[str | None, _opt("F", help="Fraction F of users, traffic and fleets.")] = None,
+    out: Annotated[Path | None, _opt("FOLDER", help=OUT_HELP.format(default="A/compare-TIME"))] = None,
+    force: ForceOpt = False,
+    quiet: Annotated[bool, typer.Option(metavar="", help="No progress bar.")] = False,
     engine: EngineOpt = "des",
 ) -> None:
-    """Run two designs with common random numbers; print every headline figure side by side with
-    the difference and its 95% CI, mark SLO verdicts that change, draw both latency CDFs."""
-    from sim.experiments.compare import DEFAULT_REPLICATIONS, format_interval, plan_compare, run_compare
+    """Run two designs with common random numbers; print the headline figures (and any that differ
+    significantly) side by side with the difference and its 95% CI, mark SLO verdicts that change,
+    draw both latency CDFs; every figure goes to compare.md and compare.csv."""
+    from sim.experiments.compare import DEFAULT_REPLICATIONS, plan_compare, run_compare
 
     reps = _count(replications, "--replications") or DEFAULT_REPLICATIONS
     if reps < 2:
         _fail(f"--replications {reps}: a difference needs an interval; allowed: 2 or more")
+    warmup = _fit_warmup([p for p in (scenario_a, scenario_b) if p is not None], set_, duration, warmup)
     options = _options(duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
     try:
         arms = plan_compare(scenario_a, scenario_b, set_, a, b, options)
@@ -318,6 +396,8 @@ def compare(
         _fail(str(exc))
         raise
     _check_engine(engine, [arms.a, arms.b])
+    _check_budget(engine, [arms.a, arms.b], force, ["arm A", "arm B"])
+    _check_out(out)
     executor = _executor(workers, dask_scheduler)
     console.print(f"comparing {escape(arms.labels[0])} with {escape(arms.labels[1])}: {reps} replications "
                   f"each, common random numbers, on {executor.name}", highlight=False)
@@ -332,33 +412,93 @@ def compare(
             raise typer.Exit(1) from None
     for note in arms.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-    table = Table(title=f"{arms.labels[0]} vs {arms.labels[1]} (mean [95% CI]; B - A paired)",
-                  title_justify="left")
-    for col in ("figure", "A", "B", "B - A [95% CI]", "change"):
-        table.add_column(col, justify="left" if col in ("figure", "change") else "right")
+    from sim.report.compare_table import select_rows, terminal_table
+
     changed = {row[0] for row in comparison.slo_changes() if row[3]}
     slo_metric = {(s.name or s.metric): s.metric for s in comparison.slos()}
     changed_metrics = {slo_metric[name] for name in changed}
-    for r in comparison.rows():
-        style = "bold" if r.verdict in ("B higher", "B lower") else ""
-        rel = f"{r.relative:+.1%}" if r.relative == r.relative else "-"
-        mark = " [bold red](SLO verdict changes)[/]" if r.metric in changed_metrics else ""
-        change = f"[{style}]{rel}, {r.verdict}[/]{mark}" if style else f"{rel}, {r.verdict}{mark}"
-        table.add_row(r.metric, format_interval(r.a), format_interval(r.b),
-                      format_interval(r.diff, signed=True), change)
-    console.print(table)
+    all_rows = comparison.rows()
+    console.print(terminal_table(all_rows, changed_metrics, escape(
+        f"{arms.labels[0]} vs {arms.labels[1]}: means of {reps} replications, B - A paired")))
+    hidden = len(all_rows) - len(select_rows(all_rows, changed_metrics))
+    more = f"; {hidden} more figures, none significantly different, in compare.md" if hidden else ""
+    console.print(f"n.s.: not significant, the 95% CI of B - A includes 0{more}", highlight=False)
     for name, va, vb, moved in comparison.slo_changes():
         style = "bold red" if moved else "green"
         console.print(f"[{style}]SLO {escape(name)}[/]: A {va}, B {vb}{' (changes)' if moved else ''}",
                       highlight=False)
-    out_dir = out or Path("reports") / arms.a.name / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    try:
-        paths = comparison.write(out_dir)
-    except OSError as exc:
-        _fail(f"--out {out_dir}: cannot write the comparison ({exc.strerror or exc}); "
-              "allowed: a writable folder")
-        raise
+    with _staged(out, Path("reports") / arms.a.name, "compare-", "the comparison") as staged:
+        paths = comparison.write(staged.path)
+    out_dir = staged.final
     console.print(f"wrote {out_dir}/ ({', '.join(p.name for p in paths.values())})", highlight=False)
+
+
+def _check_budget(engine: str, scenarios: list[Scenario], force: bool,
+                  labels: list[str] | None = None) -> None:
+    """Refuse (one line, exit 2) a run whose work estimate exceeds the engine's budget (unless --force)
+    or whose memory estimate exceeds the machine's bound (always): sim/budget.py."""
+    from sim.budget import check_budget
+
+    if force:  # for the rest of this process and the worker processes it starts (sim.simulate reads it)
+        os.environ["CAPSIM_FORCE"] = "1"
+    for i, sc in enumerate(scenarios):
+        try:
+            check_budget(sc, engine, force=force)
+        except ScenarioError as exc:
+            _fail(f"{labels[i]}: {exc}" if labels else str(exc))
+
+
+def _check_out(out: Path | None) -> None:
+    """An explicit --out must be new or empty: checked before any work, and again when publishing."""
+    if out is not None:
+        try:
+            check_target(out)
+        except ScenarioError as exc:
+            _fail(str(exc))
+
+
+@contextmanager
+def _staged(out: Path | None, root: Path, prefix: str, what: str) -> Iterator[Staged]:
+    """Write into a staging folder and publish it as --out, or as a fresh `root/<prefix><time>`
+    (sim/run_folder.py); a failure removes the staging folder and fails in one line."""
+    target = out if out is not None else default_target(root, prefix)
+    try:
+        with fresh_folder(target, explicit=out is not None) as staged:
+            yield staged
+    except ScenarioError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"--out {target}: cannot write {what} ({exc.strerror or exc}); allowed: a writable folder")
+
+
+def _fit_warmup(paths: list[Path], sets: list[str], duration: str | None, warmup: str | None) -> str | None:
+    """--duration given without --warmup: if a scenario's own warm-up is not below that duration, the
+    warm-up becomes 20% of it, said in one printed line. An explicit --warmup (or --set warmup_s /
+    duration_s) is left alone, so --warmup >= --duration is still an error."""
+    if duration is None or warmup is not None:
+        return warmup
+    if any(item.partition("=")[0].strip() in ("warmup_s", "duration_s") for item in sets):
+        return warmup
+    try:
+        seconds = float(duration)
+    except ValueError:
+        return warmup  # _load gives the one-line error
+    if not (math.isfinite(seconds) and seconds > 0):
+        return warmup
+    own: list[float] = []
+    for path in paths:
+        try:
+            base = load_scenario(path)
+        except ScenarioError:
+            return warmup  # the command's own loading reports it
+        if base.warmup_s != "auto":
+            own.append(base.warmup_s)
+    if not own or max(own) < seconds:
+        return warmup
+    scaled = 0.2 * seconds
+    console.print(f"warm-up: {scaled:g} s, 20% of --duration {seconds:g} (the scenario's {max(own):g} s is "
+                  "not below it; --warmup sets it)", markup=False, highlight=False)
+    return repr(scaled)
 
 
 def _count(text: str | None, flag: str) -> int | None:
@@ -445,7 +585,8 @@ def _sample_line(sc: Scenario) -> str:
     if sc.sample >= 1:
         return f"[bold]{sc.name}[/]: full scale, {sc.duration_s:g} s simulated ({_warmup_text(sc)})"
     return (f"[bold]{sc.name}[/]: sample F={sc.sample:g} (that share of users, traffic and every fleet), "
-            f"{sc.duration_s:g} s simulated ({_warmup_text(sc)}); fleet-wide rates scaled by 1/F")
+            f"{sc.duration_s:g} s simulated ({_warmup_text(sc)}); fleet-wide rates scaled by 1/F; what the "
+            f"cell cannot show (hottest keys, fleets off their per-instance load) follows the results")
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -467,13 +608,16 @@ def _print_summary(result: Result) -> None:
                       "-" if avail != avail or avail is None else f"{avail:.5%}")
     console.print(table)
     comp = Table(title="components (per-instance figures as simulated)", title_justify="left")
-    for col in ("component", "instances", "simulated", "util mean", "util max", "wait p99 ms",
-                "ops/s (fleet)", "rejected"):
-        comp.add_column(col, justify="right" if col != "component" else "left")
+    for col in ("component", "count", "in cell", "util mean", "util max", "P(wait)", "wait mean ms",
+                "wait p99 ms", "ops/s (fleet)", "rejected"):
+        comp.add_column(col, justify="right" if col != "component" else "left", no_wrap=col == "component")
     for name, c in s["components"].items():
+        p_wait = c.get("p_wait")
         comp.add_row(name, str(c["instances"]), str(c["simulated_instances"]),
                      f"{c['utilization_mean']:.1%}", f"{c['utilization_max']:.1%}",
-                     _fmt(c["queue_wait_ms_p99"]), _fmt(c["ops_per_sec"]), str(c["rejected"]))
+                     "-" if p_wait is None or p_wait != p_wait else f"{p_wait:.1%}",
+                     _fmt(c.get("queue_wait_ms_mean")), _fmt(c["queue_wait_ms_p99"]), _fmt(c["ops_per_sec"]),
+                     str(c["rejected"]))
     console.print(comp)
     extras = []
     if s["cache"]:
@@ -492,7 +636,7 @@ def main() -> None:
     try:
         app()
     except ScenarioError as exc:  # pragma: no cover - commands catch their own
-        err_console.print(f"error: {exc}")
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

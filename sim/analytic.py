@@ -1,7 +1,11 @@
 """What queueing theory predicts for a scenario, without simulating.
 
 `offered_loads(scenario)` follows the same request flows as the engine (README, "The model") to
-the mean operation rate and mean service time at every component, fleet-wide. `erlang_c` and
+the mean operation rate and mean service time at every component, fleet-wide. The traffic mix
+(recipients per message, conversation lookups per read) is `scenario_mix`: the workload model's own
+`sim.workload.workload_mix`, the mix runs realise, so sizing, cost and runs share one model of the
+workload. Under fan-out on read a read looks up every conversation of the reader's inbox, so Redis
+lookups and Cassandra reads per read are multiplied by `lookups_per_read`. `erlang_c` and
 `station_estimates` turn those into per-instance utilization and queue wait for an M/M/c queue
 (Poisson arrivals, exponential service): the estimate a run's report sets beside the simulated
 figure. Where service times are far from exponential, or a station feeds the next with non-Poisson
@@ -13,14 +17,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from sim.cache import list_bytes, lru_cache_model
 from sim.distributions import mean_of
 from sim.scenario import Scenario, replies_needed
-from sim.workload import mean_group_size, zipf_cell_weights
-
-CACHE_MODEL_MAX_ITEMS = 1_000_000  # Che's model on a stratified sample of at most this many lists
+from sim.workload import reference_population, workload_mix
 
 
 @dataclass(frozen=True)
@@ -44,42 +44,51 @@ class Flows:
     mean_recipients: float  # per message: 1 for a 1:1 conversation, group size - 1 for a group
     mean_message_bytes: float
     loads: dict[str, Load]
+    lookups_per_read: float = 1.0  # conversations a read looks up (its inbox under fan-out on read)
+
+
+def fan_out_mode(scenario: Scenario) -> str:
+    """"read" when a read assembles the reader's inbox (group_service.fan_out: read), else "write"."""
+    gs = scenario.group_service
+    return "read" if gs.enabled and gs.fan_out == "read" else "write"
+
+
+def scenario_mix(scenario: Scenario) -> dict[str, float]:
+    """`sim.workload.workload_mix` for the scenario's workload and fan-out mode: group_message_share,
+    mean_recipients and lookups_per_read (the workload module caches the population behind it)."""
+    return workload_mix(scenario.workload, fan_out_mode(scenario))
 
 
 def expected_hit_ratio(scenario: Scenario) -> float:
-    """Redis hit ratio for reads: fixed by the scenario, or Che's LRU model over Zipf popularity."""
+    """Redis hit ratio for lookups: fixed by the scenario, or Che's LRU model over the lookup
+    popularity of the workload's reference cell, with that cell's share of the fleet's memory."""
     if not scenario.redis.enabled:
         return 0.0
     if scenario.redis.hit_ratio is not None:
         return scenario.redis.hit_ratio
     w = scenario.workload
-    f = min(1.0, CACHE_MODEL_MAX_ITEMS / w.conversations)
-    n = max(1, math.ceil(w.conversations * f - 1e-9))
-    weights = zipf_cell_weights(n, w.conversation_zipf_s, f)
+    pop, f = reference_population(w, fan_out_mode(scenario))
+    weights = pop.read_weights
     item = list_bytes(w.recent_messages, mean_of(w.message_bytes))
     r = scenario.redis
     memory = r.shards * r.memory_gb_per_shard * r.usable_memory_fraction * 2**30
     return lru_cache_model(weights, memory * f, item).hit_ratio
 
 
-def mean_recipients(scenario: Scenario) -> float:
-    """Nominal recipients per message: 1 for 1:1, group size - 1 for the group_share of groups."""
-    w = scenario.workload
-    if w.group_share == 0:
-        return 1.0
-    group_size = mean_group_size(w, np.random.default_rng(scenario.seed))
-    return (1 - w.group_share) * 1.0 + w.group_share * (group_size - 1)
-
-
 def offered_loads(scenario: Scenario, recipients: float | None = None,
-                  hit_ratio: float | None = None) -> Flows:
-    """Fleet-wide load per component. `recipients` and `hit_ratio` default to the scenario's
-    nominal mix and the cache model; pass a run's realised figures to compare with that run."""
+                  hit_ratio: float | None = None, lookups_per_read: float | None = None) -> Flows:
+    """Fleet-wide load per component. `recipients` and `lookups_per_read` default to the workload
+    model's mix (`scenario_mix`), `hit_ratio` to the cache model; pass a run's realised figures to
+    compare with that run."""
     sc = scenario
     w = sc.workload
     sends, reads = w.sends_per_sec, w.reads_per_sec
     hit = expected_hit_ratio(sc) if hit_ratio is None else hit_ratio
-    recipients = mean_recipients(sc) if recipients is None else recipients
+    if recipients is None or lookups_per_read is None:
+        mix = scenario_mix(sc)
+        recipients = mix["mean_recipients"] if recipients is None else recipients
+        lookups_per_read = mix["lookups_per_read"] if lookups_per_read is None else lookups_per_read
+    lookups = reads * lookups_per_read  # cache lookups: one per conversation a read looks up
     loads: dict[str, Load] = {}
 
     def add(name: str, instances: int, servers: int, parts: list[tuple[float, float]]) -> None:
@@ -94,10 +103,10 @@ def offered_loads(scenario: Scenario, recipients: float | None = None,
     if ms.enabled:
         add("message_service", ms.instances, ms.workers,
             [(sends, mean_of(ms.send_service_ms)), (reads, mean_of(ms.read_service_ms))])
-    misses = reads * (1 - hit)
+    misses = lookups * (1 - hit)
     if sc.redis.enabled:
         add("redis", sc.redis.shards, sc.redis.workers,
-            [(sends + reads + (misses if sc.cassandra.enabled else 0.0), mean_of(sc.redis.service_ms))])
+            [(sends + lookups + (misses if sc.cassandra.enabled else 0.0), mean_of(sc.redis.service_ms))])
     gs = sc.group_service
     if sc.cassandra.enabled:
         c = sc.cassandra
@@ -113,8 +122,8 @@ def offered_loads(scenario: Scenario, recipients: float | None = None,
     if gs.enabled and sc.kafka.enabled:
         add("group_service", gs.instances, gs.workers,
             [(sends, mean_of(gs.service_ms) + recipients * gs.per_recipient_ms)])
-    return Flows(hit_ratio=hit, mean_recipients=recipients,
-                 mean_message_bytes=mean_of(w.message_bytes), loads=loads)
+    return Flows(hit_ratio=hit, mean_recipients=recipients, mean_message_bytes=mean_of(w.message_bytes),
+                 loads=loads, lookups_per_read=lookups_per_read)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,19 @@
 
 `monthly_cost(scenario, flows=None)` prices the configured design (the full fleet counts, never
 the sampled cell) from the scenario's pricing catalog (sim/pricing.py: prices are data, each with
-its source and date; `pricing.usd_per_hour` overrides instance prices). It returns a
+its public source page and date; `pricing.usd_per_hour` overrides instance prices). It returns a
 `CostBreakdown` of rows (component, kind, monthly_usd, basis: the arithmetic in words, source: where
 the price came from), with totals by component and by kind and `usd_per_million_messages`.
 `flows` (sim.analytic.Flows) supplies the mean recipients per message and the mean message size;
-pass a run's realised figures to price that run. Everything here is arithmetic on its arguments.
+it defaults to the workload model's mix (sim.workload.workload_mix, as `capsim size` uses); pass a
+run's realised figures to price that run.
+
+Configured and needed, side by side: `fleet` prices other instance counts (by fleet; Redis in
+shards) with the same rows, and by default the breakdown carries `needed`: the fleet sim.sizing
+finds the load needs (zone loss, replicas and every dimension included), priced by this same
+function from the same flows. Only compute differs between the two: storage, transfer and request
+prices follow the data and the traffic, not the instance count. `as_summary()` (summary.json's
+`cost`) holds both. Everything here is arithmetic on its arguments.
 
 Units and conventions
 - A month is the catalog's `hours_per_month` (730 h = 2,628,000 s for aws-us-east-1).
@@ -18,7 +26,8 @@ Units and conventions
 Rules, by kind
 - compute: `instances x usd_per_hour x hours_per_month` for each enabled fleet (gateway instances,
   message_service instances, group_service instances, Cassandra nodes, Redis shards, Kafka
-  brokers). A fleet without `instance_type` costs 0 ("no instance_type: not priced"); an unknown
+  brokers; Redis nodes are shards x (1 + redis.replicas): a replica costs what its shard costs).
+  A fleet without `instance_type` costs 0 ("no instance_type: not priced"); an unknown
   instance type raises ScenarioError naming `<fleet>.instance_type` and the catalog's types. Redis
   memory is part of the cache instance's price. A gateway priced as a managed API gateway
   (`gateway.pricing: api_gateway_rest | api_gateway_http`) has no instances (compute 0) and:
@@ -58,11 +67,12 @@ snapshots/backups, and Kafka or Cassandra disk beyond the formulas above.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sim.analytic import Flows, offered_loads
+from sim.errors import ScenarioError
 from sim.pricing import Catalog, Tier, catalog_for
 from sim.scenario import Scenario
 
@@ -93,6 +103,10 @@ class CostBreakdown:
     currency: str
     hours_per_month: float
     sends_per_sec: float
+    instances: dict[str, int] = field(default_factory=dict)  # priced count per fleet (Redis: shards)
+    nodes: dict[str, int] = field(default_factory=dict)  # machines priced (Redis: shards x (1 + replicas))
+    needed: CostBreakdown | None = None  # the fleet sim.sizing says the load needs, priced the same way
+    needed_note: str = ""  # how `needed` was found, or why it is missing
 
     @property
     def seconds_per_month(self) -> float:
@@ -121,8 +135,9 @@ class CostBreakdown:
         return usd_per_million(self.total_monthly_usd, self.sends_per_sec, self.seconds_per_month)
 
     def as_summary(self) -> dict[str, Any]:
-        """The `cost` section of summary.json."""
-        return {
+        """The `cost` section of summary.json: the configured fleet's figures at the top level, the
+        needed fleet's (same keys, same rows) under `needed`."""
+        out = {
             "monthly_usd": self.by_component,
             "by_kind_usd": self.by_kind,
             "total_monthly_usd": self.total_monthly_usd,
@@ -130,8 +145,14 @@ class CostBreakdown:
             "catalog": self.catalog,
             "currency": self.currency,
             "hours_per_month": self.hours_per_month,
+            "instances": dict(self.instances),
+            "nodes": dict(self.nodes),
             "rows": [row.as_dict() for row in self.rows],
         }
+        if self.needed is not None or self.needed_note:
+            out["needed"] = self.needed.as_summary() if self.needed is not None else None
+            out["needed_note"] = self.needed_note
+        return out
 
 
 # ---- pure arithmetic -------------------------------------------------------------------------
@@ -185,33 +206,65 @@ def usd_per_million(total_monthly_usd: float, sends_per_sec: float, seconds_per_
 # ---- the model -------------------------------------------------------------------------------
 
 
-def monthly_cost(scenario: Scenario, flows: Flows | None = None) -> CostBreakdown:
+def monthly_cost(scenario: Scenario, flows: Flows | None = None, *, fleet: Mapping[str, int] | None = None,
+                 with_needed: bool = True) -> CostBreakdown:
     """Monthly cost of `scenario` by component and kind (rules in the module docstring).
 
-    `flows` defaults to the scenario's nominal flows (sim.analytic.offered_loads); only its
-    mean_recipients and mean_message_bytes enter the cost.
+    `flows` defaults to the workload model's mix (sim.analytic.offered_loads); only its
+    mean_recipients, mean_message_bytes and lookups_per_read enter the cost. `fleet` replaces
+    configured instance counts by fleet (Redis: shards). With `with_needed`, the result's `needed`
+    prices the fleet sim.sizing finds the load needs, from the same mix (None, with `needed_note`
+    saying why, when sizing cannot tell).
     """
     sc = scenario
     catalog = catalog_for(sc)
     if flows is None:
         flows = offered_loads(sc, hit_ratio=0.0)  # the hit ratio does not enter the cost
     month_s = catalog.hours_per_month * SECONDS_PER_HOUR
+    counts = {name: (fleet or {}).get(name, configured)
+              for name, enabled, configured, _type in sc.fleets() if enabled}
     rows: list[CostRow] = []
-    rows += _compute_rows(sc, catalog)
+    rows += _compute_rows(sc, catalog, counts)
     rows += _request_rows(sc, catalog, month_s)
     rows += _storage_rows(sc, catalog, flows)
     rows += _network_rows(sc, catalog, flows, month_s)
+    needed, note = _needed(sc, flows) if with_needed else (None, "")
     return CostBreakdown(rows=tuple(rows), catalog=catalog.catalog, currency=catalog.currency,
                          hours_per_month=catalog.hours_per_month,
-                         sends_per_sec=sc.workload.sends_per_sec)
+                         sends_per_sec=sc.workload.sends_per_sec, instances=counts,
+                         nodes={n: c * _nodes_per_instance(sc, n) for n, c in counts.items()},
+                         needed=needed, needed_note=note)
 
 
-def _compute_rows(sc: Scenario, catalog: Catalog) -> list[CostRow]:
+def _needed(sc: Scenario, flows: Flows) -> tuple[CostBreakdown | None, str]:
+    """The needed fleet's cost, by the sizing code, at `flows`' mix (the cache model's hit ratio:
+    the load the stores carry depends on it, the prices do not)."""
+    from sim.sizing import size_plan  # sizing prices its fleets with this module
+
+    try:
+        plan = size_plan(sc, offered_loads(sc, recipients=flows.mean_recipients,
+                                           lookups_per_read=flows.lookups_per_read))
+    except (ScenarioError, ValueError) as exc:
+        return None, f"needed fleet not sized: {exc}"
+    short = plan.unholdable()
+    return plan.cost_needed, (
+        f"the fleet `capsim size` finds the load needs (CPU at {plan.target_utilization:.0%}, "
+        f"{'one of ' + str(plan.zones) + ' zones lost' if plan.zones > 1 else 'one zone'}, every dimension), "
+        f"{plan.mean_recipients:.3g} recipients per message; configured fleets short: "
+        f"{', '.join(short) if short else 'none'}")
+
+
+def _nodes_per_instance(sc: Scenario, name: str) -> int:
+    return 1 + sc.redis.replicas if name == "redis" else 1
+
+
+def _compute_rows(sc: Scenario, catalog: Catalog, counts: Mapping[str, int]) -> list[CostRow]:
     rows = []
     hours = catalog.hours_per_month
-    for name, enabled, instances, instance_type in sc.fleets():
+    for name, enabled, _configured, instance_type in sc.fleets():
         if not enabled:
             continue
+        instances = counts[name]
         if name == "gateway" and sc.gateway.pricing != "instances":
             rows.append(CostRow(name, "compute", 0.0,
                                 f"gateway.pricing {sc.gateway.pricing}: managed, no instances"))
@@ -223,10 +276,13 @@ def _compute_rows(sc: Scenario, catalog: Catalog) -> list[CostRow]:
         if instance_type in sc.pricing.usd_per_hour:
             source = f"scenario pricing.usd_per_hour.{instance_type}"
         else:
-            source = f"{catalog.catalog}: {price.source}, {price.date}"
+            source = f"{catalog.catalog}: {price.source}, {price.source_url}, {price.date}"
+        nodes = instances * _nodes_per_instance(sc, name)
+        count = (f"{_n(instances)} shards x (1 + {sc.redis.replicas} replicas) = {_n(nodes)}"
+                 if nodes != instances else _n(instances))
         rows.append(CostRow(
-            name, "compute", instance_monthly_usd(instances, price.usd_per_hour, hours),
-            f"{_n(instances)} x {instance_type} x ${price.usd_per_hour:g}/h x {_n(hours)} h", source))
+            name, "compute", instance_monthly_usd(nodes, price.usd_per_hour, hours),
+            f"{count} x {instance_type} x ${price.usd_per_hour:g}/h x {_n(hours)} h", source))
     return rows
 
 
@@ -241,8 +297,7 @@ def _request_rows(sc: Scenario, catalog: Catalog, month_s: float) -> list[CostRo
     tiers = " + ".join(f"{_n(units)}M x ${price:g}" for units, price in parts) or "0"
     basis = (f"({_n(w.sends_per_sec)} sends + {_n(w.reads_per_sec)} reads)/s x {_n(month_s)} s = "
              f"{_n(millions)}M requests/month, {gw.pricing} tiers: {tiers}")
-    return [CostRow("gateway", "requests", usd, basis,
-                    f"{catalog.catalog}: {prices.source}, {prices.date}")]
+    return [CostRow("gateway", "requests", usd, basis, _source(catalog, prices))]
 
 
 def _inbox_entries_per_sec(sc: Scenario, flows: Flows) -> float:
@@ -335,7 +390,7 @@ def _network_rows(sc: Scenario, catalog: Catalog, flows: Flows, month_s: float) 
 
 
 def _source(catalog: Catalog, price: Any) -> str:
-    return f"{catalog.catalog}: {price.source}, {price.date}"
+    return f"{catalog.catalog}: {price.source}, {price.source_url}, {price.date}"
 
 
 def _n(x: float) -> str:

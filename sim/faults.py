@@ -16,10 +16,16 @@ Each entry of `faults:` has a `kind`, a `start_s` and a `duration_s`:
 Nodes are instance indices of the configured fleet (0-based); with `count`, the first `count`
 nodes. Node i of every fleet is in zone i mod `network.zones`. With `--sample`, faults name
 nodes of the simulated cell (the run reports the cell's size).
+
+A fault that would do nothing is an error, not a fault reported as injected (`fault_problem`):
+one that starts at or after the run ends (it may start during the warm-up), one naming nodes
+(or a `count`) beyond the instances the cell simulates, and a zone outage of a zone in which
+the cell simulates no instance of a fleet that has one there at full scale.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,6 +65,10 @@ class Fault(BaseModel):
                 raise ValueError(f"a {k} fault takes exactly one of count or nodes")
             if self.nodes is not None and (not self.nodes or min(self.nodes) < 0):
                 raise ValueError("nodes must be a non-empty list of indices >= 0")
+            if self.nodes is not None and len(set(self.nodes)) < len(self.nodes):
+                twice = sorted({n for n in self.nodes if self.nodes.count(n) > 1})
+                raise ValueError(f"nodes {self.nodes} names {twice} more than once; allowed: distinct "
+                                 "indices")
         if k == "broker_loss" and self.component != "kafka":
             raise ValueError("broker_loss applies to component kafka")
         if k == "shard_loss" and self.component != "redis":
@@ -83,3 +93,53 @@ class Fault(BaseModel):
 
     def node_indices(self, fleet_size: int) -> list[int]:
         return list(self.nodes) if self.nodes is not None else list(range(min(self.count or 0, fleet_size)))
+
+
+UNITS = {"cassandra": "nodes", "redis": "shards", "kafka": "brokers"}  # the rest: instances
+
+
+def fault_problem(fault: Fault, duration_s: float, zones: int, sample: float,
+                  configured: dict[str, int], simulated: dict[str, int]) -> str | None:
+    """Why `fault` would do nothing in this run, with what is allowed; None if it acts.
+
+    `configured` and `simulated` give each enabled fleet's instances in the design and in the
+    `sample` cell (sim/sampling.py); node i of a fleet is in zone i mod `zones`.
+    """
+    if fault.start_s >= duration_s:
+        return (f"{fault.label()} starts at or after the run ends (duration_s {duration_s:g}); allowed: "
+                f"start_s below {duration_s:g} (a fault may start during the warm-up), or a longer "
+                "--duration")
+    name = fault.component
+    if name is not None and name in simulated and (fault.nodes is not None or fault.count is not None):
+        k, n, unit = simulated[name], configured[name], UNITS.get(name, "instances")
+        wanted = max(fault.nodes) + 1 if fault.nodes is not None else fault.count or 0
+        if wanted <= k:
+            return None
+        what = f"nodes {fault.nodes}" if fault.nodes is not None else f"count {fault.count}"
+        if k == n:
+            return f"{fault.label()}: {name} has {n} {unit}; got {what}; allowed: " + (
+                f"nodes 0..{n - 1}" if fault.nodes is not None else f"count 1..{n}")
+        beyond = f"{what} are outside it" if fault.nodes is not None else f"{what} is more than it has"
+        return (f"{fault.label()}: the --sample {sample:g} cell simulates {k} of {name}'s {n} {unit}, so "
+                f"{beyond}; allowed: "
+                + (f"nodes 0..{k - 1}" if fault.nodes is not None else f"count 1..{k}")
+                + f" of the cell, or --sample {_sample_for(wanted, n)} or larger (--sample 1: all {n})")
+    if fault.kind == "zone_outage" and fault.zone is not None:
+        # the fleets with an instance in the zone at full scale but none in the cell
+        missing = [f for f in simulated if configured[f] > fault.zone >= simulated[f]]
+        if missing:
+            cells = ", ".join(f"{simulated[f]} of {configured[f]} {f} {UNITS.get(f, 'instances')}"
+                              for f in missing)
+            lowest = min(simulated[f] for f in missing)
+            need = max(_sample_for(fault.zone + 1, configured[f]) for f in missing)
+            return (f"{fault.label()}: the --sample {sample:g} cell simulates {cells} (instance i is in zone "
+                    f"i mod {zones}), none of them in zone {fault.zone}, so the outage would miss what it "
+                    f"takes at full scale; allowed: zone 0..{lowest - 1}, or --sample {need} or larger")
+    return None
+
+
+def _sample_for(instances: int, configured: int) -> str:
+    """The smallest --sample (as text, rounded up) whose cell simulates `instances` of `configured`."""
+    f = min(1.0, instances / configured)
+    scale = 10.0 ** (2 - math.floor(math.log10(f)))  # three significant digits
+    return f"{math.ceil(f * scale - 1e-6) / scale:g}"

@@ -45,10 +45,16 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
         catalog = Path(pricing["catalog"])
         if catalog.suffix in (".yaml", ".yml") and not catalog.is_absolute():
             pricing["catalog"] = str(path.parent / catalog)  # relative to the scenario file
-    raw.setdefault("name", path.stem)
+    raw.setdefault("name", default_name(path))
     scenario = validate_scenario(raw, lines=lines, source=str(path))
     check_pricing(scenario)
     return scenario
+
+
+def default_name(path: Path) -> str:
+    """A scenario without `name:` is named after its file, made a valid name (see Scenario.name)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).lstrip(".")[:100]
+    return name or "scenario"
 
 
 def validate_scenario(raw: dict[str, Any], lines: dict[tuple, int | str] | None = None,
@@ -83,8 +89,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict
     except OSError as exc:
         raise ScenarioError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _bounded_yaml(text, str(path))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -101,9 +106,9 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict
         raise ScenarioError(str(path), "the scenario is empty; give at least workload: and the fleet "
                                        "sections (see scenarios/messaging-1m.yaml), or extends: a base file")
     if not isinstance(data, dict):
-        kind = "list" if isinstance(data, list) else f"single value ({data!r})"
-        raise ScenarioError(str(path), f"got a YAML {kind}; a scenario must be a mapping of sections "
-                                       "(name:, workload:, gateway:, ...)")
+        kind = "list" if isinstance(data, list) else "single value"  # never echo a file's content
+        raise ScenarioError(str(path), f"got a YAML {kind}, not a scenario; a scenario must be a mapping of "
+                                       "sections (name:, workload:, gateway:, ...)")
     _no_duplicate_keys(node, (), path)
     lines: dict[tuple, int | str] = {k: f"{path}:{n}" for k, n in _line_index(node, ()).items()}
     base = data.pop("extends", None)
@@ -126,7 +131,88 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict
     base_data, base_lines = _read_yaml(base_path, chain)
     _set_base_dir(base_data, base_path.parent)
     base_data.pop("name", None)
+    inherited = base_data.get("description")
+    if "description" not in data and isinstance(inherited, str) and inherited:  # say whose it is
+        base_data["description"] = f"extends {base}: {inherited}"
     return _deep_merge(base_data, data), {**base_lines, **lines}
+
+
+MAX_YAML_BYTES = 1_000_000  # a scenario is a few kB; this bound keeps a pasted blob from being parsed
+MAX_YAML_ALIASES = 1_000  # `*name` references in one document
+MAX_YAML_NODES = 200_000  # values in the document once aliases are expanded (a "billion laughs" has ~1e9)
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting `*alias` references as it composes."""
+
+    aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise _TooBig(f"more than {MAX_YAML_ALIASES:,} aliases (*name)")
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _bounded_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """Compose and construct one YAML document within MAX_YAML_BYTES, MAX_YAML_ALIASES and
+    MAX_YAML_NODES (aliases expanded), so an alias bomb is refused before it is expanded."""
+    size = len(text.encode("utf-8"))
+    allowed = ("allowed: a scenario within those bounds (a scenario needs a few kB and few if any "
+               "anchors)")
+    if size > MAX_YAML_BYTES:
+        raise ScenarioError(source, f"the YAML document is {size:,} bytes, more than {MAX_YAML_BYTES:,}; "
+                                    + allowed)
+    loader = _CountingLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except _TooBig as exc:
+            raise ScenarioError(source, f"the YAML document has {exc}; {allowed}") from None
+        if node is None:
+            return None, None
+        expanded = _expanded_size(node, {}, set())
+        if expanded > MAX_YAML_NODES:
+            raise ScenarioError(source, f"the YAML document expands to {_count_text(expanded)} values "
+                                        f"through its aliases, more than {MAX_YAML_NODES:,}; {allowed}")
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _count_text(n: int) -> str:
+    return f"{n:,}" if n < 10**9 else f"~{n:.1e}"
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], stack: set[int]) -> int:
+    """Values in `node` with every alias expanded (memoised by node, so it costs one pass)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in stack:  # a recursive alias (`&a [*a]`) expands without end
+        return MAX_YAML_NODES + 1
+    stack.add(key)
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, memo, stack) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, memo, stack) + _expanded_size(v, memo, stack) for k, v in node.value)
+    stack.discard(key)
+    memo[key] = total = min(total, 10**18)
+    return total
+
+
+def parse_value(text: str, source: str) -> Any:
+    """A `--set` value as YAML, within the same bounds as a file; plain text if it is not YAML."""
+    try:
+        return _bounded_yaml(text, source)[1]
+    except yaml.YAMLError:
+        return text
 
 
 _YAML_HINTS = {
@@ -195,10 +281,7 @@ def _apply_override(raw: dict[str, Any], item: str, origin: str | None = None) -
     parts = [p.strip() for p in key.split(".")]
     if not all(parts):
         raise ScenarioError(label, f"the path before '=' is empty or has an empty part; {example}")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
+    value = parse_value(text, label) if text.strip() else None
     target = raw
     for i, part in enumerate(parts[:-1]):
         nxt = target.get(part)
@@ -275,7 +358,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _where(loc: list | tuple, lines: dict[tuple, int | str], source: str) -> str:
@@ -391,10 +474,11 @@ def _bounds(name: str, model: Any) -> str:
             bound = getattr(m, attr, None)
             if bound is None:
                 continue
+            shown = f"{bound:,}" if isinstance(bound, int) else f"{bound:g}"
             if side == "low":
-                low = f"{bound:g} {op} "
+                low = f"{shown} {op} "
             else:
-                high = f" {op} {bound:g}"
+                high = f" {op} {shown}"
     if not (low or high):
         return ""
     if low and not high:  # read `x >= 0` rather than `0 <= x`
@@ -437,14 +521,21 @@ def _scalar_types(annotation: Any) -> set[type]:
     return out
 
 
-def _non_finite(obj: BaseModel, loc: tuple) -> tuple[tuple, float] | None:
-    """The first inf or nan anywhere in a validated scenario (`1e400` or `.inf` in YAML)."""
-    for name in type(obj).model_fields:
-        value = getattr(obj, name)
-        if isinstance(value, float) and not math.isfinite(value):
-            return (*loc, name), value
-        if isinstance(value, BaseModel):
-            found = _non_finite(value, (*loc, name))
-            if found:
-                return found
+def _non_finite(obj: Any, loc: tuple) -> tuple[tuple, float] | None:
+    """The first inf or nan anywhere in a validated scenario (`1e400` or `.inf` in YAML), inside
+    models, lists (faults, SLOs) and mappings (prices, policies) alike."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (loc, obj)
+    if isinstance(obj, BaseModel):
+        items: Any = ((name, getattr(obj, name)) for name in type(obj).model_fields)
+    elif isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list | tuple):
+        items = enumerate(obj)
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite(value, (*loc, key))
+        if found:
+            return found
     return None

@@ -192,3 +192,12 @@ class Recorder:
                 "relative_difference": abs(L - lam * w) / L if L > 0 else math.nan,
             }
         return out
+
+
+def queue_figures(at_once: int, queued: int, wait_s: float) -> tuple[float, float]:
+    """(P(wait), mean queue wait in ms over all jobs started, zero waits included) from the count of
+    jobs that started service on arrival, the count that queued first, and their summed wait."""
+    started = at_once + queued
+    if started <= 0:
+        return math.nan, math.nan
+    return queued / started, wait_s * 1e3 / started

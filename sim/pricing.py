@@ -1,8 +1,12 @@
 """The pricing and hardware catalog: instance types, storage, network and API-gateway prices.
 
-Catalogs are data (sim/data/pricing/<name>.yaml), every price with its source and date. A
-scenario names its catalog (`pricing.catalog`: a name or a YAML path) and may override instance
-prices (`pricing.usd_per_hour`). Bad catalog data raises `ScenarioError` naming the file and field.
+Catalogs are data (sim/data/pricing/<name>.yaml): every price with its public source page
+(`source_url`, an https address), a note on how it was read (`source`) and its date. Instance types
+also give their hardware: vCPUs, memory, local disk, and network bandwidth both as AWS's burst
+("up to") figure and as the sustained (baseline) bandwidth, which AWS specifies for each direction
+separately (in and out at once); sizing plans on the sustained figure. A scenario names its
+catalog (`pricing.catalog`: a name or a YAML path) and may override instance prices
+(`pricing.usd_per_hour`). Bad catalog data raises `ScenarioError` naming the file and field.
 """
 
 from __future__ import annotations
@@ -23,20 +27,29 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+URL = r"^https://\S+$"
+DATE = r"^\d{4}-\d{2}(-\d{2})?$"
+
+
 class InstanceType(_Data):
     usd_per_hour: float = Field(ge=0)
     vcpu: int = Field(ge=1)
     memory_gb: float = Field(gt=0)
     local_disk_gb: float = Field(0, ge=0)
-    network_gbps: float = Field(gt=0)
-    source: str
-    date: str
+    network_gbps: float = Field(gt=0, description="burst ('up to') bandwidth, Gbit/s each direction")
+    network_gbps_sustained: float = Field(
+        gt=0, description="baseline bandwidth an instance sustains, Gbit/s in each direction")
+    source: str = Field(description="how the price was read (and whether to verify it)")
+    source_url: str = Field(pattern=URL, description="the public price page")
+    hardware_url: str = Field(pattern=URL, description="the public page of the hardware figures")
+    date: str = Field(pattern=DATE, description="when the price was read, YYYY-MM or YYYY-MM-DD")
 
 
 class Price(_Data):
     value: float = Field(ge=0)
     source: str
-    date: str
+    source_url: str = Field(pattern=URL)
+    date: str = Field(pattern=DATE)
 
 
 class Tier(_Data):
@@ -47,7 +60,8 @@ class Tier(_Data):
 class TieredPrice(_Data):
     tiers: list[Tier] = Field(min_length=1)
     source: str
-    date: str
+    source_url: str = Field(pattern=URL)
+    date: str = Field(pattern=DATE)
 
     @model_validator(mode="after")
     def _ordered(self) -> TieredPrice:

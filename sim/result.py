@@ -15,8 +15,10 @@ from sim.cost import monthly_cost
 from sim.des.engine import RunState
 from sim.histogram import Histogram
 from sim.jsonsafe import json_safe
+from sim.metrics import queue_figures
 from sim.recovery import availability_windows, fault_report, nines
 from sim.report.slo import evaluate_slos
+from sim.sampling import sample_block
 
 LATENCY_QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0)
 
@@ -77,6 +79,9 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         utils = [st.utilization(measured) for st in fleet.stations]
         completions = sum(st.completions for st in fleet.stations)
         fc = cell.fleets[name]
+        p_wait, wait_ms_mean = queue_figures(sum(st.at_once for st in fleet.stations),
+                                             sum(st.queued for st in fleet.stations),
+                                             math.fsum(st.wait_s for st in fleet.stations))
         components[name] = {
             "instances": fc.configured,
             "simulated_instances": fc.simulated,
@@ -84,12 +89,17 @@ def build_result(state: RunState, engine: str = "des") -> Result:
             "utilization_mean": sum(utils) / len(utils),
             "utilization_max": max(utils),
             "queue_wait_ms_p99": fleet.wait_histogram().quantile(0.99),
-            "ops_per_sec": completions / measured / fc.share() if measured > 0 else math.nan,
+            "p_wait": p_wait,
+            "queue_wait_ms_mean": wait_ms_mean,
+            # fleet-wide at full scale: the cell carries a fraction `sample` of the traffic, whatever
+            # share of the fleet's instances it simulates (that share sets per-instance load only)
+            "ops_per_sec": rate(completions),
             "ops_per_sec_per_instance": completions / measured / len(utils) if measured > 0 else math.nan,
             "rejected": sum(st.rejections for st in fleet.stations),
             "per_instance_load_factor": cell.load_factor(name),
         }
         for st, u in zip(fleet.stations, utils, strict=True):
+            st_p_wait, st_wait_ms_mean = queue_figures(st.at_once, st.queued, st.wait_s)
             rows.append({
                 "component": name,
                 "instance": st.index,
@@ -99,16 +109,18 @@ def build_result(state: RunState, engine: str = "des") -> Result:
                 "arrivals": st.arrivals,
                 "rejected": st.rejections,
                 "mean_jobs": st.jobs_area / measured if measured > 0 else math.nan,
+                "p_wait": st_p_wait,
+                "queue_wait_ms_mean": st_wait_ms_mean,
             })
 
     cache: dict[str, Any] = {}
     if state.cache is not None:
         lookups = state.redis_hits + state.redis_misses
-        share = cell.fleets["redis"].share()
         cache = {
             "hit_ratio": state.redis_hits / lookups if lookups else math.nan,
             "model_hit_ratio": state.cache.hit_ratio,
-            "memory_used_gb": state.cache.memory_used_gb / share,
+            # the cell's cache gets a fraction `sample` of the fleet's memory (sim/cache.py)
+            "memory_used_gb": state.cache.memory_used_gb / cell.sample,
             "working_set_gb": state.cache.working_set_gb / cell.sample,
             "memory_configured_gb": sc.redis.shards * sc.redis.memory_gb_per_shard,
         }
@@ -118,7 +130,7 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         "description": sc.description,
         "engine": engine,
         "seed": sc.seed,
-        "sample": cell.as_dict(),
+        "sample": sample_block(sc, cell),  # the cell and what it cannot show (warnings)
         "sim_seconds": state.sim_seconds,
         "warmup_seconds": sc.warmup_s,
         "measured_seconds": measured,
@@ -208,6 +220,7 @@ def _analytic(state: RunState) -> dict[str, dict[str, float | bool]]:
             "ops_per_sec_per_instance": per_instance,
             "utilization": est.utilization,
             "stable": est.stable,
+            "p_wait": est.p_wait,
             "wait_ms_mean": est.wait_ms_mean,
             "wait_ms_p99": est.wait_ms_p99,
         }

@@ -4,15 +4,25 @@ Each fleet keeps ceil(F x count) instances, never fewer than it needs to work (C
 replication factor, Kafka's replication factor, one instance). Where rounding gives a fleet a
 share other than F, each of its simulated instances carries F/share times the per-instance load
 of the full design; the cell says so for that fleet, and every output reports it.
+
+What a cell cannot show is a warning in summary.json's `sample.warnings`, the terminal and the
+report's Findings (`sample_block`): fleets whose per-instance load factor is not 1, and the
+busiest keys' full-scale load on the one instance each lands on (sim/hotkeys.py). A sweep or
+comparison whose swept fleet's simulated count does not follow the value is refused before
+anything runs (`require_following`), with the smallest --sample that would answer.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
+from sim.errors import ScenarioError
 from sim.scenario import Scenario
 from sim.workload import cell_size
+
+FAITHFUL_TOLERANCE = 0.01  # a per-instance load factor within 1% of 1 keeps the full design's load
 
 
 @dataclass(frozen=True)
@@ -57,37 +67,68 @@ class Cell:
             "notes": list(self.notes),
         }
 
+    def load_factor_warnings(self) -> list[dict[str, object]]:
+        """One warning per fleet whose per-instance load in the cell is not the full design's."""
+        out: list[dict[str, object]] = []
+        if self.sample >= 1:
+            return out
+        for name, fc in self.fleets.items():
+            factor = self.load_factor(name)
+            if not faithful(factor):
+                out.append({
+                    "kind": "load_factor", "component": name, "level": "warn", "configured": fc.configured,
+                    "simulated": fc.simulated, "per_instance_load_factor": factor,
+                    "text": f"{name}: {fc.simulated} of {fc.configured:,} simulated (share "
+                            f"{fc.share():.4g} vs sample {self.sample:.4g}): each simulated instance carries "
+                            f"{factor:.3g}x the full design's per-instance load, so its utilization and "
+                            f"queueing are not the design's"})
+        return out
+
 
 def _fleet(configured: int, sample: float, floor: int) -> FleetCell:
-    return FleetCell(configured, min(configured, max(floor, math.ceil(configured * sample - 1e-9))))
+    return FleetCell(configured, simulated_count(configured, sample, floor))
+
+
+def simulated_count(configured: int, sample: float, floor: int) -> int:
+    """Instances a cell of fraction `sample` simulates: ceil(F x count), at least `floor`."""
+    return min(configured, max(floor, math.ceil(configured * sample - 1e-9)))
+
+
+def load_factor(configured: int, sample: float, floor: int) -> float:
+    """Per-instance load in the cell relative to the full design: F / (simulated / configured)."""
+    return sample * configured / simulated_count(configured, sample, floor)
+
+
+def faithful(factor: float) -> bool:
+    """The cell keeps the full design's per-instance load within FAITHFUL_TOLERANCE."""
+    return abs(factor - 1) <= FAITHFUL_TOLERANCE
+
+
+def fleet_sizes(scenario: Scenario) -> dict[str, tuple[int, int]]:
+    """Per enabled fleet: (configured count, fewest instances a cell may simulate)."""
+    sc = scenario
+    out: dict[str, tuple[int, int]] = {}
+    if sc.gateway.enabled:
+        out["gateway"] = (sc.gateway.instances, 1)
+    if sc.message_service.enabled:
+        out["message_service"] = (sc.message_service.instances, 1)
+    if sc.group_service.enabled:
+        out["group_service"] = (sc.group_service.instances, 1)
+    if sc.cassandra.enabled:
+        out["cassandra"] = (sc.cassandra.nodes, sc.cassandra.replication_factor)
+    if sc.redis.enabled:
+        out["redis"] = (sc.redis.shards, 1)
+    if sc.kafka.enabled:
+        out["kafka"] = (sc.kafka.brokers, sc.kafka.replication_factor)
+        out["kafka_partitions"] = (sc.kafka.partitions, 1)
+    return out
 
 
 def make_cell(scenario: Scenario) -> Cell:
     f = scenario.sample
-    fleets: dict[str, FleetCell] = {}
-    if scenario.gateway.enabled:
-        fleets["gateway"] = _fleet(scenario.gateway.instances, f, 1)
-    if scenario.message_service.enabled:
-        fleets["message_service"] = _fleet(scenario.message_service.instances, f, 1)
-    if scenario.group_service.enabled:
-        fleets["group_service"] = _fleet(scenario.group_service.instances, f, 1)
-    if scenario.cassandra.enabled:
-        fleets["cassandra"] = _fleet(scenario.cassandra.nodes, f, scenario.cassandra.replication_factor)
-    if scenario.redis.enabled:
-        fleets["redis"] = _fleet(scenario.redis.shards, f, 1)
-    if scenario.kafka.enabled:
-        fleets["kafka"] = _fleet(scenario.kafka.brokers, f, scenario.kafka.replication_factor)
-        fleets["kafka_partitions"] = _fleet(scenario.kafka.partitions, f, 1)
+    fleets = {name: _fleet(n, f, floor) for name, (n, floor) in fleet_sizes(scenario).items()}
     notes = []
     if f < 1:
-        for name, fc in fleets.items():
-            factor = f / fc.share()
-            if abs(factor - 1) > 0.01:
-                notes.append(
-                    f"{name}: {fc.simulated} of {fc.configured} simulated (share {fc.share():.4g} vs "
-                    f"sample {f:.4g}): each simulated instance carries {factor:.3g}x the full design's "
-                    f"per-instance load"
-                )
         for name in ("gateway", "message_service"):
             section = getattr(scenario, name)
             if section.enabled and section.balancer == "round_robin" and fleets[name].simulated > 0:
@@ -106,3 +147,98 @@ def make_cell(scenario: Scenario) -> Cell:
         fleets=fleets,
         notes=notes,
     )
+
+
+# -- what a cell cannot show ------------------------------------------------------------------------
+def sample_block(scenario: Scenario, cell: Cell) -> dict[str, object]:
+    """summary.json's `sample`: the cell, and (F < 1) its warnings: every fleet whose per-instance
+    load is not the full design's, and the busiest keys' full-scale load on their one instance
+    (sim/hotkeys.py). Report and CLI both read `warnings`."""
+    from sim.hotkeys import cell_hottest_keys, fan_out_burst, hot_key_loads
+    from sim.workload import hottest_keys
+
+    block = cell.as_dict()
+    warnings: list[dict[str, object]] = list(cell.load_factor_warnings())
+    if cell.sample < 1:
+        hit = 0.0
+        if scenario.redis.enabled:
+            from sim.analytic import expected_hit_ratio
+
+            hit = expected_hit_ratio(scenario)
+        loads = hot_key_loads(scenario, hottest_keys(scenario), cell_hottest_keys(scenario), hit)
+        warnings += [load.as_dict() for load in loads]
+        if "cassandra" in cell.fleets:
+            burst = fan_out_burst(scenario, cell.fleets["cassandra"].simulated)
+            if burst is not None:
+                warnings.append(burst)
+    block["warnings"] = warnings
+    return block
+
+
+# -- sweeps and comparisons: the cell must follow the value ---------------------------------------
+@dataclass(frozen=True)
+class Unfollowed:
+    """A fleet whose simulated count does not follow the swept (or compared) value."""
+
+    fleet: str
+    points: tuple[tuple[str, int, int, float], ...]  # (point label, configured, simulated, load factor)
+
+
+def unfollowed_fleets(scenarios: list[Scenario], labels: list[str]) -> list[Unfollowed]:
+    """Fleets whose configured count (or its floor, the replication factor) differs between the
+    scenarios (the swept or compared fleets) and whose per-instance load factor is not 1 (within
+    1%) at some point: the cell would not show the count's real effect there."""
+    if len(scenarios) < 2:
+        return []
+    sizes = [fleet_sizes(sc) for sc in scenarios]
+    out = []
+    for name in dict.fromkeys(n for s in sizes for n in s):
+        rows = []
+        for sc, label, s in zip(scenarios, labels, sizes, strict=True):
+            if name in s:
+                n, floor = s[name]
+                sim = simulated_count(n, sc.sample, floor)
+                rows.append((label, n, sim, load_factor(n, sc.sample, floor)))
+        swept = len({s[name] for s in sizes if name in s}) > 1  # the count (or its floor) differs
+        if swept and not all(faithful(r[3]) for r in rows):
+            out.append(Unfollowed(name, tuple(rows)))
+    return out
+
+
+def smallest_faithful_sample(scenarios: list[Scenario], fleets: list[str]) -> float:
+    """The smallest F (as printed with 4 significant figures) at which every scenario's count of
+    each of `fleets` keeps its per-instance load within 1%: the smallest --sample that answers."""
+    sizes = [fleet_sizes(sc) for sc in scenarios]
+    pairs = sorted({s[name] for s in sizes for name in fleets if name in s})
+    if not pairs:
+        return 1.0
+    # F = k / n gives fleet n an exact share; the answer is one of these (or within 1% of one)
+    candidates = heapq.merge(*((k / n for k in range(max(floor, 1), n + 1)) for n, floor in pairs))
+    for f in candidates:
+        shown = float(f"{f:.4g}")
+        if shown <= 1 and all(faithful(load_factor(n, shown, floor)) for n, floor in pairs):
+            return shown
+    return 1.0
+
+
+def require_following(scenarios: list[Scenario], labels: list[str], what: str) -> None:
+    """Raise ScenarioError (one line, exit 2) when a swept or compared fleet's simulated count does
+    not follow its value: the cell would give a row that looks like an answer and is not one."""
+    bad = unfollowed_fleets(scenarios, labels)
+    if not bad:
+        return
+    fractions = sorted({sc.sample for sc in scenarios})
+    answer = smallest_faithful_sample(scenarios, [u.fleet for u in bad])
+    parts = []
+    for u in bad:
+        seen: dict[tuple[int, int], str] = {}
+        for label, n, sim, factor in u.points:
+            seen.setdefault((n, sim), f"{label}: {sim} of {n:,} simulated, load factor {factor:.3g}x")
+        parts.append(f"{u.fleet} ({'; '.join(seen.values())})")
+    sample_text = ", ".join(f"{f:g}" for f in fractions)
+    raise ScenarioError(
+        f"--sample {sample_text}",
+        f"the cell cannot answer this {what}: the simulated count of {'; '.join(parts)} does not follow "
+        f"the value, so a point would show another count's per-instance load, not its own; allowed: "
+        f"--sample {answer:g} (the smallest at which every value keeps its per-instance load) or "
+        f"--engine fast --sample 1")

@@ -6,17 +6,24 @@ sim/loading.py.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from sim.distributions import DistSpec, as_spec
-from sim.faults import Fault
+from sim.faults import Fault, fault_problem
 from sim.policies import Edge, Policy
 
 Dist = Annotated[DistSpec, BeforeValidator(as_spec)]
 Consistency = Literal["ONE", "TWO", "THREE", "QUORUM", "ALL"]
 Step = Literal["cassandra", "redis", "kafka"]
+
+
+# Upper bounds on counts, absurd on their face (the largest fleets known run ~10^4-10^5 nodes);
+# what fits this machine's memory and time is sim/budget.py's estimate.
+MAX_INSTANCES = 1_000_000
+MAX_WORKERS = 100_000
 
 
 def _dist(**kwargs: Any) -> Any:
@@ -30,25 +37,62 @@ class Model(BaseModel):
 
 class Network(Model):
     hop_ms: Dist = _dist(dist="lognormal", mean=0.25, p99=1.0)
-    zones: int = Field(3, ge=1, description="availability zones the fleets and replicas spread over")
-    regions: int = Field(1, ge=1, description="regions; every write is copied to each other region")
+    zones: int = Field(3, ge=1, le=1000, description="availability zones the fleets and replicas spread over")
+    regions: int = Field(1, ge=1, le=1000, description="regions; every write is copied to each other region")
+
+
+class HotConversation(Model):
+    """A deliberate hot key: one conversation with many members and its own traffic."""
+
+    members: int = Field(ge=2, le=1_000_000)
+    sends_per_sec: float = Field(0.0, ge=0, description="full-scale sends into it (of the workload's)")
+    reads_per_sec: float = Field(0.0, ge=0, description="full-scale reads of it (of the workload's)")
 
 
 class Workload(Model):
-    users: int = Field(10_000_000, ge=1)
+    users: int = Field(10_000_000, ge=1, le=10_000_000_000)
     user_zipf_s: float = Field(0.5, ge=0, description="Zipf exponent of per-user activity")
-    conversations: int = Field(20_000_000, ge=1)
-    conversation_zipf_s: float = Field(0.9, ge=0, description="Zipf exponent of conversation popularity")
+    conversations: int = Field(20_000_000, ge=1, le=100_000_000_000)
     group_share: float = Field(0.2, ge=0, le=1, description="fraction of conversations that are groups")
+    send_size_exponent: float = Field(
+        1.0, ge=0, le=4,
+        description="a user's sends are spread over their conversations with weight size**-e: 0 = "
+        "evenly (a group's traffic grows with its members), 1 = a group gets about what a direct chat "
+        "gets (few members write, most read)")
+    hot_conversations: list[HotConversation] = Field(
+        default_factory=list,
+        description="deliberate hot keys (a celebrity's channel, a live event) with their own rates, "
+        "on top of the population's conversations")
     group_size: Dist = _dist(dist="lognormal", mean=8, p99=100, min=3, max=5000)
     sends_per_sec: float = Field(1_000_000, ge=0)
     reads_per_sec: float = Field(10_000_000, ge=0)
     arrivals: Literal["poisson", "deterministic"] = "poisson"
     message_bytes: Dist = _dist(dist="lognormal", mean=1024, p99=8192, min=16)
-    recent_messages: int = Field(100, ge=1, description="messages kept per conversation in Redis")
+    recent_messages: int = Field(100, ge=1, le=1_000_000,
+                                 description="messages kept per conversation in Redis")
     messages_per_read: int = Field(
-        20, ge=1, description="messages a read returns (a page of the recent list); sizes read traffic")
+        20, ge=1, le=100_000,
+        description="messages a read returns (a page of the recent list); sizes read traffic")
     retention_days: float = Field(365, gt=0, description="how long Cassandra keeps messages")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "conversation_zipf_s" in data:
+            raise ValueError(
+                "conversation_zipf_s was removed: a conversation's traffic now comes from its members "
+                "(user_zipf_s, group sizes, send_size_exponent); declare a deliberate hot key with "
+                "hot_conversations")
+        return data
+
+    @model_validator(mode="after")
+    def _hot_fits(self) -> Workload:
+        for field, total in (("sends_per_sec", self.sends_per_sec), ("reads_per_sec", self.reads_per_sec)):
+            hot = sum(getattr(h, field) for h in self.hot_conversations)
+            if hot > total:
+                raise ValueError(f"hot_conversations take {hot:g} {field} but workload.{field} is "
+                                 f"{total:g}; allowed: at most the total")
+        return self
 
 
 class RateLimit(Model):
@@ -58,8 +102,8 @@ class RateLimit(Model):
 
 class Fleet(Model):
     enabled: bool = True
-    instances: int = Field(1, ge=1)
-    workers: int = Field(1, ge=1, description="servers per instance")
+    instances: int = Field(1, ge=1, le=MAX_INSTANCES)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS, description="servers per instance")
     queue_limit: int | None = Field(None, ge=0, description="waiting jobs per instance; full => reject")
     instance_type: str | None = None
     balancer: Literal["random", "round_robin"] = Field(
@@ -89,17 +133,17 @@ class GroupService(Fleet):
     fan_out: Literal["write", "read"] = "write"
     service_ms: Dist = _dist(dist="lognormal", mean=0.5, p99=3.0)
     per_recipient_ms: float = Field(0.02, ge=0, description="CPU per recipient on top of service_ms")
-    max_in_flight: int = Field(64, ge=1, description="events each consumer works on at once")
+    max_in_flight: int = Field(64, ge=1, le=1_000_000, description="events each consumer works on at once")
     inbox_entry_bytes: float = Field(
         120, gt=0, description="stored per recipient by fan-out on write (a message reference)")
 
 
 class Cassandra(Model):
     enabled: bool = True
-    nodes: int = Field(6, ge=1)
-    workers: int = Field(8, ge=1, description="concurrent request threads (cores) per node")
-    vnodes: int = Field(16, ge=1, description="tokens per node on the ring")
-    replication_factor: int = Field(3, ge=1)
+    nodes: int = Field(6, ge=1, le=MAX_INSTANCES)
+    workers: int = Field(8, ge=1, le=MAX_WORKERS, description="concurrent request threads (cores) per node")
+    vnodes: int = Field(16, ge=1, le=4096, description="tokens per node on the ring")
+    replication_factor: int = Field(3, ge=1, le=100)
     write_consistency: Consistency = "QUORUM"
     read_consistency: Consistency = "QUORUM"
     write_service_ms: Dist = _dist(dist="lognormal", mean=0.35, p99=2.0)
@@ -133,8 +177,12 @@ class Cassandra(Model):
 
 class Redis(Model):
     enabled: bool = True
-    shards: int = Field(4, ge=1)
-    workers: int = Field(1, ge=1, description="Redis executes commands on one thread")
+    shards: int = Field(4, ge=1, le=MAX_INSTANCES)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS, description="Redis executes commands on one thread")
+    replicas: int = Field(
+        1, ge=0, le=5, description="replica nodes per shard, in other zones (ElastiCache allows 0-5): "
+        "each holds the shard's memory and costs like it; sizing and cost count them, the simulation "
+        "serves from the primaries")
     memory_gb_per_shard: float = Field(8.0, gt=0)
     usable_memory_fraction: float = Field(0.75, gt=0, le=1, description="share left for data")
     service_ms: Dist = _dist(dist="lognormal", mean=0.02, p99=0.15)
@@ -145,11 +193,11 @@ class Redis(Model):
 
 class Kafka(Model):
     enabled: bool = True
-    brokers: int = Field(3, ge=1)
-    partitions: int = Field(12, ge=1)
-    replication_factor: int = Field(3, ge=1)
+    brokers: int = Field(3, ge=1, le=MAX_INSTANCES)
+    partitions: int = Field(12, ge=1, le=10_000_000)
+    replication_factor: int = Field(3, ge=1, le=100)
     acks: Literal["0", "1", "all"] = "all"
-    workers: int = Field(8, ge=1, description="request handler threads per broker")
+    workers: int = Field(8, ge=1, le=MAX_WORKERS, description="request handler threads per broker")
     append_ms: Dist = _dist(dist="lognormal", mean=0.05, p99=0.5)
     queue_limit: int | None = Field(None, ge=0)
     instance_type: str | None = None
@@ -249,8 +297,20 @@ class Sweep(Model):
         return self
 
 
+NAME_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}"
+
+
+def _safe_name(value: Any) -> Any:
+    """`name` becomes a folder under reports/: one plain path component, never `..` or `/`."""
+    if isinstance(value, str) and not re.fullmatch(NAME_PATTERN, value):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ValueError(f"got {shown}; allowed: 1-100 letters, digits, '-', '_' and '.', not "
+                         "starting with '.' (the name is a folder under reports/)")
+    return value
+
+
 class Scenario(Model):
-    name: str = "scenario"
+    name: Annotated[str, BeforeValidator(_safe_name)] = "scenario"
     description: str = ""
     seed: int = Field(1, ge=0)
     duration_s: float = Field(30.0, gt=0, description="simulated seconds, warm-up included")
@@ -308,6 +368,16 @@ class Scenario(Model):
             if fault.zone is not None and fault.zone >= self.network.zones:
                 raise ValueError(f"faults[{i}]: zone {fault.zone} does not exist; allowed: "
                                  f"0..{self.network.zones - 1} (network.zones)")
+        if self.faults:  # a fault that would do nothing in the run (or its sample cell) is an error
+            from sim.sampling import make_cell  # sim.sampling imports this module
+
+            fleets = make_cell(self).fleets
+            simulated = {name: fleets[name].simulated for name in sizes}
+            for i, fault in enumerate(self.faults):
+                problem = fault_problem(fault, self.duration_s, self.network.zones, self.sample, sizes,
+                                        simulated)
+                if problem is not None:
+                    raise ValueError(f"faults[{i}]: {problem}")
         if self.message_service.ack_after is None:
             self.message_service.ack_after = [s for s in ("cassandra", "redis") if enabled[s]]
         for step in self.message_service.ack_after:

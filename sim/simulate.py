@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from sim.budget import check_budget
 from sim.des.engine import Engine, Progress
 from sim.errors import ScenarioError
 from sim.result import Result, build_result
@@ -11,17 +14,22 @@ ENGINES = ("des", "fast")
 
 
 def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool = False,
-             engine: str = "des") -> Result:
+             engine: str = "des", force: bool = False) -> Result:
     """Run `scenario` on an engine: "des" (SimPy, the reference) or "fast" (vectorised, sim/fast/).
 
     `progress(t, duration)` is called as simulated time advances (every simulated second on the
     DES, every chunk on the fast engine). With `drain`, arrivals stop at `duration_s` and the run
     continues until every request has finished (used by tests of conservation; the default stops
     the clock at `duration_s` with requests in flight).
+
+    A run whose estimated work exceeds the engine's budget is refused with a ScenarioError before
+    anything is built (sim/budget.py), unless `force` (or the environment variable CAPSIM_FORCE=1,
+    which `capsim --force` sets for its worker processes); a run beyond the memory bound always is.
     """
     if scenario.warmup_s == "auto":
         raise ScenarioError("warmup_s", "auto is resolved by replications (sim.experiments, or capsim "
                                         "run); simulate() takes a warm-up in seconds")
+    check_budget(scenario, engine, force=force or os.environ.get("CAPSIM_FORCE") == "1")
     if engine == "des":
         return build_result(Engine(scenario, progress=progress).run(drain=drain))
     if engine == "fast":

@@ -86,7 +86,7 @@ FILE_CASES = [
      ["s.yaml:3: gateway.service_ms.p95: unknown key", "did you mean 'p99'?",
       "allowed: dist, mean, p99, sigma"]),
     ("wrong-type", {"s.yaml": "name: t\ngateway:\n  instances: many\n"},
-     ["s.yaml:3: gateway.instances", "got 'many'", "allowed: a whole number, instances >= 1"]),
+     ["s.yaml:3: gateway.instances", "got 'many'", "allowed: a whole number, 1 <= instances <= 1,000,000"]),
     ("fractional-int", {"s.yaml": "name: t\ngateway:\n  instances: 2.5\n"},
      ["gateway.instances", "got 2.5", "a whole number"]),
     ("bool-for-number", {"s.yaml": "name: t\ngateway:\n  instances: true\n"},
@@ -156,6 +156,35 @@ FILE_CASES = [
     ("extends-cycle", {"a.yaml": "extends: b.yaml\nname: a\n", "b.yaml": "extends: a.yaml\nname: b\n"},
      ["b.yaml:1: extends", "forms a cycle (a.yaml -> b.yaml -> a.yaml)"]),
     ("extends-self", {"a.yaml": "extends: a.yaml\nname: a\n"}, ["a.yaml:1: extends", "forms a cycle"]),
+    # non-finite numbers inside lists and mappings, like top-level ones (issue 10)
+    ("inf-in-fault", {"s.yaml": "name: t\nfaults:\n  - {kind: load_spike, factor: .inf, start_s: 1, "
+                                "duration_s: 2}\n"},
+     ["s.yaml:3: faults.0.factor", "got inf", "allowed: a finite number"]),
+    ("nan-in-price", {"s.yaml": "name: t\npricing:\n  usd_per_hour: {m6i.xlarge: .nan}\n"},
+     ["pricing.usd_per_hour.m6i.xlarge", "got nan", "finite"]),
+    ("overflow-in-slo", {"s.yaml": "name: t\nslo:\n  - {metric: latency_ms.read.p99, max: 1e999}\n"},
+     ["s.yaml:3: slo.0.max", "got inf", "finite"]),
+    ("inf-in-policy", {"s.yaml": "name: t\npolicies:\n  client->gateway: {timeout_ms: .inf}\n"},
+     ["policies.client->gateway.timeout_ms", "got inf", "finite"]),
+    # counts absurd on their face
+    ("nodes-absurd", {"s.yaml": "name: t\ncassandra:\n  nodes: 100000000\n"},
+     ["s.yaml:3: cassandra.nodes", "got 100000000", "1 <= nodes <= 1,000,000"]),
+    ("users-absurd", {"s.yaml": "name: t\nworkload:\n  users: 1000000000000\n"},
+     ["s.yaml:3: workload.users", "1 <= users <= 10,000,000,000"]),
+    # the scenario's name is a folder under reports/: never a path
+    ("name-escapes", {"s.yaml": "name: ../../tmp/x\n"},
+     ["s.yaml:1: name", "got '../../tmp/x'", "letters, digits, '-', '_' and '.'"]),
+    ("name-absolute", {"s.yaml": "name: /etc\n"}, ["s.yaml:1: name", "got '/etc'"]),
+    ("name-hidden", {"s.yaml": "name: .hidden\n"}, ["s.yaml:1: name", "not starting with '.'"]),
+    # a YAML alias bomb ("billion laughs") is refused before it is expanded
+    ("alias-bomb", {"s.yaml": "name: t\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))},
+     ["s.yaml: the YAML document expands to", "through its aliases, more than 200,000"]),
+    ("too-many-aliases", {"s.yaml": "name: t\nv: &v 1\nw: [" + ", ".join(["*v"] * 1001) + "]\n"},
+     ["s.yaml: the YAML document has more than 1,000 aliases"]),
+    ("recursive-alias", {"s.yaml": "name: t\nv: &v [1, *v]\n"}, ["s.yaml: the YAML document expands to"]),
+    ("document-too-big", {"s.yaml": "name: t\n" + "# padding\n" * 110_000},
+     ["s.yaml: the YAML document is 1,100,008 bytes, more than 1,000,000"]),
     ("error-in-base-names-the-base",
      {"child.yaml": "extends: sub/base.yaml\nworkload: {users: 5}\n",
       "sub/base.yaml": "name: base\ncassandra:\n  nodes: 2\n  replication_factor: 3\n"},
@@ -187,7 +216,7 @@ OPTION_CASES = [
     ("set-infinite", ["validate", "--set", "workload.sends_per_sec=.inf"],
      ["workload.sends_per_sec", "got inf", "finite"]),
     ("set-on-run", ["run", "--set", "kafka.replication_factor=0"],
-     ["kafka.replication_factor (from --set kafka.replication_factor=0)", "replication_factor >= 1"]),
+     ["kafka.replication_factor (from --set kafka.replication_factor=0)", "1 <= replication_factor <= 100"]),
     ("sample-0", ["run", "--sample", "0"],
      ["sample (from --sample 0)", "got 0", "allowed: 0 < sample <= 1"]),
     ("sample-1.5", ["run", "--sample", "1.5"], ["sample (from --sample 1.5)", "allowed: 0 < sample <= 1"]),
@@ -278,3 +307,72 @@ def test_non_numeric_option_value_is_rejected_without_traceback(tmp_path: Path) 
 
 def test_non_numeric_option_value_is_one_line(tmp_path: Path) -> None:
     invoke_fails(["run", write(tmp_path, "b.yaml", BASE), "--sample", "abc"])
+
+
+# Runaways (issue 10): refused before anything is simulated, in one line naming the field that makes
+# the run too big and the estimate. The autouse fixture proves nothing reached the simulator.
+RUNAWAYS = [
+    ("sends-1e308", "workload: {sends_per_sec: 1.0e+308}\n",
+     ["error: workload.sends_per_sec: work: more than 1e308 station visits",
+      "budget of 2e+09 for the des engine", "--force"]),
+    ("spike-1e9", "faults: [{kind: load_spike, factor: 1.0e+9, start_s: 2, duration_s: 5}]\n",
+     ["error: faults[0].factor: work: ~", "load_spike factors over their windows", "exceeds the budget"]),
+    ("gc-every-ns", "faults: [{kind: gc_pauses, component: gateway, count: 1, pause_ms: 1, every_s: 1.0e-9, "
+                    "start_s: 2, duration_s: 5}]\n",
+     ["error: faults[0].every_s: work: ~1e+10 station visits",
+      "gc pauses (every 1e-09 s on 1 nodes for 5 s)"]),
+    ("users-5e9", "workload: {users: 5000000000}\n",
+     ["error: workload.users: memory: ~", "GB estimated", "5,000,000,000 users in the cell",
+      "--force does not skip this bound"]),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), [c[1:] for c in RUNAWAYS], ids=[c[0] for c in RUNAWAYS])
+def test_runaway_is_refused_before_running(tmp_path: Path, extra: str, expected: list[str]) -> None:
+    scenario = write(tmp_path, "s.yaml", "extends: base.yaml\nname: big\n" + extra)
+    write(tmp_path, "base.yaml", BASE)
+    line = invoke_fails(["run", scenario, "--quiet"])
+    for fragment in expected:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+
+
+def test_memory_bound_holds_under_force(tmp_path: Path) -> None:
+    scenario = write(tmp_path, "s.yaml", BASE)
+    line = invoke_fails(["run", scenario, "--force", "--set", "workload.users=5000000000"])
+    assert "workload.users (from --set" not in line  # the schema accepts it; the memory bound does not
+    assert "error: workload.users: memory:" in line
+
+
+def test_simulate_refuses_a_runaway_like_the_cli(tmp_path: Path) -> None:
+    from sim.simulate import simulate  # the real one: the check runs before an engine is built
+
+    sc = load_scenario(write(tmp_path, "s.yaml", BASE), ["workload.sends_per_sec=1.0e+300"])
+    with pytest.raises(ScenarioError) as info:
+        simulate(sc)
+    assert info.value.where == "workload.sends_per_sec"
+    assert "exceeds the budget" in info.value.message
+    with pytest.raises(ScenarioError, match="memory"):
+        simulate(load_scenario(write(tmp_path, "s.yaml", BASE), ["workload.users=5000000000"]), force=True)
+
+
+def test_extends_never_prints_the_file(tmp_path: Path) -> None:
+    """`extends: /etc/passwd` printed the file's text in the error."""
+    scenario = write(tmp_path, "s.yaml", "extends: secret.txt\nname: t\n")
+    write(tmp_path, "secret.txt", "hunter2 is the password\n")
+    line = invoke_fails(["validate", scenario])
+    assert "secret.txt: got a YAML single value, not a scenario" in line
+    assert "hunter2" not in line
+
+
+def test_user_text_is_not_rendered_as_markup_or_emoji(tmp_path: Path) -> None:
+    scenario = write(tmp_path, "s.yaml", "name: ':x: [bold]hi[/bold]'\n")
+    line = invoke_fails(["validate", scenario])
+    assert "got ':x: [bold]hi[/bold]'" in line
+    assert "\u274c" not in line  # rich's :x: emoji
+
+
+def test_long_values_are_quoted_and_truncated(tmp_path: Path) -> None:
+    scenario = write(tmp_path, "s.yaml", f"name: t\ngateway:\n  instances: {'y' * 500}\n")
+    line = invoke_fails(["validate", scenario])
+    assert f"got '{'y' * 76}..." in line
+    assert len(line) < 300

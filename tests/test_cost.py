@@ -10,6 +10,7 @@ beyond), HTTP $1.00 (first 300M)/$0.90 per million. A month is 730 h = 2,628,000
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +119,33 @@ def test_compute_is_instances_times_hourly_price_times_730_h() -> None:
         "message_service": 3 * 0.384 * 730,  # 840.96
         "group_service": 1 * 0.192 * 730,    # 140.16
         "cassandra": 6 * 0.686 * 730,        # 3,004.68
-        "redis": 2 * 0.206 * 730,            # 300.76
+        "redis": 2 * 2 * 0.206 * 730,        # 601.52: 2 shards x (1 + 1 replica)
         "kafka": 3 * 0.21 * 730,             # 459.90
     }
     for component, usd in expected.items():
         assert row(cost, component, "compute").monthly_usd == pytest.approx(usd), component
-    assert cost.by_kind["compute"] == pytest.approx(5026.78)
+    assert cost.by_kind["compute"] == pytest.approx(5327.54)
     assert row(cost, "cassandra", "compute").basis == "6 x i4i.2xlarge x $0.686/h x 730 h"
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 2])
+def test_redis_replicas_cost_like_shards(replicas: int) -> None:
+    cost = monthly_cost(small(redis__replicas=replicas), FLOWS)
+    redis = row(cost, "redis", "compute")
+    assert redis.monthly_usd == pytest.approx(2 * (1 + replicas) * 0.206 * 730)
+    assert cost.nodes["redis"] == 2 * (1 + replicas) and cost.instances["redis"] == 2
+    if replicas:
+        assert redis.basis.startswith(f"2 shards x (1 + {replicas} replicas) = {2 * (1 + replicas)} x ")
+
+
+def test_a_fleet_override_prices_other_counts_with_the_same_rows() -> None:
+    configured = monthly_cost(small(), FLOWS, with_needed=False)
+    bigger = monthly_cost(small(), FLOWS, fleet={"cassandra": 10, "redis": 3}, with_needed=False)
+    assert [(r.component, r.kind) for r in bigger.rows] == [(r.component, r.kind) for r in configured.rows]
+    assert row(bigger, "cassandra", "compute").monthly_usd == pytest.approx(10 * 0.686 * 730)
+    assert row(bigger, "redis", "compute").monthly_usd == pytest.approx(3 * 2 * 0.206 * 730)
+    for kind in ("storage", "network", "requests"):  # follow the data and traffic, not the counts
+        assert bigger.by_kind[kind] == pytest.approx(configured.by_kind[kind])
 
 
 def test_price_override_changes_compute_cost() -> None:
@@ -237,15 +258,15 @@ def test_cross_region_copies_every_message_to_each_other_region() -> None:
 
 def test_totals_and_usd_per_million_messages() -> None:
     cost = monthly_cost(small(), FLOWS)
-    compute = 280.32 + 840.96 + 140.16 + 3004.68 + 300.76 + 459.90  # 5,026.78
+    compute = 280.32 + 840.96 + 140.16 + 3004.68 + 601.52 + 459.90  # 5,327.54
     storage = 539.136 + 25.92
     network = 136.656 + 70.08 + 52.56
-    total = compute + storage + network  # 5,851.132
+    total = compute + storage + network  # 6,151.892
     assert cost.total_monthly_usd == pytest.approx(total)
     assert cost.by_kind == pytest.approx(
         {"compute": compute, "storage": storage, "network": network, "requests": 0.0})
     # 1,000 sends/s x 2,628,000 s = 2,628 million messages a month
-    assert cost.usd_per_million_messages == pytest.approx(total / 2628)  # 2.2665
+    assert cost.usd_per_million_messages == pytest.approx(total / 2628)  # 2.3409
     summary = cost.as_summary()
     assert summary["total_monthly_usd"] == pytest.approx(total)
     assert summary["monthly_usd"]["cassandra"] == pytest.approx(3004.68 + 539.136 + 136.656)
@@ -268,6 +289,48 @@ def test_no_sends_has_no_price_per_message() -> None:
 
 
 # ---- bad catalogs and the reference design ----------------------------------------------------
+
+
+def test_every_price_cites_its_public_page_and_date() -> None:
+    catalog = load_catalog("aws-us-east-1")
+    dated = re.compile(r"^20\d\d-\d\d(-\d\d)?$")
+    prices = [*catalog.instances.values(), catalog.storage.ebs_gp3_usd_per_gb_month,
+              catalog.storage.msk_usd_per_gb_month, catalog.storage.s3_standard_usd_per_gb_month,
+              catalog.network.cross_zone_usd_per_gb_each_direction, catalog.network.cross_region_usd_per_gb,
+              catalog.api_gateway.rest, catalog.api_gateway.http]
+    for price in prices:
+        assert price.source_url.startswith("https://aws.amazon.com/"), price
+        assert dated.match(price.date), price
+        assert "CALIBRATION" not in price.source, price  # a public page, not the internal notes
+    for name, it in catalog.instances.items():
+        assert it.hardware_url.startswith("https://docs.aws.amazon.com/"), name
+        assert 0 < it.network_gbps_sustained <= it.network_gbps, name
+    raw = (CATALOG_DIR / "aws-us-east-1.yaml").read_text()
+    assert raw.count("source_url:") == len(prices)
+
+
+def test_dense_storage_types_are_in_the_catalog() -> None:
+    catalog = load_catalog("aws-us-east-1").instances
+    i3en = [f"i3en.{s}" for s in ("large", "xlarge", "2xlarge", "3xlarge", "6xlarge", "12xlarge", "24xlarge")]
+    i4i = [f"i4i.{s}" for s in ("4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge")]
+    for name in i3en + i4i:
+        assert catalog[name].local_disk_gb > 0 and catalog[name].usd_per_hour > 0, name
+    assert catalog["i3en.24xlarge"].local_disk_gb == 60_000
+    assert catalog["i4i.32xlarge"].local_disk_gb == 30_000
+    # disk per dollar: the dense types hold more NVMe per $ than the i4i.2xlarge of the reference design
+    per_dollar = {n: catalog[n].local_disk_gb / catalog[n].usd_per_hour
+                  for n in ("i4i.2xlarge", "i3en.6xlarge")}
+    assert per_dollar["i3en.6xlarge"] > 2 * per_dollar["i4i.2xlarge"]
+
+
+def test_a_price_without_its_source_page_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load((CATALOG_DIR / "aws-us-east-1.yaml").read_text())
+    del data["instances"]["i3en.large"]["source_url"]
+    bad = tmp_path / "unsourced.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError) as err:
+        monthly_cost(small(pricing__catalog=str(bad)), FLOWS)
+    assert "instances.i3en.large.source_url" in err.value.where
 
 
 def test_bad_catalog_field_names_the_file_and_field(tmp_path: Path) -> None:
@@ -298,7 +361,7 @@ def test_reference_design_is_fully_priced() -> None:
         compute = row(cost, component, "compute")
         assert compute.monthly_usd > 0 and "not priced" not in compute.basis, component
     assert row(cost, "cassandra", "compute").monthly_usd == pytest.approx(1200 * 0.686 * 730)  # 600,936
-    assert row(cost, "redis", "compute").monthly_usd == pytest.approx(400 * 0.206 * 730)  # 60,152
+    assert row(cost, "redis", "compute").monthly_usd == pytest.approx(400 * 2 * 0.206 * 730)  # 120,304
     # 1M sends/s: 2,628,000 million messages a month
     assert cost.usd_per_million_messages == pytest.approx(cost.total_monthly_usd / 2_628_000)
 
@@ -319,8 +382,31 @@ def test_summary_json_prices_the_run_at_its_realised_recipients() -> None:
     expected = (10_000 * 1024 + 10_000 * r * 120) * MONTH_S * 2 * 2 * 0.01 / 1e9
     assert row_dict(cost, "cassandra", "network")["monthly_usd"] == pytest.approx(expected)
     assert sum(cost["monthly_usd"].values()) == pytest.approx(cost["total_monthly_usd"])
+    # the needed fleet beside it, by the sizing code, priced by the same rows
+    needed = cost["needed"]
+    assert needed is not None and needed["instances"].keys() == cost["instances"].keys()
+    assert [(r["component"], r["kind"]) for r in needed["rows"]] == [(r["component"], r["kind"])
+                                                                     for r in cost["rows"]]
+    for kind in ("storage", "network", "requests"):
+        assert needed["by_kind_usd"][kind] == pytest.approx(cost["by_kind_usd"][kind])
+    assert "zones lost" in cost["needed_note"]
 
 
 def row_dict(cost: dict[str, Any], component: str, kind: str) -> dict[str, Any]:
     [match] = [r for r in cost["rows"] if r["component"] == component and r["kind"] == kind]
     return match
+
+
+def test_report_cost_section_sets_configured_beside_needed() -> None:
+    from sim.report.document import Table, _cost_section
+
+    summary = {"cost": monthly_cost(small(), FLOWS, fleet={"cassandra": 9}, with_needed=False).as_summary()}
+    summary["cost"]["needed"] = summary["cost"].copy()
+    summary["cost"].update(monthly_cost(small(), FLOWS, with_needed=False).as_summary())
+    summary["cost"]["needed_note"] = "what capsim size finds"
+    tables = [b for b in _cost_section(summary, {}).blocks if isinstance(b, Table)]
+    by_kind, by_component = tables[0], tables[1]
+    assert by_kind.columns == ["kind", "configured USD per month", "needed USD per month"]
+    [cassandra] = [r for r in by_component.rows if r[0] == "cassandra"]
+    assert cassandra[1:3] == ["6", "9"]  # configured and needed nodes
+    assert by_component.row_classes[by_component.rows.index(cassandra)] == "bad"  # short of its need

@@ -77,15 +77,14 @@ def test_escape_turns_special_characters_into_entity_codes() -> None:
 
 def test_user_text_cannot_break_out_of_a_label() -> None:
     # load_scenario checks instance types against the catalog, but a custom catalog (a YAML path)
-    # may name its types freely, and the name is free text: build the scenario directly
+    # may name its types freely (a scenario's name is a checked id): build the scenario directly
     raw = yaml.safe_load(SMALL.read_text())
     raw["gateway"]["instance_type"] = 'm6i"] --> pwned["x'
-    raw["name"] = 'a"b\nc'
     text = mermaid(Scenario.model_validate(raw))
     nodes, _ = parse(text)  # every line still a single well-formed node or edge
     assert "pwned" not in nodes
     assert nodes["gateway"].split("<br/>")[1] == "6 x m6i#34;#93; --#62; pwned#91;#34;x"
-    assert text.splitlines()[0] == "%% capsim topology: a#34;b c"
+    assert text.splitlines()[0] == "%% capsim topology: interview-small"
 
 
 def test_diagram_command_prints_mermaid() -> None:

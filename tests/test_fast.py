@@ -27,7 +27,18 @@ from scipy import stats
 from sim import ScenarioError, load_scenario, simulate
 from sim.fast.engine import FastEngine
 from sim.fast.fleet import serve_jobs
-from sim.fast.station import CRASHED, DOWN, OUT_OF_ORDER, REJECTED, UNAVAILABLE, Windows, build_stations
+from sim.fast.station import (
+    CRASHED,
+    DOWN,
+    OUT_OF_ORDER,
+    QUEUED,
+    REJECTED,
+    STARTED,
+    UNAVAILABLE,
+    WAIT_S,
+    Windows,
+    build_stations,
+)
 from sim.histogram import GROWTH
 from sim.result import build_result
 
@@ -168,6 +179,11 @@ def test_station_recursion_matches_an_event_by_event_queue(
         crashed_at = end[start == CRASHED]
         assert np.isin(crashed_at, [w[0] for w in wins if w[2] == DOWN]).any()
         assert (~np.isin(crashed_at, [w[0] for w in wins if w[2] == DOWN])).any()
+    else:  # every job that started is served: the wait counters (P(wait), mean wait) match the reference
+        ok = exp[:, 0] >= 0
+        waited = exp[ok, 0] - t[ok]
+        assert S.ints[0, STARTED] == ok.sum() and S.ints[0, QUEUED] == (waited > 0).sum() > 0
+        assert S.floats[0, WAIT_S] == pytest.approx(waited.sum(), rel=1e-9)
     assert S.counts[OUT_OF_ORDER] == 0
 
 
@@ -333,13 +349,16 @@ def _solve(cdf: Callable[[float], float], p: float) -> float:
 
 def test_mmc_closed_forms() -> None:
     """M/M/8 at rho 0.85 (Erlang C): mean response 1.47714 ms, wait p99 3.3730 ms, utilization 0.85,
-    fast engine alone (10 replications; t at 9 degrees of freedom)."""
+    P(wait) C = 0.57257 and mean queue wait C/(c mu - lambda) = 0.47714 ms, fast engine alone
+    (10 replications; t at 9 degrees of freedom)."""
     runs = _replications("mmc", "fast", 10, "duration_s=10", "warmup_s=1")
     t_crit = float(stats.t.ppf(1 - ALPHA / 2, 9))
     for label, get, theory, q in (
         ("mean", latency("mean"), 1.47714, False),
         ("wait p99", component("gateway", "queue_wait_ms_p99"), 3.3730, True),
         ("utilization", component("gateway", "utilization_mean"), 0.85, False),
+        ("P(wait)", component("gateway", "p_wait"), 0.57257, False),
+        ("mean queue wait", component("gateway", "queue_wait_ms_mean"), 0.47714, False),
     ):
         x = np.array([get(s) for s in runs])
         tol = t_crit * x.std(ddof=1) / math.sqrt(x.size) + (HIST * theory if q else 0.0)
@@ -360,6 +379,7 @@ def test_small_messaging_scenario_agrees() -> None:
         _agree(f"{op} throughput /s", des, fast, lambda s, op=op: s["throughput_per_sec"][op])
     for name in des[0]["components"]:
         _agree(f"{name} utilization", des, fast, component(name, "utilization_mean"))
+        _agree(f"{name} P(wait)", des, fast, component(name, "p_wait"))
     _agree("cache hit ratio", des, fast, lambda s: s["cache"]["hit_ratio"])
     for s in fast:
         assert s["engine"] == "fast" and s["checks"]["conservation_holds"]

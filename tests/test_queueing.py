@@ -296,6 +296,18 @@ def test_mmc_queue_wait_p99(mmc_runs: list[Summary]) -> None:
           mmc_wait_quantile(0.99, c, lam, mu), T_CRIT, quantile=True)
 
 
+def test_mmc_p_wait_and_mean_queue_wait(mmc_runs: list[Summary]) -> None:
+    """M/M/c: an arrival waits with probability C = Erlang C(c, a), and the mean wait over all jobs
+    (zero waits included) is Wq = C/(c mu - lambda); the run's `analytic` block carries C too."""
+    c, lam, mu = _mmc_params()
+    C = erlang_c(c, lam / mu)
+    check("M/M/c P(wait)", replicated(mmc_runs, component("gateway", "p_wait")), C, T_CRIT)
+    check("M/M/c mean queue wait ms", replicated(mmc_runs, component("gateway", "queue_wait_ms_mean")),
+          C / (c * mu - lam), T_CRIT)
+    for s in mmc_runs:
+        assert s["analytic"]["gateway"]["p_wait"] == pytest.approx(C, rel=1e-9)
+
+
 def test_mmc_utilization(mmc_runs: list[Summary]) -> None:
     """M/M/c: each of the c servers is busy a fraction rho = lambda/(c mu) of the time."""
     c, lam, mu = _mmc_params()

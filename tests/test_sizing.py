@@ -20,7 +20,11 @@ from typer.testing import CliRunner
 import cli
 from sim import Scenario, load_scenario
 from sim.analytic import erlang_c, offered_loads
-from sim.sizing import SizePlan, network_bytes_per_sec, size_plan
+from sim.cost import monthly_cost
+from sim.pricing import load_catalog
+from sim.report.findings import BAD, WARN, findings
+from sim.sizing import SizePlan, Traffic, instances_surviving_zone_loss, network_bytes_per_sec, size_plan
+from sim.workload import workload_mix
 
 ROOT = Path(__file__).parent.parent
 REFERENCE = ROOT / "scenarios" / "messaging-1m.yaml"
@@ -28,7 +32,7 @@ GIB = 2**30
 
 OFF: dict[str, Any] = {
     "name": "t",
-    "network": {"hop_ms": 0},
+    "network": {"hop_ms": 0, "zones": 1},  # zone-loss headroom: its own tests
     "workload": {"users": 1000, "conversations": 1000, "sends_per_sec": 1000, "reads_per_sec": 0,
                  "message_bytes": 1000, "group_share": 0},
     "gateway": {"enabled": False},
@@ -87,7 +91,9 @@ def test_cpu_shortfall_warns_with_the_queueing_prediction() -> None:
     # per instance 1,000/s x 1 ms over 2 servers = 50% utilization, above the 40% target
     assert gw.estimate.utilization == pytest.approx(0.5)
     assert "50% utilization" in finding.message and "40% target" in finding.message
-    assert plan.warnings == [f"WARN gateway cpu: {finding.message}"]
+    assert finding.severity == "critical"
+    assert plan.warnings == [f"CRITICAL gateway cpu: {finding.message}"]
+    assert plan.unholdable() == ["gateway"] and not plan.holds
 
 
 def test_headroom_sign() -> None:
@@ -123,6 +129,8 @@ def test_redis_memory_working_set() -> None:
     [finding] = plan.findings
     assert (finding.component, finding.dimension) == ("redis", "memory")
     assert "short by 6" in finding.message and "0.900" in finding.message  # the expected hit ratio
+    # the cache works, at that lower hit ratio: a warning, and the fleet still holds
+    assert finding.severity == "warn" and plan.unholdable() == [] and plan.holds
 
 
 def test_ten_million_conversations_of_100_kilobyte_messages_is_about_a_terabyte_of_redis() -> None:
@@ -218,9 +226,33 @@ def test_kafka_disk_produce_rate_times_rf_and_retention() -> None:
 
 
 # -- network and cost -----------------------------------------------------------------------------
-def test_network_in_plus_out_against_the_instance_link() -> None:
-    # a send carries 1,000 B, a read returns 10 x 1,000 B. The gateway receives and forwards both:
-    # 2 x (1e6 x 1,000 + 1,000 x 10,000) = 2.02e9 B/s = 16.16 Gbit/s; m6i.xlarge has 12.5 -> 2
+def test_network_each_direction_against_sustained_bandwidth() -> None:
+    # Kafka alone, 1e6 sends/s of 1,000 B, RF 3, no consumer: into the fleet the produce (1e9 B/s) and
+    # the followers' copies (2e9), out of it the leaders' copies (2e9). In 3e9 B/s = 24 Gbit/s binds;
+    # out is 16. kafka.m5.large sustains 0.75 Gbit/s each direction (AWS baseline; "up to" 10 is a
+    # burst) -> ceil(24 / 0.75) = 32 brokers. (Burst, in + out: 40 / 10 = 4.)
+    sc = scenario(workload={**OFF["workload"], "sends_per_sec": 1_000_000},
+                  kafka={"brokers": 3, "instance_type": "kafka.m5.large", "append_ms": 0.001,
+                         "disk_gb_per_broker": 1e12})
+    assert network_bytes_per_sec(sc, offered_loads(sc))["kafka"] == Traffic(3e9, 2e9)
+    plan = size_plan(sc)
+    kafka = plan.component("kafka")
+    assert kafka is not None
+    net = kafka.dimension("network")
+    assert net is not None
+    assert (net.parts["in_gbps"], net.parts["out_gbps"]) == (pytest.approx(24.0), pytest.approx(16.0))
+    assert net.demand == pytest.approx(24.0)
+    broker = load_catalog("aws-us-east-1").instances["kafka.m5.large"]
+    assert net.per_instance == broker.network_gbps_sustained
+    assert net.per_instance == 0.75
+    assert (net.needed, kafka.binding, kafka.needed) == (32, "network", 32)
+    assert "sustained" in net.capacity_basis
+
+
+def test_network_gateway_is_symmetric_and_priced_at_the_needed_count() -> None:
+    # a send carries 1,000 B in; a read's page of 10 x 1,000 B comes back. The gateway receives
+    # 1e6 x 1,000 + 1,000 x 10,000 = 1.01e9 B/s and sends as much: 8.08 Gbit/s each way; m6i.xlarge
+    # sustains 1.5625 -> ceil(5.17) = 6 (in + out against the 12.5 burst said 2)
     sc = scenario(workload={**OFF["workload"], "sends_per_sec": 1_000_000, "reads_per_sec": 1000,
                             "recent_messages": 10, "messages_per_read": 10},
                   gateway={"instances": 1, "workers": 4, "service_ms": 0.001, "instance_type": "m6i.xlarge"},
@@ -232,26 +264,194 @@ def test_network_in_plus_out_against_the_instance_link() -> None:
     assert gw is not None
     net = gw.dimension("network")
     assert net is not None
-    assert net.demand == pytest.approx(16.16)
-    assert net.per_instance == 12.5
-    assert (net.needed, gw.binding, gw.needed) == (2, "network", 2)
+    assert net.parts["in_gbps"] == pytest.approx(8.08) and net.parts["out_gbps"] == pytest.approx(8.08)
+    assert net.per_instance == 1.562
+    assert (net.needed, gw.binding, gw.needed) == (6, "network", 6)
     assert ("gateway", "network") in [(f.component, f.dimension) for f in plan.findings]
     # cost: needed x usd_per_hour x 730 h (the catalog's month), here at an overridden $1/h
-    assert gw.monthly_usd_needed == pytest.approx(2 * 1.0 * 730)
+    assert gw.monthly_usd_needed == pytest.approx(6 * 1.0 * 730)
     assert gw.monthly_usd_configured == pytest.approx(1 * 1.0 * 730)
 
 
 def test_network_model_counts_replication_and_consumers() -> None:
     # 1,000 sends/s of 1,000 B from the clients straight to the stores (no gateway, no service):
-    # Cassandra: 1e6 in + the coordinator forwards RF-1 = 2 copies, counted out and in: 4e6;
-    #   plus inbox entries 1,000 x 1 recipient x 120 B = 1.2e5, forwarded the same way (4.8e5)
-    # Kafka: 1e6 produce + 2 x 2e6 to followers + 1e6 to the consumer = 6e6
-    # group service: 1e6 consumed + 1.2e5 inbox entries written = 1.12e6
+    # Cassandra in: 1e6 written + 2 forwarded copies 2e6 + inbox 1.2e5 from the group service and its
+    #   2 copies 2.4e5; out: the 2 forwarded copies 2e6 + 2.4e5 (no reads)
+    # Kafka in: 1e6 produced + 2e6 to followers; out: 2e6 from leaders + 1e6 to the consumer
+    # group service in: 1e6 consumed; out: 1.2e5 inbox entries (1 recipient x 120 B per message)
     sc = scenario(cassandra={"nodes": 3, "replication_factor": 3}, kafka={"brokers": 3},
                   group_service={"fan_out": "write"})
     traffic = network_bytes_per_sec(sc, offered_loads(sc))
-    assert traffic == pytest.approx({"cassandra": 1e6 + 4e6 + 1.2e5 + 4.8e5, "kafka": 6e6,
-                                     "group_service": 1.12e6})
+    assert traffic == {"cassandra": Traffic(pytest.approx(3e6 + 3.6e5), pytest.approx(2e6 + 2.4e5)),
+                       "kafka": Traffic(pytest.approx(3e6), pytest.approx(3e6)),
+                       "group_service": Traffic(pytest.approx(1e6), pytest.approx(1.2e5))}
+
+
+def test_redis_primaries_send_writes_and_fills_to_their_replicas() -> None:
+    # 1,000 sends/s of 1,000 B appended to Redis, no reads: 2 replicas per shard receive 2e6 B/s,
+    # out of the primaries; with 0 replicas nothing goes out
+    def out_bytes(replicas: int) -> float:
+        sc = scenario(redis={"shards": 2, "replicas": replicas, "hit_ratio": 1.0})
+        return network_bytes_per_sec(sc, offered_loads(sc))["redis"].out_bytes_per_sec
+
+    assert out_bytes(2) == pytest.approx(2e6)
+    assert out_bytes(0) == 0.0
+
+
+# -- zones and replicas ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("base", "zones", "expected"), [
+    (7, 1, 7), (7, 3, 11), (2, 3, 3), (1, 2, 2), (10, 2, 20), (9, 3, 14), (0, 3, 0)])
+def test_instances_surviving_zone_loss(base: int, zones: int, expected: int) -> None:
+    # n spread over z zones loses its fullest zone, ceil(n/z): 11 over 3 keep 11 - 4 = 7, 10 keep 6;
+    # 14 over 3 keep 14 - 5 = 9, 13 keep 13 - 5 = 8
+    n = instances_surviving_zone_loss(base, zones)
+    assert n == expected
+    if zones > 1 and base > 0:
+        assert n - math.ceil(n / zones) >= base
+        assert (n - 1) - math.ceil((n - 1) / zones) < base
+
+
+def test_needed_counts_hold_the_load_with_one_zone_lost() -> None:
+    # 7 busy cores at 1 core per instance: 7 with every zone up; over 3 zones 11 (11 - 4 = 7 left)
+    def gateway(zones: int) -> Any:
+        sc = scenario(network={"hop_ms": 0, "zones": zones},
+                      workload={**OFF["workload"], "sends_per_sec": 7000},
+                      gateway={"instances": 8, "workers": 2, "service_ms": 1},
+                      capacity={"target_utilization": 0.5})
+        return size_plan(sc)
+
+    one, three = gateway(1), gateway(3)
+    assert one.component("gateway").needed == 7  # type: ignore[union-attr]
+    assert one.holds
+    gw = three.component("gateway")
+    assert gw is not None
+    cpu = gw.dimension("cpu")
+    assert cpu is not None and (cpu.needed_all_zones, cpu.needed, gw.needed) == (7, 11, 11)
+    assert "1 of 3 zones lost" in cpu.zone_basis
+    assert three.unholdable() == ["gateway"]  # 8 hold the load, not the load with a zone lost
+    assert three.unholdable_reasons() == ["short: gateway cpu"]
+    [finding] = three.findings
+    assert finding.severity == "critical" and "1 of 3 zones lost" in finding.message
+    assert "1 of 3 zones lost" in three.to_markdown()
+
+
+def test_zone_loss_leaves_disk_and_redis_shards_alone() -> None:
+    # data does not move when a zone is lost, and Redis shards fail over to their replicas
+    sc = scenario(network={"hop_ms": 0, "zones": 3},
+                  workload={**OFF["workload"], "sends_per_sec": 100, "retention_days": 1},
+                  cassandra={**CASSANDRA, "nodes": 7, "write_service_ms": 0.001},
+                  redis={"shards": 8, "memory_gb_per_shard": 0.25, "usable_memory_fraction": 0.5,
+                         "hit_ratio": 0.9, "service_ms": 0.001},
+                  )
+    plan = size_plan(sc)
+    disk = plan.component("cassandra").dimension("disk")  # type: ignore[union-attr]
+    assert disk is not None and disk.needed == disk.needed_all_zones == 7  # as the disk test above
+    assert plan.component("redis").dimension("cpu").needed == 1  # type: ignore[union-attr]
+
+
+def test_redis_replicas_count_in_needed_nodes_and_cost() -> None:
+    # 1 GiB of lists, 0.125 GiB per shard -> 8 shards; with 2 replicas each, 24 nodes at $1/h
+    def plan(replicas: int) -> SizePlan:
+        sc = scenario(workload={**OFF["workload"], "conversations": 2**20, "recent_messages": 1,
+                                "message_bytes": 960},
+                      redis={"shards": 2, "memory_gb_per_shard": 0.25, "usable_memory_fraction": 0.5,
+                             "hit_ratio": 0.9, "replicas": replicas, "instance_type": "cache.r6g.large"},
+                      pricing={"usd_per_hour": {"cache.r6g.large": 1.0}})
+        return size_plan(sc)
+
+    two = plan(2).component("redis")
+    assert two is not None
+    assert (two.needed, two.needed_nodes, two.configured_nodes) == (8, 24, 6)
+    assert two.monthly_usd_needed == pytest.approx(24 * 730)
+    assert two.monthly_usd_configured == pytest.approx(6 * 730)
+    none = plan(0).component("redis")
+    assert none is not None and (none.needed_nodes, none.monthly_usd_needed) == (8, pytest.approx(8 * 730))
+
+
+def test_no_redis_replicas_over_zones_is_a_warning() -> None:
+    sc = scenario(network={"hop_ms": 0, "zones": 3}, redis={"shards": 2, "replicas": 0, "hit_ratio": 0.9})
+    assert [(f.component, f.dimension, f.severity) for f in size_plan(sc).findings] == \
+        [("redis", "zones", "warn")]
+
+
+# -- one model of the workload --------------------------------------------------------------------
+GROUPS = {**OFF["workload"], "users": 2000, "conversations": 1000, "group_share": 0.5,
+          "group_size": {"dist": "lognormal", "mean": 8, "p99": 100, "min": 3, "max": 500},
+          "reads_per_sec": 1000}
+
+
+def test_sizing_uses_the_workload_models_recipients_not_the_nominal_mix() -> None:
+    # the nominal mix, 0.5 x 1 + 0.5 x (8 - 1) = 4 recipients, is not what runs realise
+    sc = scenario(workload=GROUPS, cassandra={"nodes": 3}, kafka={"brokers": 3},
+                  group_service={"fan_out": "write", "per_recipient_ms": 1.0})
+    mix = workload_mix(sc.workload, "write")
+    assert abs(mix["mean_recipients"] - 4.0) > 0.1
+    plan = size_plan(sc)
+    assert plan.mean_recipients == pytest.approx(mix["mean_recipients"])
+    gs = plan.component("group_service")
+    assert gs is not None
+    assert gs.ops_per_sec == pytest.approx(1000)
+    assert gs.dimension("cpu").demand == pytest.approx(1000 * (0.5 + mix["mean_recipients"]) / 1e3, rel=1e-3)  # type: ignore[union-attr]
+    # and the cost prices inbox storage with the same recipients
+    cost = monthly_cost(sc)
+    inbox = plan.component("cassandra").dimension("disk").parts["inbox_bytes_before_replication"]  # type: ignore[union-attr]
+    assert inbox == pytest.approx(1000 * mix["mean_recipients"] * 120 * 365 * 86_400)
+    assert cost.needed is not None
+
+
+def test_fan_out_on_read_multiplies_store_reads_by_lookups_per_read() -> None:
+    # a read assembles the reader's inbox: Redis lookups and Cassandra reads per read are the
+    # workload model's lookups_per_read (> 1), so Redis sees sends + reads x L + misses
+    sc = scenario(workload=GROUPS, cassandra={"nodes": 3}, kafka={"brokers": 3},
+                  redis={"shards": 2, "hit_ratio": 0.75},
+                  group_service={"fan_out": "read"}, message_service={"partition_key": "conversation"})
+    lookups = workload_mix(sc.workload, "read")["lookups_per_read"]
+    assert lookups > 1.5
+    flows = offered_loads(sc)
+    assert flows.lookups_per_read == pytest.approx(lookups)
+    assert flows.loads["redis"].ops_per_sec == pytest.approx(1000 + 1000 * lookups * (1 + 0.25))
+    # QUORUM of RF 3: 2 replica reads per missed lookup, plus 3 replica writes per send
+    assert flows.loads["cassandra"].ops_per_sec == pytest.approx(3000 + 1000 * lookups * 0.25 * 2)
+    assert size_plan(sc).lookups_per_read == pytest.approx(lookups)
+
+
+# -- severities and the workers-per-vCPU check -----------------------------------------------------
+def test_more_workers_than_vcpus_is_a_warning() -> None:
+    # 8 request-handler workers on kafka.m5.large's 2 vCPUs (the reference design's brokers)
+    sc = scenario(kafka={"brokers": 3, "workers": 8, "instance_type": "kafka.m5.large"})
+    plan = size_plan(sc)
+    [finding] = [f for f in plan.findings if f.dimension == "workers"]
+    assert (finding.component, finding.severity) == ("kafka", "warn")
+    assert "8 workers per instance on kafka.m5.large's 2 vCPU" in finding.message
+    assert plan.holds  # a warning, not a shortfall
+    # Redis's one worker is its command thread, not a CPU count to check; 2 workers on 2 vCPU is fine
+    assert not [f for f in size_plan(scenario(kafka={"brokers": 3, "workers": 2,
+                                                     "instance_type": "kafka.m5.large"})).findings
+                if f.dimension == "workers"]
+
+
+def test_unstable_fleet_is_critical_even_without_a_cpu_shortfall() -> None:
+    # 1,000/s x 2 ms on 2 workers: rho = 1 exactly, so at target 100% the cpu need is met (2 cores)
+    sc = scenario(gateway={"instances": 1, "workers": 2, "service_ms": 2},
+                  capacity={"target_utilization": 1.0})
+    plan = size_plan(sc)
+    gw = plan.component("gateway")
+    assert gw is not None and gw.needed == 1 and gw.unstable
+    [finding] = plan.findings
+    assert finding.severity == "critical" and "unstable" in finding.message
+    assert plan.unholdable() == ["gateway"]
+    assert plan.unholdable_reasons() == ["unstable: gateway cpu (100%)"]
+
+
+def test_report_findings_mark_shortfalls_red_and_warnings_amber() -> None:
+    sc = scenario(workload={**OFF["workload"], "sends_per_sec": 100},
+                  kafka={"brokers": 3, "retention_hours": 1, "disk_gb_per_broker": 0.25, "workers": 8,
+                         "instance_type": "kafka.m5.large", "append_ms": 0.001})
+    plan = size_plan(sc)
+    lines = findings({}, size_warnings=plan.warnings)
+    capacity = [f for f in lines if f.text.startswith("Capacity")]
+    assert [f.level for f in capacity] == [BAD, WARN]
+    assert "kafka disk" in capacity[0].text and "kafka workers" in capacity[1].text
 
 
 # -- queueing -------------------------------------------------------------------------------------
@@ -311,17 +511,44 @@ def test_reference_other_findings(reference: SizePlan) -> None:
     assert kafka.dimension("disk").demand == pytest.approx(1e6 * 1024 * 3 * 168 * 3600 / 1e9)  # type: ignore[union-attr]
     # Redis: 40M conversations x 100 x (1,024 + 64) B = 4,053 GiB against 400 x 13 x 0.75 = 3,900 GiB
     assert ("redis", "memory") in found
-    # the group service is comfortably CPU-bound: 1M/s x (0.5 + 2.44 x 0.02) ms ~ 549 busy cores
+    # the group service is comfortably CPU-bound: 1M/s x (0.5 + r x 0.02) ms, r the model's recipients
     gs = reference.component("group_service")
     assert gs is not None and gs.binding == "cpu" and gs.headroom > 0
     assert ("group_service", "cpu") not in found
 
 
 def test_reference_cost_is_needed_instances_at_catalog_prices(reference: SizePlan) -> None:
+    needed, configured = reference.cost_needed, reference.cost_configured
     for c in reference.components:
         assert c.usd_per_hour is not None
-        assert c.monthly_usd_needed == pytest.approx(c.needed * c.usd_per_hour * 730)
+        [compute] = [r for r in needed.rows if r.component == c.component and r.kind == "compute"]
+        assert compute.monthly_usd == pytest.approx(c.needed_nodes * c.usd_per_hour * 730)
+    assert reference.component("redis").nodes_per_instance == 2  # type: ignore[union-attr]  # 1 replica
+    # configured and needed priced by the same rows: only compute differs
+    assert [(r.component, r.kind) for r in needed.rows] == [(r.component, r.kind) for r in configured.rows]
+    for kind in ("storage", "network", "requests"):
+        assert needed.by_kind[kind] == pytest.approx(configured.by_kind[kind])
     assert reference.monthly_usd_needed > reference.monthly_usd_configured
+    # Cassandra 1,200 nodes hold a year of data 100-fold short: red, and the fleet cannot hold
+    assert "cassandra" in reference.unholdable()
+    [disk] = [f for f in reference.findings if f.component == "cassandra" and f.dimension == "disk"]
+    assert disk.severity == "critical"
+    found = [(f.component, f.dimension, f.severity) for f in reference.findings]
+    assert ("kafka", "workers", "warn") in found
+
+
+def test_run_summary_cost_has_the_needed_fleet_from_the_sizing_code() -> None:
+    # the same arithmetic `capsim size` does: run's summary cost carries configured and needed
+    sc = load_scenario(REFERENCE)
+    cost = monthly_cost(sc)
+    plan = size_plan(sc)
+    summary = cost.as_summary()
+    assert summary["total_monthly_usd"] == pytest.approx(plan.monthly_usd_configured)
+    assert summary["needed"]["total_monthly_usd"] == pytest.approx(plan.monthly_usd_needed)
+    assert summary["needed"]["instances"] == {c.component: c.needed for c in plan.components}
+    assert summary["nodes"]["redis"] == 400 * 2 and summary["needed"]["nodes"]["redis"] == plan.component(
+        "redis").needed_nodes  # type: ignore[union-attr]
+    assert "cassandra" in summary["needed_note"]  # names the fleets short as configured
 
 
 # -- the command ----------------------------------------------------------------------------------
@@ -335,16 +562,20 @@ def test_size_command_writes_json_and_markdown_and_exits_0_on_warnings(tmp_path:
     out = tmp_path / "out"
     result = CliRunner().invoke(cli.app, ["size", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "WARN kafka disk" in result.stdout
+    assert "CRITICAL kafka disk" in result.stdout
+    assert "cannot hold as configured: kafka" in result.stdout
     data = json.loads((out / "size.json").read_text())
     assert data["scenario"] == "short"
     [kafka] = data["components"]
     assert (kafka["component"], kafka["binding"]) == ("kafka", "disk")
     assert (kafka["needed"], kafka["configured"]) == (5, 3)
-    assert data["warnings"] and data["warnings"][0].startswith("WARN kafka disk: needs 5 brokers")
+    assert data["warnings"] and data["warnings"][0].startswith("CRITICAL kafka disk: needs 5 brokers")
+    assert data["unholdable"] == ["kafka"]
+    assert {"cost_configured", "cost_needed"} <= data.keys()
     md = (out / "size.md").read_text()
     assert md.startswith("# Capacity plan: short")
     assert "| kafka | disk (binding) |" in md and "kafka disk" in md
+    assert "## Cannot hold (critical)" in md and "## Cost, configured and needed" in md
 
 
 def test_size_command_bad_instance_type_is_one_line_exit_2(tmp_path: Path) -> None:

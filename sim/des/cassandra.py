@@ -16,11 +16,17 @@ k replicas are alive (the coordinator knows from gossip). The coordinator stores
 down replica of a write and replays the hints when the node recovers, at `HINT_REPLAY_PER_SEC`.
 
 Lost data: an acknowledged write that only one replica applied (the others down or failing) is a
-sole copy until hints replay; if that replica then crashes with `lose_data`, the write is lost.
+sole copy on that replica (its holder) until a second copy exists: until the hint stored for one
+of its down replicas has been replayed (sim/des/faults.py recovers that node). If the holder
+then crashes with `lose_data`, the write is lost. Each sole copy remembers the hints stored for
+it (node, that node's hint sequence number); it is safe once any of those nodes has replayed
+that far. A replica that was live but failed the write gets no hint (as in Cassandra, where
+repair, not modelled here, restores it): a write with no hint stays a sole copy.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -100,10 +106,14 @@ class CassandraCluster:
                 j += 1
             self.replicas.append(tuple(self.fleet.stations[n] for n in chosen))
         self.hedge_s: float | None = None
-        self.hints = [0] * nodes
+        self.hints = [0] * nodes  # hints waiting for each node
         self.hints_stored = 0
         self.hints_replayed = 0
-        self.sole_copies = [0] * nodes
+        self._hint_seq = [0] * nodes  # hints ever stored for each node (the last one's sequence number)
+        self._hint_done = [0] * nodes  # hints ever replayed to each node (in stored order)
+        # per holder: the acknowledged writes only it has, each as ((node, hint seq), ...) of its hints,
+        # in acknowledgement order
+        self.sole_copies: list[deque[tuple[tuple[int, int], ...]]] = [deque() for _ in range(nodes)]
         self.lost_writes = 0
         self.unavailable = 0
         self.hedges = 0
@@ -120,10 +130,14 @@ class CassandraCluster:
             self.unavailable += 1
             fn(ctx, "cassandra.unavailable")
             return
+        hinted: list[tuple[int, int]] = []
         for st in replicas:
             if st.down:
-                self.hints[st.index] += 1
+                i = st.index
+                self.hints[i] += 1
                 self.hints_stored += 1
+                self._hint_seq[i] += 1
+                hinted.append((i, self._hint_seq[i]))
         env, hop, svc = self.env, self.hop_ms, self.write_ms
         if len(live) == self.rf and not self._tracking:
             q = _Quorum(self.write_k, self.rf, fn, ctx)
@@ -131,19 +145,21 @@ class CassandraCluster:
                 call(env, hop(), station, svc(), _reply, q)
             return
         q = _Quorum(self.write_k, len(live), fn, ctx)
+        hints = tuple(hinted)
         for station in live:
-            call(env, hop(), station, svc(), self._tracked_reply, (q, station))
+            call(env, hop(), station, svc(), self._tracked_reply, (q, station, hints))
 
     _tracking = False  # set when a fault may lose data: replies then say which replica applied
 
-    def _tracked_reply(self, ctx: tuple[_Quorum, Station], error: str | None) -> None:
-        q, station = ctx
+    def _tracked_reply(self, ctx: tuple[_Quorum, Station, tuple[tuple[int, int], ...]],
+                       error: str | None) -> None:
+        q, station, hints = ctx
         if error is None:
             q.last_applied = station
         _reply(q, error)
-        if q.outstanding == 0 and q.applied == 1 and q.successes_left <= 0:
-            # acknowledged, yet only one replica has it until hints replay
-            self.sole_copies[q.last_applied.index] += 1
+        if q.outstanding == 0 and q.applied == 1 and q.successes_left <= 0 and q.last_applied is not None:
+            # acknowledged, yet only one replica has it until one of its hints replays
+            self.sole_copies[q.last_applied.index].append(hints)
 
     def read(self, pos: int, fn: Done, ctx: Any) -> None:
         k = self.read_k
@@ -182,24 +198,35 @@ class CassandraCluster:
 
     # -- faults ------------------------------------------------------------------------------
     def recovered(self, station: Station) -> None:
-        """Replay the hints stored for `station`, throttled; sole copies then have peers again."""
-        self.sole_copies = [0] * len(self.sole_copies)
+        """Replay the hints stored for `station`, throttled; a sole copy whose hint for `station`
+        has replayed has a second copy (`unsafe_copies`)."""
         self._replay(station)
 
     def _replay(self, station: Station) -> None:
-        batch = min(self.hints[station.index], max(1, int(HINT_REPLAY_PER_SEC * 0.01)))
+        i = station.index
+        batch = min(self.hints[i], max(1, int(HINT_REPLAY_PER_SEC * 0.01)))
         if batch <= 0 or station.down:
             return
-        self.hints[station.index] -= batch
+        self.hints[i] -= batch
         for _ in range(batch):
             station.submit(self.write_ms(), _ignore, None)
         self.hints_replayed += batch
+        self._hint_done[i] += batch
         schedule(self.env, 0.01, lambda _e: self._replay(station), None)
 
+    def unsafe_copies(self, holder: int) -> int:
+        """Acknowledged writes that node `holder` alone has now (no hint of theirs replayed yet)."""
+        copies, done = self.sole_copies[holder], self._hint_done
+        # hint numbers grow about in acknowledgement order: drop the safe copies at the front, count the rest
+        while copies and any(seq <= done[node] for node, seq in copies[0]):
+            copies.popleft()
+        return sum(1 for hints in copies if not any(seq <= done[node] for node, seq in hints))
+
     def crashed(self, station: Station, lose_data: bool) -> None:
+        """`station` went down; with `lose_data` its disk is gone, and with it its sole copies."""
         if lose_data:
-            self.lost_writes += self.sole_copies[station.index]
-            self.sole_copies[station.index] = 0
+            self.lost_writes += self.unsafe_copies(station.index)
+            self.sole_copies[station.index].clear()
 
 
 def _ignore(_ctx: Any, _error: str | None) -> None:

@@ -33,12 +33,12 @@ from sim.des.kafka import Consumer, KafkaCluster
 from sim.des.policy import Edge
 from sim.des.redis import RedisCluster
 from sim.des.station import Fleet, call, schedule
-from sim.distributions import BLOCK, sampler, stream
+from sim.distributions import BLOCK, sampler, stream, uniforms
 from sim.metrics import Recorder
 from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario
 from sim.streams import stream_rngs
-from sim.workload import Conversations, popularity, zipf_cell_weights
+from sim.workload import Population, draw_member, popularity
 
 Progress = Callable[[float, float], None]
 
@@ -46,9 +46,10 @@ Progress = Callable[[float, float], None]
 class Request:
     """One operation in flight. `t0` is when its latency starts (a delivery's: its send's)."""
 
-    __slots__ = ("conv", "done", "marks", "op", "pending", "reply", "started", "t0", "token", "user")
+    __slots__ = ("conv", "done", "marks", "op", "pending", "reply", "slot", "started", "t0", "token", "user")
 
-    def __init__(self, op: str, t0: float, user: int, conv: int, started: float | None = None) -> None:
+    def __init__(self, op: str, t0: float, user: int, conv: int, started: float | None = None,
+                 slot: int = 0) -> None:
         self.op = op
         self.t0 = t0
         self.started = t0 if started is None else started
@@ -57,6 +58,7 @@ class Request:
         self.token: Any = None
         self.user = user
         self.conv = conv
+        self.slot = slot  # the sender's member slot in conv (its recipients are the other members)
         self.pending = 0
         self.done = False
 
@@ -102,21 +104,25 @@ class Engine:
         self._lookups_at_warmup = (0, 0)
         self._window_lookups = (0, 0)
         self._windows_closed = 0
-        self._members_cache: dict[int, list[int]] = {}
+        self._members_cache: dict[int, np.ndarray] = {}
+        self._positions_cache: dict[int, list[int]] = {}
         self.measured_from = sc.warmup_s
 
         # workload
         w = sc.workload
+        gs = sc.group_service
+        self.inbox_reads = gs.enabled and gs.fan_out == "read"
+        self.population = pop = Population.build(w, cell.users, cell.conversations, cell.sample,
+                                                 self.rngs["conversations"], inbox_reads=self.inbox_reads)
         self.n_users = cell.users
-        self.n_conv = cell.conversations
-        user_w = zipf_cell_weights(cell.users, w.user_zipf_s, cell.sample)
-        conv_w = zipf_cell_weights(cell.conversations, w.conversation_zipf_s, cell.sample)
-        self.senders = popularity(user_w, self.rngs["senders"])
-        self.readers = popularity(user_w, self.rngs["readers"])
-        self.send_conv = popularity(conv_w, self.rngs["send_conversations"])
-        self.read_conv = popularity(conv_w, self.rngs["read_conversations"])
-        self.conversations = Conversations.build(w, cell.conversations, self.rngs["conversations"])
-        self.mix = self.conversations.mix(conv_w)
+        self.n_conv = pop.conversations.recipients.size  # the declared hot conversations included
+        self.sender_u = uniforms(self.rngs["senders"])
+        self.reader_u = uniforms(self.rngs["readers"])
+        self.readers = popularity(pop.user_weights, self.rngs["readers"])
+        self.send_conv = popularity(pop.send_weights, self.rngs["send_conversations"])
+        self.read_conv = popularity(pop.read_weights, self.rngs["read_conversations"])
+        self.conversations = pop.conversations
+        self.mix = pop.mix()
         self._recipients = memoryview(self.conversations.recipients)
         self.hop_ms = sampler(sc.network.hop_ms, self.rngs["network"], scale=1e-3)
 
@@ -144,23 +150,22 @@ class Engine:
                                          self.hop_ms, self.rngs["cassandra"], sc.network.zones)
             fleets["cassandra"] = self.cass.fleet
             self.user_pos = memoryview(self.cass.positions(np.arange(cell.users), salt=10))
-            self.conv_pos = memoryview(self.cass.positions(np.arange(cell.conversations), salt=11))
+            self.conv_pos = memoryview(self.cass.positions(np.arange(self.n_conv), salt=11))
         self.cache: CacheModel | None = None
         self.redis = None
         if sc.redis.enabled:
-            self.cache = scenario_cache_model(self.scenario, conv_w, self.cell.sample)
+            self.cache = scenario_cache_model(self.scenario, pop.read_weights, self.cell.sample)
             self.redis = RedisCluster(env, sc.redis, cell.fleets["redis"].simulated, self.cache,
                                       self.hop_ms, self.rngs["redis"])
             fleets["redis"] = self.redis.fleet
-            self.conv_shard = memoryview(self.redis.shards_of(np.arange(cell.conversations)))
+            self.conv_shard = memoryview(self.redis.shards_of(np.arange(self.n_conv)))
         self.kafka = None
         if sc.kafka.enabled:
             self.kafka = KafkaCluster(env, sc.kafka, cell.fleets["kafka"].simulated,
                                       cell.fleets["kafka_partitions"].simulated, self.hop_ms,
                                       self.rngs["kafka"])
             fleets["kafka"] = self.kafka.fleet
-            self.conv_partition = memoryview(self.kafka.partitions_of(np.arange(cell.conversations)))
-        gs = sc.group_service
+            self.conv_partition = memoryview(self.kafka.partitions_of(np.arange(self.n_conv)))
         if gs.enabled and self.kafka is not None:
             self.group_fleet = Fleet(env, "group_service", cell.fleets["group_service"].simulated,
                                      gs.workers, gs.queue_limit)
@@ -226,7 +231,10 @@ class Engine:
     def _on_send(self, _event: Any) -> None:
         self._schedule(self._send_gap, self._on_send)
         now = self.env._now
-        req = Request("send", now, self.senders(), self.send_conv())
+        conv = self.send_conv()
+        members = self._members(conv)
+        slot = draw_member(members, self.population.send_member_weights, self.sender_u())
+        req = Request("send", now, int(members[slot]), conv, slot=slot)
         self.recorder.start("send", now, now)
         if self.client_edge is None:
             self._admit(req, self._send_admitted)
@@ -236,7 +244,13 @@ class Engine:
     def _on_read(self, _event: Any) -> None:
         self._schedule(self._read_gap, self._on_read)
         now = self.env._now
-        req = Request("read", now, self.readers(), self.read_conv())
+        if self.inbox_reads:  # an inbox load: the reader, then every conversation of theirs
+            req = Request("read", now, self.readers(), -1)
+        else:  # opening a conversation: the conversation, then which member reads it
+            conv = self.read_conv()
+            members = self._members(conv)
+            slot = draw_member(members, self.population.read_member_weights, self.reader_u())
+            req = Request("read", now, int(members[slot]), conv, slot=slot)
         self.recorder.start("read", now, now)
         if self.client_edge is None:
             self._admit(req, self._read_admitted)
@@ -253,7 +267,7 @@ class Engine:
                  then: Callable[[Request, str | None], None]) -> None:
         """One client attempt of a request: its own path through the system, answering `reply`."""
         root: Request = token[0].ctx
-        att = Request(root.op, self.env._now, root.user, root.conv)
+        att = Request(root.op, self.env._now, root.user, root.conv, slot=root.slot)
         att.reply = reply
         att.token = token
         self._admit(att, then)
@@ -335,6 +349,11 @@ class Engine:
             if error is not None:
                 self.async_errors[error] += 1
             return
+        self._join(req, error, step)  # the last step marks what held the ack up
+
+    def _join(self, req: Request, error: str | None, mark: str | None) -> None:
+        """One of `req.pending` parallel parts answered: the first error fails the request, the
+        last success answers it (marked as `mark`, the part that held it up)."""
         if req.done:
             return
         if error is not None:
@@ -342,7 +361,8 @@ class Engine:
             return
         req.pending -= 1
         if req.pending == 0:
-            req.marks.append((step, self.env._now))  # the step that held the ack up
+            if mark is not None:
+                req.marks.append((mark, self.env._now))
             self._finish(req, None)
 
     # -- delivery ------------------------------------------------------------------------------
@@ -350,7 +370,7 @@ class Engine:
         now = self.env._now
         self.recorder.start("delivery", send.t0, now)
         assert self.kafka is not None and self.kafka.group is not None
-        delivery = Request("delivery", send.t0, send.user, send.conv, now)
+        delivery = Request("delivery", send.t0, send.user, send.conv, now, slot=send.slot)
         delivery.marks.append(("send_and_produce", now))
         self.kafka.group.append(partition, delivery)
 
@@ -373,20 +393,28 @@ class Engine:
         assert self.cass is not None
         write, done = self.cass.write, self._inbox_written
         edge = self.inbox_edge
-        for pos in self._inbox_positions(delivery.conv):
+        positions = self._inbox_positions(delivery.conv)
+        for pos in positions[:delivery.slot] + positions[delivery.slot + 1:]:  # every member but the sender
             if edge is None:
                 write(pos, done, ctx)
             else:
                 edge.call(lambda reply, tok, pos=pos: write(pos, reply, tok), done, ctx)
 
-    def _inbox_positions(self, conv: int) -> list[int]:
-        """Ring positions of a conversation's recipients' inboxes (cached: hot groups repeat)."""
-        positions = self._members_cache.get(conv)
-        if positions is None:
+    def _members(self, conv: int) -> np.ndarray:
+        """A conversation's members' user ids, by slot (cached: busy conversations repeat)."""
+        members = self._members_cache.get(conv)
+        if members is None:
             if len(self._members_cache) >= 100_000:
                 self._members_cache.clear()
-            members = self.conversations.members(conv, self.n_users)
-            positions = self._members_cache[conv] = np.asarray(self.user_pos)[members].tolist()
+                self._positions_cache.clear()
+            members = self._members_cache[conv] = self.conversations.members(conv, self.n_users)
+        return members
+
+    def _inbox_positions(self, conv: int) -> list[int]:
+        """Ring positions of every member's inbox, by slot."""
+        positions = self._positions_cache.get(conv)
+        if positions is None:
+            positions = self._positions_cache[conv] = np.asarray(self.user_pos)[self._members(conv)].tolist()
         return positions
 
     def _inbox_written(self, ctx: tuple[Request, Consumer], error: str | None) -> None:
@@ -419,41 +447,61 @@ class Engine:
             return
         if self.msg is not None:
             req.marks.append(("message_service", self.env._now))
-        if self.redis is not None:
-            self.redis.command(self.conv_shard[req.conv], self._cache_answered, req)
-        elif self.cass is not None:
-            self._from_cassandra(req)
-        else:
+        if self.redis is None and self.cass is None:
             self._finish(req, None)  # no storage modelled: the read ends at the service
-
-    def _cache_answered(self, req: Request, error: str | None) -> None:
-        assert self.redis is not None
-        req.marks.append(("redis", self.env._now))
-        if error is None and self.redis.is_hit(req.conv):
+            return
+        if not self.inbox_reads:
+            req.pending = 1
+            self._lookup_one(req, req.conv)
+            return
+        convs = self.population.inbox(req.user).tolist()  # fan-out on read: every conversation
+        if not convs:
             self._finish(req, None)
+            return
+        req.pending = len(convs)
+        for conv in convs:
+            self._lookup_one(req, conv)
+
+    def _lookup_one(self, req: Request, conv: int) -> None:
+        """One conversation's recent messages: Redis, then Cassandra on a miss."""
+        if self.redis is not None:
+            self.redis.command(self.conv_shard[conv], self._cache_answered, (req, conv))
+        else:
+            self._from_cassandra(req, conv)
+
+    def _part_done(self, req: Request, component: str, error: str | None) -> None:
+        """A read is answered when every conversation it looks up has answered (the first error fails it)."""
+        self._join(req, error, "cassandra" if component == "cassandra" else None)
+
+    def _cache_answered(self, ctx: tuple[Request, int], error: str | None) -> None:
+        assert self.redis is not None
+        req, conv = ctx
+        if req.pending == 1 and not req.done:
+            req.marks.append(("redis", self.env._now))
+        if error is None and self.redis.is_hit(conv):
+            self._part_done(req, "redis", None)
             return
         if error is not None:
             self.async_errors[f"redis.{error}"] += 1
         if self.cass is None:
-            self._finish(req, "redis.miss_without_cassandra" if error is None else f"redis.{error}")
+            self._part_done(req, "redis", f"redis.{error}" if error else "redis.miss_without_cassandra")
         else:
-            self._from_cassandra(req)
+            self._from_cassandra(req, conv)
 
-    def _from_cassandra(self, req: Request) -> None:
+    def _from_cassandra(self, req: Request, conv: int) -> None:
         assert self.cass is not None
-        pos = self.user_pos[req.user] if self.read_key_is_user else self.conv_pos[req.conv]
+        pos = self.user_pos[req.user] if self.read_key_is_user else self.conv_pos[conv]
         read = self.cass.read
         if self.cass_edge is None:
-            read(pos, self._read_done, req)
+            read(pos, self._read_done, (req, conv))
         else:
-            self.cass_edge.call(lambda reply, tok: read(pos, reply, tok), self._read_done, req)
+            self.cass_edge.call(lambda reply, tok: read(pos, reply, tok), self._read_done, (req, conv))
 
-    def _read_done(self, req: Request, error: str | None) -> None:
-        if error is None:
-            req.marks.append(("cassandra", self.env._now))
-        self._finish(req, _from_cassandra(error))
+    def _read_done(self, ctx: tuple[Request, int], error: str | None) -> None:
+        req, conv = ctx
+        self._part_done(req, "cassandra", _from_cassandra(error))
         if error is None and self.redis is not None:
-            self.redis.command(self.conv_shard[req.conv], self._fill_done, req.conv)
+            self.redis.command(self.conv_shard[conv], self._fill_done, conv)
 
     def _fill_done(self, conv: int, error: str | None) -> None:
         if error is None:

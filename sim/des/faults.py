@@ -1,7 +1,18 @@
-"""Injecting the scenario's faults into the running system at their start and end times."""
+"""Injecting the scenario's faults into the running system at their start and end times.
+
+Faults on one node may overlap; each node keeps the faults active on it, and a fault's end
+consults them:
+- down (crash, zone_outage, broker_loss, shard_loss): the node goes down at the first one's start
+  and comes back when the last one active on it ends. A `lose_data` crash that starts while the
+  node is already down loses its disk then.
+- slow: the factors active on a node multiply (x3 and x2 overlapping is x6), and the node is back
+  to x1 exactly when the last ends.
+- gc_pauses: a node is paused (capacity 0) while any pause covers it.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from sim.des.station import Station, schedule
@@ -15,6 +26,9 @@ class FaultInjector:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.env = engine.env
+        self._down: dict[Station, int] = {}  # down faults active on each node
+        self._slow: dict[Station, list[float]] = {}  # slow factors active on each node
+        self._paused: dict[Station, int] = {}  # GC pauses in progress on each node
 
     def arm(self) -> None:
         for fault in self.engine.scenario.faults:
@@ -40,12 +54,18 @@ class FaultInjector:
         stations = self.targets(fault)
         if fault.kind == "slow":
             for st in stations:
-                st.slow *= fault.factor or 1.0
+                self._slow.setdefault(st, []).append(fault.factor or 1.0)
+                st.slow = math.prod(self._slow[st])
         elif fault.kind == "gc_pauses":
             self._pause(stations, fault)
         else:  # crash, zone_outage, broker_loss, shard_loss
             for st in stations:
-                self._crash(st, fault)
+                active = self._down.get(st, 0)
+                self._down[st] = active + 1
+                if active == 0:
+                    self._crash(st, fault)
+                elif fault.lose_data and st.fleet.name == "cassandra" and engine.cass is not None:
+                    engine.cass.crashed(st, True)  # down already; its disk is lost now
 
     def _end(self, event: Any) -> None:
         fault: Fault = event._value
@@ -56,10 +76,15 @@ class FaultInjector:
         stations = self.targets(fault)
         if fault.kind == "slow":
             for st in stations:
-                st.slow /= fault.factor or 1.0
+                factors = self._slow[st]
+                factors.remove(fault.factor or 1.0)
+                st.slow = math.prod(factors)
         elif fault.kind in ("crash", "zone_outage", "broker_loss", "shard_loss"):
             for st in stations:
-                self._recover(st)
+                active = self._down[st] - 1
+                self._down[st] = active
+                if active == 0:  # the last fault holding it down has ended
+                    self._recover(st)
 
     def _crash(self, st: Station, fault: Fault) -> None:
         if st.down:
@@ -97,8 +122,14 @@ class FaultInjector:
 
     def _pause_begin(self, event: Any) -> None:
         for st in event._value:
-            st.set_capacity(0)
+            active = self._paused.get(st, 0)
+            self._paused[st] = active + 1
+            if active == 0:
+                st.set_capacity(0)
 
     def _pause_end(self, event: Any) -> None:
         for st in event._value:
-            st.set_capacity(st.servers)
+            active = self._paused[st] - 1
+            self._paused[st] = active
+            if active == 0:  # no other pause covers it
+                st.set_capacity(st.servers)

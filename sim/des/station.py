@@ -10,8 +10,10 @@ carry exactly what `Environment.step` reads (`callbacks`, `_ok`, `_value`) and n
 costs far less than a `simpy.Timeout` (an object with a `__dict__`, a type check and a method call
 per event). They are processed by SimPy's own loop, in SimPy's (time, priority, id) order.
 
-Each station integrates busy servers and jobs present over time (utilization and Little's law);
-its fleet keeps one queue-wait histogram shared by all its instances.
+Each station integrates busy servers and jobs present over time (utilization and Little's law)
+and counts the jobs that started service at once and those that queued first, with their summed
+wait (P(wait) and the mean queue wait, the figures Erlang C predicts); its fleet keeps one
+queue-wait histogram shared by all its instances.
 
 Faults act on stations: `crash()` fails the queue at once and the work in service when it would
 have finished (the caller sees "crashed"), and the station answers "unavailable" until
@@ -56,6 +58,7 @@ class Station:
     __slots__ = (
         "_last",
         "arrivals",
+        "at_once",
         "busy",
         "busy_area",
         "capacity",
@@ -68,9 +71,11 @@ class Station:
         "jobs_area",
         "queue",
         "queue_limit",
+        "queued",
         "rejections",
         "servers",
         "slow",
+        "wait_s",
         "zone",
     )
 
@@ -94,6 +99,9 @@ class Station:
         self.arrivals = 0
         self.completions = 0
         self.rejections = 0
+        self.at_once = 0  # jobs that started service on arrival
+        self.queued = 0  # jobs that started service after queueing ...
+        self.wait_s = 0.0  # ... and their summed queue wait
 
     def submit(self, service_s: float, fn: Done, ctx: Any) -> None:
         if self.down:
@@ -110,7 +118,7 @@ class Station:
         self.arrivals += 1
         if busy < self.capacity:
             self.busy = busy + 1
-            self.fleet.zero_waits += 1
+            self.at_once += 1
             heappush(env._queue, (now + service_s * self.slow, _NORMAL, next(env._eid),
                                   _Wake(self._finish, (fn, ctx, self.epoch))))
         elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
@@ -135,7 +143,7 @@ class Station:
         self.completions += 1
         if queue and self.busy <= self.capacity:
             arrived, service_s, nfn, nctx = queue.popleft()
-            self.fleet.waits.record((now - arrived) * 1e3)
+            self._waited(now - arrived)
             heappush(env._queue, (now + service_s * self.slow, _NORMAL, next(env._eid),
                                   _Wake(self._finish, (nfn, nctx, self.epoch))))
         else:
@@ -165,9 +173,15 @@ class Station:
         self.capacity = servers
         while self.queue and self.busy < self.capacity and not self.down:
             arrived, service_s, fn, ctx = self.queue.popleft()
-            self.fleet.waits.record((now - arrived) * 1e3)
+            self._waited(now - arrived)
             self.busy += 1
             schedule(self.env, service_s * self.slow, self._finish, (fn, ctx, self.epoch))
+
+    def _waited(self, wait_s: float) -> None:
+        """A queued job starts after `wait_s`."""
+        self.queued += 1
+        self.wait_s += wait_s
+        self.fleet.waits.record(wait_s * 1e3)
 
     def _account(self, now: float) -> None:
         dt = now - self._last
@@ -180,6 +194,8 @@ class Station:
         self._account(self.env._now)
         self.busy_area = self.jobs_area = 0.0
         self.arrivals = self.completions = self.rejections = 0
+        self.at_once = self.queued = 0
+        self.wait_s = 0.0
 
     def utilization(self, elapsed_s: float) -> float:
         self._account(self.env._now)
@@ -192,8 +208,7 @@ class Fleet:
     def __init__(self, env: simpy.Environment, name: str, instances: int, servers: int,
                  queue_limit: int | None, balancer: str = "round_robin", seed: int = 0) -> None:
         self.name = name
-        self.waits = Histogram()  # queue waits in ms of jobs that queued ...
-        self.zero_waits = 0  # ... and the count of jobs that started at once
+        self.waits = Histogram()  # queue waits in ms of jobs that queued (its stations count the rest)
         self.stations = [Station(env, self, i, servers, queue_limit) for i in range(instances)]
         self.live = list(self.stations)
         self._next = 0
@@ -222,12 +237,11 @@ class Fleet:
     def wait_histogram(self) -> Histogram:
         """All queue waits (ms) since the last reset, the zero waits included."""
         hist = Histogram().merge(self.waits)
-        hist.record_zeros(self.zero_waits)
+        hist.record_zeros(sum(st.at_once for st in self.stations))
         return hist
 
     def reset_stats(self) -> None:
         self.waits.reset()
-        self.zero_waits = 0
         for st in self.stations:
             st.reset_stats()
 

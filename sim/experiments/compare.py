@@ -30,9 +30,10 @@ from sim.experiments.executors import Executor, LocalExecutor
 from sim.experiments.figures import headline_paths, label_of
 from sim.experiments.replications import Replicated, slo_status
 from sim.experiments.runner import PointFailure, ProgressFn, run_points
-from sim.experiments.stats import Interval, paired_interval
+from sim.experiments.stats import Interval, is_quantile, paired_interval, paired_quantile_interval
 from sim.jsonsafe import json_safe
 from sim.loading import load_scenario
+from sim.sampling import require_following
 from sim.scenario import Scenario, Slo
 
 DEFAULT_REPLICATIONS = 5
@@ -49,7 +50,11 @@ class Arms:
 
 def plan_compare(path_a: str | Path, path_b: str | Path | None = None, sets: Sequence[str] = (),
                  a_sets: Sequence[str] = (), b_sets: Sequence[str] = (), options: Sequence[str] = ()) -> Arms:
-    """The two arms: two files, or one file with `--a`/`--b` overrides; B runs with A's seed."""
+    """The two arms: two files, or one file with `--a`/`--b` overrides; B runs with A's seed.
+
+    Raises ScenarioError (exit 2) when the sample cell cannot follow a fleet count the arms differ
+    in (sim.sampling.require_following): both arms would simulate the same instances.
+    """
     notes: list[str] = []
     if path_b is None and not (a_sets or b_sets):
         raise ScenarioError("compare", "one scenario needs --a key=value and/or --b key=value to make two "
@@ -73,6 +78,7 @@ def plan_compare(path_a: str | Path, path_b: str | Path | None = None, sets: Seq
     else:
         names = (Path(path_a).stem, Path(path_b).stem)
         labels = (f"A ({names[0]})", f"B ({names[1]})")
+    require_following([a, b], list(labels), "comparison")
     return Arms(a, b, labels, tuple(notes))
 
 
@@ -123,8 +129,15 @@ class Comparison:
         in_b = set(headline_paths(self.b.summary, self.b.scenario))
         paths = [p for p in headline_paths(self.a.summary, self.a.scenario) if p in in_b]
         paths += [s.metric for s in self.slos() if s.metric not in paths]
-        return [Row(p, self.a.interval(p), self.b.interval(p),
-                    paired_interval(self.a.values(p), self.b.values(p))) for p in paths]
+        return [Row(p, self.a.interval(p), self.b.interval(p), self.difference(p)) for p in paths]
+
+    def difference(self, path: str) -> Interval:
+        """B - A over paired replications; for a quantile, at least as wide as the two estimates'
+        histogram buckets allow."""
+        diff = paired_interval(self.a.values(path), self.b.values(path))
+        if is_quantile(path):
+            return paired_quantile_interval(diff, self.a.interval(path), self.b.interval(path))
+        return diff
 
     def slos(self) -> list[Slo]:
         """Either scenario's SLOs (the same objective once)."""

@@ -12,7 +12,8 @@ Combining (`combine`), the point summary keeps the summary.json contract:
   none), booleans hold if they hold in every replication, text comes from the first;
 - `slo` verdicts are re-evaluated on those point values;
 - `ci95` {figure path: [low, high]} is the Student t interval (R - 1 degrees of freedom) over
-  the replication values of every headline figure (sim/experiments/figures.py), and
+  the replication values of every headline figure (sim/experiments/figures.py), a quantile's
+  never narrower than the histogram bucket holding its estimate (sim/experiments/stats.py), and
   `replications` records the seeds, the per-figure replication means (the centres of the
   intervals) and how the point values were formed. With R = 1 there is no interval.
 A pooled percentile and the mean of per-replication percentiles estimate the same quantile; they
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.figures import headline_paths, values_at
-from sim.experiments.stats import Interval, mean_interval
+from sim.experiments.stats import Interval, is_quantile, mean_interval, quantile_interval
 from sim.experiments.warmup import WarmupCut
 from sim.histogram import Histogram
 from sim.report.slo import MET, MISSED, NOT_MEASURED, evaluate_slos
@@ -73,9 +74,11 @@ class Replicated:
         return values_at(self.summaries, path)
 
     def interval(self, path: str) -> Interval:
-        """Mean and 95% CI of the figure at `path` over replications."""
+        """Mean and 95% CI of the figure at `path` over replications (a quantile's at least as wide
+        as the histogram bucket holding its estimate)."""
         if path not in self.intervals:
-            self.intervals[path] = mean_interval(self.values(path))
+            iv = mean_interval(self.values(path))
+            self.intervals[path] = quantile_interval(iv) if is_quantile(path) else iv
         return self.intervals[path]
 
     def result(self) -> Result:

@@ -5,6 +5,13 @@ estimator; their mean has standard error s / sqrt(R) and (mean - true) / SE foll
 with R - 1 degrees of freedom when the replication values are close to normal. A paired
 comparison (common random numbers) applies the same to the per-replication differences.
 
+A quantile figure (a p99) is read from a log-bucketed histogram (sim/histogram.py): each
+replication reports the centre of the bucket holding its sample quantile, so replications that
+land in one bucket agree exactly and their t interval has zero width although the quantile is
+only known to that bucket. `quantile_interval` and `paired_quantile_interval` widen such an
+interval to at least the bucket around the estimate (for a difference, the widest difference the
+two figures' buckets allow).
+
 The t quantile is computed here (regularized incomplete beta by continued fraction, inverted by
 bisection) rather than taken from scipy, which capsim does not otherwise need at run time;
 tests/test_experiments.py checks it against scipy.
@@ -14,10 +21,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from sim.histogram import GROWTH, MIN_VALUE
 
 LEVEL = 0.95
+_QUANTILE = re.compile(r"(^|_)p\d+$")  # the last segment of a quantile figure: p99, p999, queue_wait_ms_p99
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,43 @@ def paired_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL
     diffs = [float(y) - float(x) for x, y in zip(a, b, strict=True)
              if x is not None and y is not None and math.isfinite(float(x)) and math.isfinite(float(y))]
     return mean_interval(diffs, level)
+
+
+def is_quantile(path: str) -> bool:
+    """Whether the figure at dotted `path` is a histogram quantile (`latency_ms.read.p99`,
+    `components.kafka.queue_wait_ms_p99`); means, maxima and rates are not."""
+    return bool(_QUANTILE.search(path.rsplit(".", 1)[-1]))
+
+
+def histogram_bucket(value: float, min_value: float = MIN_VALUE) -> tuple[float, float]:
+    """The bounds [low, high) of the sim/histogram.py bucket holding `value` (the underflow bucket
+    [0, min_value) for smaller values); NaN bounds for a value that is not finite."""
+    if not math.isfinite(value) or value < 0:
+        return math.nan, math.nan
+    if value < min_value:
+        return 0.0, min_value
+    i = math.floor(math.log(value / min_value) / math.log(GROWTH))
+    return min_value * GROWTH**i, min_value * GROWTH ** (i + 1)
+
+
+def quantile_interval(iv: Interval) -> Interval:
+    """`iv` (a quantile's interval over replications) widened to cover at least the histogram bucket
+    holding its estimate: the quantile is known no better than that bucket."""
+    low, high = histogram_bucket(iv.mean)
+    if not (math.isfinite(iv.low) and math.isfinite(iv.high) and math.isfinite(low)):
+        return iv
+    return replace(iv, low=min(iv.low, low), high=max(iv.high, high))
+
+
+def paired_quantile_interval(diff: Interval, a: Interval, b: Interval) -> Interval:
+    """A paired difference B - A of quantiles (`diff`) widened to at least the range of differences
+    the buckets of A's and B's estimates allow: [low_B - high_A, high_B - low_A]."""
+    a_low, a_high = histogram_bucket(a.mean)
+    b_low, b_high = histogram_bucket(b.mean)
+    if not (math.isfinite(diff.low) and math.isfinite(diff.high) and math.isfinite(a_low)
+            and math.isfinite(b_low)):
+        return diff
+    return replace(diff, low=min(diff.low, b_low - a_high), high=max(diff.high, b_high - a_low))
 
 
 @functools.lru_cache(maxsize=1024)

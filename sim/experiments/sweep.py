@@ -8,12 +8,14 @@ with its one-line error, and a point whose run crashes is failed with the except
 points complete. Every point runs with the same seeds (common random numbers across the grid).
 
 `SweepResult.write(out)` writes:
-- sweep.csv: one row per point and headline figure: the point's parameters, the point value
-  (summary.json), the replication mean and its 95% CI bounds, the SLO bound where one applies;
-  a failed point is one row with its error;
-- sweep.md: the points with the chosen figures (mean [95% CI]), cost and SLO verdicts, the
-  failed points, the Pareto front of cost against latency and the cheapest point that meets
-  every SLO;
+- sweep.csv: one row per point and headline figure: the point's parameters, its capacity verdict
+  ("holds", or "short: cassandra disk", ...), the point value (summary.json), the replication
+  mean and its 95% CI bounds, the SLO bound where one applies; a failed point is one row with its
+  error;
+- sweep.md: the points with the chosen figures (mean [95% CI]), cost, SLO verdicts and whether
+  `capsim size` finds the design short or unstable, the failed points, the Pareto front of cost
+  against latency and the cheapest point that meets every SLO (a short or unstable point is on
+  neither: `unholdable`);
 - charts (sim/experiments/charts.py): each chosen figure against the swept parameter with CI
   bands and SLO lines, and cost against latency with the Pareto front.
 """
@@ -38,7 +40,9 @@ from sim.experiments.replications import Replicated, slo_status
 from sim.experiments.runner import PointFailure, ProgressFn, run_points
 from sim.loading import load_scenario
 from sim.report.slo import lookup
+from sim.sampling import require_following
 from sim.scenario import Scenario, Slo
+from sim.sizing import size_plan
 
 DEFAULT_METRICS = ("latency_ms.send.p99", "latency_ms.read.p99")
 
@@ -129,7 +133,8 @@ def plan_sweep(path: str | Path, sets: Sequence[str] = (), options: Sequence[str
     """The grid of points for `path` with `--set` items and run options (`duration_s=20`, ...).
 
     Raises ScenarioError (bad input, exit 2) when the base scenario is invalid, there is nothing
-    to sweep, or every point is invalid; a point that is invalid on its own is a failed point.
+    to sweep, every point is invalid, or the sample cell cannot follow a swept fleet's count
+    (sim.sampling.require_following); a point that is invalid on its own is a failed point.
     """
     fixed, cli_axes = parse_sets(sets)
     base = load_scenario(path, [*fixed, *options])
@@ -169,7 +174,27 @@ def plan_sweep(path: str | Path, sets: Sequence[str] = (), options: Sequence[str
         first = scenarios[0]
         assert isinstance(first, PointFailure)
         raise ScenarioError("sweep", f"every point is invalid; the first: {first.error}")
+    valid = [(p.label, s) for p, s in zip(points, scenarios, strict=True) if isinstance(s, Scenario)]
+    require_following([s for _, s in valid], [label for label, _ in valid], "sweep")
     return SweepPlan(str(path), base, axes, points, scenarios, chosen, replications)
+
+
+def unholdable(scenario: Scenario) -> list[str]:
+    """Why `capsim size` says this design cannot hold, e.g. ["short: cassandra disk",
+    "unstable: cassandra cpu (117%)"]; [] when it holds. A point with a reason is never the
+    cheapest that meets the SLOs, nor on the Pareto front.
+
+    The rule is sizing's own (`SizePlan.unholdable_reasons`): short on a dimension (with one zone
+    lost; Redis memory aside: a cache below its working set still works, at the lower hit ratio
+    the run simulates) or unstable by the M/M/c estimate. Warnings that do not stop the design
+    holding (more workers than vCPUs, no Redis replicas) do not disqualify. A design that cannot be
+    sized is "not sized".
+    """
+    try:
+        plan = size_plan(scenario)
+    except ScenarioError as exc:
+        return [f"not sized: {exc}"]
+    return plan.unholdable_reasons()
 
 
 @dataclass
@@ -177,6 +202,7 @@ class SweepResult:
     plan: SweepPlan
     executor: str
     points: list[SweepPoint] = field(default_factory=list)
+    _unholdable: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     # -- figures ------------------------------------------------------------------------------
     def slos(self) -> list[Slo]:
@@ -200,6 +226,19 @@ class SweepResult:
             return {}
         return {slo.name or slo.metric: slo_status(rep, slo) for slo in rep.scenario.slo}
 
+    def short_reasons(self, point: SweepPoint) -> list[str]:
+        """Why `capsim size` says the point's design cannot hold ([] when it holds)."""
+        if point.index not in self._unholdable:
+            sc = self.plan.scenarios[point.index]
+            self._unholdable[point.index] = unholdable(sc) if isinstance(sc, Scenario) else []
+        return self._unholdable[point.index]
+
+    def capacity_text(self, point: SweepPoint) -> str:
+        """'holds' or the reasons it does not ("short: cassandra disk; unstable: ..."), '-' if failed."""
+        if not point.ok:
+            return "-"
+        return "; ".join(self.short_reasons(point)) or "holds"
+
     def meets_all(self, point: SweepPoint) -> bool:
         v = self.verdicts(point)
         return bool(point.ok) and all(s.startswith("met") for s in v.values())
@@ -209,10 +248,13 @@ class SweepResult:
         return latency[0] if latency else "latency_ms.read.p99"
 
     def pareto(self) -> list[SweepPoint]:
-        """Points no other point beats on both cost and latency (lower is better), by cost."""
+        """Points whose design holds (`capsim size`) that no other such point beats on both cost
+        and latency (lower is better), by cost."""
         lat = self.latency_metric()
         scored = []
         for p in self.points:
+            if self.short_reasons(p):
+                continue
             cost, latency = self.figure(p, COST)["mean"], self.figure(p, lat)["mean"]
             if math.isfinite(cost) and math.isfinite(latency):
                 scored.append((cost, latency, p.index, p))
@@ -224,8 +266,10 @@ class SweepResult:
         return front
 
     def cheapest_meeting(self) -> SweepPoint | None:
-        """The cheapest point that meets every SLO (replication means); None if none does."""
-        ok = [p for p in self.points if self.meets_all(p) and math.isfinite(self.figure(p, COST)["mean"])]
+        """The cheapest point that meets every SLO (replication means) and that `capsim size` finds
+        neither short nor unstable; None if none does."""
+        ok = [p for p in self.points if self.meets_all(p) and math.isfinite(self.figure(p, COST)["mean"])
+              and not self.short_reasons(p)]
         return min(ok, key=lambda p: (self.figure(p, COST)["mean"], p.index)) if ok else None
 
     # -- tables -------------------------------------------------------------------------------
@@ -239,6 +283,7 @@ class SweepResult:
             if not isinstance(rep, Replicated):
                 rows.append({**head, "status": "failed", "metric": "", "error": p.error})
                 continue
+            head["capacity"] = self.capacity_text(p)
             paths = list(dict.fromkeys([*self.plan.metrics, *headline_paths(rep.summary, rep.scenario)]))
             for path in paths:
                 fig = self.figure(p, path)
@@ -247,8 +292,8 @@ class SweepResult:
                              "mean": fig["mean"], "ci95_low": fig["low"], "ci95_high": fig["high"],
                              "replications": rep.replications, "slo_max": slo_max, "slo_min": slo_min,
                              "error": ""})
-        columns = ["point", *self.plan.axes, "status", "metric", "value", "mean", "ci95_low", "ci95_high",
-                   "replications", "slo_max", "slo_min", "error"]
+        columns = ["point", *self.plan.axes, "status", "capacity", "metric", "value", "mean", "ci95_low",
+                   "ci95_high", "replications", "slo_max", "slo_min", "error"]
         return pd.DataFrame(rows).reindex(columns=columns)
 
     def markdown(self, charts: dict[str, Path] | None = None, out_dir: Path | None = None) -> str:
@@ -262,18 +307,21 @@ class SweepResult:
                                                     "mean [95% CI], Student t)" if reps and reps > 1 else
                                                     " (one seed: no confidence intervals)")
                  + f"; {plan.base.duration_s:g} s simulated per run; executor: {self.executor}.", ""]
-        head = ["#", *plan.axes, *(label_of(m) for m in plan.metrics), "monthly cost (USD)", "SLOs"]
+        head = ["#", *plan.axes, *(label_of(m) for m in plan.metrics), "monthly cost (USD)", "SLOs",
+                "capacity (capsim size)"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for p in self.points:
             cells = [str(p.index), *(p.params[k] for k in plan.axes)]
             if not p.ok:
-                cells += ["-" for _ in plan.metrics] + ["-", "failed"]
+                cells += ["-" for _ in plan.metrics] + ["-", "failed", "-"]
             else:
                 cells += [self.cell(p, m) for m in plan.metrics]
                 cost = self.figure(p, COST)["mean"]
                 cells.append(f"{cost:,.0f}" if math.isfinite(cost) else "-")
                 verdicts = self.verdicts(p)
                 cells.append(", ".join(f"{n}: {v}" for n, v in verdicts.items()) or "no SLOs")
+                short = self.short_reasons(p)
+                cells.append(f"**{'; '.join(short)}**" if short else "holds")
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
         if any(v.endswith("*") for p in self.points for v in self.verdicts(p).values()):
@@ -285,6 +333,11 @@ class SweepResult:
             lines += [f"- #{p.index} ({p.label}): {p.error}" for p in failed]
             lines.append("")
         lines += ["## Cost against latency", ""]
+        short = [p for p in self.points if p.ok and self.short_reasons(p)]
+        if short:
+            lines.append(f"{len(short)} point(s) that `capsim size` finds short or unstable (the capacity "
+                         "column) are left out of the Pareto front and can never be the cheapest point: "
+                         + "; ".join(f"#{p.index} ({self.capacity_text(p)})" for p in short) + ".")
         front = self.pareto()
         lat = self.latency_metric()
         if front:
@@ -295,7 +348,10 @@ class SweepResult:
             lines.append("The scenario has no SLOs, so every point qualifies; add `slo:` to name the "
                          "cheapest point that meets them.")
         elif cheapest is None:
-            lines.append("No point meets every SLO.")
+            meeting = [p for p in self.points if self.meets_all(p)]
+            lines.append("Cheapest point that meets every SLO: none that holds; every point meeting them ("
+                         + ", ".join(f"#{p.index}" for p in meeting) + ") is short or unstable in `capsim "
+                         "size` (the capacity column)." if meeting else "No point meets every SLO.")
         else:
             confident = all(v == "met" for v in self.verdicts(cheapest).values())
             lines.append(f"Cheapest point that meets every SLO: **#{cheapest.index} ({cheapest.label})**, "

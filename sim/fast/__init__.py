@@ -20,33 +20,64 @@ support.py     scenario features the fast engine refuses
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numba
 
 
-def _versioned_numba_cache() -> None:
-    """Keep compiled kernels in a cache keyed by the sources they come from.
+def numba_cache_root(environ: dict[str, str] | os._Environ[str], home: Path) -> Path:
+    """Where compiled kernels go: $XDG_CACHE_HOME/capsim/numba, else ~/.cache/capsim/numba (never
+    the source tree, which may be read-only or shared). Pure: the environment and home are given."""
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache"
+    return base / "capsim" / "numba"
 
-    numba's own cache (cache=True) checks only the file of the function it compiles: a kernel
-    that inlines `serve` from station.py keeps its stale machine code after station.py changes.
-    The directory is named after a hash of this package's sources (and sim/histogram.py, whose
-    constants the kernels use), so any change compiles afresh; directories of other versions are
-    removed an hour after they were made (two checkouts of different versions may be running).
-    NUMBA_CACHE_DIR, when set, wins."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    here = Path(__file__).resolve().parent
+
+def sources_digest(here: Path) -> str:
+    """A hash of this package's sources (and sim/histogram.py, whose constants the kernels use)."""
     digest = hashlib.sha256()
     for path in [*sorted(here.glob("*.py")), here.parent / "histogram.py"]:
         digest.update(path.name.encode() + path.read_bytes())
-    root = here / "__pycache__" / "numba"
-    current = root / digest.hexdigest()[:16]
-    if root.is_dir():
-        for old in root.iterdir():
-            if old != current and time.time() - old.stat().st_mtime > 3600:
+    return digest.hexdigest()[:16]
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)  # noqa: SIM115
+        probe.close()
+    except OSError:
+        return False
+    return True
+
+
+def _versioned_numba_cache() -> None:
+    """Keep compiled kernels in the user's cache directory, keyed by the sources they come from.
+
+    numba's own cache (cache=True) checks only the file of the function it compiles: a kernel
+    that inlines `serve` from station.py keeps its stale machine code after station.py changes.
+    The directory is named after a hash of this package's sources, so any change compiles afresh;
+    directories of other versions are removed an hour after they were made (two checkouts of
+    different versions may be running). NUMBA_CACHE_DIR, when set, wins; when the cache directory
+    cannot be written, a directory under the system's temp dir is used."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    here = Path(__file__).resolve().parent
+    key = sources_digest(here)
+    root = numba_cache_root(os.environ, Path.home())
+    if not _writable(root / key):
+        root = Path(tempfile.gettempdir()) / f"capsim-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        if not _writable(root / key):
+            return  # numba then keeps kernels in memory only (cache=True warns, never fails)
+    current = root / key
+    for old in root.iterdir():
+        try:
+            if old != current and old.is_dir() and time.time() - old.stat().st_mtime > 3600:
                 shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
     numba.config.CACHE_DIR = str(current)
 
 

@@ -49,6 +49,7 @@ from sim.fast.placement import (
     Popularity,
     Ring,
     TokenBuckets,
+    draw_members,
     member,
     partitions_of,
     salt_mixed,
@@ -65,11 +66,14 @@ from sim.fast.station import (
     DOWN,
     JOBS_S,
     LAST_EVENT,
+    QUEUED,
     REJECTIONS,
     SERVED,
     SERVERS,
+    STARTED,
     UNAVAILABLE,
     W_AT,
+    WAIT_S,
     Stations,
     build_stations,
     cause,
@@ -121,7 +125,7 @@ from sim.fast.tables import (
 from sim.sampling import make_cell
 from sim.scenario import Scenario, replies_needed
 from sim.streams import stream_rngs
-from sim.workload import Conversations, zipf_cell_weights
+from sim.workload import Population
 
 Progress = Callable[[float, float], None]
 
@@ -204,9 +208,10 @@ def _inbox_jobs(
         r = rows[n]
         g = sends[r].gid
         conv = sends[r].conv
+        sender = sends[r].slot
         for k in range(sends[r].recips):
             parent[q], gid[q], rec[q] = r, g, k
-            user[q] = member(conv, k, n_users, salt)
+            user[q] = member(conv, k + (k >= sender), n_users, salt)  # every member but the sender
             q += 1
     jid = np.empty(total * rf, np.int64)
     jidx = np.empty(total * rf, np.int64)
@@ -274,13 +279,13 @@ class FastEngine:
         structure = stream_rngs(sc.seed)
         w = sc.workload
         self.n_users = cell.users
-        self.n_conv = cell.conversations
-        user_w = zipf_cell_weights(cell.users, w.user_zipf_s, cell.sample)
-        conv_w = zipf_cell_weights(cell.conversations, w.conversation_zipf_s, cell.sample)
-        self.users_pop = Popularity(user_w)
-        self.conv_pop = Popularity(conv_w)
-        self.conversations = Conversations.build(w, cell.conversations, structure["conversations"])
-        self.mix = self.conversations.mix(conv_w)
+        self.population = pop = Population.build(w, cell.users, cell.conversations, cell.sample,
+                                                  structure["conversations"])
+        self.n_conv = pop.conversations.recipients.size  # the declared hot conversations included
+        self.send_pop = Popularity(pop.send_weights)
+        self.read_pop = Popularity(pop.read_weights)
+        self.conversations = pop.conversations
+        self.mix = pop.mix()
         self.recipients = self.conversations.recipients.astype(np.int32)
         self.hop = compile_dist(sc.network.hop_ms, 1e-3)
         total_rate = cell.sends_per_sec + cell.reads_per_sec
@@ -337,11 +342,11 @@ class FastEngine:
             self.ring = Ring(sc, self.count["cassandra"], structure["cassandra"])
             self.user_pos = self.ring.positions(np.arange(cell.users), salt=10)
             if not (self.send_key_is_user and self.read_key_is_user):
-                self.conv_pos = self.ring.positions(np.arange(cell.conversations), salt=11)
+                self.conv_pos = self.ring.positions(np.arange(self.n_conv), salt=11)
         self.cache: CacheModel | None = None
         self.hit_p = np.zeros(1)
         if sc.redis.enabled:
-            self.cache = scenario_cache_model(self.scenario, conv_w, self.cell.sample)
+            self.cache = scenario_cache_model(self.scenario, pop.read_weights, self.cell.sample)
             self.hit_p = np.ascontiguousarray(self.cache.hit_probability, dtype=np.float64)
         self.partitions = cell.fleets["kafka_partitions"].simulated if sc.kafka.enabled else 1
         self.required = set(ms.ack_after or ())
@@ -635,8 +640,10 @@ class FastEngine:
         self.sends = add_rows(self.sends, n)
         rows = self.sends[start:]
         rows["gid"], rows["t0"] = gid, t
-        rows["user"] = self.users_pop.draw(uniform_many(self.keys["send.user"], gid, np.int64(0)))
-        conv = self.conv_pop.draw(uniform_many(self.keys["send.conv"], gid, np.int64(0)))
+        conv = self.send_pop.draw(uniform_many(self.keys["send.conv"], gid, np.int64(0)))
+        rows["slot"], rows["user"] = draw_members(
+            conv, uniform_many(self.keys["send.user"], gid, np.int64(0)), self.recipients,
+            self.population.send_member_weights, np.int64(self.n_users), self.salts["members"])
         rows["conv"] = conv
         rows["recips"] = self.recipients[conv]
         if "kafka" in self.base:
@@ -653,8 +660,10 @@ class FastEngine:
         self.reads = add_rows(self.reads, n)
         rows = self.reads[start:]
         rows["gid"], rows["t0"] = gid, t
-        rows["user"] = self.users_pop.draw(uniform_many(self.keys["read.user"], gid, np.int64(0)))
-        conv = self.conv_pop.draw(uniform_many(self.keys["read.conv"], gid, np.int64(0)))
+        conv = self.read_pop.draw(uniform_many(self.keys["read.conv"], gid, np.int64(0)))
+        _, rows["user"] = draw_members(
+            conv, uniform_many(self.keys["read.user"], gid, np.int64(0)), self.recipients,
+            self.population.read_member_weights, np.int64(self.n_users), self.salts["members"])
         rows["conv"] = conv
         if "redis" in self.base:
             rows["hitp"] = self.hit_p[conv]
@@ -1179,6 +1188,9 @@ class FastEngine:
                     int(S.ints[b + i, COMPLETIONS]),
                     float(S.floats[b + i, BUSY_S]),
                     float(S.floats[b + i, JOBS_S]),
+                    int(S.ints[b + i, STARTED]),
+                    int(S.ints[b + i, QUEUED]),
+                    float(S.floats[b + i, WAIT_S]),
                 )
                 for i in range(cnt)
             ]

@@ -5,7 +5,10 @@ meaning (sim/des/station.py):
 `slow` multiplies the service time of jobs that start in its window; a GC pause is capacity 0
 for its length (jobs in service finish, queued ones wait); a crash is a DOWN window (queued work
 fails, work in service fails when it would have ended, arrivals are refused). Where windows
-overlap, DOWN wins. Other kinds are refused (sim/fast/support.py).
+overlap, DOWN wins, slow factors multiply and a pause holds capacity at 0, as in the DES
+(sim/des/faults.py): a station hit by overlapping crashes is one DOWN window from the first's
+start to the last's end, so it recovers (and a Redis shard restarts empty) once, at that end.
+Other kinds are refused (sim/fast/support.py).
 """
 
 from __future__ import annotations
@@ -56,7 +59,13 @@ def fault_windows(
             cap = min(c for c, _ in cover)
             factor = 1.0 if cap == DOWN else float(np.prod([f for _, f in cover]))
             if cap < servers[st] or factor != 1.0:
-                rows.append((a, b, cap, factor))
+                # one window while a fault of this state runs on across the edge (a crash that
+                # ends as another starts is a recovery, as in the DES)
+                spans_edge = any(x < a < y and c == cap for x, y, c, _ in items)
+                if rows and rows[-1][1] == a and rows[-1][2:] == (cap, factor) and spans_edge:
+                    rows[-1] = (rows[-1][0], b, cap, factor)
+                else:
+                    rows.append((a, b, cap, factor))
         if rows:
             arr = np.array(rows, dtype=np.float64)
             out[st] = Windows(arr[:, 0], arr[:, 1], arr[:, 2].astype(np.int64), arr[:, 3])

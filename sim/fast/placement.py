@@ -71,8 +71,39 @@ def partitions_of(conv: np.ndarray, n_partitions: np.int64, salt: np.uint64) -> 
 
 @nb.njit(inline="always", cache=True)
 def member(conv: np.int64, r: np.int64, n_users: np.int64, salt: np.uint64) -> np.int64:
-    """User id of recipient r of conversation conv (as Conversations.members)."""
+    """User id of member slot r of conversation conv (as sim.workload.member_ids)."""
     return np.int64(key_hash(conv * np.int64(1 << 20) + r, salt) % np.uint64(n_users))
+
+
+@nb.njit(cache=True)
+def draw_members(
+    conv: np.ndarray, u: np.ndarray, recipients: np.ndarray, weights: np.ndarray, n_users: np.int64,
+    salt: np.uint64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(slot, user) of the member of each conversation chosen by u, weighted by weights[user]
+    (sim.workload.draw_member's rule: the first slot whose running weight exceeds u x total)."""
+    slots = np.empty(conv.size, np.int32)
+    users = np.empty(conv.size, np.int64)
+    for i in range(conv.size):
+        c = conv[i]
+        n = np.int64(recipients[c]) + 1
+        total = 0.0
+        for j in range(n):
+            total += weights[member(c, j, n_users, salt)]
+        slot = n - 1
+        if total <= 0.0:
+            slot = min(np.int64(u[i] * n), n - 1)
+        else:
+            x = u[i] * total
+            acc = 0.0
+            for j in range(n):
+                acc += weights[member(c, j, n_users, salt)]
+                if acc > x:
+                    slot = j
+                    break
+        slots[i] = slot
+        users[i] = member(c, slot, n_users, salt)
+    return slots, users
 
 
 class Popularity:

@@ -239,21 +239,24 @@ def _breakdown(
     present = np.flatnonzero(counts)
     prev = t0.copy()
     sums: dict[str, np.ndarray] = {}
+    marked: dict[str, np.ndarray] = {}  # requests per bucket that carry the mark
     for name, times in parts:
         here = ~np.isnan(times)
         if not here.any():
             continue
         seg = np.where(here, times - prev, 0.0)
         sums[name] = sums.get(name, 0.0) + np.bincount(index, weights=seg, minlength=counts.size)
+        marked[name] = marked.get(name, 0.0) + np.bincount(index, weights=here, minlength=counts.size)
         prev = np.where(here, times, prev)
-    totals = {name: arr[present].tolist() for name, arr in sums.items()}
+    totals = {name: (arr[present].tolist(), marked[name][present].tolist()) for name, arr in sums.items()}
     for i, (x, n) in enumerate(zip(present.tolist(), counts[present].tolist(), strict=True)):
         entry = bd.buckets.get(x + first)
         if entry is None:
             entry = bd.buckets[x + first] = [0, {}]
         entry[0] += n
-        for name, values in totals.items():
-            entry[1][name] = entry[1].get(name, 0.0) + values[i]
+        for name, (values, carried) in totals.items():
+            if carried[i] > 0:  # as Breakdown.add: a part is named where a request of the bucket has it,
+                entry[1][name] = entry[1].get(name, 0.0) + values[i]  # however the requests were batched
 
 
 class StationView:
@@ -268,6 +271,9 @@ class StationView:
         completions: int,
         busy_s: float,
         jobs_s: float,
+        started: int = 0,
+        queued: int = 0,
+        wait_s: float = 0.0,
     ) -> None:
         self.index = index
         self.servers = servers
@@ -276,6 +282,9 @@ class StationView:
         self.completions = completions
         self.busy_area = busy_s
         self.jobs_area = jobs_s
+        self.at_once = started - queued  # jobs that started service on arrival, as the DES counts them
+        self.queued = queued  # jobs that started after queueing ...
+        self.wait_s = wait_s  # ... and their summed wait
 
     def utilization(self, elapsed_s: float) -> float:
         return self.busy_area / (self.servers * elapsed_s) if elapsed_s > 0 else 0.0

@@ -21,7 +21,9 @@ events, and the same start times as any work-conserving FIFO c-server queue (the
   negative code (REJECTED, UNAVAILABLE, CRASHED) and t the time the caller learns of the failure.
 * Statistics over the measured window [W, D): arrivals, rejections and completions counted at
   their times, busy time and time-in-station integrated over the window (utilization, Little), and
-  queue waits of jobs starting in it, bucketed like sim/histogram.py (per fleet).
+  queue waits of jobs starting in it: per station the jobs started, those that queued first
+  (start > arrival) and their summed wait (P(wait), mean wait), and per fleet bucketed like
+  sim/histogram.py.
 
 The recursion needs each station's arrivals in time order; sim/fast/order.py sorts them.
 """
@@ -66,9 +68,11 @@ class Windows(NamedTuple):
     ARRIVALS,
     REJECTIONS,
     COMPLETIONS,
-) = range(12)
+    STARTED,
+    QUEUED,
+) = range(14)
 # columns of Stations.floats
-BUSY_S, JOBS_S, LAST_ARRIVAL = range(3)
+BUSY_S, JOBS_S, LAST_ARRIVAL, WAIT_S = range(4)
 # Stations.glob: the measured window [W, D), the latest event; Stations.counts: jobs served, out of order
 W_AT, D_AT, LAST_EVENT = range(3)
 SERVED, OUT_OF_ORDER = range(2)
@@ -82,8 +86,9 @@ class Stations(NamedTuple):
     loops and branches costs (measured: 15 ns against 200-800 ns per job).
     """
 
-    ints: np.ndarray  # int64 [S, 12]: the columns above
-    floats: np.ndarray  # float64 [S, 3]: busy server-seconds and job-seconds in [W, D), last arrival
+    ints: np.ndarray  # int64 [S, 14]: the columns above
+    floats: np.ndarray  # float64 [S, 4]: busy server-seconds and job-seconds in [W, D), last arrival,
+    # summed queue wait (s) of jobs starting in [W, D)
     free: np.ndarray  # float64: servers' next-free times, station st at ints[st, FREE_OFF] (a heap if many)
     ring: np.ndarray  # float64: start times of waiting jobs of queue-bounded stations
     win: np.ndarray  # float64 [windows, 4]: t_from, t_to, servers, factor (station st: rows WIN0..WIN1)
@@ -107,7 +112,7 @@ def build_stations(
     windows = windows or {}
     c = np.asarray(servers, dtype=np.int64)
     q = np.array([-1 if ql is None else ql for ql in qlimits], dtype=np.int64)
-    ints = np.zeros((n, 12), dtype=np.int64)
+    ints = np.zeros((n, 14), dtype=np.int64)
     ints[:, SERVERS] = c
     ints[:, QLIMIT] = q
     ints[:, FLEET] = np.asarray(fleets, dtype=np.int64)
@@ -130,7 +135,7 @@ def build_stations(
             rows.append(np.column_stack([w.t_from, w.t_to, w.servers, w.factor]))
             k += len(w.t_from)
         ints[st, WIN1] = k
-    floats = np.zeros((n, 3))
+    floats = np.zeros((n, 4))
     floats[:, LAST_ARRIVAL] = -math.inf
     stats = np.zeros((n_fleets, 3))
     stats[:, 2] = math.inf
@@ -269,10 +274,23 @@ def _occupy(
 
 @nb.njit(inline="always", cache=True)
 def _record_wait(
-    waits: np.ndarray, wait_stats: np.ndarray, fleet: np.int64, W: float, D: float, a: float, start: float
+    ints: np.ndarray,
+    floats: np.ndarray,
+    waits: np.ndarray,
+    wait_stats: np.ndarray,
+    st: np.int64,
+    fleet: np.int64,
+    W: float,
+    D: float,
+    a: float,
+    start: float,
 ) -> None:
     """The queue wait of a job starting at `start`, if it starts in the measured window."""
     if W <= start < D:
+        ints[st, STARTED] += 1
+        if start > a:
+            ints[st, QUEUED] += 1
+            floats[st, WAIT_S] += start - a
         wait_ms = (start - a) * 1e3
         nb_ = waits.shape[1] - 1
         if wait_ms < MIN_VALUE:
@@ -377,7 +395,7 @@ def serve(
             floats[st, BUSY_S] += _overlap(start, crash_at, W, D)
         if crash_at > W and a < D:
             floats[st, JOBS_S] += _overlap(a, crash_at, W, D)
-        _record_wait(waits, wait_stats, fleet, W, D, a, start)
+        _record_wait(ints, floats, waits, wait_stats, st, fleet, W, D, a, start)
         return CRASHED, end
     if end > glob[LAST_EVENT]:
         glob[LAST_EVENT] = end
@@ -388,5 +406,5 @@ def serve(
         floats[st, JOBS_S] += _overlap(a, end, W, D)
     if W <= end < D:
         ints[st, COMPLETIONS] += 1
-    _record_wait(waits, wait_stats, fleet, W, D, a, start)
+    _record_wait(ints, floats, waits, wait_stats, st, fleet, W, D, a, start)
     return start, end

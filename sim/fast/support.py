@@ -17,7 +17,8 @@ are refused) of gateways, message services, group services, Cassandra nodes or R
 instances, Cassandra coordinators ask the live replicas, store hints for the down ones and answer
 "unavailable" when fewer than k are up, and a Redis shard restarts empty: a GET after the
 restart misses until a cache fill of that conversation has landed.
-Refused: a crash of Kafka (leader election), a crash that loses data (the fast engine neither
+Refused: fan-out on read (an inbox load is a join over the reader's conversations), a crash of
+Kafka (leader election), a crash that loses data (the fast engine neither
 replays hints nor tracks sole copies), a zone outage (it takes Kafka brokers down too), a crash
 of a round-robin fleet (the DES's rotation skips the dead instance), and faults that change the
 workload or leadership (broker_loss, load_spike).
@@ -34,6 +35,13 @@ CRASHABLE = ("gateway", "message_service", "group_service", "cassandra", "redis"
 
 def check_supported(scenario: Scenario) -> None:
     """Raise ScenarioError naming the first feature the fast engine cannot simulate."""
+    gs = getattr(scenario, "group_service", None)
+    if gs is not None and gs.enabled and gs.fan_out == "read":
+        raise ScenarioError(
+            "group_service.fan_out",
+            "read (an inbox load reads every conversation of the reader) is not supported by the fast "
+            "engine yet; run with --engine des",
+        )
     for edge, policy in getattr(scenario, "policies", {}).items():
         features = [
             name

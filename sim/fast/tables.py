@@ -77,6 +77,7 @@ def send_dtype(rf: int) -> np.dtype:
             ("user", "i8"),
             ("conv", "i8"),
             ("recips", "i4"),
+            ("slot", "i4"),  # the sender's member slot; the recipients are the other members
             ("part", "i4"),
             ("shard", "i4"),
             ("pos", "i4"),

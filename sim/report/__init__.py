@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.diagram import topology
 from sim.report import charts as ch
 from sim.report import html, markdown
 from sim.report.comparison import compare
@@ -101,7 +102,7 @@ def write_report(result: Result, out_dir: str | Path, scenario: Scenario,
     charts = draw_charts(result, out, scenario)
     comparisons = compare(summary, scenario)
     lines = findings(summary, size_warnings, comparisons, scenario.capacity.target_utilization)
-    doc = build_document(summary, lines, comparisons, charts, diagram)
+    doc = build_document(summary, lines, comparisons, charts, diagram, topology(scenario))
     md_path = out / "report.md"
     md_path.write_text(markdown.render(doc, out), encoding="utf-8")
     html_path = out / "report.html"

@@ -421,6 +421,7 @@ def _cost_bars(ax: Axes, items: dict[str, float], heading: str, color: str) -> N
                 va="center", fontsize=8.5)
     ax.set_xlim(0, max(values) * 1.3 if max(values) > 0 else 1)
     scale = max(values)
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # dollar labels are wide: at most 6 fit half a figure
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _usd_tick(v, scale)))
     ax.set_xlabel("USD per month")
     ax.set_title(heading, fontsize=9.5, loc="left")

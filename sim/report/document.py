@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.diagram import Edge, Node
 from sim.report.comparison import NO_ESTIMATE, PART, Comparison
 from sim.report.findings import Finding
 from sim.report.fmt import availability, fmt, num, numeric_items, pct, usd
+from sim.report.resilience import AMPLIFICATION_BAD, AMPLIFICATION_WARN, edge_retries, overall_amplification
 from sim.report.slo import MET, MISSED
 
 OPS = ("send", "read", "delivery")
@@ -48,7 +50,9 @@ class Table:
 
 @dataclass(frozen=True)
 class Diagram:
-    source: str  # Mermaid
+    source: str  # Mermaid ("" when not given)
+    nodes: tuple[Node, ...] = ()  # the topology it shows, for renderers that draw it themselves
+    edges: tuple[Edge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def _components_section(s: Mapping[str, Any], comparisons: list[Comparison],
                         charts: Mapping[str, Path]) -> Section:
     section = Section("Components: simulated against the M/M/c estimate")
     comps = s.get("components") or {}
+    analytic = s.get("analytic") or {}
     by_name = {c.component: c for c in comparisons}
     has_estimate = any(c.verdict != NO_ESTIMATE for c in comparisons)
     rows, classes = [], []
@@ -185,19 +190,24 @@ def _components_section(s: Mapping[str, Any], comparisons: list[Comparison],
             continue
         cmp = by_name.get(name)
         verdict = cmp.verdict if cmp else NO_ESTIMATE
+        est = analytic.get(name) if isinstance(analytic.get(name), Mapping) else {}
         rows.append([name, fmt(c.get("instances")), fmt(c.get("simulated_instances")),
                      pct(c.get("utilization_mean")), pct(cmp.utilization_est if cmp else None),
-                     pct(c.get("utilization_max")), fmt(c.get("queue_wait_ms_p99")),
+                     pct(c.get("utilization_max")), pct(c.get("p_wait")), pct(est.get("p_wait")),
+                     fmt(c.get("queue_wait_ms_mean")), fmt(est.get("wait_ms_mean")),
+                     fmt(c.get("queue_wait_ms_p99")),
                      fmt(cmp.wait_p99_est_ms if cmp else None), fmt(c.get("ops_per_sec")),
                      fmt(c.get("rejected")), verdict])
         classes.append("warn" if verdict == PART else "")
     section.blocks.append(Table(
-        ["component", "instances", "simulated", "util mean", "util M/M/c", "util max", "wait p99 ms",
-         "wait p99 ms M/M/c", "ops/s (fleet)", "rejected", "estimate vs simulation"], rows, classes,
-        (0, 10)))
+        ["component", "instances", "simulated", "util mean", "util M/M/c", "util max", "P(wait)",
+         "P(wait) Erlang C", "wait mean ms", "wait mean ms M/M/c", "wait p99 ms", "wait p99 ms M/M/c",
+         "ops/s (fleet)", "rejected", "estimate vs simulation"], rows, classes, (0, 14)))
     section.blocks.append(Paragraph("Utilization and queue waits are per instance as simulated; the "
                                     "M/M/c estimate is for the same per-instance load, spread evenly, "
-                                    "with Poisson arrivals and exponential service.", note=True))
+                                    "with Poisson arrivals and exponential service. P(wait) is the share "
+                                    "of jobs that queued before service (Erlang C beside it); the mean "
+                                    "wait is over all jobs, those that did not wait included.", note=True))
     if not has_estimate:
         section.blocks.append(Paragraph("Analytic estimate: not available (this run's summary has no "
                                         "`analytic` figures).", note=True))
@@ -253,6 +263,31 @@ def _errors_section(s: Mapping[str, Any]) -> Section:
     return section
 
 
+def _resilience_section(s: Mapping[str, Any]) -> Section:
+    """Per policy edge: calls, retries, attempts per call (retry amplification) and timeouts."""
+    section = Section("Resilience")
+    edges = edge_retries(s)
+    if not edges:
+        section.blocks.append(Paragraph("No call policies (timeouts, retries) in this scenario.", note=True))
+        return section
+    rows = [[e.edge, fmt(e.calls), fmt(e.retries), f"{e.amplification:.2f}", fmt(e.timeouts),
+             fmt(e.denied_by_budget)] for e in edges]
+    classes = ["bad" if e.amplification >= AMPLIFICATION_BAD else "warn"
+               if e.amplification > AMPLIFICATION_WARN else "" for e in edges]
+    overall = overall_amplification(edges)
+    if len(edges) > 1 and overall is not None:
+        rows.append(["all edges", fmt(sum(e.calls for e in edges)), fmt(sum(e.retries for e in edges)),
+                     f"{overall:.2f}", fmt(sum(e.timeouts for e in edges)),
+                     fmt(sum(e.denied_by_budget for e in edges))])
+        classes.append("")
+    section.blocks.append(Paragraph("Retry amplification is attempts per call, (calls + retries) / calls: "
+                                    "the factor by which retries multiply the load on the callee. Counts "
+                                    "cover the whole run, warm-up included."))
+    section.blocks.append(Table(["edge", "calls", "retries", "attempts per call", "timeouts",
+                                 "retries denied by budget"], rows, classes))
+    return section
+
+
 def _cost_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
     section = Section("Cost")
     cost = s.get("cost")
@@ -269,6 +304,7 @@ def _cost_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
         line.append(f"{usd(per_million)} per million messages")
     if line:
         section.blocks.append(Paragraph(", ".join(line) + "."))
+    section.blocks += _needed_blocks(cost)
     for key, label in (("monthly_usd", "component"), ("by_kind_usd", "kind")):
         items = numeric_items(cost.get(key))
         if not items:
@@ -289,6 +325,39 @@ def _cost_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
     return section
 
 
+def _needed_blocks(cost: Mapping[str, Any]) -> list[Block]:
+    """The configured fleet's cost beside the needed fleet's (sim.sizing, priced by the same rows):
+    by kind, then by component with instance counts; a fleet short of its need is marked "bad"."""
+    if "needed" not in cost:
+        return []
+    needed = cost.get("needed")
+    note = str(cost.get("needed_note") or "")
+    if not isinstance(needed, Mapping):
+        return [Paragraph(f"Needed fleet: not available ({note or 'not sized'}).", note=True)]
+    blocks: list[Block] = [Paragraph(
+        "Configured and needed fleets, priced by the same rows (only compute differs): the needed fleet "
+        f"is {note or 'what capsim size finds the load needs'}.")]
+    conf_kind, need_kind = cost.get("by_kind_usd") or {}, needed.get("by_kind_usd") or {}
+    rows = [[k, usd(conf_kind[k]), usd(need_kind[k])] for k in conf_kind
+            if num(conf_kind.get(k)) is not None and num(need_kind.get(k)) is not None]
+    totals = [num(cost.get("total_monthly_usd")), num(needed.get("total_monthly_usd"))]
+    rows.append(["total", *("-" if t is None else usd(t) for t in totals)])
+    blocks.append(Table(["kind", "configured USD per month", "needed USD per month"], rows))
+    conf_n, need_n = cost.get("nodes") or {}, needed.get("nodes") or {}
+    conf_usd, need_usd = cost.get("monthly_usd") or {}, needed.get("monthly_usd") or {}
+    names = [n for n in conf_usd if n in need_usd]
+    comp_rows, classes = [], []
+    for n in names:
+        have, want = num(conf_n.get(n)), num(need_n.get(n))
+        comp_rows.append([n, fmt(have) if have is not None else "-", fmt(want) if want is not None else "-",
+                          usd(conf_usd[n]), usd(need_usd[n])])
+        classes.append("bad" if have is not None and want is not None and want > have else "")
+    if comp_rows:
+        blocks.append(Table(["component", "configured nodes", "needed nodes", "configured USD per month",
+                             "needed USD per month"], comp_rows, classes))
+    return blocks
+
+
 def _run_facts(s: Mapping[str, Any], scenario_name: str) -> list[str]:
     sample = s.get("sample") or {}
     fraction = num(sample.get("fraction"))
@@ -307,9 +376,11 @@ def _run_facts(s: Mapping[str, Any], scenario_name: str) -> list[str]:
 
 
 def build_document(summary: Mapping[str, Any], findings: list[Finding], comparisons: list[Comparison],
-                   charts: Mapping[str, Path], diagram: str | None = None) -> Document:
+                   charts: Mapping[str, Path], diagram: str | None = None,
+                   topology: tuple[list[Node], list[Edge]] | None = None) -> Document:
     """The report's content: Findings first, then SLOs, headline figures, components, cache and
-    Kafka, errors, cost and the architecture diagram."""
+    Kafka, errors, resilience, cost and the architecture diagram (`diagram`: Mermaid source;
+    `topology`: the nodes and edges it shows, drawn by the HTML report)."""
     name = str(summary.get("scenario", "scenario"))
     sections = [Section("Findings", [Findings(findings)])]
     sections.append(_slo_section(summary.get("slo")))
@@ -320,13 +391,15 @@ def build_document(summary: Mapping[str, Any], findings: list[Finding], comparis
     sections.append(_components_section(summary, comparisons, charts))
     sections.append(_cache_kafka_section(summary, charts))
     sections.append(_errors_section(summary))
+    sections.append(_resilience_section(summary))
     sections.append(_cost_section(summary, charts))
     notes = list((summary.get("sample") or {}).get("notes") or [])
     if notes:
         sections.append(Section("Sampling notes", [Bullets([str(n) for n in notes])]))
     arch = Section("Architecture")
-    if diagram:
-        arch.blocks.append(Diagram(diagram))
+    if diagram or topology:
+        nodes, edges = topology or ([], [])
+        arch.blocks.append(Diagram(diagram or "", tuple(nodes), tuple(edges)))
     else:
         arch.blocks.append(Paragraph("Diagram: not available.", note=True))
     sections.append(arch)

@@ -1,8 +1,10 @@
 """The Findings that open a report: what an architect reads first.
 
 In order: the bottleneck (the station with the highest utilization), for each operation the
-component contributing most to its p99, the SLOs missed, capacity warnings from `capsim size`,
-one line per injected fault, errors, Kafka lag, where the analytic estimate and the simulation
+component contributing most to its p99, the SLOs missed, what a sample cell cannot show (its
+warnings in summary.json's `sample`), capacity warnings from `capsim size`,
+one line per injected fault, errors, Kafka lag, retry amplification above 1.1 attempts per call
+(sim/report/resilience.py), where the analytic estimate and the simulation
 part, and the monthly cost. Every line is plain text with a level: "bad" (act on it), "warn"
 (look at it) or "info".
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 from sim.report.comparison import PART, Comparison
 from sim.report.fmt import ms, num, numeric_items, usd
+from sim.report.resilience import AMPLIFICATION_BAD, AMPLIFICATION_WARN, amplification_line, edge_retries
 from sim.report.slo import MISSED, NOT_MEASURED
 
 BAD, WARN, INFO = "bad", "warn", "info"
@@ -169,6 +172,41 @@ def kafka_findings(summary: Mapping[str, Any]) -> list[Finding]:
     return [Finding(f"Kafka consumers fall behind: lag reached {lag:.3g} s{tail}", BAD)]
 
 
+def retry_findings(summary: Mapping[str, Any]) -> list[Finding]:
+    """Retries that add more than 10% to the load their callees see (red from 2x: retries at least
+    doubled it)."""
+    edges = edge_retries(summary)
+    worst = max((e.amplification for e in edges), default=1.0)
+    if worst <= AMPLIFICATION_WARN:
+        return []
+    timeouts = sum(e.timeouts for e in edges)
+    text = (f"Retries amplify load: {amplification_line(edges)}"
+            + (f"; {timeouts:,} timeouts" if timeouts else "")
+            + "; every retry is one more request on the callee (see 'Resilience')")
+    return [Finding(text, BAD if worst >= AMPLIFICATION_BAD else WARN)]
+
+
+def sample_findings(summary: Mapping[str, Any]) -> list[Finding]:
+    """What a sample cell (F < 1) cannot show, from summary.json's `sample.warnings`: fleets whose
+    per-instance load is not the design's, and the busiest keys against their one instance."""
+    sample = summary.get("sample") or {}
+    fraction = num(sample.get("fraction"))
+    if fraction is None or fraction >= 1:
+        return []
+    out = [Finding(f"Sample cell F={fraction:g}: {w.get('text', '')}",
+                   {"bad": BAD, "warn": WARN}.get(str(w.get("level")), INFO))
+           for w in sample.get("warnings") or [] if isinstance(w, Mapping)]
+    return sorted(out, key=lambda f: {BAD: 0, WARN: 1}.get(f.level, 2))
+
+
+def capacity_finding(line: str) -> Finding:
+    """One `capsim size` finding line (sim.sizing.SizePlan.warnings): "CRITICAL ..." (a fleet short
+    of what its load needs, or unstable by Erlang C) is "bad", red; "WARN ..." is "warn"."""
+    if line.startswith("CRITICAL"):
+        return Finding(f"Capacity, cannot hold: {line.removeprefix('CRITICAL').strip()}", BAD)
+    return Finding(f"Capacity: {line.removeprefix('WARN').strip()}", WARN)
+
+
 def comparison_finding(comparisons: list[Comparison]) -> list[Finding]:
     if not comparisons or all(c.verdict == "no estimate" for c in comparisons):
         return []
@@ -204,10 +242,12 @@ def findings(summary: Mapping[str, Any], size_warnings: list[str] | None = None,
     out = [bottleneck(summary, target_utilization)]
     out += p99_contributors(summary)
     out += slo_findings(summary.get("slo"))
-    out += [Finding(f"Capacity: {w.removeprefix('WARN').strip()}", WARN) for w in size_warnings or []]
+    out += sample_findings(summary)
+    out += [capacity_finding(w) for w in size_warnings or []]
     out += fault_findings(summary.get("faults"))
     out += error_findings(summary)
     out += kafka_findings(summary)
+    out += retry_findings(summary)
     out += comparison_finding(comparisons or [])
     out += cost_finding(summary)
     return out

@@ -2,9 +2,9 @@
 
 Charts are embedded as base64 `data:` URIs and the style sheet is inline; the page loads nothing
 from anywhere. Every piece of text goes through `html.escape`, so a scenario named
-`<script>...</script>` shows as text. The Mermaid diagram is shown as its source (drawing it
-would need a script from the network); report.md carries the same source for viewers that draw
-Mermaid.
+`<script>...</script>` shows as text. The topology is drawn as inline SVG by sim/diagram.py
+(Mermaid would need a script from the network); its Mermaid source follows in a collapsed
+<details>, as report.md carries it for viewers that draw Mermaid.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import html
 from pathlib import Path
 
+from sim.diagram import svg
 from sim.report.document import Bullets, Diagram, Document, Findings, Image, Paragraph, Table
 
 CSS = """
@@ -45,6 +46,8 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.88em; }
 .legend { color: #666; font-size: 0.88em; }
+figure.topology svg { max-width: 100%; height: auto; display: block; }
+details.mermaid summary { cursor: pointer; color: #555; }
 """
 
 
@@ -80,8 +83,17 @@ def _block(block: object) -> str:
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, Diagram):
-        return ('<p class="note">Mermaid source (report.md shows it drawn in viewers that support '
-                f'Mermaid):</p><pre class="mermaid-source">{_e(block.source)}</pre>')
+        drawn = ""
+        if block.nodes:
+            drawn = (f'<figure class="topology">{svg(list(block.nodes), list(block.edges), "topology")}'
+                     "<figcaption>Components with their counts and settings, top to bottom as requests "
+                     "flow; arrows are calls labelled with their operations (and rates where the "
+                     "scenario fixes them); dashed: not waited for.</figcaption></figure>")
+        if not block.source:
+            return drawn
+        return (f'{drawn}<details class="mermaid"><summary>Mermaid source (to paste into a Mermaid '
+                f'viewer; report.md carries it too)</summary><pre class="mermaid-source">{_e(block.source)}'
+                "</pre></details>")
     if isinstance(block, Image):
         return (f"<figure><h3>{_e(block.title)}</h3>"
                 f'<img alt="{_e(block.title)}" src="{data_uri(block.path)}">'

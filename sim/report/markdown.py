@@ -64,6 +64,8 @@ def render(doc: Document, base: Path) -> str:
                 lines += [f"- {escape(item)}" for item in block.items] + [""]
             elif isinstance(block, Table):
                 lines += [*_table(block), ""]
+            elif isinstance(block, Diagram) and not block.source:  # drawn only in report.html
+                lines += ["_The topology is drawn in report.html._", ""]
             elif isinstance(block, Diagram):
                 # the fence must be longer than any backtick run inside the diagram
                 fence = "`" * max(3, _longest_backticks(block.source) + 1)

@@ -1,0 +1,248 @@
+"""How much work and memory a run will take, estimated before running, and the budgets it must fit.
+
+`estimate(scenario)` is arithmetic on the scenario alone (nothing is built or drawn):
+
+- requests: (sends_per_sec + reads_per_sec) x sample x the run's seconds, each second weighted by
+  the product of the `load_spike` factors active in it (overlapping spikes multiply, as in the
+  engines);
+- station visits: requests x the stations a send or a read passes (gateway, message service,
+  Cassandra replicas, Redis, Kafka replicas, the group service and its inbox writes per recipient,
+  the conversations an inbox read loads under fan-out on read). Retries and hedges come on top
+  (a nominal estimate, not a worst case);
+- fault events: every `gc_pauses` pause on every node it names, over the run;
+- time windows: one per simulated second (each is recorded, on every engine);
+- memory: the cell's users and conversations (and their memberships where an engine keeps them),
+  the simulated instances and Cassandra's ring (nodes x vnodes), the per-second series.
+
+`check_budget(scenario, engine, force)` refuses, in one line naming the field that makes the run
+too big and the estimate, a run beyond `WORK_BUDGET[engine]` station visits (unless `force`) or
+beyond the memory bound (always: a run past it ends in a MemoryError or swapping).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass
+
+from sim.distributions import mean_of
+from sim.errors import ScenarioError
+from sim.sampling import make_cell
+from sim.scenario import Scenario, replies_needed
+
+# Station visits one run may take. The DES does ~350k visits/s on a 2-core box and the fast engine
+# 2-10M/s, so each budget is of the order of an hour or two of wall time: far above every shipped
+# scenario and the README's commands (tests/test_cli_edges.py checks they fit), far below a runaway.
+WORK_BUDGET: dict[str, float] = {"des": 2e9, "fast": 5e10}
+
+BYTES_PER_USER = 64  # activity and membership weights, rate-limit buckets (float64 arrays)
+BYTES_PER_CONVERSATION = 64  # size, group flag, send and read weights
+BYTES_PER_MEMBERSHIP = 16  # (conversation, user) pairs kept for inbox reads (fan-out on read)
+BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
+BYTES_PER_VNODE = 32  # a token on Cassandra's ring
+BYTES_PER_WINDOW = 4_096  # one simulated second of series, all fleets
+BASE_BYTES = 512 * 2**20  # the interpreter, numpy, numba kernels, chunked working arrays
+FALLBACK_MEMORY_BYTES = 8 * 2**30  # when the machine's memory cannot be read
+
+
+@dataclass(frozen=True)
+class Term:
+    """One contribution to an estimate: how much, which field drives it, and how it was computed."""
+
+    amount: float
+    field: str
+    how: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    requests: float
+    visits_per_request: float
+    work: list[Term]  # station visits, fault events, time windows
+    memory: list[Term]  # bytes
+
+    @property
+    def work_total(self) -> float:
+        return sum(t.amount for t in self.work)
+
+    @property
+    def memory_bytes(self) -> float:
+        return sum(t.amount for t in self.memory)
+
+
+def spike_seconds(scenario: Scenario) -> float:
+    """The run's seconds weighted by the product of the load spikes active in each (plain seconds
+    when there are none)."""
+    duration = scenario.duration_s
+    spikes = [f for f in scenario.faults if f.kind == "load_spike" and f.factor is not None]
+    edges = sorted({0.0, duration, *(min(max(t, 0.0), duration) for f in spikes
+                                     for t in (f.start_s, f.end_s))})
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        mid = (lo + hi) / 2
+        factor = math.prod(f.factor for f in spikes if f.start_s <= mid < f.end_s)  # type: ignore[misc]
+        total += (hi - lo) * factor
+    return total
+
+
+def mean_recipients(scenario: Scenario) -> float:
+    """Recipients per message by conversation count (a direct chat has 1, a group its size - 1)."""
+    w = scenario.workload
+    spec = w.group_size
+    size = mean_of(spec)
+    size = max(size, spec.min) if spec.min is not None else size
+    size = min(size, spec.max) if spec.max is not None else size
+    return (1 - w.group_share) * 1 + w.group_share * max(size - 1, 1)
+
+
+def visits_per_request(scenario: Scenario) -> float:
+    """Station visits of an average request (sends and reads weighted by their rates)."""
+    sc, w = scenario, scenario.workload
+    front = int(sc.gateway.enabled) + int(sc.message_service.enabled)
+    cass_rf = sc.cassandra.replication_factor if sc.cassandra.enabled else 0
+    kafka_rf = sc.kafka.replication_factor if sc.kafka.enabled else 0
+    redis = int(sc.redis.enabled)
+    recipients = mean_recipients(sc)
+    send = front + cass_rf + redis + kafka_rf
+    inbox_reads = sc.group_service.enabled and sc.group_service.fan_out == "read"
+    if sc.group_service.enabled:
+        send += 1 + (recipients * max(cass_rf, 1) if sc.group_service.fan_out == "write" else 0)
+    lookups = 1.0
+    if inbox_reads:  # a reader loads every conversation they belong to
+        lookups = max(1.0, w.conversations * (recipients + 1) / w.users)
+    read_consistency = replies_needed(sc.cassandra.read_consistency, sc.cassandra.replication_factor)
+    read = front + lookups * (redis + (read_consistency if sc.cassandra.enabled else 0))
+    rate = w.sends_per_sec + w.reads_per_sec
+    if rate <= 0:
+        return float(send)
+    return w.sends_per_sec / rate * send + w.reads_per_sec / rate * read
+
+
+def estimate(scenario: Scenario) -> Estimate:
+    """The work (station visits, fault events, windows) and memory (bytes) of one run."""
+    sc, w = scenario, scenario.workload
+    cell = make_cell(sc)
+    seconds = spike_seconds(sc)
+    rate = w.sends_per_sec + w.reads_per_sec
+    requests = rate * sc.sample * seconds
+    per_request = visits_per_request(sc)
+    spiked = f" x {seconds / sc.duration_s:.3g} (load_spike factors over their windows)" if (
+        not math.isclose(seconds, sc.duration_s)) else ""
+    driver = "workload.sends_per_sec" if w.sends_per_sec >= w.reads_per_sec else "workload.reads_per_sec"
+    if spiked:
+        spikes = [(f.factor or 1.0, i) for i, f in enumerate(sc.faults) if f.kind == "load_spike"]
+        top_factor, top = max(spikes)
+        if top_factor > max(sc.duration_s, 2.0):  # the spike, not the base rate, makes it big
+            driver = f"faults[{top}].factor"
+    work = [Term(requests * per_request, driver,
+                 f"{_n(rate)} requests/s x sample {sc.sample:g} x {sc.duration_s:g} s{spiked}"
+                 f" x ~{per_request:.3g} station visits per request")]
+    for i, fault in enumerate(sc.faults):
+        if fault.kind != "gc_pauses" or not fault.every_s:
+            continue
+        fleet = cell.fleets.get(fault.component or "")
+        nodes = len(fault.nodes) if fault.nodes is not None else min(fault.count or 0,
+                                                                     fleet.simulated if fleet else 0)
+        window = max(0.0, min(fault.end_s, sc.duration_s) - fault.start_s)
+        pauses = nodes * window / fault.every_s
+        work.append(Term(2 * pauses, f"faults[{i}].every_s",
+                         f"{pauses:.3g} gc pauses (every {fault.every_s:g} s on {nodes} nodes for "
+                         f"{window:g} s), 2 events each"))
+    windows = math.ceil(sc.duration_s)
+    work.append(Term(float(windows), "duration_s", f"{windows:,} one-second windows"))
+
+    instances = sum(f.simulated for name, f in cell.fleets.items() if name != "kafka_partitions")
+    ring = cell.fleets["cassandra"].simulated * sc.cassandra.vnodes if "cassandra" in cell.fleets else 0
+    members = cell.conversations * (mean_recipients(sc) + 1)
+    inbox_reads = sc.group_service.enabled and sc.group_service.fan_out == "read"
+    memory = [
+        Term(float(BASE_BYTES), "", "the interpreter and working arrays"),
+        Term(cell.users * BYTES_PER_USER, "workload.users",
+             f"{cell.users:,} users in the cell (workload.users {w.users:,} x sample {sc.sample:g}) x "
+             f"{BYTES_PER_USER} B"),
+        Term(cell.conversations * BYTES_PER_CONVERSATION, "workload.conversations",
+             f"{cell.conversations:,} conversations in the cell (workload.conversations "
+             f"{w.conversations:,} x sample {sc.sample:g}) x {BYTES_PER_CONVERSATION} B"),
+        Term(members * BYTES_PER_MEMBERSHIP if inbox_reads else 0.0, "workload.conversations",
+             f"{members:.3g} memberships kept for inbox reads x {BYTES_PER_MEMBERSHIP} B"),
+        Term(instances * BYTES_PER_INSTANCE, _largest_fleet(sc),
+             f"{instances:,} simulated instances x {BYTES_PER_INSTANCE // 1024} KiB"),
+        Term(ring * BYTES_PER_VNODE, "cassandra.vnodes",
+             f"{ring:,} ring tokens (cassandra nodes in the cell x vnodes {sc.cassandra.vnodes}) x "
+             f"{BYTES_PER_VNODE} B"),
+        Term(windows * BYTES_PER_WINDOW, "duration_s", f"{windows:,} one-second windows x "
+                                                       f"{BYTES_PER_WINDOW // 1024} KiB"),
+    ]
+    return Estimate(requests=requests, visits_per_request=per_request, work=work, memory=memory)
+
+
+def _largest_fleet(sc: Scenario) -> str:
+    field = {"gateway": "gateway.instances", "message_service": "message_service.instances",
+             "group_service": "group_service.instances", "cassandra": "cassandra.nodes",
+             "redis": "redis.shards", "kafka": "kafka.brokers"}
+    name = max((f for f in sc.fleets() if f[1]), key=lambda f: f[2], default=("gateway", True, 0, None))[0]
+    return field[name]
+
+
+def machine_memory_bytes() -> float:
+    """80% of this machine's physical memory (what a run may plan to use)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return float(FALLBACK_MEMORY_BYTES)
+    return 0.8 * total if total > 0 else float(FALLBACK_MEMORY_BYTES)
+
+
+def budget_problem(est: Estimate, engine: str, force: bool, memory_bound: float) -> ScenarioError | None:
+    """The one-line refusal for an estimate beyond the budgets, or None if it fits (pure)."""
+    if est.memory_bytes > memory_bound:
+        top = max(est.memory, key=lambda t: t.amount)
+        return ScenarioError(
+            top.field or "scenario",
+            f"memory: {_approx_bytes(est.memory_bytes)} estimated ({top.how}) exceeds this machine's bound "
+            f"of {_bytes(memory_bound)}; allowed: a smaller population, fleet or --sample (--force does not "
+            "skip this bound)")
+    budget = WORK_BUDGET.get(engine, WORK_BUDGET["des"])
+    if not force and est.work_total > budget:
+        top = max(est.work, key=lambda t: t.amount)
+        return ScenarioError(
+            top.field,
+            f"work: {_approx(est.work_total)} station visits and events ({top.how}) exceeds the budget of "
+            f"{budget:.2g} for the {engine} engine; allowed: a smaller scenario (rates, --sample, "
+            "--duration), or --force (simulate(force=True)) to run anyway")
+    return None
+
+
+def check_budget(scenario: Scenario, engine: str = "des", force: bool = False,
+                 memory_bound: float | None = None) -> Estimate:
+    """Raise ScenarioError if a run of `scenario` on `engine` would exceed the work budget (unless
+    `force`) or the memory bound (always); return the estimate otherwise."""
+    est = estimate(scenario)
+    problem = budget_problem(est, engine, force,
+                             machine_memory_bytes() if memory_bound is None else memory_bound)
+    if problem is not None:
+        raise problem
+    return est
+
+
+def _approx(x: float) -> str:
+    return _n(x) if not math.isfinite(x) else f"~{_n(x)}"
+
+
+def _n(x: float) -> str:
+    """A count as people read it: 40,000 or 6.3e+14 (or 'more than 1e308' past float range)."""
+    if not math.isfinite(x):
+        return "more than 1e308"
+    return f"{x:,.0f}" if x < 1e7 else f"{x:.2g}"
+
+
+def _approx_bytes(n: float) -> str:
+    return "more than 1e308 bytes" if not math.isfinite(n) else f"~{_bytes(n)}"
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.3g} B"
