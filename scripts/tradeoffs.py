@@ -31,8 +31,9 @@ PAIRS = [  # (slug, title, A, B, what the pair is about)
     ("cache", "Cache vs no cache", "cache-on", "cache-off",
      "Redis holds each conversation's recent messages, or every read goes to Cassandra."),
     ("fanout", "Fan-out on write vs on read", "fanout-write", "fanout-read",
-     "One inbox entry per recipient at send time, or one copy per conversation read by everyone "
-     "(both partitioned by conversation, which fan-out on read needs)."),
+     "One inbox entry per recipient at send time (a read opens one conversation), or one copy per "
+     "conversation and an inbox load that reads every conversation of the reader (~10 lookups per "
+     "read here; both partitioned by conversation, which fan-out on read needs)."),
     ("partition", "Partition by user vs by conversation", "partition-user", "partition-conversation",
      "Messages keyed by the sender's user id, or by conversation."),
     ("nodes", "64 vs 128 Cassandra nodes", "cassandra-64", "cassandra-128",

@@ -12,12 +12,12 @@ import pandas as pd
 
 from sim.analytic import erlang_c, offered_loads
 from sim.cost import monthly_cost
-from sim.des.engine import RunState
 from sim.histogram import Histogram
 from sim.jsonsafe import json_safe
 from sim.metrics import queue_figures
 from sim.recovery import availability_windows, fault_report, nines
 from sim.report.slo import evaluate_slos
+from sim.run_state import RunState
 from sim.sampling import sample_block
 
 LATENCY_QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0)

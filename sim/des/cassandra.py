@@ -1,12 +1,9 @@
 """Cassandra: a token ring of nodes, RF replicas per key, and coordinators that answer at the
 k-th replica reply for the consistency level.
 
-Tokens are allocated evenly (as Cassandra 4's allocator aims to): `vnodes` rounds, each a random
-permutation of the nodes, placed at evenly spaced ring positions. A key's replicas are the first
-RF distinct nodes clockwise from the first token >= hash(key), taking each zone once while
-there are zones left (NetworkTopologyStrategy's rack awareness; node i is in zone i mod zones).
-Routing is token-aware: the coordinator is a replica, and its own work is folded into the
-replica service time.
+The token ring (vnodes, RF replicas per key, one per zone while zones are left) is
+sim/placement.py's, shared with the fast engine. Routing is token-aware: the coordinator is a
+replica, and its own work is folded into the replica service time.
 
 A write goes to the live replicas and succeeds at the k-th reply; a read goes to k live replicas
 (from a random offset among the RF, as a dynamic snitch spreads them) and needs all k; with
@@ -34,8 +31,8 @@ import simpy
 
 from sim.des.station import Done, Fleet, Station, call, schedule
 from sim.distributions import Draw, sampler, stream
+from sim.placement import TokenRing
 from sim.scenario import Cassandra, replies_needed
-from sim.workload import hash_keys
 
 HINT_REPLAY_PER_SEC = 5000.0  # per recovering node, a stand-in for hinted_handoff_throttle
 
@@ -88,23 +85,11 @@ class CassandraCluster:
         self.read_ms = sampler(cfg.read_service_ms, streams[1], scale=1e-3)
         offset_rng, rf = streams[2], self.rf
         self._offset = stream(lambda: offset_rng.integers(0, rf, 4096).tolist())
-        n_tokens = nodes * cfg.vnodes
-        owners = np.concatenate([streams[2].permutation(nodes) for _ in range(cfg.vnodes)])
-        self.tokens = (np.arange(n_tokens, dtype=np.float64) / n_tokens * 2.0**64).astype(np.uint64)
-        distinct_zones = min(zones, nodes)
-        self.replicas: list[tuple[Station, ...]] = []
-        for pos in range(n_tokens):
-            chosen: list[int] = []
-            used_zones: set[int] = set()
-            j = pos
-            while len(chosen) < self.rf:
-                node = int(owners[j % n_tokens])
-                zone_free = node % zones not in used_zones or len(used_zones) >= distinct_zones
-                if node not in chosen and (zone_free or j - pos >= n_tokens):
-                    chosen.append(node)
-                    used_zones.add(node % zones)
-                j += 1
-            self.replicas.append(tuple(self.fleet.stations[n] for n in chosen))
+        ring = TokenRing.build(nodes, cfg.vnodes, self.rf, zones, streams[2])  # sim/placement.py
+        self.ring = ring
+        self.tokens = ring.tokens
+        self.replicas: list[tuple[Station, ...]] = [
+            tuple(self.fleet.stations[n] for n in row) for row in ring.replicas.tolist()]
         self.hedge_s: float | None = None
         self.hints = [0] * nodes  # hints waiting for each node
         self.hints_stored = 0
@@ -120,8 +105,7 @@ class CassandraCluster:
 
     def positions(self, ids: np.ndarray, salt: int) -> np.ndarray:
         """Ring position (index into `replicas`) of each integer key."""
-        pos = np.searchsorted(self.tokens, hash_keys(ids, salt), side="left")
-        return (pos % len(self.tokens)).astype(np.int32)
+        return self.ring.positions(ids, salt).astype(np.int32)
 
     def write(self, pos: int, fn: Done, ctx: Any) -> None:
         replicas = self.replicas[pos]

@@ -19,7 +19,6 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,8 @@ from sim.des.redis import RedisCluster
 from sim.des.station import Fleet, call, schedule
 from sim.distributions import BLOCK, sampler, stream, uniforms
 from sim.metrics import Recorder
-from sim.sampling import Cell, make_cell
+from sim.run_state import RunState
+from sim.sampling import make_cell
 from sim.scenario import Scenario
 from sim.streams import stream_rngs
 from sim.workload import Population, draw_member, popularity
@@ -61,33 +61,6 @@ class Request:
         self.slot = slot  # the sender's member slot in conv (its recipients are the other members)
         self.pending = 0
         self.done = False
-
-
-@dataclass
-class RunState:
-    """What the engine hands to the result builder."""
-
-    scenario: Scenario
-    cell: Cell
-    recorder: Recorder
-    fleets: dict[str, Fleet]
-    cache: CacheModel | None
-    redis_hits: int
-    redis_misses: int
-    kafka_lag_max_s: float
-    kafka_lag_max_msgs: int
-    kafka_backlog: int
-    async_errors: Counter[str]
-    mix: dict[str, float]
-    edges: dict[str, Any]
-    cassandra_faults: dict[str, int]
-    kafka_unavailable: int
-    rate_limited: int
-    events: int
-    sim_seconds: float
-    measured_seconds: float
-    wall_seconds: float
-    drained: bool
 
 
 class Engine:

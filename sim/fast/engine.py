@@ -40,7 +40,6 @@ import numba as nb
 import numpy as np
 
 from sim.cache import CacheModel, scenario_cache_model
-from sim.des.engine import RunState
 from sim.fast.consumers import backlog
 from sim.fast.faults import fault_windows
 from sim.fast.fleet import serve_jobs
@@ -122,6 +121,7 @@ from sim.fast.tables import (
     send_dtype,
     take_jobs,
 )
+from sim.run_state import RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario, replies_needed
 from sim.streams import stream_rngs

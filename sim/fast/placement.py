@@ -12,33 +12,31 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-import simpy
 
 from sim.fast.rng import GOLDEN, mix64
+from sim.placement import TokenRing
 from sim.scenario import Scenario
-from sim.workload import hash_keys, splitmix64
+from sim.workload import splitmix64
 
 SLOTS = 16384
 _SALT_MEMBERS, _SALT_SHARD, _SALT_PARTITION = 2, 3, 4
 
 
 class Ring:
-    """Cassandra's token ring, as sim/des/cassandra.py builds it (the DES's own code and stream, so
-    that both engines place every key on the same replicas for a seed)."""
+    """Cassandra's token ring (sim/placement.py), from the DES's stream for it, so that both
+    engines place every key on the same replicas for a seed."""
 
     def __init__(self, scenario: Scenario, nodes: int, rng: np.random.Generator) -> None:
-        from sim.des.cassandra import CassandraCluster  # the reference placement
-
-        cluster = CassandraCluster(
-            simpy.Environment(), scenario.cassandra, nodes, lambda: 0.0, rng, scenario.network.zones
-        )
-        self.tokens = cluster.tokens
-        self.replicas = np.array([[st.index for st in reps] for reps in cluster.replicas], dtype=np.int64)
+        c = scenario.cassandra
+        # the DES's CassandraCluster spawns three streams and builds the ring from the third
+        ring = TokenRing.build(nodes, c.vnodes, c.replication_factor, scenario.network.zones, rng.spawn(3)[2])
+        self.tokens = ring.tokens
+        self.replicas = ring.replicas
+        self._ring = ring
 
     def positions(self, ids: np.ndarray, salt: int) -> np.ndarray:
-        """Ring position of each integer key (as CassandraCluster.positions)."""
-        pos = np.searchsorted(self.tokens, hash_keys(ids, salt), side="left")
-        return (pos % len(self.tokens)).astype(np.int64)
+        """Ring position of each integer key."""
+        return self._ring.positions(ids, salt)
 
 
 @nb.njit(inline="always", cache=True)
