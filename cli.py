@@ -107,17 +107,18 @@ EngineOpt = Annotated[str, typer.Option(
 
 
 def _check_engine(engine: str, scenarios: list[Scenario]) -> None:
-    """One line and exit 2 for an unknown engine or a scenario the fast engine cannot simulate."""
-    if engine not in ("des", "fast"):
-        _fail(f"--engine {engine}: unknown engine; allowed: des, fast")
-    if engine == "fast":
-        from sim.fast.support import check_supported
+    """One line and exit 2 for an unknown engine or a scenario it cannot run (the first reason,
+    and how many more there are: sim/engines.py lists them all)."""
+    from sim.engines import ENGINES
 
-        for sc in scenarios:
-            try:
-                check_supported(sc)
-            except ScenarioError as exc:
-                _fail(str(exc))
+    if engine not in ENGINES:
+        _fail(f"--engine {engine}: unknown engine; allowed: {', '.join(ENGINES)}")
+    for sc in scenarios:
+        problems = ENGINES[engine].supports(sc)
+        if problems:
+            n = len(problems) - 1
+            more = f" (and {n} more the {engine} engine cannot run)" if n else ""
+            _fail(f"{problems[0]}{more}")
 
 
 @app.command()
@@ -566,7 +567,7 @@ def _print_intervals(summary: dict[str, Any]) -> None:
                   title_justify="left")
     for col in ("figure", "point value", "replication mean", "95% CI"):
         table.add_column(col, justify="left" if col == "figure" else "right")
-    from sim.report.slo import lookup
+    from sim.slo import lookup
 
     means = summary["replications"]["mean"]
     for path, (low, high) in ci.items():

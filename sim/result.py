@@ -1,4 +1,8 @@
-"""A run's results: the `summary.json` contract, pandas frames, and the files a run writes."""
+"""A run's results: the `summary.json` contract, pandas frames, and the files a run writes.
+
+The summary's shape is the typed model in sim/summary.py; SLO verdicts come from sim/slo.py. This
+module imports nothing from sim/report (the report reads results, not the other way round).
+"""
 
 from __future__ import annotations
 
@@ -16,20 +20,45 @@ from sim.histogram import Histogram
 from sim.jsonsafe import json_safe
 from sim.metrics import queue_figures
 from sim.recovery import availability_windows, fault_report, nines
-from sim.report.slo import evaluate_slos
 from sim.run_state import RunState
 from sim.sampling import sample_block
+from sim.slo import evaluate_slos
+from sim.summary import (
+    AnalyticEstimate,
+    Availability,
+    AvailabilityWindows,
+    CacheSummary,
+    CassandraFaults,
+    Checks,
+    ComponentSummary,
+    CostSummary,
+    EdgeStats,
+    FaultSummary,
+    KafkaSummary,
+    LatencySummary,
+    LittleCheck,
+    RequestCount,
+    Resilience,
+    SampleBlock,
+    SloVerdict,
+    Summary,
+    TailBreakdown,
+    WorkloadMix,
+)
 
 LATENCY_QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0)
 
 
 @dataclass
 class Result:
-    summary: dict[str, Any]
+    summary: dict[str, Any]  # summary.json as plain data: `typed.model_dump()` for a single run
     latency: pd.DataFrame  # op, quantile, latency_ms
     components: pd.DataFrame  # one row per simulated instance
     timeseries: pd.DataFrame  # one row per window
     histograms: dict[str, Histogram]
+    # the typed summary of a single run; None for replications combined by sim.experiments, whose
+    # summary holds means and adds ci95 and replications
+    typed: Summary | None = None
 
     def write(self, out_dir: str | Path) -> Path:
         out = Path(out_dir)
@@ -63,17 +92,17 @@ def build_result(state: RunState, engine: str = "des") -> Result:
             errors[f"{op.name}:{cause}"] = errors.get(f"{op.name}:{cause}", 0) + n
 
     conservation = {
-        name: {
-            "sent": s.sent,
-            "succeeded": s.succeeded,
-            "failed": s.failed,
-            "in_flight": s.in_flight,
-            "holds": s.sent == s.succeeded + s.failed + s.in_flight and s.in_flight >= 0,
-        }
+        name: RequestCount(
+            sent=s.sent,
+            succeeded=s.succeeded,
+            failed=s.failed,
+            in_flight=s.in_flight,
+            holds=s.sent == s.succeeded + s.failed + s.in_flight and s.in_flight >= 0,
+        )
         for name, s in ops.items()
     }
 
-    components: dict[str, Any] = {}
+    components: dict[str, ComponentSummary] = {}
     rows = []
     for name, fleet in state.fleets.items():
         utils = [st.utilization(measured) for st in fleet.stations]
@@ -82,22 +111,22 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         p_wait, wait_ms_mean = queue_figures(sum(st.at_once for st in fleet.stations),
                                              sum(st.queued for st in fleet.stations),
                                              math.fsum(st.wait_s for st in fleet.stations))
-        components[name] = {
-            "instances": fc.configured,
-            "simulated_instances": fc.simulated,
-            "workers": fleet.stations[0].servers,
-            "utilization_mean": sum(utils) / len(utils),
-            "utilization_max": max(utils),
-            "queue_wait_ms_p99": fleet.wait_histogram().quantile(0.99),
-            "p_wait": p_wait,
-            "queue_wait_ms_mean": wait_ms_mean,
+        components[name] = ComponentSummary(
+            instances=fc.configured,
+            simulated_instances=fc.simulated,
+            workers=fleet.stations[0].servers,
+            utilization_mean=sum(utils) / len(utils),
+            utilization_max=max(utils),
+            queue_wait_ms_p99=fleet.wait_histogram().quantile(0.99),
+            p_wait=p_wait,
+            queue_wait_ms_mean=wait_ms_mean,
             # fleet-wide at full scale: the cell carries a fraction `sample` of the traffic, whatever
             # share of the fleet's instances it simulates (that share sets per-instance load only)
-            "ops_per_sec": rate(completions),
-            "ops_per_sec_per_instance": completions / measured / len(utils) if measured > 0 else math.nan,
-            "rejected": sum(st.rejections for st in fleet.stations),
-            "per_instance_load_factor": cell.load_factor(name),
-        }
+            ops_per_sec=rate(completions),
+            ops_per_sec_per_instance=completions / measured / len(utils) if measured > 0 else math.nan,
+            rejected=sum(st.rejections for st in fleet.stations),
+            per_instance_load_factor=cell.load_factor(name),
+        )
         for st, u in zip(fleet.stations, utils, strict=True):
             st_p_wait, st_wait_ms_mean = queue_figures(st.at_once, st.queued, st.wait_s)
             rows.append({
@@ -113,78 +142,84 @@ def build_result(state: RunState, engine: str = "des") -> Result:
                 "queue_wait_ms_mean": st_wait_ms_mean,
             })
 
-    cache: dict[str, Any] = {}
+    cache = None
     if state.cache is not None:
         lookups = state.redis_hits + state.redis_misses
-        cache = {
-            "hit_ratio": state.redis_hits / lookups if lookups else math.nan,
-            "model_hit_ratio": state.cache.hit_ratio,
+        cache = CacheSummary(
+            hit_ratio=state.redis_hits / lookups if lookups else math.nan,
+            model_hit_ratio=state.cache.hit_ratio,
             # the cell's cache gets a fraction `sample` of the fleet's memory (sim/cache.py)
-            "memory_used_gb": state.cache.memory_used_gb / cell.sample,
-            "working_set_gb": state.cache.working_set_gb / cell.sample,
-            "memory_configured_gb": sc.redis.shards * sc.redis.memory_gb_per_shard,
-        }
+            memory_used_gb=state.cache.memory_used_gb / cell.sample,
+            working_set_gb=state.cache.working_set_gb / cell.sample,
+            memory_configured_gb=sc.redis.shards * sc.redis.memory_gb_per_shard,
+        )
 
-    summary: dict[str, Any] = {
-        "scenario": sc.name,
-        "description": sc.description,
-        "engine": engine,
-        "seed": sc.seed,
-        "sample": sample_block(sc, cell),  # the cell and what it cannot show (warnings)
-        "sim_seconds": state.sim_seconds,
-        "warmup_seconds": sc.warmup_s,
-        "measured_seconds": measured,
-        "wall_seconds": state.wall_seconds,
-        "events": state.events,
-        "drained": state.drained,
-        "workload": {
+    overall = succeeded_sr / finished_sr if finished_sr else math.nan
+    faults = [FaultSummary.model_validate(f) for f in fault_report(rec.rows, sc.faults)]
+    tails = {op: ops[op].breakdown.tail(ops[op].latency_ms.quantile(0.99))
+             for op in ("send", "read", "delivery")}
+    draft = Summary(
+        scenario=sc.name,
+        description=sc.description,
+        engine=engine,
+        seed=sc.seed,
+        sample=SampleBlock.model_validate(sample_block(sc, cell)),  # the cell and what it cannot show
+        sim_seconds=state.sim_seconds,
+        warmup_seconds=sc.warmup_s,
+        measured_seconds=measured,
+        wall_seconds=state.wall_seconds,
+        events=state.events,
+        drained=state.drained,
+        workload=WorkloadMix(
             **state.mix,
-            "note": "traffic-weighted over the (cell's) conversations; nominal: group_share "
-                    f"{sc.workload.group_share} of conversations",
-        },
-        "offered_per_sec": {op: rate(ops[op].offered_m) for op in ("send", "read")},
-        "throughput_per_sec": {op: rate(ops[op].succeeded_m) for op in ("send", "read", "delivery")},
-        "latency_ms": {op: ops[op].latency_ms.summary() for op in ("send", "read", "delivery")},
-        "latency_breakdown": {
-            op: ops[op].breakdown.tail(ops[op].latency_ms.quantile(0.99))
-            for op in ("send", "read", "delivery")
-        },
-        "availability": {
-            "send": fraction("send"),
-            "read": fraction("read"),
-            "delivery": fraction("delivery"),
-            "overall": succeeded_sr / finished_sr if finished_sr else math.nan,
-        },
-        "errors": dict(sorted(errors.items())),
-        "async_errors": dict(sorted(state.async_errors.items())),
-        "requests": conservation,
-        "checks": {
-            "conservation_holds": all(c["holds"] for c in conservation.values()),
-            "little": rec.little(measured),
-        },
-        "components": components,
-        "analytic": _analytic(state),
+            note="traffic-weighted over the (cell's) conversations; nominal: group_share "
+                 f"{sc.workload.group_share} of conversations",
+        ),
+        offered_per_sec={op: rate(ops[op].offered_m) for op in ("send", "read")},
+        throughput_per_sec={op: rate(ops[op].succeeded_m) for op in ("send", "read", "delivery")},
+        latency_ms={op: LatencySummary(**ops[op].latency_ms.summary())
+                    for op in ("send", "read", "delivery")},
+        latency_breakdown={op: TailBreakdown(**tail) if tail else None for op, tail in tails.items()},
+        availability=Availability(
+            send=fraction("send"),
+            read=fraction("read"),
+            delivery=fraction("delivery"),
+            overall=overall,
+            nines=nines(overall),
+            windows=AvailabilityWindows(
+                **availability_windows(rec.rows, sc.availability_target, sc.warmup_s)),
+        ),
+        errors=dict(sorted(errors.items())),
+        async_errors=dict(sorted(state.async_errors.items())),
+        requests=conservation,
+        checks=Checks(
+            conservation_holds=all(c.holds for c in conservation.values()),
+            little={op: LittleCheck(**figures) for op, figures in rec.little(measured).items()},
+        ),
+        components=components,
+        analytic=_analytic(state),
         # priced at the run's realised recipients per message (the hit ratio does not enter the cost)
-        "cost": monthly_cost(sc, offered_loads(sc, recipients=state.mix["mean_recipients"],
-                                               hit_ratio=0.0)).as_summary(),
-        "cache": cache,
-        "kafka": {
-            "consumer_lag_max_s": state.kafka_lag_max_s,
-            "consumer_lag_max_msgs": state.kafka_lag_max_msgs,
-            "backlog_at_end_msgs": state.kafka_backlog,
-        } if "kafka" in state.fleets else {},
-    }
-    summary["availability"]["nines"] = nines(summary["availability"]["overall"])
-    summary["availability"]["windows"] = availability_windows(rec.rows, sc.availability_target, sc.warmup_s)
-    summary["faults"] = fault_report(rec.rows, sc.faults)
-    summary["recovery"] = {f["label"]: f["recovery"] for f in summary["faults"]}
-    summary["resilience"] = {
-        "edges": state.edges,
-        "cassandra": state.cassandra_faults,
-        "kafka_unavailable": state.kafka_unavailable,
-        "lost_writes": state.cassandra_faults.get("lost_writes", 0),
-    }
-    summary["slo"] = evaluate_slos(summary, sc.slo)  # last: an SLO may name any figure above
+        cost=CostSummary.model_validate(
+            monthly_cost(sc, offered_loads(sc, recipients=state.mix["mean_recipients"], hit_ratio=0.0))
+            .as_summary()),
+        cache=cache,
+        kafka=KafkaSummary(
+            consumer_lag_max_s=state.kafka_lag_max_s,
+            consumer_lag_max_msgs=state.kafka_lag_max_msgs,
+            backlog_at_end_msgs=state.kafka_backlog,
+        ) if "kafka" in state.fleets else None,
+        faults=faults,
+        recovery={f.label: f.recovery for f in faults},
+        resilience=Resilience(
+            edges={edge: EdgeStats.model_validate(stats) for edge, stats in state.edges.items()},
+            cassandra=CassandraFaults(**state.cassandra_faults) if state.cassandra_faults else None,
+            kafka_unavailable=state.kafka_unavailable,
+            lost_writes=state.cassandra_faults.get("lost_writes", 0),
+        ),
+    )
+    # last: an SLO may name any figure above
+    verdicts = evaluate_slos(draft.model_dump(), sc.slo)
+    typed = draft.model_copy(update={"slo": {k: SloVerdict(**v) for k, v in verdicts.items()}})
 
     latency = pd.DataFrame(
         [
@@ -195,15 +230,16 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         ]
     )
     return Result(
-        summary=summary,
+        summary=typed.model_dump(),
         latency=latency,
         components=pd.DataFrame(rows),
         timeseries=pd.DataFrame(rec.rows),
         histograms={op: ops[op].latency_ms for op in ("send", "read", "delivery")},
+        typed=typed,
     )
 
 
-def _analytic(state: RunState) -> dict[str, dict[str, float | bool]]:
+def _analytic(state: RunState) -> dict[str, AnalyticEstimate]:
     """The M/M/c estimate per instance at the load each simulated instance was offered.
 
     Uses the run's realised fan-out and hit ratio and each fleet's per-instance load factor, so
@@ -212,16 +248,16 @@ def _analytic(state: RunState) -> dict[str, dict[str, float | bool]]:
     lookups = state.redis_hits + state.redis_misses
     hit = state.redis_hits / lookups if lookups else None
     flows = offered_loads(state.scenario, recipients=state.mix["mean_recipients"], hit_ratio=hit)
-    out: dict[str, dict[str, float | bool]] = {}
+    out: dict[str, AnalyticEstimate] = {}
     for name, load in flows.loads.items():
         per_instance = load.ops_per_sec / load.instances * state.cell.load_factor(name)
         est = erlang_c(load.servers, per_instance, load.service_ms)
-        out[name] = {
-            "ops_per_sec_per_instance": per_instance,
-            "utilization": est.utilization,
-            "stable": est.stable,
-            "p_wait": est.p_wait,
-            "wait_ms_mean": est.wait_ms_mean,
-            "wait_ms_p99": est.wait_ms_p99,
-        }
+        out[name] = AnalyticEstimate(
+            ops_per_sec_per_instance=per_instance,
+            utilization=est.utilization,
+            stable=est.stable,
+            p_wait=est.p_wait,
+            wait_ms_mean=est.wait_ms_mean,
+            wait_ms_p99=est.wait_ms_p99,
+        )
     return out

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from sim.budget import check_budget
-from sim.des.engine import Engine, Progress
-from sim.errors import ScenarioError
+from sim.engines import ENGINES, Progress
+from sim.engines import engine as engine_named
 from sim.result import Result, build_result
 from sim.scenario import Scenario
 
-ENGINES = ("des", "fast")
+__all__ = ["ENGINES", "simulate"]
 
 
 def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool = False,
@@ -26,14 +26,9 @@ def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool =
     anything is built (sim/budget.py), unless `force` (or the environment variable CAPSIM_FORCE=1,
     which `capsim --force` sets for its worker processes); a run beyond the memory bound always is.
     """
-    if scenario.warmup_s == "auto":
-        raise ScenarioError("warmup_s", "auto is resolved by replications (sim.experiments, or capsim "
-                                        "run); simulate() takes a warm-up in seconds")
+    spec = engine_named(engine)
+    problems = spec.supports(scenario)
+    if problems:
+        raise problems[0]
     check_budget(scenario, engine, force=force or os.environ.get("CAPSIM_FORCE") == "1")
-    if engine == "des":
-        return build_result(Engine(scenario, progress=progress).run(drain=drain))
-    if engine == "fast":
-        from sim.fast.engine import FastEngine  # numba compiles on first use: import only when asked
-
-        return build_result(FastEngine(scenario, progress=progress).run(drain=drain), engine="fast")
-    raise ScenarioError("engine", f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    return build_result(spec.run(scenario, progress, drain), engine=engine)

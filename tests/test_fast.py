@@ -12,6 +12,7 @@ comes from the exact variance of the closed form. Seeds are fixed, so outcomes a
 
 from __future__ import annotations
 
+import ast
 import math
 import subprocess
 import sys
@@ -611,3 +612,69 @@ def test_redis_shard_restarts_empty_on_both_engines(tmp_path: Path) -> None:
         assert ratio[2] == 1.0 and ratio[4] < 0.99 and ratio[4] < ratio[6], (engine, ratio.to_dict())
     a, b = counts["des"], counts["fast"]
     assert abs(a - b) <= Z * math.sqrt(a + b), counts
+
+
+def _imports_des(source: str) -> list[str]:
+    """The imports of the DES package (sim.des) in a module's source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name == "sim.des" or a.name.startswith("sim.des.")]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "sim.des" or node.module.startswith("sim.des."):
+                found.append(node.module)
+            elif node.module == "sim":
+                found += [f"sim.{a.name}" for a in node.names if a.name == "des"]
+    return found
+
+
+def test_fast_modules_are_small_and_do_not_import_the_des() -> None:
+    """sim/fast is split along its stages: no module over 450 lines, none importing sim.des (the
+    engines share only neutral modules, e.g. sim/placement.py and sim/run_state.py)."""
+    assert _imports_des("from sim.des.engine import Engine\nimport sim.des.station\nfrom sim import des") == [
+        "sim.des.engine", "sim.des.station", "sim.des"
+    ]  # the check itself finds all three spellings
+    modules = sorted((ROOT / "sim" / "fast").glob("*.py"))
+    assert len(modules) > 10
+    for path in modules:
+        source = path.read_text()
+        assert len(source.splitlines()) <= 450, (path.name, len(source.splitlines()))
+        assert _imports_des(source) == [], (path.name, _imports_des(source))
+
+
+def test_kafka_and_storage_share_one_slice_merge_kernel() -> None:
+    """The brokers' and the shards'/nodes' time slices run through sim/fast/slices.py's kernel
+    (open_slices, next_slice, fleet_pass, end_pass, close_slices): neither module chooses slice ends,
+    selects generated jobs or drops served ones itself."""
+    helpers = {"next_horizon", "select_generated", "drop_served", "suffix_min", "any_before", "order_jobs"}
+    kernel = {"open_slices", "next_slice", "fleet_pass", "end_pass", "close_slices"}
+    for name in ("kafka.py", "storage.py"):
+        tree = ast.parse((ROOT / "sim" / "fast" / name).read_text())
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        imported = {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "sim.fast.slices"
+            for a in n.names
+        }
+        assert kernel <= imported and kernel <= used, (name, kernel - imported, kernel - used)
+        assert not (helpers & used), (name, helpers & used)
+
+
+def test_engines_list_everything_they_cannot_run_behind_one_contract() -> None:
+    """sim/engines.py: each engine's supports() names every feature it cannot run, one line each;
+    the DES runs what the fast engine refuses; an unknown engine is a one-line error."""
+    from sim.engines import ENGINES, engine
+
+    sc = load_scenario(SMALL, [
+        "group_service.fan_out=read", "message_service.partition_key=conversation",
+        "policies={client->gateway: {timeout_ms: 100, retry: {max_attempts: 2}}}",
+        "faults=[{kind: broker_loss, component: kafka, nodes: [0], start_s: 1, duration_s: 1}]",
+    ])
+    problems = ENGINES["fast"].supports(sc)
+    text = [str(p) for p in problems]
+    assert len(text) == 3 and all("\n" not in t for t in text)
+    assert any("group_service.fan_out" in t for t in text)
+    assert any("policies.client->gateway.retry" in t for t in text)
+    assert any("faults[0].kind" in t for t in text)
+    assert ENGINES["des"].supports(sc) == []
+    with pytest.raises(ScenarioError, match="unknown engine 'gpu'; allowed: des, fast"):
+        engine("gpu")

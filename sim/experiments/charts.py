@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
+from sim.chart_style import OP_COLORS
+from sim.chart_style import figure as _figure
+from sim.chart_style import save as _save
 from sim.experiments.figures import COST, label_of
 from sim.histogram import Histogram
-from sim.report.charts import OP_COLORS, _figure, _save
 
 if TYPE_CHECKING:
     from sim.experiments.sweep import SweepPoint, SweepResult

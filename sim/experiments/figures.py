@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sim.report.slo import lookup
 from sim.scenario import Scenario
+from sim.slo import lookup
 
 OPS = ("send", "read", "delivery")
 LATENCY_STATS = ("mean", "p50", "p90", "p99", "p999")

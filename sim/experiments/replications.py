@@ -34,9 +34,9 @@ from sim.experiments.figures import headline_paths, values_at
 from sim.experiments.stats import Interval, is_quantile, mean_interval, quantile_interval
 from sim.experiments.warmup import WarmupCut
 from sim.histogram import Histogram
-from sim.report.slo import MET, MISSED, NOT_MEASURED, evaluate_slos
 from sim.result import LATENCY_QUANTILES, Result
 from sim.scenario import Scenario, Slo
+from sim.slo import MET, MISSED, NOT_MEASURED, evaluate_slos
 
 POINT_NOTE = ("latency_ms from the replications' merged histograms; other figures are means over "
               "replications; ci95 is Student t over replication values (R - 1 degrees of freedom)")

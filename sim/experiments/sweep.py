@@ -39,10 +39,11 @@ from sim.experiments.figures import COST, headline_paths, label_of
 from sim.experiments.replications import Replicated, slo_status
 from sim.experiments.runner import PointFailure, ProgressFn, run_points
 from sim.loading import load_scenario
-from sim.report.slo import lookup
 from sim.sampling import require_following
 from sim.scenario import Scenario, Slo
 from sim.sizing import size_plan
+from sim.slo import lookup
+from sim.summary import figure_path_problem
 
 DEFAULT_METRICS = ("latency_ms.send.p99", "latency_ms.read.p99")
 
@@ -149,6 +150,10 @@ def plan_sweep(path: str | Path, sets: Sequence[str] = (), options: Sequence[str
     if not axes:
         raise ScenarioError(str(path), "nothing to sweep; give --set path=v1,v2,... or a sweep: section "
                                        "with parameters")
+    for metric in metrics:  # --metric: checked against the typed summary like sweep.metrics
+        problem = figure_path_problem(metric)
+        if problem is not None:
+            raise ScenarioError(f"--metric {metric}", problem)
     chosen = list(metrics) or (list(base.sweep.metrics) if base.sweep and base.sweep.metrics else [])
     if not chosen:
         chosen = [*DEFAULT_METRICS, *(s.metric for s in base.slo)]

@@ -1,14 +1,23 @@
 """The fast engine: every request of the full fleet with arrays instead of events (`--engine fast`).
 
-engine.py      chunks of time, fleet by fleet: the flows of sim/des/engine.py
-sources.py     send and read arrivals
+engine.py      the engine: wires the stages, chunk by chunk (the flows of sim/des/engine.py)
+system.py      the system built once from a scenario: fleets, stations, placement, kernels' parameters
+flight.py      a run in flight: request tables, jobs waiting at each fleet, counters
+requests.py    arrivals become request rows; token buckets; the first hop
+front.py       the gateway and message-service fleets, and their balancers
+steps.py       a send's and a read's storage steps, and the Redis-Cassandra cycle
+delivery.py    Kafka's produce cycle, the consumers' gates, the group service's inbox fan-out
+outcomes.py    acknowledgements, recording, compaction
+finish.py      the run's RunState
+sources.py     send and read arrival times
 station.py     a FIFO multi-server station as the Kiefer-Wolfowitz recursion (+ capacity windows)
 order.py       jobs in (station, time) order, cheaply
 fleet.py       one pass of a feed-forward fleet over a chunk
-slices.py      time slices for fleets that feed back into themselves
-kafka.py       leader and follower appends, commits
+slices.py      the one slice-merge kernel, for fleets that feed back into themselves
+kafka.py       leader and follower appends, commits (on the slice kernel)
+storage.py     Redis and Cassandra: appends, GETs, fills, writes, reads, inbox writes (on the slice kernel)
+joins.py       the joins of the storage replies: k-of-n writes, inbox writes
 consumers.py   the consumers' backlog (lag in messages)
-storage.py     Redis and Cassandra: appends, GETs, fills, writes, reads, inbox writes, joins
 placement.py   the ring, hash slots, partitions, group members, popularity, token buckets
 rng.py         counter-based random numbers and distributions
 tables.py      request rows and job lists

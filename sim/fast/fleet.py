@@ -5,7 +5,8 @@ the consumers' gates, the group service) is processed for a whole chunk at once:
 in (station, time) order and each station runs the recursion over its arrivals before `t_end`.
 Jobs arriving at or after `t_end` are left for the next chunk: no job of a later chunk can arrive
 before `t_end`, so each station sees its arrivals in time order across chunk borders and the
-result does not depend on the chunk length.
+result does not depend on the chunk length. `serve_fleet` does that for a fleet's carried and
+incoming jobs of a run in flight.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from sim.fast.flight import Flight
 from sim.fast.order import order_jobs
 from sim.fast.station import SERVED, Stations, serve
+from sim.fast.tables import Jobs, concat_jobs, take_jobs
 
 
 @nb.njit(cache=True)
@@ -47,3 +50,17 @@ def serve_jobs(
     end[perm] = s_end
     done = ~np.isnan(end)
     return start, end, done
+
+
+def serve_fleet(
+    S: Stations, flight: Flight, fleet: str, t1c: float
+) -> tuple[Jobs, np.ndarray, np.ndarray, np.ndarray]:
+    """Serve a fleet's carried and incoming jobs arriving before t1c: (jobs, start, end, done);
+    the jobs not done are carried to the next chunk."""
+    jobs, part = concat_jobs([flight.pending[fleet], *flight.incoming[fleet]])
+    if not jobs.n:
+        flight.pending[fleet] = jobs
+        return jobs, np.zeros(0), np.zeros(0), np.zeros(0, bool)
+    start, end, done = serve_jobs(S, jobs.t, jobs.st, jobs.svc, part, t1c)
+    flight.pending[fleet] = take_jobs(jobs, ~done)
+    return jobs, start, end, done

@@ -6,7 +6,8 @@ the producer is answered at once (acks=0), after the leader's append (acks=1) or
 rejection: for acks=all the earliest rejected follower's arrival) and no commit happens; under
 acks 0/1 the producer has already been answered, and the record is lost.
 
-Leaders and followers share the brokers, so the brokers advance in time slices (sim/fast/slices.py):
+Leaders and followers share the brokers, so the brokers advance in time slices (sim/fast/slices.py's
+kernel):
 a leader job's bound is its arrival plus its append time plus its shortest follower hop.
 """
 
@@ -18,9 +19,8 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from sim.fast.order import order_jobs
 from sim.fast.rng import sample
-from sim.fast.slices import any_before, drop_served, next_horizon, select_generated, suffix_min
+from sim.fast.slices import close_slices, end_pass, fleet_pass, next_slice, open_slices, push
 from sim.fast.station import D_AT, SERVED, Stations, cause, serve
 from sim.fast.tables import E_KAFKA, FAILED, KF, KL, OK, PENDING, T_KAFKA, TIMEOUT
 
@@ -126,9 +126,8 @@ def run_kafka(
     timed_out: np.ndarray,
 ) -> tuple:
     """Process the brokers' arrivals before t_end. Returns (done mask of the given jobs, and the
-    follower jobs generated but not yet arrived: t, st, row, slot, svc)."""
+    follower jobs generated but not yet arrived: t, st, row, slot, svc, and the slices taken)."""
     ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
-    n_st = ints.shape[0]
     rf, acks, brokers = P.rf, P.acks, P.brokers
     hop, hop_values, append, append_values, key_hop, key_svc = (
         P.hop,
@@ -140,96 +139,66 @@ def run_kafka(
     )
     D = glob[D_AT]
     lo, hi = P.broker_base, P.broker_base + P.brokers
-    perm, off = order_jobs(st, t, part, n_st)
-    # the known jobs in (station, time) order, gathered once: the loops below read them in sequence
-    n_in = t.size
-    t, row, slot, stage, svc = t[perm], row[perm], slot[perm], stage[perm], svc[perm]
-    suf = suffix_min(np.arange(n_in), off, lb[perm])
-    ptr = off[:-1].copy()
-    done_sorted = np.zeros(n_in, np.bool_)
-    done = np.zeros(n_in, np.bool_)
     n_leaders = 0
     for j in range(t.size):
         if stage[j] == KL:
             n_leaders += 1
     cap = n_leaders * max(P.rf - 1, 0) + 16
-    gt, gst, grow = np.empty(cap), np.empty(cap, np.int64), np.empty(cap, np.int64)
-    gslot, gstage, gsvc = np.empty(cap, np.int64), np.full(cap, KF, np.int64), np.empty(cap)
-    glb = np.full(cap, math.inf)
-    sel = np.empty(cap, np.int64)
+    C = open_slices(st, t, part, lb, ints.shape[0], cap, lo, hi, t_start, t_end)
+    # the known jobs in (station, time) order, gathered once: the loops below read them in sequence
+    perm = C.perm
+    t, row, stage, svc = C.t, row[perm], stage[perm], svc[perm]
+    gt, grow, gsvc = C.gt, C.grow, C.gsvc
     gn = 0
-    h = t_start
-    slices = 0
-    while True:
-        slices += 1
-        h2 = next_horizon(h, t_end, lo, hi, ptr, off, suf, glb, 0)
-        nsel = select_generated(gt, gst, gstage, gn, KF, h2, sel)
-        k = 0
-        for b in range(lo, hi):
-            i, iend = ptr[b], off[b + 1]
-            while True:
-                tk = t[i] if i < iend and t[i] < h2 else math.inf
-                tg = gt[sel[k]] if k < nsel and gst[sel[k]] == b else math.inf
-                if tk == math.inf and tg == math.inf:
-                    break
-                if tk <= tg:
-                    j = i
-                    i += 1
-                    done_sorted[j] = True
-                    a, r, s, kind = t[j], row[j], svc[j], stage[j]
+    while next_slice(C, gn):
+        where, order = fleet_pass(C, KF, lo, brokers, gn)
+        for n in range(order.size):
+            b, j = where[n], order[n]
+            if j >= 0:
+                a, r, s, kind = t[j], row[j], svc[j], stage[j]
+            else:
+                g = -j - 1
+                a, r, s, kind = gt[g], grow[g], gsvc[g], KF
+            start, end = serve(ints, floats, free, ring, win, waits, wait_stats, glob, counts, b, a, s)
+            counts[SERVED] += 1
+            sends[r].out -= 1
+            gid = sends[r].gid
+            if kind == KL:
+                if start < 0.0:
+                    _fail(P, sends, r, end, E_KAFKA + cause(start), D, async_errors, timed_out)
+                    continue
+                if acks == 1:
+                    _answer(P, sends, r, True, end, 0, D, async_errors, timed_out)
+                if rf == 1:
+                    _commit(P, sends, r, end, D, async_errors, timed_out)
+                    continue
+                sends[r].k_left = rf - 1
+                sends[r].k_max = -math.inf
+                sends[r].k_fail = math.inf
+                for f in range(1, rf):
+                    gn = push(
+                        C,
+                        gn,
+                        end + sample(hop, hop_values, key_hop, gid, f),
+                        lo + (sends[r].part + f) % brokers,
+                        r,
+                        f,
+                        KF,
+                        sample(append, append_values, key_svc, gid, f),
+                        math.inf,
+                    )
+                    sends[r].out += 1
+            else:
+                if start < 0.0:
+                    sends[r].k_fail = min(sends[r].k_fail, end)  # rejections only: no crash here
                 else:
-                    g = sel[k]
-                    k += 1
-                    a, r, s, kind = gt[g], grow[g], gsvc[g], KF
-                    gstage[g] = -1  # served: dropped below
-                start, end = serve(ints, floats, free, ring, win, waits, wait_stats, glob, counts, b, a, s)
-                counts[SERVED] += 1
-                sends[r].out -= 1
-                gid = sends[r].gid
-                if kind == KL:
-                    if start < 0.0:
-                        _fail(P, sends, r, end, E_KAFKA + cause(start), D, async_errors, timed_out)
-                        continue
-                    if acks == 1:
-                        _answer(P, sends, r, True, end, 0, D, async_errors, timed_out)
-                    if rf == 1:
-                        _commit(P, sends, r, end, D, async_errors, timed_out)
-                        continue
-                    sends[r].k_left = rf - 1
-                    sends[r].k_max = -math.inf
-                    sends[r].k_fail = math.inf
-                    for f in range(1, rf):
-                        gt[gn] = end + sample(hop, hop_values, key_hop, gid, f)
-                        gst[gn] = lo + (sends[r].part + f) % brokers
-                        grow[gn] = r
-                        gslot[gn] = f
-                        gstage[gn] = KF
-                        gsvc[gn] = sample(append, append_values, key_svc, gid, f)
-                        gn += 1
-                        sends[r].out += 1
-                else:
-                    if start < 0.0:
-                        sends[r].k_fail = min(sends[r].k_fail, end)  # rejections only: no crash here
+                    sends[r].k_max = max(sends[r].k_max, end)
+                sends[r].k_left -= 1
+                if sends[r].k_left == 0:
+                    if sends[r].k_fail < math.inf:
+                        _fail(P, sends, r, sends[r].k_fail, E_KAFKA, D, async_errors, timed_out)
                     else:
-                        sends[r].k_max = max(sends[r].k_max, end)
-                    sends[r].k_left -= 1
-                    if sends[r].k_left == 0:
-                        if sends[r].k_fail < math.inf:
-                            _fail(P, sends, r, sends[r].k_fail, E_KAFKA, D, async_errors, timed_out)
-                        else:
-                            _commit(P, sends, r, sends[r].k_max, D, async_errors, timed_out)
-            ptr[b] = i
-        gn = drop_served(gt, gst, grow, gslot, gstage, gsvc, glb, gn)
-        h = h2
-        if h2 >= t_end and not any_before(gt, gn, t_end):
-            break
-    done[perm] = done_sorted
-    return (
-        done,
-        gt[:gn].copy(),
-        gst[:gn].copy(),
-        grow[:gn].copy(),
-        gslot[:gn].copy(),
-        gsvc[:gn].copy(),
-        slices,
-    )
+                        _commit(P, sends, r, sends[r].k_max, D, async_errors, timed_out)
+        gn = end_pass(C, order, gn)
+    done, slices, gt, gst, grow, gslot, _, gsvc, _ = close_slices(C, gn)
+    return done, gt, gst, grow, gslot, gsvc, slices

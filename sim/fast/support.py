@@ -35,13 +35,21 @@ CRASHABLE = ("gateway", "message_service", "group_service", "cassandra", "redis"
 
 def check_supported(scenario: Scenario) -> None:
     """Raise ScenarioError naming the first feature the fast engine cannot simulate."""
+    problems = unsupported(scenario)
+    if problems:
+        raise problems[0]
+
+
+def unsupported(scenario: Scenario) -> list[ScenarioError]:
+    """Every feature of `scenario` the fast engine cannot simulate, each a one-line error."""
+    out: list[ScenarioError] = []
     gs = getattr(scenario, "group_service", None)
     if gs is not None and gs.enabled and gs.fan_out == "read":
-        raise ScenarioError(
+        out.append(ScenarioError(
             "group_service.fan_out",
             "read (an inbox load reads every conversation of the reader) is not supported by the fast "
             "engine yet; run with --engine des",
-        )
+        ))
     for edge, policy in getattr(scenario, "policies", {}).items():
         features = [
             name
@@ -53,43 +61,44 @@ def check_supported(scenario: Scenario) -> None:
             if value is not None
         ]
         if features:
-            raise ScenarioError(
+            out.append(ScenarioError(
                 f"policies.{edge}.{features[0]}",
                 f"{_FEATURES[features[0]]} are not supported by the fast engine (it computes each request's "
                 f"path without feedback from its outcome); run with --engine des",
-            )
+            ))
     for i, fault in enumerate(getattr(scenario, "faults", [])):
         if fault.kind not in SUPPORTED_FAULTS:
-            raise ScenarioError(
+            out.append(ScenarioError(
                 f"faults[{i}].kind",
                 f"{fault.kind} faults are not supported by the fast engine (supported: "
                 f"{', '.join(SUPPORTED_FAULTS)}); run with --engine des",
-            )
+            ))
         if fault.kind not in ("crash", "shard_loss"):
             continue
         if fault.component not in CRASHABLE:
-            raise ScenarioError(
+            out.append(ScenarioError(
                 f"faults[{i}].component",
                 f"a crash of {fault.component} is not supported by the fast engine (supported: "
                 f"{', '.join(CRASHABLE)}); run with --engine des",
-            )
+            ))
         if fault.lose_data:
-            raise ScenarioError(
+            out.append(ScenarioError(
                 f"faults[{i}].lose_data",
                 "lost data is not tracked by the fast engine (no hint replay, no sole copies); "
                 "run with --engine des",
-            )
+            ))
         section = getattr(scenario, fault.component)
         if getattr(section, "balancer", "random") == "round_robin":
-            raise ScenarioError(
+            out.append(ScenarioError(
                 f"faults[{i}].component",
                 f"a crash of a round_robin {fault.component} is not supported by the fast engine "
                 "(use balancer: random); run with --engine des",
-            )
+            ))
     if getattr(scenario, "warmup_s", 0.0) == "auto":
-        raise ScenarioError(
+        out.append(ScenarioError(
             "warmup_s", "auto is resolved by a pilot run before simulating; give seconds to simulate directly"
-        )
+        ))
+    return out
 
 
 _FEATURES = {

@@ -23,10 +23,10 @@ from sim.report.comparison import compare
 from sim.report.document import build_document
 from sim.report.findings import findings
 from sim.report.fmt import num
-from sim.report.slo import evaluate_slos
 from sim.scenario import Scenario
+from sim.slo import evaluate_slos
 
-if TYPE_CHECKING:  # sim.result imports sim.report.slo: no import back at run time
+if TYPE_CHECKING:  # sim.result must not import the report: no import of it here at run time
     from sim.result import Result
 
 __all__ = ["CHART_FILES", "draw_charts", "evaluate_slos", "fault_windows", "write_report"]

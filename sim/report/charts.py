@@ -13,16 +13,13 @@ hottest node marked beyond that.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import (
@@ -34,39 +31,22 @@ from matplotlib.ticker import (
     PercentFormatter,
 )
 
+from sim.chart_style import OP_COLORS
+from sim.chart_style import figure as _figure
+from sim.chart_style import save as _save
 from sim.histogram import GROWTH, Histogram
 from sim.report.fmt import ms, numeric_items, usd
 
 OPS = ("send", "read", "delivery")
-OP_COLORS = {"send": "#1f77b4", "read": "#ff7f0e", "delivery": "#2ca02c"}
 MAX_BARS = 60  # per fleet: more nodes than this are drawn as a distribution
 GROUP_MIN_SLOTS = 4  # bar slots a small fleet's group takes at least, so labels do not collide
-DPI = 110
 HOT, WARM, COOL = "#d62728", "#ff9f1c", "#4c78a8"
 WARMUP_COLOR = "#e6e6e6"
 FAULT_COLOR = "#fbe3e3"
-_STYLE = {"text.parse_math": False, "axes.grid": True, "axes.axisbelow": True, "grid.alpha": 0.3,
-          "axes.titleweight": "bold", "axes.spines.top": False, "axes.spines.right": False,
-          "font.size": 9.5}
 # quantile levels shown on the latency CDF's logit axis
 _CDF_TICKS = {0.01: "p1", 0.1: "p10", 0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999: "p99.9",
               0.9999: "p99.99", 0.99999: "p99.999"}
 _QUANTILE_OF = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
-
-
-@contextmanager
-def _figure(width_in: float, height_in: float) -> Iterator[Figure]:
-    with mpl.rc_context(_STYLE):
-        fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
-        FigureCanvasAgg(fig)
-        yield fig
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with mpl.rc_context(_STYLE):
-        fig.savefig(path, dpi=DPI)
-    return path
 
 
 def _has(frame: pd.DataFrame, *columns: str) -> bool:

@@ -19,7 +19,7 @@ from sim.report.comparison import NO_ESTIMATE, PART, Comparison
 from sim.report.findings import Finding
 from sim.report.fmt import availability, fmt, num, numeric_items, pct, usd
 from sim.report.resilience import AMPLIFICATION_BAD, AMPLIFICATION_WARN, edge_retries, overall_amplification
-from sim.report.slo import MET, MISSED
+from sim.slo import MET, MISSED
 
 OPS = ("send", "read", "delivery")
 

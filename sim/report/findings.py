@@ -18,7 +18,7 @@ from typing import Any
 from sim.report.comparison import PART, Comparison
 from sim.report.fmt import ms, num, numeric_items, usd
 from sim.report.resilience import AMPLIFICATION_BAD, AMPLIFICATION_WARN, amplification_line, edge_retries
-from sim.report.slo import MISSED, NOT_MEASURED
+from sim.slo import MISSED, NOT_MEASURED
 
 BAD, WARN, INFO = "bad", "warn", "info"
 HOT_UTILIZATION = 0.9

@@ -1,4 +1,8 @@
-"""SLO verdicts: each objective's figure looked up in summary.json and held against its bound."""
+"""SLO verdicts: each objective's figure looked up in a summary and held against its bound.
+
+A metric is a dotted path into summary.json; which paths name a figure is `sim.summary`'s
+`figure_path_problem` (the scenario checks each SLO's metric with it when it loads).
+"""
 
 from __future__ import annotations
 
