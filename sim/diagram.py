@@ -17,18 +17,14 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from sim.components import Node, count_text, kinds
 from sim.scenario import Scenario
+
+__all__ = ["Edge", "Node", "count_text", "layout", "mermaid", "svg", "topology"]
 
 # characters Mermaid's flowchart grammar or its HTML labels give a meaning; written as #<code>;
 SPECIAL = set('"#&<>[](){}|`%;\\')
 LINE_BREAK = "<br/>"
-
-
-@dataclass(frozen=True)
-class Node:
-    id: str
-    shape: str  # rect, stadium, cylinder, queue
-    lines: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -73,69 +69,37 @@ def topology(scenario: Scenario) -> tuple[list[Node], list[Edge]]:
     front = [op for op, rate in (("send", w.sends_per_sec), ("read", w.reads_per_sec)) if rate > 0]
     front_label = ", ".join(front) or "send, read"
     front_rate = w.sends_per_sec + w.reads_per_sec  # requests offered, before any retry
+    nodes += [n for k in sorted(kinds(), key=lambda k: k.diagram_rank)
+              if (n := k.diagram_node(sc)) is not None]  # each kind draws its own node
     caller = "clients"
     if sc.gateway.enabled:
-        g = sc.gateway
-        settings = [f"{g.workers} workers"]
-        if g.rate_limit is not None:
-            settings.append(f"limit {g.rate_limit.per_user_per_sec:g}/s per user")
-        if g.pricing != "instances":
-            settings.append(f"priced as {g.pricing}")
-        nodes.append(Node("gateway", "rect", ("API gateway", _count(g.instances, g.instance_type),
-                                              ", ".join(settings))))
         edges.append(Edge(caller, "gateway", front_label, per_sec=front_rate))
         caller = "gateway"
-    ms = sc.message_service
-    if ms.enabled:
-        nodes.append(Node("message_service", "rect", (
-            "Message service", _count(ms.instances, ms.instance_type),
-            f"{ms.workers} workers, keyed by {ms.partition_key}",
-            f"ack after {', '.join(ms.ack_after or []) or 'nothing'}")))
+    if sc.message_service.enabled:
         edges.append(Edge(caller, "message_service", front_label, per_sec=front_rate))
         caller = "message_service"
     sends, reads = w.sends_per_sec > 0, w.reads_per_sec > 0
     c, r, k, gs = sc.cassandra, sc.redis, sc.kafka, sc.group_service
     if c.enabled:
-        nodes.append(Node("cassandra", "cylinder", (
-            "Cassandra", _count(c.nodes, c.instance_type, "nodes"),
-            f"RF {c.replication_factor}, {c.write_consistency}/{c.read_consistency}")))
         ops = (["send"] if sends else []) + ([("read miss" if r.enabled else "read")] if reads else [])
         edges.append(Edge(caller, "cassandra", ", ".join(ops) or "send"))
     if r.enabled:
-        nodes.append(Node("redis", "cylinder", (
-            "Redis", _count(r.shards, r.instance_type, "shards"),
-            f"{r.memory_gb_per_shard:g} GB per shard, last {w.recent_messages} messages")))
         ops = (["send"] if sends else []) + (["read"] if reads else [])
         edges.append(Edge(caller, "redis", ", ".join(ops) or "send"))
         if c.enabled and reads:
             edges.append(Edge(caller, "redis", "fill on miss", dotted=True))
     if k.enabled:
-        nodes.append(Node("kafka", "queue", (
-            "Kafka", _count(k.brokers, k.instance_type, "brokers"),
-            f"{k.partitions} partitions, RF {k.replication_factor}, acks {k.acks}")))
         edges.append(Edge(caller, "kafka", "produce", per_sec=w.sends_per_sec))
     if gs.enabled and k.enabled:
-        nodes.append(Node("group_service", "rect", (
-            "Group service", _count(gs.instances, gs.instance_type),
-            f"fan-out on {gs.fan_out}, {gs.workers} workers")))
         edges.append(Edge("kafka", "group_service", "consume", per_sec=w.sends_per_sec))
         if gs.fan_out == "write" and c.enabled:
             edges.append(Edge("group_service", "cassandra", "fan-out: inbox writes"))
     return nodes, edges
 
 
-def _count(n: int, instance_type: str | None, noun: str = "instances") -> str:
-    if instance_type:
-        return f"{n} x {instance_type}"
-    return f"{n} {noun.removesuffix('s') if n == 1 else noun}"
-
-
 # -- SVG ------------------------------------------------------------------------------------------
 # Drawn top to bottom in layers, as requests flow: clients, the gateway, the message service, the
 # stores (Redis, Cassandra, Kafka side by side) and Kafka's consumers under Kafka.
-LAYER = {"clients": 0, "gateway": 1, "message_service": 2, "redis": 3, "cassandra": 3, "kafka": 3,
-         "group_service": 4}
-ORDER = ("clients", "gateway", "message_service", "redis", "cassandra", "kafka", "group_service")
 CHAR_PX = 7.0  # width of a character at 12 px (a little over the average, so text fits its box)
 LINE_PX = 16
 PAD_PX = 12
@@ -162,12 +126,13 @@ class Box:
 
 
 def layout(nodes: list[Node], edges: list[Edge]) -> list[Box]:
-    """Boxes for `nodes` in layers (LAYER; ids it does not know share one more layer below), each
+    """Boxes for `nodes` in layers (`_layers`; ids it does not know share one more layer below), each
     layer centred on the widest; a layer of one node sits under the middle of its callers above."""
-    ranks = sorted({LAYER.get(n.id, len(ORDER)) for n in nodes})
+    layer, order = _layers()
+    ranks = sorted({layer.get(n.id, len(order)) for n in nodes})
     rows: list[list[Node]] = [[] for _ in ranks]
-    for node in sorted(nodes, key=lambda n: ORDER.index(n.id) if n.id in ORDER else len(ORDER)):
-        rows[ranks.index(LAYER.get(node.id, len(ORDER)))].append(node)
+    for node in sorted(nodes, key=lambda n: order.index(n.id) if n.id in order else len(order)):
+        rows[ranks.index(layer.get(node.id, len(order)))].append(node)
     sizes = {n.id: (max(len(line) for line in n.lines) * CHAR_PX + 2 * PAD_PX,
                     len(n.lines) * LINE_PX + 2 * PAD_PX + (2 * CAP_PX if n.shape == "cylinder" else 0))
              for n in nodes}
@@ -189,6 +154,14 @@ def layout(nodes: list[Node], edges: list[Edge]) -> list[Box]:
             left += w + GAP_X_PX
         y += height + GAP_Y_PX
     return [boxes[n.id] for n in nodes]
+
+
+def _layers() -> tuple[dict[str, int], tuple[str, ...]]:
+    """Each node's layer (clients 0, then each kind's `diagram_layer`) and the left-to-right order
+    within layers (each kind's `diagram_column`)."""
+    ranked = sorted(kinds(), key=lambda k: (k.diagram_layer, k.diagram_column))
+    layer = {"clients": 0, **{k.name: k.diagram_layer for k in ranked}}
+    return layer, ("clients", *(k.name for k in ranked))
 
 
 def svg(nodes: list[Node], edges: list[Edge], title: str = "topology") -> str:

@@ -18,6 +18,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
+from sim.components import kinds
 from sim.errors import ScenarioError
 from sim.scenario import Scenario
 from sim.workload import cell_size
@@ -106,21 +107,10 @@ def faithful(factor: float) -> bool:
 
 def fleet_sizes(scenario: Scenario) -> dict[str, tuple[int, int]]:
     """Per enabled fleet: (configured count, fewest instances a cell may simulate)."""
-    sc = scenario
     out: dict[str, tuple[int, int]] = {}
-    if sc.gateway.enabled:
-        out["gateway"] = (sc.gateway.instances, 1)
-    if sc.message_service.enabled:
-        out["message_service"] = (sc.message_service.instances, 1)
-    if sc.group_service.enabled:
-        out["group_service"] = (sc.group_service.instances, 1)
-    if sc.cassandra.enabled:
-        out["cassandra"] = (sc.cassandra.nodes, sc.cassandra.replication_factor)
-    if sc.redis.enabled:
-        out["redis"] = (sc.redis.shards, 1)
-    if sc.kafka.enabled:
-        out["kafka"] = (sc.kafka.brokers, sc.kafka.replication_factor)
-        out["kafka_partitions"] = (sc.kafka.partitions, 1)
+    for k in kinds():  # each kind's floor: its minimum (Cassandra, Kafka: the replication factor)
+        if k.enabled(scenario):
+            out.update(k.sample_fleets(scenario))
     return out
 
 

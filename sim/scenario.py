@@ -337,17 +337,11 @@ class Scenario(Model):
         0.999, gt=0, le=1, description="per-window availability that counts as the SLO held")
 
     def fleets(self) -> list[tuple[str, bool, int, str | None]]:
-        """(component, enabled, configured instances, instance_type) for every fleet."""
-        return [
-            ("gateway", self.gateway.enabled, self.gateway.instances, self.gateway.instance_type),
-            ("message_service", self.message_service.enabled, self.message_service.instances,
-             self.message_service.instance_type),
-            ("group_service", self.group_service.enabled, self.group_service.instances,
-             self.group_service.instance_type),
-            ("cassandra", self.cassandra.enabled, self.cassandra.nodes, self.cassandra.instance_type),
-            ("redis", self.redis.enabled, self.redis.shards, self.redis.instance_type),
-            ("kafka", self.kafka.enabled, self.kafka.brokers, self.kafka.instance_type),
-        ]
+        """(component, enabled, configured instances, instance_type) for every fleet, in the order
+        of the component kinds' registry (sim/components/: each kind knows its section and count)."""
+        from sim.components import kinds  # the kinds' modules import this module
+
+        return [(k.name, k.enabled(self), k.configured(self), k.instance_type(self)) for k in kinds()]
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
