@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,20 +70,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(ctx: typer.Context, version: Annotated[bool, typer.Option(
+def _main(version: Annotated[bool, typer.Option(
         "--version", metavar="", callback=_version, is_eager=True, help="Print capsim's version and exit.")]
           = False,
           ) -> None:
     """capsim: simulate a messaging system's capacity, latency and availability."""
-    previous = os.environ.get("CAPSIM_FORCE")
-
-    def restore() -> None:  # --force lasts one command, also when commands run in one process (tests)
-        if previous is None:
-            os.environ.pop("CAPSIM_FORCE", None)
-        else:
-            os.environ["CAPSIM_FORCE"] = previous
-
-    ctx.call_on_close(restore)
 
 
 def _opt(metavar: str, *names: str, help: str) -> Any:
@@ -161,7 +151,7 @@ def run(
         executor = _executor(workers, None)
         with _experiment_progress(quiet) as tick:
             try:
-                replicated = replicate(sc, reps, executor, tick, engine)
+                replicated = replicate(sc, reps, executor, tick, engine, force)
             except RuntimeError as exc:  # a replication crashed: say which, and how
                 err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(1) from None
@@ -172,7 +162,8 @@ def run(
                       console=err_console, disable=quiet, transient=True) as bar:
             task = bar.add_task("sim", total=sc.duration_s)
             try:
-                result = simulate(sc, progress=lambda t, _total: bar.update(task, completed=t), engine=engine)
+                result = simulate(sc, progress=lambda t, _total: bar.update(task, completed=t), engine=engine,
+                                  force=force)
             except ScenarioError as exc:  # e.g. a feature the fast engine cannot simulate
                 _fail(str(exc))
                 raise  # unreachable: _fail exits
@@ -312,7 +303,7 @@ def sweep(
                   + f"), {plan.replications or 1} run(s) each, on {executor.name}", highlight=False)
     with _experiment_progress(quiet, len(plan.points)) as tick:
         try:
-            result = run_sweep(plan, executor, tick, engine)
+            result = run_sweep(plan, executor, tick, engine, force)
         except ScenarioError as exc:  # e.g. the Dask scheduler cannot be reached
             _fail(str(exc))
             raise
@@ -404,7 +395,7 @@ def compare(
                   f"each, common random numbers, on {executor.name}", highlight=False)
     with _experiment_progress(quiet, 2) as tick:
         try:
-            comparison = run_compare(arms, reps, executor, tick, engine)
+            comparison = run_compare(arms, reps, executor, tick, engine, force)
         except ScenarioError as exc:
             _fail(str(exc))
             raise
@@ -440,8 +431,6 @@ def _check_budget(engine: str, scenarios: list[Scenario], force: bool,
     or whose memory estimate exceeds the machine's bound (always): sim/budget.py."""
     from sim.budget import check_budget
 
-    if force:  # for the rest of this process and the worker processes it starts (sim.simulate reads it)
-        os.environ["CAPSIM_FORCE"] = "1"
     for i, sc in enumerate(scenarios):
         try:
             check_budget(sc, engine, force=force)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from sim.budget import check_budget
 from sim.engines import ENGINES, Progress
 from sim.engines import engine as engine_named
@@ -23,12 +21,11 @@ def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool =
     the clock at `duration_s` with requests in flight).
 
     A run whose estimated work exceeds the engine's budget is refused with a ScenarioError before
-    anything is built (sim/budget.py), unless `force` (or the environment variable CAPSIM_FORCE=1,
-    which `capsim --force` sets for its worker processes); a run beyond the memory bound always is.
+    anything is built (sim/budget.py), unless `force`; a run beyond the memory bound always is.
     """
     spec = engine_named(engine)
     problems = spec.supports(scenario)
     if problems:
         raise problems[0]
-    check_budget(scenario, engine, force=force or os.environ.get("CAPSIM_FORCE") == "1")
+    check_budget(scenario, engine, force=force)
     return build_result(spec.run(scenario, progress, drain), engine=engine)

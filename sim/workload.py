@@ -193,6 +193,10 @@ class Population:
     send_member_weights: np.ndarray
     read_member_weights: np.ndarray
     lookups_per_read: float
+    # per conversation, an upper bound (float32, rounded up) of its members' send and read member
+    # weights: the fast engine draws a member by rejection against it (sim/fast/placement.py)
+    send_member_max: np.ndarray | None = None
+    read_member_max: np.ndarray | None = None
     inbox_offsets: np.ndarray | None = None
     inbox_conversations: np.ndarray | None = None
 
@@ -213,8 +217,8 @@ class Population:
         weight_sum, degree = _per_user(sizes, n_conv, v, n_users, salt)
         send_mw = np.divide(activity, weight_sum, out=np.zeros(n_users), where=weight_sum > 0)
         read_mw = np.divide(activity, degree, out=np.zeros(n_users), where=degree > 0)
-        sends, reads = _per_conversation(sizes, n_conv, v, send_mw, activity if inbox_reads else read_mw,
-                                         n_users, salt)
+        sends, reads, send_max, read_max = _per_conversation(
+            sizes, n_conv, v, send_mw, activity if inbox_reads else read_mw, read_mw, n_users, salt)
         lookups = float(np.dot(activity, degree)) if inbox_reads else 1.0
         send_hot = [h.sends_per_sec / workload.sends_per_sec if workload.sends_per_sec else 0.0 for h in hot]
         read_hot = [h.reads_per_sec / workload.reads_per_sec if workload.reads_per_sec else 0.0 for h in hot]
@@ -228,7 +232,9 @@ class Population:
             offsets, members_of = _inbox(sizes, n_users)
         return cls(users=n_users, conversations=conv, user_weights=activity, send_weights=send_w,
                    read_weights=read_w, send_member_weights=send_mw, read_member_weights=read_mw,
-                   lookups_per_read=lookups, inbox_offsets=offsets, inbox_conversations=members_of)
+                   lookups_per_read=lookups, send_member_max=_upper_f32(send_max),
+                   read_member_max=_upper_f32(read_max), inbox_offsets=offsets,
+                   inbox_conversations=members_of)
 
     def mix(self) -> dict[str, float]:
         """The realised traffic mix: group message share, recipients per message, lookups per read."""
@@ -281,17 +287,29 @@ def _per_user(sizes: np.ndarray, n_regular: int, v: np.ndarray, n_users: int,
 
 @nb.njit(cache=False)
 def _per_conversation(sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
-                      read_mw: np.ndarray, n_users: int, salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
-    """Per conversation: the members' sends into it (regular ones) and their reads of it."""
+                      read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int,
+                      salt: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per conversation: the members' sends into it (regular ones), their reads of it, and the
+    largest send and read member weight among its members."""
     sends = np.zeros(sizes.size)
     reads = np.zeros(sizes.size)
+    send_max = np.zeros(sizes.size)
+    read_max = np.zeros(sizes.size)
     for c in range(sizes.size):
         for j in range(sizes[c]):
             m = _member(c, j, n_users, salt)
             if c < n_regular:
                 sends[c] += send_mw[m] * v[c]
-            reads[c] += read_mw[m]
-    return sends, reads
+            reads[c] += read_rate_w[m]
+            send_max[c] = max(send_max[c], send_mw[m])
+            read_max[c] = max(read_max[c], read_mw[m])
+    return sends, reads, send_max, read_max
+
+
+def _upper_f32(x: np.ndarray) -> np.ndarray:
+    """`x` as float32, each value rounded up (a bound that stays a bound in half the memory)."""
+    y = x.astype(np.float32)
+    return np.where(y.astype(np.float64) < x, np.nextafter(y, np.float32(np.inf)), y)
 
 
 def _inbox(sizes: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:

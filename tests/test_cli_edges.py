@@ -92,7 +92,12 @@ def test_force_runs_past_the_work_budget_only(tmp_path: Path, monkeypatch: pytes
     forced = invoke(["run", tiny(tmp_path), "--quiet", "--force"])
     assert forced.exit_code == 0, forced.stdout + forced.stderr
     assert len(list((tmp_path / "reports" / "tiny").iterdir())) == 1
-    assert os.environ.get("CAPSIM_FORCE") is None  # --force lasts one command
+    # replications run as tasks (sim.experiments): --force travels with each task, not the process
+    replicated = invoke(["run", tiny(tmp_path), "--quiet", "--force", "--replications", "2",
+                         "--workers", "1"])
+    assert replicated.exit_code == 0, replicated.stdout + replicated.stderr
+    again = invoke(["run", tiny(tmp_path), "--quiet"])  # and lasts one command
+    assert again.exit_code == 2
 
 
 # --- run folders ---------------------------------------------------------------------------------

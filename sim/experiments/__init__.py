@@ -37,9 +37,10 @@ __all__ = [
 
 
 def replicate(scenario: Scenario, replications: int | None = None, executor: Executor | None = None,
-              progress: ProgressFn | None = None, engine: str = "des") -> Replicated:
-    """Run `scenario` `replications` times (None: once, with its own seed); raise on failure."""
-    (out,) = run_points([scenario], replications, executor, progress, engine)
+              progress: ProgressFn | None = None, engine: str = "des", force: bool = False) -> Replicated:
+    """Run `scenario` `replications` times (None: once, with its own seed); raise on failure.
+    `force` runs past the work budget (sim/budget.py)."""
+    (out,) = run_points([scenario], replications, executor, progress, engine, force)
     if isinstance(out, PointFailure):
         raise RuntimeError(out.error)
     return out

@@ -253,10 +253,10 @@ class Comparison:
 
 
 def run_compare(arms: Arms, replications: int = DEFAULT_REPLICATIONS, executor: Executor | None = None,
-                progress: ProgressFn | None = None, engine: str = "des") -> Comparison:
+                progress: ProgressFn | None = None, engine: str = "des", force: bool = False) -> Comparison:
     """Run both arms with the same replication seeds; raise RuntimeError naming a failed arm."""
     executor = executor or LocalExecutor()
-    a, b = run_points([arms.a, arms.b], replications, executor, progress, engine)
+    a, b = run_points([arms.a, arms.b], replications, executor, progress, engine, force)
     for label, arm in zip(arms.labels, (a, b), strict=True):
         if isinstance(arm, PointFailure):
             raise RuntimeError(f"{label} failed: {arm.error}")

@@ -44,9 +44,11 @@ ProgressFn = Callable[[Progress], None]
 
 def run_points(points: Sequence[Scenario | PointFailure], replications: int | None = None,
                executor: Executor | None = None,
-               progress: ProgressFn | None = None, engine: str = "des") -> list[Replicated | PointFailure]:
+               progress: ProgressFn | None = None, engine: str = "des",
+               force: bool = False) -> list[Replicated | PointFailure]:
     """Run every point `replications` times (None: once, with its own seed) on `engine` and
-    combine. Pilots for automatic warm-ups run on the DES (the fast engine refuses `auto`)."""
+    combine. Pilots for automatic warm-ups run on the DES (the fast engine refuses `auto`).
+    `force` lets every run past the work budget (sim/budget.py; never past the memory bound)."""
     executor = executor or LocalExecutor(1)
     failed: dict[int, PointFailure] = {i: p for i, p in enumerate(points) if isinstance(p, PointFailure)}
     todo: dict[int, Scenario] = {i: p for i, p in enumerate(points) if isinstance(p, Scenario)}
@@ -62,7 +64,7 @@ def run_points(points: Sequence[Scenario | PointFailure], replications: int | No
 
     # -- pass 1: pilots (warm-up 0) for automatic warm-ups ----------------------------------
     cuts: dict[int, WarmupCut] = {}
-    pilots = [RunTask(_with(todo[i], seed, 0.0), i, k, pilot=True) for i in auto for k, seed in
+    pilots = [RunTask(_with(todo[i], seed, 0.0), i, k, pilot=True, force=force) for i in auto for k, seed in
               enumerate(seeds[i])]
     for i, mine in _by_point(_map(executor, pilots, state, lambda _o: report("pilot"))).items():
         bad = next((o for o in mine if not o.ok), None)
@@ -77,7 +79,7 @@ def run_points(points: Sequence[Scenario | PointFailure], replications: int | No
     report("run")
 
     # -- pass 2: the measured runs ----------------------------------------------------------
-    tasks = [RunTask(_with(sc, seed, None), i, k, engine=engine)
+    tasks = [RunTask(_with(sc, seed, None), i, k, engine=engine, force=force)
              for i, sc in todo.items() for k, seed in enumerate(seeds[i])]
     remaining = {i: len(seeds[i]) for i in todo}
 

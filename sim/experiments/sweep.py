@@ -390,12 +390,13 @@ class SweepResult:
 
 
 def run_sweep(plan: SweepPlan, executor: Executor | None = None,
-              progress: ProgressFn | None = None, engine: str = "des") -> SweepResult:
-    """Run every valid point of `plan` (its replications) and collect the outcomes."""
+              progress: ProgressFn | None = None, engine: str = "des", force: bool = False) -> SweepResult:
+    """Run every valid point of `plan` (its replications) and collect the outcomes (`force`: past
+    the work budget, sim/budget.py)."""
     from sim.experiments.executors import LocalExecutor
 
     executor = executor or LocalExecutor()
-    outcomes = run_points(plan.scenarios, plan.replications, executor, progress, engine)
+    outcomes = run_points(plan.scenarios, plan.replications, executor, progress, engine, force)
     for point, outcome in zip(plan.points, outcomes, strict=True):
         point.outcome = outcome
     return SweepResult(plan, executor.name, plan.points)

@@ -26,6 +26,7 @@ class RunTask:
     replication: int
     pilot: bool = False  # pilots only need the per-window series
     engine: str = "des"  # sim.simulate's engine: des or fast
+    force: bool = False  # run past the work budget (sim/budget.py; never past the memory bound)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class RunOutcome:
 def execute(task: RunTask) -> RunOutcome:
     """Simulate `task.scenario`; a failure comes back as `error` (type, message, where)."""
     try:
-        result = simulate(task.scenario, engine=task.engine)
+        result = simulate(task.scenario, engine=task.engine, force=task.force)
     except Exception as exc:
         return RunOutcome(task.point, task.replication, error=describe(exc))
     if task.pilot:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from sim.fast.rng import GOLDEN, mix64
+from sim.fast.rng import GOLDEN, mix64, uniform
 from sim.placement import TokenRing
 from sim.scenario import Scenario
 from sim.workload import splitmix64
@@ -73,35 +73,62 @@ def member(conv: np.int64, r: np.int64, n_users: np.int64, salt: np.uint64) -> n
     return np.int64(key_hash(conv * np.int64(1 << 20) + r, salt) % np.uint64(n_users))
 
 
+SCAN_MEMBERS = 8  # conversations this small draw by one scan; larger ones by rejection
+MAX_TRIES = 64  # rejection tries before a draw falls back to the scan
+
+
 @nb.njit(cache=True)
 def draw_members(
-    conv: np.ndarray, u: np.ndarray, recipients: np.ndarray, weights: np.ndarray, n_users: np.int64,
-    salt: np.uint64,
+    conv: np.ndarray, gid: np.ndarray, key: np.uint64, recipients: np.ndarray, weights: np.ndarray,
+    bound: np.ndarray, n_users: np.int64, salt: np.uint64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(slot, user) of the member of each conversation chosen by u, weighted by weights[user]
-    (sim.workload.draw_member's rule: the first slot whose running weight exceeds u x total)."""
+    """(slot, user) of the member of each conversation chosen with probability proportional to
+    weights[user] (sim.workload.draw_member's distribution; uniform when every weight is zero).
+
+    Small conversations scan their members (the first slot whose running weight exceeds u x total,
+    two passes). Larger ones draw by rejection: a uniform slot j is kept with probability
+    weights[member j] / bound[conv], `bound` being at least every member's weight, which gives
+    each member its weight's share in about bound/mean tries instead of two passes over every
+    member (reads are spread over members, so a read's conversation has ~110 members on average).
+    After MAX_TRIES rejections the scan decides: both parts draw from the same distribution.
+    Random numbers are (key, gid, index): 0 for the scan, 1 + 2k and 2 + 2k for try k.
+    """
     slots = np.empty(conv.size, np.int32)
     users = np.empty(conv.size, np.int64)
     for i in range(conv.size):
         c = conv[i]
         n = np.int64(recipients[c]) + 1
-        total = 0.0
-        for j in range(n):
-            total += weights[member(c, j, n_users, salt)]
-        slot = n - 1
-        if total <= 0.0:
-            slot = min(np.int64(u[i] * n), n - 1)
-        else:
-            x = u[i] * total
-            acc = 0.0
-            for j in range(n):
-                acc += weights[member(c, j, n_users, salt)]
-                if acc > x:
+        slot = np.int64(-1)
+        b = bound[c]
+        if n > SCAN_MEMBERS and b > 0.0:
+            for k in range(MAX_TRIES):
+                j = min(np.int64(uniform(key, gid[i], 1 + 2 * k) * n), n - 1)
+                if uniform(key, gid[i], 2 + 2 * k) * b < weights[member(c, j, n_users, salt)]:
                     slot = j
                     break
+        if slot < 0:
+            slot = _scan(c, n, uniform(key, gid[i], 0), weights, n_users, salt)
         slots[i] = slot
         users[i] = member(c, slot, n_users, salt)
     return slots, users
+
+
+@nb.njit(cache=True)
+def _scan(
+    c: np.int64, n: np.int64, u: float, weights: np.ndarray, n_users: np.int64, salt: np.uint64
+) -> np.int64:
+    total = 0.0
+    for j in range(n):
+        total += weights[member(c, j, n_users, salt)]
+    if total <= 0.0:
+        return min(np.int64(u * n), n - 1)
+    x = u * total
+    acc = 0.0
+    for j in range(n):
+        acc += weights[member(c, j, n_users, salt)]
+        if acc > x:
+            return np.int64(j)
+    return n - 1
 
 
 class Popularity:

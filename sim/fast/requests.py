@@ -139,9 +139,10 @@ class Requests:
         rows = self.fl.sends[start:]
         rows["gid"], rows["t0"] = gid, t
         conv = self.sys.send_pop.draw(uniform_many(self.sys.keys["send.conv"], gid, np.int64(0)))
+        pop = self.sys.population
         rows["slot"], rows["user"] = draw_members(
-            conv, uniform_many(self.sys.keys["send.user"], gid, np.int64(0)), self.sys.recipients,
-            self.sys.population.send_member_weights, np.int64(self.sys.n_users), self.sys.salts["members"])
+            conv, gid, self.sys.keys["send.user"], self.sys.recipients, pop.send_member_weights,
+            pop.send_member_max, np.int64(self.sys.n_users), self.sys.salts["members"])
         rows["conv"] = conv
         rows["recips"] = self.sys.recipients[conv]
         if "kafka" in self.sys.base:
@@ -160,9 +161,10 @@ class Requests:
         rows = self.fl.reads[start:]
         rows["gid"], rows["t0"] = gid, t
         conv = self.sys.read_pop.draw(uniform_many(self.sys.keys["read.conv"], gid, np.int64(0)))
+        pop = self.sys.population
         _, rows["user"] = draw_members(
-            conv, uniform_many(self.sys.keys["read.user"], gid, np.int64(0)), self.sys.recipients,
-            self.sys.population.read_member_weights, np.int64(self.sys.n_users), self.sys.salts["members"])
+            conv, gid, self.sys.keys["read.user"], self.sys.recipients, pop.read_member_weights,
+            pop.read_member_max, np.int64(self.sys.n_users), self.sys.salts["members"])
         rows["conv"] = conv
         if "redis" in self.sys.base:
             rows["hitp"] = self.sys.hit_p[conv]
