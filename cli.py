@@ -258,6 +258,16 @@ def diagram(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")
 
 
 @app.command()
+def flows(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+          set_: SetOpt = []) -> None:  # noqa: B006
+    """Print the components and every flow's steps (a design's, or the messaging sections' flows)."""
+    from sim.system.compile import system_of
+    from sim.system.describe import describe
+
+    typer.echo(describe(system_of(_load(scenario, set_))), nl=False)
+
+
+@app.command()
 def sweep(
     scenario: Annotated[Path, typer.Argument(
         metavar="SCENARIO", help="Scenario YAML file (may have a sweep: section).")],
@@ -590,9 +600,9 @@ def _print_summary(result: Result) -> None:
     table = Table(title=f"{s['scenario']} — latency and availability", title_justify="left")
     for col in ("operation", "offered/s", "throughput/s", "p50 ms", "p99 ms", "p99.9 ms", "availability"):
         table.add_column(col, justify="right" if col != "operation" else "left")
-    for op in ("send", "read", "delivery"):
+    for op in s["latency_ms"]:  # the run's flows
         lat = s["latency_ms"][op]
-        avail = s["availability"][op]
+        avail = s["availability"].get(op)
         table.add_row(op, _fmt(s["offered_per_sec"].get(op)), _fmt(s["throughput_per_sec"][op]),
                       _fmt(lat["p50"]), _fmt(lat["p99"]), _fmt(lat["p999"]),
                       "-" if avail != avail or avail is None else f"{avail:.5%}")

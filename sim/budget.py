@@ -14,6 +14,10 @@
 - memory: the cell's users and conversations (and their memberships where an engine keeps them),
   the simulated instances and Cassandra's ring (nodes x vnodes), the per-second series.
 
+A design (components and flows) counts its station visits by its traffic equations instead
+(`design_estimate`: every component's operations per second, sim/system/loads.py) and its key
+spaces' cell keys instead of users and conversations.
+
 `check_budget(scenario, engine, force)` refuses, in one line naming the field that makes the run
 too big and the estimate, a run beyond `WORK_BUDGET[engine]` station visits (unless `force`) or
 beyond the memory bound (always: a run past it ends in a MemoryError or swapping).
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 
 from sim.distributions import mean_of
 from sim.errors import ScenarioError
-from sim.sampling import make_cell
+from sim.sampling import Cell, make_cell, partitions_fleet
 from sim.scenario import Scenario, replies_needed
 
 # Station visits one run may take. The DES does ~350k visits/s on a 2-core box and the fast engine
@@ -41,6 +45,7 @@ BYTES_PER_CONVERSATION = 64  # size, group flag, send and read weights
 BYTES_PER_MEMBERSHIP = 16  # (conversation, user) pairs kept for inbox reads (fan-out on read)
 BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
 BYTES_PER_VNODE = 32  # a token on Cassandra's ring
+BYTES_PER_KEY = 16  # a design key space's cell key: its weight and its cumulative weight (float64)
 BYTES_PER_WINDOW = 4_096  # one simulated second of series, all fleets
 BASE_BYTES = 512 * 2**20  # the interpreter, numpy, numba kernels, chunked working arrays
 FALLBACK_MEMORY_BYTES = 8 * 2**30  # when the machine's memory cannot be read
@@ -121,34 +126,21 @@ def visits_per_request(scenario: Scenario) -> float:
 
 def estimate(scenario: Scenario) -> Estimate:
     """The work (station visits, fault events, windows) and memory (bytes) of one run."""
+    if scenario.is_design:
+        return design_estimate(scenario)
     sc, w = scenario, scenario.workload
     cell = make_cell(sc)
     seconds = spike_seconds(sc)
     rate = w.sends_per_sec + w.reads_per_sec
     requests = rate * sc.sample * seconds
     per_request = visits_per_request(sc)
-    spiked = f" x {seconds / sc.duration_s:.3g} (load_spike factors over their windows)" if (
-        not math.isclose(seconds, sc.duration_s)) else ""
-    driver = "workload.sends_per_sec" if w.sends_per_sec >= w.reads_per_sec else "workload.reads_per_sec"
-    if spiked:
-        spikes = [(f.factor or 1.0, i) for i, f in enumerate(sc.faults) if f.kind == "load_spike"]
-        top_factor, top = max(spikes)
-        if top_factor > max(sc.duration_s, 2.0):  # the spike, not the base rate, makes it big
-            driver = f"faults[{top}].factor"
+    driver, spiked = _spike_driver(
+        sc, "workload.sends_per_sec" if w.sends_per_sec >= w.reads_per_sec else "workload.reads_per_sec",
+        seconds)
     work = [Term(requests * per_request, driver,
                  f"{_n(rate)} requests/s x sample {sc.sample:g} x {sc.duration_s:g} s{spiked}"
                  f" x ~{per_request:.3g} station visits per request")]
-    for i, fault in enumerate(sc.faults):
-        if fault.kind != "gc_pauses" or not fault.every_s:
-            continue
-        fleet = cell.fleets.get(fault.component or "")
-        nodes = len(fault.nodes) if fault.nodes is not None else min(fault.count or 0,
-                                                                     fleet.simulated if fleet else 0)
-        window = max(0.0, min(fault.end_s, sc.duration_s) - fault.start_s)
-        pauses = nodes * window / fault.every_s
-        work.append(Term(2 * pauses, f"faults[{i}].every_s",
-                         f"{pauses:.3g} gc pauses (every {fault.every_s:g} s on {nodes} nodes for "
-                         f"{window:g} s), 2 events each"))
+    work += _pause_terms(sc, cell)
     windows = math.ceil(sc.duration_s)
     work.append(Term(float(windows), "duration_s", f"{windows:,} one-second windows"))
 
@@ -175,6 +167,99 @@ def estimate(scenario: Scenario) -> Estimate:
                                                        f"{BYTES_PER_WINDOW // 1024} KiB"),
     ]
     return Estimate(requests=requests, visits_per_request=per_request, work=work, memory=memory)
+
+
+def _pause_terms(sc: Scenario, cell: Cell) -> list[Term]:
+    """Two events per `gc_pauses` pause on every node it names, over the run."""
+    out = []
+    for i, fault in enumerate(sc.faults):
+        if fault.kind != "gc_pauses" or not fault.every_s:
+            continue
+        fleet = cell.fleets.get(fault.component or "")
+        nodes = len(fault.nodes) if fault.nodes is not None else min(fault.count or 0,
+                                                                     fleet.simulated if fleet else 0)
+        window = max(0.0, min(fault.end_s, sc.duration_s) - fault.start_s)
+        pauses = nodes * window / fault.every_s
+        out.append(Term(2 * pauses, f"faults[{i}].every_s",
+                        f"{pauses:.3g} gc pauses (every {fault.every_s:g} s on {nodes} nodes for "
+                        f"{window:g} s), 2 events each"))
+    return out
+
+
+def _spike_driver(sc: Scenario, driver: str, seconds: float) -> tuple[str, str]:
+    """(the field that makes the work big, the spike text for the estimate's `how`)."""
+    if math.isclose(seconds, sc.duration_s):
+        return driver, ""
+    spiked = f" x {seconds / sc.duration_s:.3g} (load_spike factors over their windows)"
+    top_factor, top = max((f.factor or 1.0, i) for i, f in enumerate(sc.faults) if f.kind == "load_spike")
+    if top_factor > max(sc.duration_s, 2.0):  # the spike, not the base rate, makes it big
+        driver = f"faults[{top}].factor"
+    return driver, spiked
+
+
+def design_estimate(scenario: Scenario) -> Estimate:
+    """A design's work and memory. Station visits: every component's full-scale operations per
+    second by the design's traffic equations (sim.system.loads: each flow's rate x the visits of its
+    steps, replicas counted, fan-outs by their mean members, misses by the cache model) x sample x
+    the run's (spike-weighted) seconds. Memory: each key space's cell keys (two float64 arrays),
+    the simulated instances, the cassandra rings and the windows."""
+    from sim.system.compile import system_of
+    from sim.system.keys import cell_keys
+    from sim.system.loads import design_loads, station_visits_per_sec
+
+    sc = scenario
+    system = system_of(sc)
+    cell = make_cell(sc)
+    seconds = spike_seconds(sc)
+    client = {name: f.rate_per_sec or 0.0 for name, f in system.flows.items() if not f.triggered}
+    rate = sum(client.values())
+    visits = station_visits_per_sec(design_loads(system))
+    per_request = visits / rate if rate > 0 else 0.0
+    top_flow = max(client, key=lambda name: client[name])
+    driver, spiked = _spike_driver(sc, f"flows.{top_flow}.rate_per_sec", seconds)
+    work = [Term(visits * sc.sample * seconds, driver,
+                 f"{_n(rate)} requests/s over {len(client)} flows x sample {sc.sample:g} x "
+                 f"{sc.duration_s:g} s{spiked} x ~{per_request:.3g} station visits per request")]
+    work += _pause_terms(sc, cell)
+    windows = math.ceil(sc.duration_s)
+    work.append(Term(float(windows), "duration_s", f"{windows:,} one-second windows"))
+
+    partitions = {partitions_fleet(c.name) for c in system.of_kind("kafka")}
+    instances = sum(f.simulated for name, f in cell.fleets.items() if name not in partitions)
+    memory = [Term(float(BASE_BYTES), "", "the interpreter and working arrays")]
+    for name, ks in system.keys.items():
+        n = cell_keys(ks, sc.sample)
+        memory.append(Term(n * BYTES_PER_KEY, f"keys.{name}.count",
+                           f"{n:,} {name} keys in the cell (keys.{name}.count {ks.count:,} x sample "
+                           f"{sc.sample:g}) x {BYTES_PER_KEY} B"))
+    largest = max(cell.fleets.items(), key=lambda kv: kv[1].configured if kv[0] not in partitions else 0)[0]
+    count_field = next(a for a in ("instances", "nodes", "shards", "brokers")
+                       if hasattr(system.components[largest].spec, a))
+    memory.append(Term(instances * BYTES_PER_INSTANCE, f"components.{largest}.{count_field}",
+                       f"{instances:,} simulated instances x {BYTES_PER_INSTANCE // 1024} KiB"))
+    for c in system.of_kind("cassandra"):
+        ring = cell.fleets[c.name].simulated * c.spec.vnodes
+        memory.append(Term(ring * BYTES_PER_VNODE, f"components.{c.name}.vnodes",
+                           f"{ring:,} ring tokens ({c.name} nodes in the cell x vnodes {c.spec.vnodes}) x "
+                           f"{BYTES_PER_VNODE} B"))
+    memory.append(Term(windows * BYTES_PER_WINDOW, "duration_s",
+                       f"{windows:,} one-second windows x {BYTES_PER_WINDOW // 1024} KiB"))
+    return Estimate(requests=rate * sc.sample * seconds, visits_per_request=per_request, work=work,
+                    memory=memory)
+
+
+def key_space_problem(scenario: Scenario) -> ScenarioError | None:
+    """A design key space whose cell holds more keys than a run can simulate (sim.system.keys)."""
+    from sim.system.keys import MAX_CELL_KEYS
+    from sim.workload import cell_size
+
+    for name, ks in scenario.keys.items():
+        n = cell_size(ks.count, scenario.sample)
+        if n > MAX_CELL_KEYS:
+            return ScenarioError(f"keys.{name}.count", f"{n:,} keys in the cell (count {ks.count:,} x sample "
+                                 f"{scenario.sample:g}); allowed: at most {MAX_CELL_KEYS:,} (lower --sample "
+                                 "or the count); --force does not skip this bound")
+    return None
 
 
 def _largest_fleet(sc: Scenario) -> str:
@@ -218,6 +303,9 @@ def check_budget(scenario: Scenario, engine: str = "des", force: bool = False,
                  memory_bound: float | None = None) -> Estimate:
     """Raise ScenarioError if a run of `scenario` on `engine` would exceed the work budget (unless
     `force`) or the memory bound (always); return the estimate otherwise."""
+    problem = key_space_problem(scenario) if scenario.is_design else None
+    if problem is not None:
+        raise problem
     est = estimate(scenario)
     problem = budget_problem(est, engine, force,
                              machine_memory_bytes() if memory_bound is None else memory_bound)

@@ -44,6 +44,13 @@ Cassandra read responses), internet egress to clients, Cassandra repair, hints a
 snapshots/backups, and Kafka or Cassandra disk beyond the formulas above.
 
 `usd_per_million_messages` = total monthly USD / (sends_per_sec x seconds per month / 1e6).
+
+A design (`components:` and `flows:`) is priced by the same rules per named component (its kind's
+`design_*` rows): compute from each component's instance_type; a managed gateway's requests are
+the calls its flows make to it; Cassandra storage is the keys of the key spaces it stores (count x
+mean value_bytes x RF x compaction headroom), Kafka storage its produce bytes over retention_hours;
+cross-zone network the bytes its flows write (sim/traffic.py). A design has no messages:
+`sends_per_sec` is 0 and `usd_per_million_messages` NaN; cross-region copies are not priced.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.analytic import Flows, offered_loads
-from sim.components import kinds
+from sim.components import kinds, kinds_of
 from sim.components.cassandra import cassandra_cross_zone_copies
 from sim.components.cost_rows import (
     KINDS,
@@ -69,6 +76,7 @@ from sim.components.kafka import kafka_follower_cross_zone_copies
 from sim.errors import ScenarioError
 from sim.pricing import Catalog, catalog_for
 from sim.scenario import Scenario
+from sim.system.loads import DesignLoads, design_loads
 
 __all__ = ["KINDS", "CostBreakdown", "CostRow", "Kind", "cassandra_cross_zone_copies", "graduated_usd",
            "kafka_follower_cross_zone_copies", "monthly_cost", "stored_gb", "usd_per_million"]
@@ -147,19 +155,22 @@ def usd_per_million(total_monthly_usd: float, sends_per_sec: float, seconds_per_
 # ---- the model -------------------------------------------------------------------------------
 
 
-def monthly_cost(scenario: Scenario, flows: Flows | None = None, *, fleet: Mapping[str, int] | None = None,
-                 with_needed: bool = True) -> CostBreakdown:
+def monthly_cost(scenario: Scenario, flows: Flows | DesignLoads | None = None, *,
+                 fleet: Mapping[str, int] | None = None, with_needed: bool = True) -> CostBreakdown:
     """Monthly cost of `scenario` by component and kind (rules in the module docstring).
 
     `flows` defaults to the workload model's mix (sim.analytic.offered_loads); only its
     mean_recipients, mean_message_bytes and lookups_per_read enter the cost. `fleet` replaces
     configured instance counts by fleet (Redis: shards). With `with_needed`, the result's `needed`
     prices the fleet sim.sizing finds the load needs, from the same mix (None, with `needed_note`
-    saying why, when sizing cannot tell).
+    saying why, when sizing cannot tell). A design takes its `DesignLoads` (default: design_loads of
+    its system; a messaging `Flows` is ignored).
     """
     sc = scenario
+    if sc.is_design:
+        return _design_cost(sc, flows if isinstance(flows, DesignLoads) else None, fleet, with_needed)
     catalog = catalog_for(sc)
-    if flows is None:
+    if flows is None or isinstance(flows, DesignLoads):
         flows = offered_loads(sc, hit_ratio=0.0)  # the hit ratio does not enter the cost
     month_s = catalog.hours_per_month * SECONDS_PER_HOUR
     enabled = [k for k in kinds() if k.enabled(sc)]
@@ -179,6 +190,47 @@ def monthly_cost(scenario: Scenario, flows: Flows | None = None, *, fleet: Mappi
                          hours_per_month=catalog.hours_per_month,
                          sends_per_sec=sc.workload.sends_per_sec, instances=counts,
                          nodes={k.name: counts[k.name] * k.nodes_per_instance(sc) for k in enabled},
+                         needed=needed, needed_note=note)
+
+
+def _design_cost(sc: Scenario, loads: DesignLoads | None, fleet: Mapping[str, int] | None,
+                 with_needed: bool) -> CostBreakdown:
+    """A design's monthly cost, per named component (the module docstring's rules)."""
+    from sim.system.compile import system_of
+    from sim.traffic import design_traffic
+
+    catalog = catalog_for(sc)
+    system = system_of(sc)
+    loads = design_loads(system) if loads is None else loads
+    demand = design_traffic(system, loads)
+    month_s = catalog.hours_per_month * SECONDS_PER_HOUR
+    ks = kinds_of(sc)
+    counts = {k.name: (fleet or {}).get(k.name, k.configured(sc)) for k in ks}
+    rows: list[CostRow] = []
+    for k in ks:
+        rows += k.compute_rows(sc, catalog, counts[k.name])
+    for k in ks:
+        rows += k.design_request_rows(sc, catalog, demand, month_s)
+    for k in ks:
+        rows += k.design_storage_rows(sc, catalog, demand)
+    for k in ks:
+        rows += k.design_network_rows(sc, catalog, demand, month_s)
+    needed, note = None, ""
+    if with_needed:
+        from sim.sizing import size_plan  # sizing prices its fleets with this module
+
+        try:
+            plan = size_plan(sc, loads)
+        except (ScenarioError, ValueError) as exc:
+            note = f"needed fleet not sized: {exc}"
+        else:
+            needed, short = plan.cost_needed, plan.unholdable()
+            note = (f"the fleet `capsim size` finds the load needs (CPU at {plan.target_utilization:.0%}, "
+                    f"{'one of ' + str(plan.zones) + ' zones lost' if plan.zones > 1 else 'one zone'}, "
+                    f"every dimension); configured fleets short: {', '.join(short) if short else 'none'}")
+    return CostBreakdown(rows=tuple(rows), catalog=catalog.catalog, currency=catalog.currency,
+                         hours_per_month=catalog.hours_per_month, sends_per_sec=0.0, instances=counts,
+                         nodes={k.name: counts[k.name] * k.nodes_per_instance(sc) for k in ks},
                          needed=needed, needed_note=note)
 
 

@@ -7,6 +7,15 @@ components are left out and the calls re-routed as the engine does (no gateway: 
 message service; no message service: the gateway, or the clients, call the stores; no Redis:
 every read goes to Cassandra).
 
+A design (`components:` and `flows:`) is drawn from its own system instead: a node per component
+(its name, its kind and count, its key settings), the clients' node listing each flow's rate, and
+an edge per caller and callee, labelled with the flows and operations that use it and their
+full-scale calls per second (sim/traffic.py's `design_traffic` over sim/system/loads.py's
+`design_loads`): cache lookups, their miss calls ("on miss") and their fills (dotted, nobody waits
+for them), produces, and dotted consume edges from a kafka component to the service whose
+consumers start the triggered flow. The SVG lays a design out by call depth: each component one
+row below its deepest caller.
+
 Every label is quoted and escaped with Mermaid's entity codes (`#34;` for a double quote, and so
 on), because scenario text such as an instance type is user input: a quote, bracket, pipe or `#`
 must not end a label or start Mermaid syntax.
@@ -17,8 +26,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from sim.components import Node, count_text, kinds
+from sim.components import Node, count_text, kind_for, kinds
+from sim.components.units import number
 from sim.scenario import Scenario
+from sim.traffic import CallRate
 
 __all__ = ["Edge", "Node", "count_text", "layout", "mermaid", "svg", "topology"]
 
@@ -62,6 +73,8 @@ def mermaid(scenario: Scenario) -> str:
 def topology(scenario: Scenario) -> tuple[list[Node], list[Edge]]:
     """The enabled components and the calls between them."""
     sc = scenario
+    if sc.is_design:
+        return design_topology(sc)
     w = sc.workload
     nodes = [Node("clients", "stadium", ("Clients", f"{w.users:,} users",
                                          f"{w.sends_per_sec:,.0f} sends/s, {w.reads_per_sec:,.0f} reads/s"))]
@@ -97,6 +110,34 @@ def topology(scenario: Scenario) -> tuple[list[Node], list[Edge]]:
     return nodes, edges
 
 
+def design_topology(sc: Scenario) -> tuple[list[Node], list[Edge]]:
+    """A design's components and the calls its flows make, at full-scale rates."""
+    from sim.system.compile import system_of
+    from sim.system.loads import design_loads
+    from sim.traffic import design_traffic
+
+    system = system_of(sc)
+    loads = design_loads(system)
+    rated = [f"{f.name} {number(loads.flow_rates.get(f.name, 0.0))}/s" for f in system.flows.values()
+             if not f.triggered]
+    nodes = [Node("clients", "stadium", ("Clients", ", ".join(rated) or "no rated flow"))]
+    nodes += [n for c in system.components.values() if (n := kind_for(c).diagram_node(sc)) is not None]
+    return nodes, design_edges(design_traffic(system, loads).calls)
+
+
+def design_edges(calls: tuple[CallRate, ...]) -> list[Edge]:
+    """One edge per (caller, callee, awaited or not), in the order the flows first make the call:
+    its label each flow's operation on it with its full-scale calls per second ('resolve: get
+    20,000/s'), its rate their sum."""
+    groups: dict[tuple[str, str, bool], dict[str, float]] = {}
+    for c in calls:
+        ops = groups.setdefault((c.caller, c.callee, not c.awaited), {})
+        ops[c.label] = ops.get(c.label, 0.0) + c.per_sec
+    return [Edge(source, target, ", ".join(f"{label} {number(rate)}/s" for label, rate in ops.items()),
+                 dotted, sum(ops.values()))
+            for (source, target, dotted), ops in groups.items()]
+
+
 # -- SVG ------------------------------------------------------------------------------------------
 # Drawn top to bottom in layers, as requests flow: clients, the gateway, the message service, the
 # stores (Redis, Cassandra, Kafka side by side) and Kafka's consumers under Kafka.
@@ -126,9 +167,12 @@ class Box:
 
 
 def layout(nodes: list[Node], edges: list[Edge]) -> list[Box]:
-    """Boxes for `nodes` in layers (`_layers`; ids it does not know share one more layer below), each
-    layer centred on the widest; a layer of one node sits under the middle of its callers above."""
+    """Boxes for `nodes` in layers (`_layers`; ids it does not know share one more layer below; a
+    design's by call depth, `_depths`), each layer centred on the widest; a layer of one node sits
+    under the middle of its callers above."""
     layer, order = _layers()
+    if any(n.id not in layer for n in nodes):  # a design: its own component names
+        layer, order = _depths(nodes, edges), tuple(n.id for n in nodes)
     ranks = sorted({layer.get(n.id, len(order)) for n in nodes})
     rows: list[list[Node]] = [[] for _ in ranks]
     for node in sorted(nodes, key=lambda n: order.index(n.id) if n.id in order else len(order)):
@@ -162,6 +206,27 @@ def _layers() -> tuple[dict[str, int], tuple[str, ...]]:
     ranked = sorted(kinds(), key=lambda k: (k.diagram_layer, k.diagram_column))
     layer = {"clients": 0, **{k.name: k.diagram_layer for k in ranked}}
     return layer, ("clients", *(k.name for k in ranked))
+
+
+def _depths(nodes: list[Node], edges: list[Edge]) -> dict[str, int]:
+    """Each node's row: clients 0, every other node one below its deepest caller (the longest call
+    path to it; an edge that would close a loop is ignored). Nodes nobody calls sit in row 1."""
+    ids = {n.id for n in nodes}
+    callers: dict[str, list[str]] = {n.id: [] for n in nodes}
+    for e in edges:
+        if e.source in ids and e.target in ids and e.source != e.target:
+            callers[e.target].append(e.source)
+    depth: dict[str, int] = {}
+
+    def visit(node: str, path: frozenset[str]) -> int:
+        if node == "clients":
+            return 0
+        if node not in depth:
+            above = [visit(c, path | {node}) for c in callers[node] if c not in path | {node}]
+            depth[node] = 1 + max(above, default=0)
+        return depth[node]
+
+    return {n.id: visit(n.id, frozenset()) for n in nodes}
 
 
 def svg(nodes: list[Node], edges: list[Edge], title: str = "topology") -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.distributions import mean_of
 from sim.scenario import Scenario, replies_needed
+from sim.system.model import System
 from sim.workload import HotKeys, Population, cell_size, keys_of
 
 WARN_SHARE = 0.1  # one key taking a tenth of an instance is load the cell misplaces: a warning
@@ -221,3 +222,63 @@ def fan_out_burst(scenario: Scenario, cassandra_cell_nodes: int) -> dict[str, ob
 
 
 BURST_MS = 10.0  # a burst that takes a node this long to drain shows in the cell's tail latencies
+
+
+# -- designs -----------------------------------------------------------------------------------------
+def design_hot_key_loads(system: System, sample: float) -> list[HotKeyLoad]:
+    """The most popular key of each key space at full scale, on the one instance of each component
+    it lands on: a redis shard, a cassandra replica (every replica writes each write; a read asks k
+    of RF), a kafka partition's leader (one append per record) and the consumer of that partition
+    (one operation per record). Its rate is rank 0's share (sim.system.keys.rank_bins) x the rate
+    of every step routed by a key of the space (sim.system.loads.hot_key_visits); caches on the
+    space use that key's own Che hit probability (pure).
+
+    The cell's busiest key of the space carries the first cell bin's share of the cell's rate
+    (`cell_top_key_share`), so the cell's figure is the full one x F x (bin share / rank 0's share).
+    """
+    from sim.system.loads import cell_top_key_share, hot_key_visits, top_key_share
+
+    consumers = {(f.consumer.component, f.consumer.op): (f.source or "", f.consumer.max_in_flight)
+                 for f in system.flows.values() if f.consumer is not None}
+    out: list[HotKeyLoad] = []
+    for space, ks in system.keys.items():
+        visits = hot_key_visits(system, space)
+        by_component: dict[str, list[tuple[float, float]]] = {}
+        where: list[InstanceLoad] = []
+        for v in visits:
+            comp = system.components[v.component]
+            if comp.kind == "cassandra":
+                per_instance = v.per_sec / comp.spec.replication_factor  # one replica of the set
+            elif comp.kind == "kafka" or (comp.kind == "service" and (v.component, v.op) in consumers):
+                per_instance = v.requests_per_sec  # the partition's leader; the partition's consumer
+            elif comp.kind == "redis":
+                per_instance = v.per_sec
+            else:
+                continue  # gateways and services are balanced, not keyed
+            if per_instance <= 0:
+                continue  # e.g. a database behind a cache the key always hits
+            by_component.setdefault(v.component, []).append((per_instance, v.service_ms))
+        for name, ops in by_component.items():
+            comp = system.components[name]
+            servers = int(comp.spec.workers)
+            if comp.kind == "service":
+                source, in_flight = next(c for (svc, _), c in consumers.items() if svc == name)
+                label = f"consumer of its {source} partition ({name})"
+                servers = min(servers, in_flight)
+            else:
+                label = {"redis": f"{name} shard (redis)", "cassandra": f"{name} replica (cassandra)",
+                         "kafka": f"{name} partition leader (kafka)"}[comp.kind]
+            where.append(InstanceLoad(name, label, tuple(ops), servers))
+        per_flow: dict[str, float] = {}
+        for v in visits:
+            if not system.flows[v.flow].triggered:
+                per_flow[v.flow] = max(per_flow.get(v.flow, 0.0), v.requests_per_sec)
+        full = sum(per_flow.values())
+        if not where or full <= 0:
+            continue
+        top = top_key_share(ks.count, ks.zipf_s)
+        cell = full * sample * cell_top_key_share(ks.count, ks.zipf_s, sample) / top
+        text = " + ".join(f"{rate(r)} {flow}/s" for flow, r in per_flow.items() if r > 0)
+        out.append(HotKeyLoad(space, f"hottest {space} key (rank 1 of {ks.count:,})", text, full, cell,
+                              tuple(where)))
+    return out

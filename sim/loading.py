@@ -321,10 +321,14 @@ def _one_line(exc: ValidationError, lines: dict[tuple, int | str], source: str) 
     if kind == "invalid_key":
         return ScenarioError(where, f"key {_show(got)} is not a field name; allowed: "
                                     f"{', '.join(_keys_of(_walk(raw_loc[:-1])[1]))}")
+    discriminator = str(err.get("ctx", {}).get("discriminator", "'dist'")).strip("'")
     if kind == "union_tag_invalid":
         tag = str(err.get("ctx", {}).get("tag", got))
-        return ScenarioError(where, f"unknown dist {tag!r}" + _did_you_mean(tag, sorted(_DIST_TAGS)))
+        tags = sorted(_DIST_TAGS) if discriminator == "dist" else list(_COMPONENT_KINDS)
+        return ScenarioError(where, f"unknown {discriminator} {tag!r}" + _did_you_mean(tag, tags))
     if kind == "union_tag_not_found":
+        if discriminator == "kind":
+            return ScenarioError(where, f"no 'kind:' given; allowed: {', '.join(_COMPONENT_KINDS)}")
         return ScenarioError(where, f"no 'dist:' given; allowed: {_DIST_ALLOWED}")
     if kind == "missing":
         parent = _walk(raw_loc[:-1])[1]
@@ -404,8 +408,13 @@ def _model_of(annotation: Any) -> Any:
     return models[0] if len(models) == 1 else None
 
 
+_COMPONENT_KINDS = ("gateway", "service", "cassandra", "redis", "kafka")
+
+
 def _tag_of(model: Any) -> str | None:
-    field = getattr(model, "model_fields", {}).get("dist")
+    """The literal a union member is chosen by: a distribution's `dist`, a component's `kind`."""
+    fields = getattr(model, "model_fields", {})
+    field = fields.get("dist") or fields.get("kind")
     args = getattr(field.annotation, "__args__", ()) if field else ()
     return str(args[0]) if args else None
 
@@ -423,15 +432,21 @@ def _walk(raw_loc: tuple) -> tuple[list, Any, bool]:
     model: Any = Scenario
     loc: list = []
     union: dict[str | None, Any] = {}
+    keyed = False  # the last field was a map: this part is one of its keys (a user's name)
     for part in raw_loc:
         if union and part in union:
             model, union = union[part], {}
             continue
-        union = {}
         if isinstance(part, str) and re.fullmatch(r"[\w-]+\[.*\]", part):  # a validator step
             continue
+        if keyed:  # a map's key: the value's model (or union) carries on
+            loc.append(part)
+            keyed = False
+            continue
+        union = {}
         loc.append(part)
         field = getattr(model, "model_fields", {}).get(part) if isinstance(part, str) else None
+        keyed = field is not None and getattr(field.annotation, "__origin__", None) is dict
         models = _models_in(field.annotation) if field is not None else []
         model = models[0] if len(models) == 1 else None
         if len(models) > 1:

@@ -1,4 +1,4 @@
-"""What a run measures: per-operation counters, latency histograms, errors and a per-second series.
+"""What a run measures: per flow (request type) counters, latency histograms, errors and a per-second series.
 
 Counting rules (the conservation law `sent = succeeded + failed + in flight` holds over the whole
 run, warm-up included). Latency, availability and throughput are measured on requests that
@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.histogram import Histogram
 
-OPS = ("send", "read", "delivery")
+OPS = ("send", "read", "delivery")  # the messaging preset's flows (the fast engine's recorder)
+
+
+def flows_in_series(columns: Iterable[str]) -> list[str]:
+    """The flows a per-window series (`Recorder.close_window` rows) has columns for, in column
+    order: every name with a `<flow>_succeeded_per_sec` column (a flow's name may hold underscores)."""
+    suffix = "_succeeded_per_sec"
+    return list(dict.fromkeys(c.removesuffix(suffix) for c in columns
+                              if c.endswith(suffix) and len(c) > len(suffix)))
 
 
 class Breakdown:
@@ -95,10 +104,13 @@ class OpStats:
 class Recorder:
     """Counts, histograms and the time series, fed by the engine's request callbacks."""
 
-    def __init__(self, warmup_s: float, window_s: float = 1.0) -> None:
+    def __init__(self, warmup_s: float, window_s: float = 1.0, ops: Sequence[str] = OPS) -> None:
+        """`ops`: the run's flows, in the order summary.json lists them."""
+        if len(set(ops)) != len(ops) or not all(ops):
+            raise ValueError(f"recorder ops must be distinct non-empty names; got {list(ops)}")
         self.warmup_s = warmup_s
         self.window_s = window_s
-        self.ops = {name: OpStats(name) for name in OPS}
+        self.ops = {name: OpStats(name) for name in ops}
         self.rows: list[dict[str, float]] = []
         self._measuring = warmup_s <= 0
 

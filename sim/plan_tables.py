@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sim.components.dimensions import CRITICAL
 from sim.components.units import amount as _amount
 from sim.components.units import number as _n
-from sim.cost import KINDS
+from sim.cost import KINDS, usd_per_million
 
 if TYPE_CHECKING:
     from sim.sizing import SizePlan
@@ -37,8 +37,14 @@ def cost_table(plan: SizePlan) -> tuple[list[str], list[list[str]]]:
     rows = [[k, _usd(conf[k]), _usd(need[k]), _usd_delta(need[k] - conf[k])] for k in KINDS]
     total_c, total_n = plan.monthly_usd_configured, plan.monthly_usd_needed
     rows.append(["total", _usd(total_c), _usd(total_n), _usd_delta(total_n - total_c)])
-    rows.append(["per million messages", _usd2(plan.cost_configured.usd_per_million_messages),
-                 _usd2(plan.cost_needed.usd_per_million_messages), ""])
+    if plan.design:  # a design has requests (its rated flows), not messages
+        month_s = plan.cost_configured.seconds_per_month
+        rows.append(["per million requests",
+                     _usd2(usd_per_million(total_c, plan.requests_per_sec, month_s)),
+                     _usd2(usd_per_million(total_n, plan.requests_per_sec, month_s)), ""])
+    else:
+        rows.append(["per million messages", _usd2(plan.cost_configured.usd_per_million_messages),
+                     _usd2(plan.cost_needed.usd_per_million_messages), ""])
     return head, rows
 
 def dimension_table(plan: SizePlan) -> tuple[list[str], list[list[str]]]:

@@ -18,17 +18,15 @@ after that delay.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-Edge = Literal[
+EDGES = (
     "client->gateway",
     "message_service->cassandra",
     "message_service->redis",
     "message_service->kafka",
     "group_service->cassandra",
-]
+)  # the messaging sections' edges; a design's are `client` or a component, then a component
 
 
 class _Model(BaseModel):

@@ -157,7 +157,8 @@ def check_pricing(scenario: Scenario) -> None:
     catalog = catalog_for(scenario)
     for name, enabled, _count, instance_type in scenario.fleets():
         if enabled and instance_type is not None:
-            catalog.instance(instance_type, f"{name}.instance_type")
+            section = f"components.{name}" if scenario.is_design else name
+            catalog.instance(instance_type, f"{section}.instance_type")
 
 
 def catalog_for(scenario: Scenario) -> Catalog:

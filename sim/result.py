@@ -45,6 +45,7 @@ from sim.summary import (
     TailBreakdown,
     WorkloadMix,
 )
+from sim.system.compile import system_of
 
 LATENCY_QUANTILES = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0)
 
@@ -75,7 +76,9 @@ def build_result(state: RunState, engine: str = "des") -> Result:
     sc, cell, rec = state.scenario, state.cell, state.recorder
     measured = state.measured_seconds
     scale = 1.0 / cell.sample
-    ops = rec.ops
+    ops = rec.ops  # the run's flows, in the order summary.json lists them
+    system = state.system if state.system is not None else system_of(sc)
+    clients = [name for name in system.client_flows() if name in ops]  # what availability.overall is over
 
     def rate(count: int) -> float:
         return count * scale / measured if measured > 0 else math.nan
@@ -84,8 +87,8 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         done = ops[op].succeeded_m + ops[op].failed_m
         return ops[op].succeeded_m / done if done else math.nan
 
-    finished_sr = sum(ops[o].succeeded_m + ops[o].failed_m for o in ("send", "read"))
-    succeeded_sr = sum(ops[o].succeeded_m for o in ("send", "read"))
+    finished_clients = sum(ops[o].succeeded_m + ops[o].failed_m for o in clients)
+    succeeded_clients = sum(ops[o].succeeded_m for o in clients)
     errors: dict[str, int] = {}
     for op in ops.values():
         for cause, n in op.errors_m.items():
@@ -151,13 +154,12 @@ def build_result(state: RunState, engine: str = "des") -> Result:
             # the cell's cache gets a fraction `sample` of the fleet's memory (sim/cache.py)
             memory_used_gb=state.cache.memory_used_gb / cell.sample,
             working_set_gb=state.cache.working_set_gb / cell.sample,
-            memory_configured_gb=sc.redis.shards * sc.redis.memory_gb_per_shard,
+            memory_configured_gb=_configured_cache_gb(state),
         )
 
-    overall = succeeded_sr / finished_sr if finished_sr else math.nan
-    faults = [FaultSummary.model_validate(f) for f in fault_report(rec.rows, sc.faults)]
-    tails = {op: ops[op].breakdown.tail(ops[op].latency_ms.quantile(0.99))
-             for op in ("send", "read", "delivery")}
+    overall = succeeded_clients / finished_clients if finished_clients else math.nan
+    faults = [FaultSummary.model_validate(f) for f in fault_report(rec.rows, sc.faults, clients)]
+    tails = {op: ops[op].breakdown.tail(ops[op].latency_ms.quantile(0.99)) for op in ops}
     draft = Summary(
         scenario=sc.name,
         description=sc.description,
@@ -174,20 +176,17 @@ def build_result(state: RunState, engine: str = "des") -> Result:
             **state.mix,
             note="traffic-weighted over the (cell's) conversations; nominal: group_share "
                  f"{sc.workload.group_share} of conversations",
-        ),
-        offered_per_sec={op: rate(ops[op].offered_m) for op in ("send", "read")},
-        throughput_per_sec={op: rate(ops[op].succeeded_m) for op in ("send", "read", "delivery")},
-        latency_ms={op: LatencySummary(**ops[op].latency_ms.summary())
-                    for op in ("send", "read", "delivery")},
+        ) if system.preset == "messaging" else None,  # a design has no messaging mix
+        offered_per_sec={op: rate(ops[op].offered_m) for op in clients},
+        throughput_per_sec={op: rate(ops[op].succeeded_m) for op in ops},
+        latency_ms={op: LatencySummary(**ops[op].latency_ms.summary()) for op in ops},
         latency_breakdown={op: TailBreakdown(**tail) if tail else None for op, tail in tails.items()},
-        availability=Availability(
-            send=fraction("send"),
-            read=fraction("read"),
-            delivery=fraction("delivery"),
+        availability=Availability.of(
+            {op: fraction(op) for op in ops},
             overall=overall,
             nines=nines(overall),
             windows=AvailabilityWindows(
-                **availability_windows(rec.rows, sc.availability_target, sc.warmup_s)),
+                **availability_windows(rec.rows, sc.availability_target, sc.warmup_s, clients)),
         ),
         errors=dict(sorted(errors.items())),
         async_errors=dict(sorted(state.async_errors.items())),
@@ -199,8 +198,10 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         components=components,
         analytic=_analytic(state),
         # priced at the run's realised recipients per message (the hit ratio does not enter the cost)
+        # a design is priced from its own loads (monthly_cost: design_loads of its system)
         cost=CostSummary.model_validate(
-            monthly_cost(sc, offered_loads(sc, recipients=state.mix["mean_recipients"], hit_ratio=0.0))
+            (monthly_cost(sc) if system.preset is None else
+             monthly_cost(sc, offered_loads(sc, recipients=state.mix["mean_recipients"], hit_ratio=0.0)))
             .as_summary()),
         cache=cache,
         kafka=KafkaSummary(
@@ -224,7 +225,7 @@ def build_result(state: RunState, engine: str = "des") -> Result:
     latency = pd.DataFrame(
         [
             {"op": op, "quantile": q, "latency_ms": v}
-            for op in ("send", "read", "delivery")
+            for op in ops
             for q, v in zip(LATENCY_QUANTILES, ops[op].latency_ms.quantiles(list(LATENCY_QUANTILES)),
                             strict=True)
         ]
@@ -234,7 +235,7 @@ def build_result(state: RunState, engine: str = "des") -> Result:
         latency=latency,
         components=pd.DataFrame(rows),
         timeseries=pd.DataFrame(rec.rows),
-        histograms={op: ops[op].latency_ms for op in ("send", "read", "delivery")},
+        histograms={op: ops[op].latency_ms for op in ops},
         typed=typed,
     )
 
@@ -243,13 +244,26 @@ def _analytic(state: RunState) -> dict[str, AnalyticEstimate]:
     """The M/M/c estimate per instance at the load each simulated instance was offered.
 
     Uses the run's realised fan-out and hit ratio and each fleet's per-instance load factor, so
-    it speaks of the same load as the simulated figures beside it.
+    it speaks of the same load as the simulated figures beside it. A design's loads come from its
+    traffic equations (sim.system.loads.design_loads); the run's realised hit ratio replaces the
+    cache model where the run tells it apart: the run counts lookups over all redis components
+    together, so only a design whose cache steps use one redis component gets its realised ratio.
     """
     lookups = state.redis_hits + state.redis_misses
     hit = state.redis_hits / lookups if lookups else None
-    flows = offered_loads(state.scenario, recipients=state.mix["mean_recipients"], hit_ratio=hit)
+    system = state.system
+    if system is not None and system.preset is None:
+        from sim.system.loads import design_loads
+        from sim.system.model import CacheLookup, walk
+
+        caches = {s.component for f in system.flows.values() for s in walk(f.steps)
+                  if isinstance(s, CacheLookup)}
+        realised = {next(iter(caches)): hit} if hit is not None and len(caches) == 1 else None
+        loads = design_loads(system, realised).loads
+    else:
+        loads = offered_loads(state.scenario, recipients=state.mix["mean_recipients"], hit_ratio=hit).loads
     out: dict[str, AnalyticEstimate] = {}
-    for name, load in flows.loads.items():
+    for name, load in loads.items():
         per_instance = load.ops_per_sec / load.instances * state.cell.load_factor(name)
         est = erlang_c(load.servers, per_instance, load.service_ms)
         out[name] = AnalyticEstimate(
@@ -261,3 +275,13 @@ def _analytic(state: RunState) -> dict[str, AnalyticEstimate]:
             wait_ms_p99=est.wait_ms_p99,
         )
     return out
+
+
+def _configured_cache_gb(state: RunState) -> float:
+    """The memory of the redis component whose cache the run modelled (the messaging sections' redis,
+    or a design's caching component), at full scale."""
+    sc = state.scenario
+    if not sc.is_design:
+        return sc.redis.shards * sc.redis.memory_gb_per_shard
+    spec = sc.components[state.cache_component or ""]
+    return spec.shards * spec.memory_gb_per_shard  # type: ignore[union-attr]

@@ -58,3 +58,5 @@ class RunState:
     measured_seconds: float
     wall_seconds: float
     drained: bool
+    system: Any = None  # sim.system.model.System the run simulated (flows, components by name)
+    cache_component: str | None = "redis"  # the redis component whose cache `cache` models

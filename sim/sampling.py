@@ -10,6 +10,10 @@ report's Findings (`sample_block`): fleets whose per-instance load factor is not
 busiest keys' full-scale load on the one instance each lands on (sim/hotkeys.py). A sweep or
 comparison whose swept fleet's simulated count does not follow the value is refused before
 anything runs (`require_following`), with the smallest --sample that would answer.
+
+A design (components and flows) scales each component like a fleet and each client flow's rate by
+F; its hot-key warnings are the most popular key of each key space (sim/hotkeys.py,
+`design_hot_key_loads`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class Cell:
     reads_per_sec: float
     fleets: dict[str, FleetCell]
     notes: list[str] = field(default_factory=list)
+    # a design's client flows at cell scale (requests/s); a design has no users, conversations,
+    # sends or reads (those fields are 0), a messaging scenario no flow rates here
+    flow_rates: dict[str, float] = field(default_factory=dict)
 
     def load_factor(self, fleet: str) -> float:
         """Per-instance offered load in the cell relative to the full design."""
@@ -66,6 +73,7 @@ class Cell:
                 for name, f in self.fleets.items()
             },
             "notes": list(self.notes),
+            "flow_rates": dict(self.flow_rates),
         }
 
     def load_factor_warnings(self) -> list[dict[str, object]]:
@@ -107,6 +115,8 @@ def faithful(factor: float) -> bool:
 
 def fleet_sizes(scenario: Scenario) -> dict[str, tuple[int, int]]:
     """Per enabled fleet: (configured count, fewest instances a cell may simulate)."""
+    if scenario.is_design:
+        return design_fleet_sizes(scenario)
     out: dict[str, tuple[int, int]] = {}
     for k in kinds():  # each kind's floor: its minimum (Cassandra, Kafka: the replication factor)
         if k.enabled(scenario):
@@ -114,7 +124,49 @@ def fleet_sizes(scenario: Scenario) -> dict[str, tuple[int, int]]:
     return out
 
 
+def partitions_fleet(kafka: str) -> str:
+    """The cell's name for a kafka component's partition count (messaging: kafka_partitions)."""
+    return f"{kafka}_partitions"
+
+
+def design_fleet_sizes(scenario: Scenario) -> dict[str, tuple[int, int]]:
+    """A design's components as fleets: (configured count, floor), the floor being cassandra's and
+    kafka's replication_factor, else 1; each kafka component's partitions scale too (floor 1)."""
+    out: dict[str, tuple[int, int]] = {}
+    for name, _, count, _ in scenario.fleets():
+        spec = scenario.components[name]
+        out[name] = (count, spec.replication_factor if spec.kind in ("cassandra", "kafka") else 1)
+        if spec.kind == "kafka":
+            out[partitions_fleet(name)] = (spec.partitions, 1)
+    return out
+
+
+def _design_cell(scenario: Scenario) -> Cell:
+    f = scenario.sample
+    fleets = {name: _fleet(n, f, floor) for name, (n, floor) in design_fleet_sizes(scenario).items()}
+    notes = []
+    if f < 1:
+        for name, spec in scenario.components.items():
+            if spec.kind in ("gateway", "service") and spec.balancer == "round_robin":
+                notes.append(_round_robin_note(name, fleets[name]))
+    rates = {name: flow.rate_per_sec * f for name, flow in scenario.flows.items()
+             if flow.rate_per_sec is not None}
+    return Cell(sample=f, users=0, conversations=0, sends_per_sec=0.0, reads_per_sec=0.0, fleets=fleets,
+                notes=notes, flow_rates=rates)
+
+
+def _round_robin_note(name: str, fleet: FleetCell) -> str:
+    return (f"{name}: round_robin balancing over {fleet.simulated} instead of {fleet.configured} "
+            f"instances changes each instance's arrival pattern (a strict rotation over n instances "
+            f"smooths arrivals), so queueing in the cell differs from the full fleet; balancer: random "
+            f"keeps it")
+
+
 def make_cell(scenario: Scenario) -> Cell:
+    """The cell of fraction `scenario.sample`: each fleet's simulated count; for the messaging form
+    the cell's population and rates, for a design its client flows' rates."""
+    if scenario.is_design:
+        return _design_cell(scenario)
     f = scenario.sample
     fleets = {name: _fleet(n, f, floor) for name, (n, floor) in fleet_sizes(scenario).items()}
     notes = []
@@ -122,12 +174,7 @@ def make_cell(scenario: Scenario) -> Cell:
         for name in ("gateway", "message_service"):
             section = getattr(scenario, name)
             if section.enabled and section.balancer == "round_robin" and fleets[name].simulated > 0:
-                notes.append(
-                    f"{name}: round_robin balancing over {fleets[name].simulated} instead of "
-                    f"{fleets[name].configured} instances changes each instance's arrival pattern "
-                    f"(a strict rotation over n instances smooths arrivals), so queueing in the cell "
-                    f"differs from the full fleet; balancer: random keeps it"
-                )
+                notes.append(_round_robin_note(name, fleets[name]))
     return Cell(
         sample=f,
         users=cell_size(scenario.workload.users, f),
@@ -149,7 +196,12 @@ def sample_block(scenario: Scenario, cell: Cell) -> dict[str, object]:
 
     block = cell.as_dict()
     warnings: list[dict[str, object]] = list(cell.load_factor_warnings())
-    if cell.sample < 1:
+    if cell.sample < 1 and scenario.is_design:
+        from sim.hotkeys import design_hot_key_loads
+        from sim.system.compile import system_of
+
+        warnings += [load.as_dict() for load in design_hot_key_loads(system_of(scenario), cell.sample)]
+    elif cell.sample < 1:
         hit = 0.0
         if scenario.redis.enabled:
             from sim.analytic import expected_hit_ratio

@@ -9,30 +9,32 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from sim.distributions import DistSpec, as_spec
+from sim.design import ComponentSpec, FlowSpec, KeySpace, Name
 from sim.faults import Fault, fault_problem
-from sim.policies import Edge, Policy
+from sim.fleet_specs import (
+    MAX_INSTANCES,
+    MAX_WORKERS,
+    Cassandra,
+    Consistency,
+    Dist,
+    Fleet,
+    Gateway,
+    Kafka,
+    Model,
+    RateLimit,
+    Redis,
+    _dist,
+    replies_needed,
+)
+from sim.policies import EDGES, Policy
 
-Dist = Annotated[DistSpec, BeforeValidator(as_spec)]
-Consistency = Literal["ONE", "TWO", "THREE", "QUORUM", "ALL"]
+__all__ = ["MAX_INSTANCES", "MAX_WORKERS", "Cassandra", "Consistency", "Fleet", "Gateway", "Kafka",
+           "RateLimit", "Redis", "Scenario", "replies_needed"]
+
 Step = Literal["cassandra", "redis", "kafka"]
-
-
-# Upper bounds on counts, absurd on their face (the largest fleets known run ~10^4-10^5 nodes);
-# what fits this machine's memory and time is sim/budget.py's estimate.
-MAX_INSTANCES = 1_000_000
-MAX_WORKERS = 100_000
-
-
-def _dist(**kwargs: Any) -> Any:
-    """A distribution default, validated like user input (models set validate_default)."""
-    return Field(default_factory=lambda: dict(kwargs))
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+MESSAGING_SECTIONS = ("gateway", "message_service", "group_service", "cassandra", "redis", "kafka")
 
 
 class Network(Model):
@@ -95,32 +97,6 @@ class Workload(Model):
         return self
 
 
-class RateLimit(Model):
-    per_user_per_sec: float = Field(gt=0)
-    burst: float = Field(ge=1)
-
-
-class Fleet(Model):
-    enabled: bool = True
-    instances: int = Field(1, ge=1, le=MAX_INSTANCES)
-    workers: int = Field(1, ge=1, le=MAX_WORKERS, description="servers per instance")
-    queue_limit: int | None = Field(None, ge=0, description="waiting jobs per instance; full => reject")
-    instance_type: str | None = None
-    balancer: Literal["random", "round_robin"] = Field(
-        "random",
-        description="random: each instance sees a Poisson thinning of the traffic (many independent "
-        "clients and balancers); round_robin: one strict rotation, which smooths each instance's "
-        "arrivals and so lowers queueing as the fleet grows",
-    )
-
-
-class Gateway(Fleet):
-    service_ms: Dist = _dist(dist="lognormal", mean=0.3, p99=2.0)
-    rate_limit: RateLimit | None = None
-    pricing: Literal["instances", "api_gateway_rest", "api_gateway_http"] = Field(
-        "instances", description="priced as our own instances, or as a managed API gateway per request")
-
-
 class MessageService(Fleet):
     send_service_ms: Dist = _dist(dist="lognormal", mean=0.5, p99=3.0)
     read_service_ms: Dist = _dist(dist="lognormal", mean=0.3, p99=2.0)
@@ -136,89 +112,6 @@ class GroupService(Fleet):
     max_in_flight: int = Field(64, ge=1, le=1_000_000, description="events each consumer works on at once")
     inbox_entry_bytes: float = Field(
         120, gt=0, description="stored per recipient by fan-out on write (a message reference)")
-
-
-class Cassandra(Model):
-    enabled: bool = True
-    nodes: int = Field(6, ge=1, le=MAX_INSTANCES)
-    workers: int = Field(8, ge=1, le=MAX_WORKERS, description="concurrent request threads (cores) per node")
-    vnodes: int = Field(16, ge=1, le=4096, description="tokens per node on the ring")
-    replication_factor: int = Field(3, ge=1, le=100)
-    write_consistency: Consistency = "QUORUM"
-    read_consistency: Consistency = "QUORUM"
-    write_service_ms: Dist = _dist(dist="lognormal", mean=0.35, p99=2.0)
-    read_service_ms: Dist = _dist(dist="lognormal", mean=1.0, p99=6.0)
-    queue_limit: int | None = Field(None, ge=0)
-    instance_type: str | None = None
-    disk: Literal["local", "ebs"] = Field("local", description="instance NVMe, or EBS gp3 volumes")
-    disk_gb_per_node: float | None = Field(
-        None, gt=0, description="usable disk per node; default: the instance type's local disk")
-    compaction_headroom: float = Field(
-        2.0, ge=1, description="disk provisioned per byte of data (2 = disks kept at most half full)")
-    max_data_gb_per_node: float = Field(
-        1280, gt=0, description="data one node can hold and still stream/repair in reasonable time")
-
-    @model_validator(mode="after")
-    def _levels_fit(self) -> Cassandra:
-        if self.replication_factor > self.nodes:
-            raise ValueError(
-                f"replication_factor ({self.replication_factor}) exceeds nodes ({self.nodes}); "
-                f"allowed: 1..{self.nodes}"
-            )
-        for field in ("write_consistency", "read_consistency"):
-            k = replies_needed(getattr(self, field), self.replication_factor)
-            if k > self.replication_factor:
-                raise ValueError(
-                    f"{field} {getattr(self, field)} needs {k} replicas but replication_factor is "
-                    f"{self.replication_factor}"
-                )
-        return self
-
-
-class Redis(Model):
-    enabled: bool = True
-    shards: int = Field(4, ge=1, le=MAX_INSTANCES)
-    workers: int = Field(1, ge=1, le=MAX_WORKERS, description="Redis executes commands on one thread")
-    replicas: int = Field(
-        1, ge=0, le=5, description="replica nodes per shard, in other zones (ElastiCache allows 0-5): "
-        "each holds the shard's memory and costs like it; sizing and cost count them, the simulation "
-        "serves from the primaries")
-    memory_gb_per_shard: float = Field(8.0, gt=0)
-    usable_memory_fraction: float = Field(0.75, gt=0, le=1, description="share left for data")
-    service_ms: Dist = _dist(dist="lognormal", mean=0.02, p99=0.15)
-    hit_ratio: float | None = Field(None, ge=0, le=1, description="fix the hit ratio (else cache model)")
-    queue_limit: int | None = Field(None, ge=0)
-    instance_type: str | None = None
-
-
-class Kafka(Model):
-    enabled: bool = True
-    brokers: int = Field(3, ge=1, le=MAX_INSTANCES)
-    partitions: int = Field(12, ge=1, le=10_000_000)
-    replication_factor: int = Field(3, ge=1, le=100)
-    acks: Literal["0", "1", "all"] = "all"
-    workers: int = Field(8, ge=1, le=MAX_WORKERS, description="request handler threads per broker")
-    append_ms: Dist = _dist(dist="lognormal", mean=0.05, p99=0.5)
-    queue_limit: int | None = Field(None, ge=0)
-    instance_type: str | None = None
-    retention_hours: float = Field(168, gt=0, description="how long brokers keep records")
-    disk_gb_per_broker: float = Field(2000, gt=0, description="storage per broker")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _acks_as_text(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("acks"), int):
-            data = {**data, "acks": str(data["acks"])}
-        return data
-
-    @model_validator(mode="after")
-    def _rf_fits(self) -> Kafka:
-        if self.replication_factor > self.brokers:
-            raise ValueError(
-                f"replication_factor ({self.replication_factor}) exceeds brokers ({self.brokers}); "
-                f"allowed: 1..{self.brokers}"
-            )
-        return self
 
 
 def _figure_path(path: str) -> str:
@@ -332,16 +225,79 @@ class Scenario(Model):
     capacity: Capacity = Field(default_factory=Capacity)
     sweep: Sweep | None = Field(None, description="the grid `capsim sweep` runs (see sim/experiments)")
     faults: list[Fault] = Field(default_factory=list)
-    policies: dict[Edge, Policy] = Field(default_factory=dict)
+    policies: dict[str, Policy] = Field(
+        default_factory=dict, description="caller->callee edge: policy (sim/policies.py)")
     availability_target: float = Field(
         0.999, gt=0, le=1, description="per-window availability that counts as the SLO held")
+    # the design form (sim/design.py): named components and flows instead of the messaging sections
+    keys: dict[Name, KeySpace] = Field(default_factory=dict, description="a design's key spaces")
+    components: dict[Name, ComponentSpec] = Field(default_factory=dict, description="a design's components")
+    flows: dict[Name, FlowSpec] = Field(default_factory=dict, description="a design's request types")
+
+    @property
+    def is_design(self) -> bool:
+        """Declared as components and flows (else: the messaging sections)."""
+        return bool(self.flows)
 
     def fleets(self) -> list[tuple[str, bool, int, str | None]]:
-        """(component, enabled, configured instances, instance_type) for every fleet, in the order
-        of the component kinds' registry (sim/components/: each kind knows its section and count)."""
+        """(component, enabled, configured instances, instance_type) for every fleet: a design's
+        components in declaration order, else the messaging sections in the order of the component
+        kinds' registry (sim/components/: each kind knows its section and count)."""
+        if self.is_design:
+            from sim.system.model import Component
+
+            return [(name, True, Component(name, c.kind, c).instances, c.instance_type)
+                    for name, c in self.components.items()]
         from sim.components import kinds  # the kinds' modules import this module
 
         return [(k.name, k.enabled(self), k.configured(self), k.instance_type(self)) for k in kinds()]
+
+    def _figures_name_flows(self) -> None:
+        """A design's SLOs and sweep metrics name its own flows (latency_ms.resolve.p99)."""
+        from sim.summary import figure_path_problem
+
+        named = [(f"slo[{i}].metric", s.metric) for i, s in enumerate(self.slo)]
+        if self.sweep is not None:
+            named += [(f"sweep.metrics[{i}]", m) for i, m in enumerate(self.sweep.metrics)]
+        for where, path in named:
+            problem = figure_path_problem(path, list(self.flows))
+            if problem is not None:
+                raise ValueError(f"{where}: {path}: {problem}")
+
+    def _component_kinds(self) -> dict[str, str]:
+        if self.is_design:
+            return {name: c.kind for name, c in self.components.items()}
+        named = {"gateway": "gateway", "message_service": "service", "group_service": "service",
+                 "cassandra": "cassandra", "redis": "redis", "kafka": "kafka"}
+        return {name: named[name] for name, enabled, _, _ in self.fleets() if enabled}
+
+    def _edges_exist(self) -> None:
+        if self.is_design:
+            names = set(self.components)
+            for edge in self.policies:
+                caller, _, callee = edge.partition("->")
+                if (caller not in names | {"client"}) or callee not in names:
+                    raise ValueError(f"policies: edge {edge!r} does not name caller->callee; allowed: "
+                                     f"client or a component, then a component ({', '.join(names)})")
+            return
+        for edge in self.policies:
+            if edge not in EDGES:
+                raise ValueError(f"policies: unknown edge {edge!r}; allowed: {', '.join(EDGES)}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_form(cls, data: Any) -> Any:
+        """A design (components + flows) leaves the messaging sections out; they are disabled."""
+        if not isinstance(data, dict) or not (data.get("flows") or data.get("components")):
+            return data
+        legacy = [k for k in ("workload", *MESSAGING_SECTIONS) if k in data]
+        if legacy:
+            raise ValueError(f"a design (components and flows) cannot also set {', '.join(legacy)}; "
+                             "allowed: keys, components, flows (the messaging sections are the other form)")
+        missing = [k for k in ("keys", "components", "flows") if not data.get(k)]
+        if missing:
+            raise ValueError(f"a design needs keys, components and flows; missing: {', '.join(missing)}")
+        return {**data, **{k: {"enabled": False} for k in MESSAGING_SECTIONS}}
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -349,13 +305,26 @@ class Scenario(Model):
             raise ValueError(
                 f"warmup_s ({self.warmup_s}) must be below duration_s ({self.duration_s})"
             )
+        self._edges_exist()
+        if self.is_design:
+            from sim.system.compile import design_system
+
+            design_system(self)  # every reference resolves, or a one-line error naming its path
+            self._figures_name_flows()
         enabled = {"cassandra": self.cassandra.enabled, "redis": self.redis.enabled,
                    "kafka": self.kafka.enabled}
         sizes = {name: count for name, enabled, count, _ in self.fleets() if enabled}
+        kinds = self._component_kinds()
         for i, fault in enumerate(self.faults):
             if fault.component is not None and fault.component not in sizes:
-                raise ValueError(f"faults[{i}]: component {fault.component} is disabled; allowed: "
+                what = "does not exist" if self.is_design else "is disabled"
+                raise ValueError(f"faults[{i}]: component {fault.component} {what}; allowed: "
                                  f"{', '.join(sizes)}")
+            needs = {"broker_loss": "kafka", "shard_loss": "redis"}.get(fault.kind)
+            if needs is not None and kinds.get(fault.component or "") != needs:
+                allowed = [n for n, k in kinds.items() if k == needs]
+                raise ValueError(f"faults[{i}]: {fault.kind} applies to a {needs} component; allowed: "
+                                 f"{', '.join(allowed) or 'none in this scenario'}")
             if fault.nodes is not None and fault.component is not None:
                 bad = [n for n in fault.nodes if n >= sizes[fault.component]]
                 if bad:
@@ -374,6 +343,8 @@ class Scenario(Model):
                                         simulated)
                 if problem is not None:
                     raise ValueError(f"faults[{i}]: {problem}")
+        if self.is_design:
+            return self
         if self.message_service.ack_after is None:
             self.message_service.ack_after = [s for s in ("cassandra", "redis") if enabled[s]]
         for step in self.message_service.ack_after:
@@ -395,7 +366,3 @@ class Scenario(Model):
             )
         return self
 
-
-def replies_needed(level: str, rf: int) -> int:
-    """Replica replies a coordinator waits for at consistency `level` with `rf` replicas."""
-    return {"ONE": 1, "TWO": 2, "THREE": 3, "QUORUM": rf // 2 + 1, "ALL": rf}[level]

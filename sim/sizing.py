@@ -43,19 +43,28 @@ The model, dimension by dimension
 
 Cost: both fleets priced by sim.cost.monthly_cost, row for row (compute, storage, network,
 requests); the fleets differ only in instance counts, so only compute differs.
+
+A design (`components:` and `flows:`) is planned the same way, per named component (its kind from
+`sim.components.kinds_of`): cpu from its load by sim/system/loads.py's `design_loads` (the flows'
+rates times their steps' visits), network from the bytes its calls carry (sim/traffic.py,
+`design_traffic`), and each kind's own dimensions from the design (`design_dimensions`: Redis
+memory from the key spaces it holds, Cassandra disk from the keys of the spaces it stores, Kafka
+disk from its produce rate and retention_hours). What a design does not declare is not sized, and
+the plan's notes say so (Cassandra's growth from fresh keys: a design declares no retention).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim import plan_tables
-from sim.analytic import ErlangC, Flows, Load, offered_loads, station_estimates
-from sim.components import ComponentKind, kind, kinds
+from sim.analytic import ErlangC, Flows, Load, erlang_c, offered_loads, station_estimates
+from sim.components import ComponentKind, kinds, kinds_of
 from sim.components.dimensions import (
     CRITICAL,
     WARN,
@@ -75,7 +84,8 @@ from sim.cost import CostBreakdown, monthly_cost
 from sim.jsonsafe import json_safe
 from sim.pricing import InstanceType, catalog_for
 from sim.scenario import Scenario
-from sim.traffic import network_bytes_per_sec
+from sim.system.loads import DesignLoads, design_loads
+from sim.traffic import design_bytes_per_sec, design_traffic, network_bytes_per_sec
 
 __all__ = ["CRITICAL", "WARN", "ComponentPlan", "Dimension", "Finding", "SizePlan", "Traffic",
            "cpu_dimension", "instances_surviving_zone_loss", "network_bytes_per_sec", "network_dimension",
@@ -99,6 +109,7 @@ class ComponentPlan:
     estimate: ErlangC  # M/M/c on the configured fleet, load spread evenly
     cost_note: str = ""
     nodes_per_instance: int = 1  # Redis: 1 + replicas; every other fleet 1
+    soft_dimensions: tuple[str, ...] = ()  # short on these it still works (Redis memory as a cache)
 
     def dimension(self, name: str) -> Dimension | None:
         return next((d for d in self.dimensions if d.name == name), None)
@@ -121,7 +132,7 @@ class ComponentPlan:
         Redis memory is not among them: a cache below its working set still works, at the lower hit
         ratio the plan (and a run) already assume, so it is a warning, not a fleet that cannot hold."""
         out = [d.name for d in self.dimensions
-               if d.needed > self.configured and d.name not in _soft_dimensions(self.component)]
+               if d.needed > self.configured and d.name not in self.soft_dimensions]
         return out + (["minimum"] if self.minimum > self.configured else [])
 
     @property
@@ -145,6 +156,9 @@ class SizePlan:
     notes: tuple[str, ...]
     cost_configured: CostBreakdown
     cost_needed: CostBreakdown
+    design: bool = False  # planned from a design's components and flows
+    hit_ratios: dict[str, float] = field(default_factory=dict)  # a design's redis components (Che)
+    requests_per_sec: float = 0.0  # a design's client requests (its rated flows), full scale
 
     def component(self, name: str) -> ComponentPlan | None:
         return next((c for c in self.components if c.component == name), None)
@@ -202,6 +216,13 @@ class SizePlan:
 
     def facts(self) -> str:
         """The plan's assumptions in one sentence."""
+        zones = (f"holding the load with 1 of {self.zones} zones lost (cpu and network)" if self.zones > 1
+                 else "one zone: no zone-loss headroom")
+        if self.design:
+            hits = ", ".join(f"{name} {h:.3f}" for name, h in self.hit_ratios.items())
+            return (f"CPU planned at {self.target_utilization:.0%} utilization, {zones}; network against "
+                    f"sustained bandwidth per direction; loads from the flows' rates and steps"
+                    + (f"; cache hit ratios (Che) {hits}" if hits else ""))
         facts = [f"mean message {self.mean_message_bytes:,.0f} B"]
         if self.component("group_service") is not None:
             facts.append(f"{self.mean_recipients:.2f} recipients per message (workload model)")
@@ -209,8 +230,6 @@ class SizePlan:
             facts.append(f"{self.lookups_per_read:.3g} conversation lookups per read")
         if self.component("redis") is not None:
             facts.append(f"Redis hit ratio {self.hit_ratio:.3f}")
-        zones = (f"holding the load with 1 of {self.zones} zones lost (cpu and network)" if self.zones > 1
-                 else "one zone: no zone-loss headroom")
         return (f"CPU planned at {self.target_utilization:.0%} utilization, {zones}; network against "
                 f"sustained bandwidth per direction; {', '.join(facts)}")
 
@@ -221,6 +240,10 @@ class SizePlan:
         out["cost_needed"] = self.cost_needed.as_summary()
         for c, plan in zip(out["components"], self.components, strict=True):
             c["needed_nodes"], c["configured_nodes"] = plan.needed_nodes, plan.configured_nodes
+            del c["soft_dimensions"]
+        messaging = ("mean_message_bytes", "mean_recipients", "lookups_per_read", "hit_ratio")
+        for key in (messaging if self.design else ("design", "hit_ratios", "requests_per_sec")):
+            del out[key]
         out["warnings"] = self.warnings
         out["unholdable"] = self.unholdable()
         out["monthly_usd_needed"] = self.monthly_usd_needed
@@ -240,10 +263,13 @@ class SizePlan:
 
 
 # -- the plan ---------------------------------------------------------------------------------------
-def size_plan(scenario: Scenario, flows: Flows | None = None) -> SizePlan:
-    """The capacity plan for `scenario`; `flows` defaults to sim.analytic.offered_loads(scenario)."""
+def size_plan(scenario: Scenario, flows: Flows | DesignLoads | None = None) -> SizePlan:
+    """The capacity plan for `scenario`; `flows` defaults to sim.analytic.offered_loads(scenario)
+    (a design: sim.system.loads.design_loads of its system)."""
     sc = scenario
-    flows = offered_loads(sc) if flows is None else flows
+    if sc.is_design:
+        return _design_plan(sc, flows if isinstance(flows, DesignLoads) else None)
+    flows = offered_loads(sc) if flows is None or isinstance(flows, DesignLoads) else flows
     catalog = catalog_for(sc)
     estimates = station_estimates(flows)
     traffic = network_bytes_per_sec(sc, flows)
@@ -267,11 +293,11 @@ def size_plan(scenario: Scenario, flows: Flows | None = None) -> SizePlan:
         else:
             notes.append(f"{name}: no instance_type, so no network dimension and no cost")
         dims = [with_zone_loss(d, zones) if d.name in k.zone_dimensions else d for d in dims]
-        plan = _component_plan(k, type_name, hw, load, dims, estimates[name], sc)
+        plan = _component_plan(k, type_name, hw, load, dims, estimates[name], sc, k.soft_dimensions)
         plans.append(plan)
         if plan.cost_note:
             notes.append(f"{name}: {plan.cost_note}")
-        findings += _shortfalls(plan, k, sc, flows)
+        findings += _shortfalls(plan, k, sc, lambda d, k=k: k.explain(d, sc, flows))
         findings += k.consistency(sc, hw, type_name)
         if hw is not None and k.cpu_threads and hw.vcpu < load.servers:
             findings.append(_workers_over_vcpus(plan, k, load, hw, type_name or "", sc))
@@ -295,9 +321,68 @@ def size_plan(scenario: Scenario, flows: Flows | None = None) -> SizePlan:
         findings=tuple(findings), notes=tuple(notes), cost_configured=configured, cost_needed=needed)
 
 
+def _design_plan(sc: Scenario, loads: DesignLoads | None) -> SizePlan:
+    """The plan of a design: every component by its name, from the design's loads and calls."""
+    from sim.system.compile import system_of
+
+    system = system_of(sc)
+    loads = design_loads(system) if loads is None else loads
+    demand = design_traffic(system, loads)
+    traffic = design_bytes_per_sec(demand)
+    catalog = catalog_for(sc)
+    zones = sc.network.zones
+    findings: list[Finding] = []
+    notes: list[str] = []
+    plans = []
+    for k in kinds_of(sc):
+        name = k.name
+        load = loads.loads.get(name) or Load(name, k.configured(sc), int(k.section(sc).workers), 0.0, 0.0)
+        estimate = erlang_c(load.servers, load.ops_per_sec / load.instances, load.service_ms)
+        type_name = k.instance_type(sc)
+        hw = catalog.instance(type_name, f"{k.field_path}.instance_type") if type_name else None
+        extra, extra_notes = k.design_dimensions(sc, demand, hw)
+        notes += extra_notes
+        dims = [cpu_dimension(load, sc.capacity.target_utilization), *extra]
+        if hw is not None:
+            dims.append(network_dimension(traffic.get(name, Traffic()), hw, type_name or ""))
+        else:
+            notes.append(f"{name}: no instance_type, so no network dimension and no cost")
+        dims = [with_zone_loss(d, zones) if d.name in k.zone_dimensions else d for d in dims]
+        plan = _component_plan(k, type_name, hw, load, dims, estimate, sc, k.design_soft_dimensions(demand))
+        plans.append(plan)
+        if plan.cost_note:
+            notes.append(f"{name}: {plan.cost_note}")
+        findings += _shortfalls(plan, k, sc, lambda d, k=k: k.design_explain(d, sc, demand))
+        findings += k.consistency(sc, hw, type_name)
+        if hw is not None and k.cpu_threads and hw.vcpu < load.servers:
+            findings.append(_workers_over_vcpus(plan, k, load, hw, type_name or "", sc))
+    for k in kinds_of(sc):
+        fleet_findings, fleet_notes = k.fleet_findings(sc)
+        findings += fleet_findings
+        notes += fleet_notes
+    notes.append("ops/s for cassandra count replica operations (RF per write, the consistency level's "
+                 "replicas per read) and for kafka leader and follower appends (RF per produce)")
+    notes.append("network: payload bytes only, each direction against sustained (baseline) bandwidth; "
+                 "a call carries its key space's mean value_bytes (into the callee for a write, out of it "
+                 "for a read; a cache lookup returns it on a hit), gateways and services pass on their "
+                 "flow's")
+    counts = {p.component: p.needed for p in plans}
+    configured = monthly_cost(sc, loads, with_needed=False)
+    needed = monthly_cost(sc, loads, fleet=counts, with_needed=False)
+    plans = [_priced(p, configured, needed) for p in plans]
+    return SizePlan(
+        scenario=sc.name, catalog=catalog.catalog, hours_per_month=catalog.hours_per_month,
+        target_utilization=sc.capacity.target_utilization, zones=zones, mean_message_bytes=0.0,
+        mean_recipients=0.0, lookups_per_read=1.0, hit_ratio=0.0, components=tuple(plans),
+        findings=tuple(findings), notes=tuple(notes), cost_configured=configured, cost_needed=needed,
+        design=True, hit_ratios=dict(loads.hit_ratios),
+        requests_per_sec=sum(loads.flow_rates.get(f, 0.0) for f in system.client_flows()))
+
+
 # -- helpers ----------------------------------------------------------------------------------------
 def _component_plan(k: ComponentKind, type_name: str | None, hw: InstanceType | None, load: Load,
-                    dims: list[Dimension], estimate: ErlangC, sc: Scenario) -> ComponentPlan:
+                    dims: list[Dimension], estimate: ErlangC, sc: Scenario,
+                    soft: tuple[str, ...]) -> ComponentPlan:
     minimum = k.minimum(sc)
     top = max(dims, key=lambda d: d.needed)
     needed, binding = (top.needed, top.name) if top.needed >= minimum else (minimum, "minimum")
@@ -308,7 +393,7 @@ def _component_plan(k: ComponentKind, type_name: str | None, hw: InstanceType | 
         dimensions=tuple(dims), minimum=minimum, needed=needed, binding=binding,
         headroom=load.instances / needed - 1, usd_per_hour=price, monthly_usd_needed=None,
         monthly_usd_configured=None, estimate=estimate, cost_note=cost_note,
-        nodes_per_instance=k.nodes_per_instance(sc))
+        nodes_per_instance=k.nodes_per_instance(sc), soft_dimensions=soft)
 
 
 def _priced(plan: ComponentPlan, configured: CostBreakdown, needed: CostBreakdown) -> ComponentPlan:
@@ -319,7 +404,8 @@ def _priced(plan: ComponentPlan, configured: CostBreakdown, needed: CostBreakdow
                                monthly_usd_configured=configured.by_component.get(plan.component, 0.0))
 
 
-def _shortfalls(plan: ComponentPlan, k: ComponentKind, sc: Scenario, flows: Flows) -> list[Finding]:
+def _shortfalls(plan: ComponentPlan, k: ComponentKind, sc: Scenario,
+                explain: Callable[[Dimension], str | None]) -> list[Finding]:
     """A CRITICAL finding for each dimension that needs more instances than are configured (a WARN
     for Redis memory: the cache works, at a lower hit ratio), and for a fleet the Erlang C estimate
     calls unstable."""
@@ -330,7 +416,7 @@ def _shortfalls(plan: ComponentPlan, k: ComponentKind, sc: Scenario, flows: Flow
         if d.needed <= have:
             continue
         short = d.needed - have
-        holds = d.name in k.soft_dimensions  # works (Redis memory: at a lower hit ratio)
+        holds = d.name in plan.soft_dimensions  # works (Redis memory: at a lower hit ratio)
         zone = ""
         if d.needed != d.needed_all_zones:
             zone = (f" ({d.needed_all_zones:,} with every zone up, "
@@ -339,7 +425,7 @@ def _shortfalls(plan: ComponentPlan, k: ComponentKind, sc: Scenario, flows: Flow
                     "zone up)")
         text = (f"needs {d.needed:,} {noun}{zone}, {have:,} configured: short by {short:,} "
                 f"({have / d.needed - 1:+.0%}); {have:,} hold {_amount(have * d.per_instance, d.unit)} "
-                f"of {_amount(d.demand, d.unit)}. {k.explain(d, sc, flows) or _why(plan, d, sc)}")
+                f"of {_amount(d.demand, d.unit)}. {explain(d) or _why(plan, d, sc)}")
         out.append(Finding(plan.component, d.name, text, WARN if holds else CRITICAL))
     cpu = plan.dimension("cpu")
     if plan.unstable and (cpu is None or cpu.needed <= have):
@@ -380,8 +466,3 @@ def _why(plan: ComponentPlan, d: Dimension, sc: Scenario) -> str:
     if d.name == "disk":
         return f"Why: {d.basis}; one instance holds {d.capacity_basis}."
     return f"Why: {d.basis}; one instance has {d.capacity_basis}."
-
-
-def _soft_dimensions(component: str) -> tuple[str, ...]:
-    k = kind(component)
-    return k.soft_dimensions if k is not None else ()

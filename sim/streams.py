@@ -21,3 +21,12 @@ def stream_rngs(seed: int) -> dict[str, np.random.Generator]:
     """One generator per purpose, spawned from SeedSequence(seed) in the order of STREAMS."""
     seqs = np.random.SeedSequence(seed).spawn(len(STREAMS))
     return {name: np.random.default_rng(s) for name, s in zip(STREAMS, seqs, strict=True)}
+
+
+def named_rng(seed: int, *names: str) -> np.random.Generator:
+    """A stream for a design's named purpose (a component, a flow's arrivals): the same names give
+    the same stream for a seed, whatever else the design declares."""
+    import zlib
+
+    key = tuple(zlib.crc32(n.encode()) for n in names)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(len(STREAMS) + 1, *key)))

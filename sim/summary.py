@@ -2,9 +2,12 @@
 
 `sim.result.build_result` builds a `Summary`; `Result.summary` is its `model_dump()`, the plain
 dict summary.json is written from (field order here is the file's key order). Figures the run
-could not measure are NaN (written as null). Maps keyed by names a run chooses (operations,
+could not measure are NaN (written as null). Maps keyed by names a run chooses (its flows,
 components, edges, errors) are `dict[str, ...]`: their keys cannot be checked before a run, the
 figures under them can (`figure_path_problem`, used by the scenario's SLOs and sweep metrics).
+Per-flow sections are keyed by the run's own flows (send, read, delivery in the messaging preset;
+resolve, shorten in a URL shortener design); `availability` holds one figure per flow beside its
+fixed overall, nines and windows.
 
 Left untyped, because each entry's shape is its producer's: `sample.warnings` (one dict per
 warning, with `kind`, `level` and `text` plus the kind's own figures: sim/sampling.py,
@@ -13,15 +16,19 @@ sim/hotkeys.py).
 
 from __future__ import annotations
 
+import difflib
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WrapSerializer, model_serializer
 
 
 class Figures(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # a section whose extra fields are figures a run names (availability's flows): what a key is
+    extra_keys: ClassVar[Keys | None] = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,9 @@ class Keys:
     """Marks a map whose keys a run names (ops, components): what a key is, for messages."""
 
     name: str
+
+
+FLOW_KEY = "op"  # what `Keys` calls a map keyed by the run's flows (request types)
 
 
 @dataclass(frozen=True)
@@ -81,12 +91,36 @@ class AvailabilityWindows(Figures):
 
 
 class Availability(Figures):
-    send: float
-    read: float
-    delivery: float
+    """One share of requests that succeeded per flow, under the flow's own name (`availability.send`,
+    `availability.resolve`), first; then `overall` over the client flows (those clients start), its
+    `nines` and the per-window figures. The flows are the model's extra fields, each a float."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    extra_keys: ClassVar[Keys | None] = Keys(FLOW_KEY)
+    __pydantic_extra__: dict[str, float] = Field(init=False)
+
     overall: float
     nines: float
     windows: AvailabilityWindows
+
+    @property
+    def flows(self) -> dict[str, float]:
+        return dict(self.__pydantic_extra__ or {})
+
+    @classmethod
+    def of(cls, flows: dict[str, float], overall: float, nines: float,
+           windows: AvailabilityWindows) -> Availability:
+        reserved = sorted(set(flows) & set(cls.model_fields))
+        if reserved:
+            raise ValueError(f"availability: a flow may not be named {', '.join(reserved)}; allowed: any "
+                             f"name but {', '.join(cls.model_fields)}")
+        return cls(**flows, overall=overall, nines=nines, windows=windows)
+
+    @model_serializer(mode="wrap")
+    def _flows_first(self, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        fixed = {name: out.pop(name) for name in type(self).model_fields if name in out}
+        return {**out, **fixed}
 
 
 class RequestCount(Figures):
@@ -109,7 +143,7 @@ class LittleCheck(Figures):
 
 class Checks(Figures):
     conservation_holds: bool
-    little: Annotated[dict[str, LittleCheck], Keys("op")]
+    little: Annotated[dict[str, LittleCheck], Keys(FLOW_KEY)]
 
 
 # -- per component -------------------------------------------------------------------------------
@@ -171,6 +205,8 @@ class SampleBlock(Figures):
     reads_per_sec: float
     fleets: Annotated[dict[str, FleetCell], Keys("fleet")]
     notes: list[str]
+    flow_rates: Annotated[dict[str, float], Keys("flow")] = Field(
+        default_factory=dict, description="a design's client flows: requests/s the cell simulates")
     warnings: list[dict[str, Any]]
 
 
@@ -293,15 +329,15 @@ class Summary(Figures):
     wall_seconds: float
     events: int
     drained: bool
-    workload: WorkloadMix
-    offered_per_sec: Annotated[dict[str, float], Keys("op")]
-    throughput_per_sec: Annotated[dict[str, float], Keys("op")]
-    latency_ms: Annotated[dict[str, LatencySummary], Keys("op")]
-    latency_breakdown: Annotated[dict[str, Annotated[TailBreakdown | None, *EMPTY_IS_NONE]], Keys("op")]
+    workload: Annotated[WorkloadMix | None, *EMPTY_IS_NONE]  # the messaging mix; {} for a design
+    offered_per_sec: Annotated[dict[str, float], Keys(FLOW_KEY)]
+    throughput_per_sec: Annotated[dict[str, float], Keys(FLOW_KEY)]
+    latency_ms: Annotated[dict[str, LatencySummary], Keys(FLOW_KEY)]
+    latency_breakdown: Annotated[dict[str, Annotated[TailBreakdown | None, *EMPTY_IS_NONE]], Keys(FLOW_KEY)]
     availability: Availability
     errors: Annotated[dict[str, int], Keys("op:cause")]
     async_errors: Annotated[dict[str, int], Keys("cause")]
-    requests: Annotated[dict[str, RequestCount], Keys("op")]
+    requests: Annotated[dict[str, RequestCount], Keys(FLOW_KEY)]
     checks: Checks
     components: Annotated[dict[str, ComponentSummary], Keys("component")]
     analytic: Annotated[dict[str, AnalyticEstimate], Keys("component")]
@@ -316,17 +352,28 @@ class Summary(Figures):
 
 
 # -- which dotted paths name a figure --------------------------------------------------------------
-def figure_path_problem(path: str) -> str | None:
+def figure_path_problem(path: str, flows: Sequence[str] | None = None) -> str | None:
     """Why `path` (e.g. `latency_ms.read.p99`) names no number of `Summary`, or None if it does.
 
-    Walks the model's fields; a map's key (an op, a component) may be anything, the field after it
-    is checked. A path that stops at a section, or goes on past a number, is refused too."""
+    Walks the model's fields; a map's key (a flow, a component) may be anything, the field after it
+    is checked. A path that stops at a section, or goes on past a number, is refused too. A flow's
+    own figure in a section of fixed fields (`availability.<flow>`) is accepted for any name but a
+    near miss of a fixed field (`availability.overal`). Given the run's `flows`, a flow's name
+    (`latency_ms.<op>`, `availability.<op>`) must be one of them."""
     node, marks = _unwrap(Summary, [])
     where = "summary.json"
     for key in path.split("."):
         if _is_model(node):
             fields = node.model_fields
             allowed = [name for name, f in fields.items() if _addressable(f.annotation, f.metadata)]
+            extra = node.extra_keys
+            if key not in allowed and extra is not None and key not in fields:
+                problem = _flow_problem(key, where, extra, flows, allowed)
+                if problem is not None:
+                    return problem
+                node, marks = float, []
+                where = f"{where}.<{extra.name}>"
+                continue
             if key not in allowed:
                 why = _not_a_figure(fields[key].annotation, fields[key].metadata) if key in fields else None
                 reason = f" ({why})" if why else ""
@@ -334,7 +381,10 @@ def figure_path_problem(path: str) -> str | None:
             node, marks = _unwrap(fields[key].annotation, fields[key].metadata)
             where = key if where == "summary.json" else f"{where}.{key}"
         elif get_origin(node) is dict:
-            where = f"{where}.<{_key_name(marks)}>"
+            name = _key_name(marks)
+            if name == FLOW_KEY and flows is not None and key not in flows:
+                return f"{key} is not a flow of this run ({where}.<{name}>); allowed: {', '.join(flows)}"
+            where = f"{where}.<{name}>"
             node, marks = _unwrap(get_args(node)[1], [])
         else:
             return f"{where} is a figure with nothing below it; drop what follows it"
@@ -344,7 +394,23 @@ def figure_path_problem(path: str) -> str | None:
         below = f"{where}.<{_key_name(marks)}>.…"
     else:
         below = ", ".join(n for n, f in node.model_fields.items() if _addressable(f.annotation, f.metadata))
+        if node.extra_keys is not None:
+            below += f" or a flow's name ({where}.<{node.extra_keys.name}>)"
     return f"{where} is a section, not a figure; allowed below it: {below}"
+
+
+def _flow_problem(key: str, where: str, extra: Keys, flows: Sequence[str] | None,
+                  fixed: list[str]) -> str | None:
+    """Why `key`, met where a section of fixed fields also takes a flow's name, is neither."""
+    if flows is not None:
+        if key in flows:
+            return None
+        return f"{key} is not a figure of {where}; allowed: {', '.join([*fixed, *flows])}"
+    near = difflib.get_close_matches(key, fixed, n=1, cutoff=0.8)
+    if near:
+        return (f"{key} is not a figure of {where} (did you mean {near[0]}?); allowed: {', '.join(fixed)} "
+                f"or a flow's name ({where}.<{extra.name}>)")
+    return None
 
 
 def _unwrap(annotation: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:

@@ -149,8 +149,7 @@ NO_TRAFFIC = ["sample=0.25", "duration_s=12", "warmup_s=1", "workload.sends_per_
 
 
 def node0(engine: Engine) -> Any:
-    assert engine.cass is not None
-    return engine.cass.fleet.stations[0]
+    return engine.cassandras["cassandra"].fleet.stations[0]
 
 
 def test_des_node_state_under_overlapping_crashes() -> None:

@@ -26,6 +26,11 @@ def _imports(path: Path, root: Path = SIM.parent) -> list[tuple[str, list[str]]]
     return out
 
 
+def _under(module: str, *packages: str) -> bool:
+    """`module` is one of `packages` or inside one (sim.design is not inside sim.des)."""
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
 def _modules(folder: str = "") -> list[Path]:
     return sorted((SIM / folder).rglob("*.py"))
 
@@ -48,7 +53,7 @@ def test_only_the_registry_knows_the_engines() -> None:
     for path in _modules():
         if path.parts[-2] in ("des", "fast") or path.name == "engines.py":
             continue
-        bad = [m for m, _ in _imports(path) if m.startswith(("sim.des", "sim.fast"))]
+        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.fast")]
         assert not bad, f"{path.relative_to(SIM)} imports an engine directly: {bad}"
 
 
@@ -69,3 +74,18 @@ def test_experiments_use_no_private_helper_of_the_report() -> None:
 def test_nothing_in_sim_imports_the_cli() -> None:
     for path in _modules():
         assert not [m for m, _ in _imports(path) if m == "cli"], path
+
+
+def test_the_system_model_knows_no_engine_and_no_result() -> None:
+    """sim/system/ is what both engines consume: it imports neither, nor anything built on runs."""
+    for path in _modules("system"):
+        above = ("sim.des", "sim.fast", "sim.result", "sim.report", "sim.experiments", "sim.engines")
+        bad = [m for m, _ in _imports(path) if _under(m, *above)]
+        assert not bad, f"{path.relative_to(SIM)} imports {bad}"
+
+
+def test_the_engines_take_flows_from_the_system() -> None:
+    """Both engines compile the scenario through sim.system (one home for placement and flows)."""
+    for engine in ("des", "fast"):
+        imported = {m for path in _modules(engine) for m, _ in _imports(path)}
+        assert any(m.startswith("sim.system") for m in imported), engine

@@ -155,8 +155,10 @@ MISTAKES = {
         "p42 is not a figure of latency_ms.<op>; allowed: count, mean, p50, p90, p99, p999, max"),
     "unknown figure of a fleet": ("components.cassandra.nope",
                                   "nope is not a figure of components.<component>; allowed: instances, "),
-    "unknown figure of a fixed section": ("availability.overal",
-                                          "overal is not a figure of availability; allowed: send, read, "),
+    "unknown figure of a fixed section": ("availability.windows.nope",
+                                          "nope is not a figure of availability.windows; allowed: target"),
+    "near miss of availability's own figure": (
+        "availability.overal", "overal is not a figure of availability (did you mean overall?)"),
     "a section, not a figure": ("latency_ms.read",
                                 "latency_ms.<op> is a section, not a figure; allowed below it: count, mean"),
     "a map, not a figure": ("components", "components is a section, not a figure; allowed below it: "

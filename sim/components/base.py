@@ -6,10 +6,17 @@ rows (compute here; requests, storage and network where the kind has them), its 
 topology diagram and the summary.json sections it fills beside `components.<name>` and
 `analytic.<name>`. sim/sizing.py, sim/cost.py, sim/diagram.py and sim/sampling.py iterate the
 registry (sim/components/__init__.py) and keep only what is generic.
+
+A kind serves the messaging section of its name (`sc.cassandra`) or, bound to a design's
+component (`kind.bind(name)`, `sim.components.kind_for`), that component (`sc.components[name]`):
+every method reads its settings through `section(sc)`. The `design_*` methods size and price a
+bound kind from a design's loads (sim/system/loads.py) and its calls (sim/traffic.py,
+`DesignTraffic`) instead of the messaging workload.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
     from sim.components.dimensions import Dimension, Finding
     from sim.pricing import Catalog, InstanceType
     from sim.scenario import Scenario
+    from sim.traffic import DesignTraffic
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,20 @@ class ComponentKind:
     soft_dimensions: tuple[str, ...] = ()  # short on these still works (a WARN, not CRITICAL)
     cpu_threads: bool = True  # its workers model CPU threads (more than vCPUs is a WARN)
     summary_sections: tuple[str, ...] = ()  # summary.json sections it fills besides components/analytic
+    bound: bool = False  # bound to a design's component (`bind`): its section is sc.components[name]
+
+    def bind(self, name: str) -> ComponentKind:
+        """This kind for the design component `name` (its section: `sc.components[name]`)."""
+        return dataclasses.replace(self, name=name, bound=True)
 
     # -- the scenario ----------------------------------------------------------------------------
     def section(self, sc: Scenario) -> Any:
-        return getattr(sc, self.name)
+        return sc.components[self.name] if self.bound else getattr(sc, self.name)
+
+    @property
+    def field_path(self) -> str:
+        """Where its settings are in the scenario: `cassandra`, or `components.<name>`."""
+        return f"components.{self.name}" if self.bound else self.name
 
     def enabled(self, sc: Scenario) -> bool:
         return bool(self.section(sc).enabled)
@@ -104,6 +122,34 @@ class ComponentKind:
         """Non-empty when the fleet is not priced per instance (a managed service)."""
         return ""
 
+    # -- a design's sizing and cost (a bound kind) --------------------------------------------------
+    def design_dimensions(self, sc: Scenario, demand: DesignTraffic, hw: InstanceType | None
+                          ) -> tuple[list[Dimension], list[str]]:
+        """The dimensions besides cpu and network, and notes on what is not sized."""
+        return [], []
+
+    def design_soft_dimensions(self, demand: DesignTraffic) -> tuple[str, ...]:
+        """Dimensions short on which the component still works (a WARN), in this design."""
+        return self.soft_dimensions
+
+    def design_explain(self, d: Dimension, sc: Scenario, demand: DesignTraffic) -> str | None:
+        return None
+
+    def design_request_rows(self, sc: Scenario, catalog: Catalog, demand: DesignTraffic,
+                            month_s: float) -> list[CostRow]:
+        return []
+
+    def design_storage_rows(self, sc: Scenario, catalog: Catalog, demand: DesignTraffic) -> list[CostRow]:
+        return []
+
+    def design_network_rows(self, sc: Scenario, catalog: Catalog, demand: DesignTraffic,
+                            month_s: float) -> list[CostRow]:
+        return []
+
+    def design_diagram_lines(self, sc: Scenario) -> tuple[str, ...]:
+        """A design node's settings line(s), after its name and count."""
+        return ()
+
     # -- cost rows -------------------------------------------------------------------------------
     def compute_rows(self, sc: Scenario, catalog: Catalog, instances: int) -> list[CostRow]:
         """`instances x nodes per instance x usd_per_hour x hours_per_month`."""
@@ -111,7 +157,7 @@ class ComponentKind:
         if instance_type is None:
             return [CostRow(self.name, "compute", 0.0, "no instance_type: not priced")]
         hours = catalog.hours_per_month
-        price = catalog.instance(instance_type, f"{self.name}.instance_type")
+        price = catalog.instance(instance_type, f"{self.field_path}.instance_type")
         if instance_type in sc.pricing.usd_per_hour:
             source = f"scenario pricing.usd_per_hour.{instance_type}"
         else:
@@ -139,7 +185,12 @@ class ComponentKind:
         return ()
 
     def diagram_node(self, sc: Scenario) -> Node | None:
-        """The node, or None when the diagram leaves the component out."""
+        """The node, or None when the diagram leaves the component out. A design's component:
+        its name, then its kind and count, then its settings."""
+        if self.bound:
+            count = count_text(self.configured(sc), self.instance_type(sc), self.noun)
+            return Node(self.name, self.shape, (self.name, f"{self.label}, {count}",
+                                                *self.design_diagram_lines(sc)))
         if not self.enabled(sc):
             return None
         count = count_text(self.configured(sc), self.instance_type(sc), self.noun)

@@ -1,6 +1,7 @@
 """The API gateway: instances of an instance type, or a managed API gateway priced per request
 (`gateway.pricing: api_gateway_rest | api_gateway_http`: no instances, compute 0, and the month's
-(sends + reads) priced through the catalog's graduated tiers, in millions of requests)."""
+(sends + reads) priced through the catalog's graduated tiers, in millions of requests). A design's
+gateway prices the requests its flows send it (the flows' calls to it, sim/traffic.py)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ from sim.components.cost_rows import CostRow, basis_number, graduated_usd, price
 if TYPE_CHECKING:
     from sim.pricing import Catalog
     from sim.scenario import Scenario
+    from sim.traffic import DesignTraffic
 
 
 @dataclass(frozen=True)
 class GatewayKind(ComponentKind):
     def managed_note(self, sc: Scenario) -> str:
-        if sc.gateway.pricing == "instances":
+        pricing = self.section(sc).pricing
+        if pricing == "instances":
             return ""
-        return f"managed {sc.gateway.pricing}: priced per request by sim/cost.py"
+        return f"managed {pricing}: priced per request by sim/cost.py"
 
     def compute_rows(self, sc: Scenario, catalog: Catalog, instances: int) -> list[CostRow]:
-        if sc.gateway.pricing != "instances":
+        pricing = self.section(sc).pricing
+        if pricing != "instances":
             return [CostRow(self.name, "compute", 0.0,
-                            f"gateway.pricing {sc.gateway.pricing}: managed, no instances")]
+                            f"{self.field_path}.pricing {pricing}: managed, no instances")]
         return super().compute_rows(sc, catalog, instances)
 
     def request_rows(self, sc: Scenario, catalog: Catalog, month_s: float) -> list[CostRow]:
@@ -42,11 +46,33 @@ class GatewayKind(ComponentKind):
                  f"{n(millions)}M requests/month, {gw.pricing} tiers: {tiers}")
         return [CostRow(self.name, "requests", usd, basis, price_source(catalog, prices))]
 
-    def diagram_lines(self, sc: Scenario) -> tuple[str, ...]:
-        g = sc.gateway
+    def design_request_rows(self, sc: Scenario, catalog: Catalog, demand: DesignTraffic,
+                            month_s: float) -> list[CostRow]:
+        gw = self.section(sc)
+        if gw.pricing == "instances":
+            return []
+        prices = catalog.api_gateway.rest if gw.pricing == "api_gateway_rest" else catalog.api_gateway.http
+        n = basis_number
+        per_flow: dict[str, float] = {}
+        for call in demand.to(self.name):
+            per_flow[call.flow] = per_flow.get(call.flow, 0.0) + call.per_sec
+        rate = sum(per_flow.values())
+        millions = rate * month_s / 1e6
+        usd, parts = graduated_usd(millions, prices.tiers)
+        tiers = " + ".join(f"{n(units)}M x ${price:g}" for units, price in parts) or "0"
+        flows = " + ".join(f"{n(r)} {f}" for f, r in per_flow.items()) or "0"
+        basis = (f"({flows})/s x {n(month_s)} s = {n(millions)}M requests/month, {gw.pricing} tiers: "
+                 f"{tiers}")
+        return [CostRow(self.name, "requests", usd, basis, price_source(catalog, prices))]
+
+    def design_diagram_lines(self, sc: Scenario) -> tuple[str, ...]:
+        return self.diagram_lines(sc, "key")
+
+    def diagram_lines(self, sc: Scenario, limited: str = "user") -> tuple[str, ...]:
+        g = self.section(sc)
         settings = [f"{g.workers} workers"]
         if g.rate_limit is not None:
-            settings.append(f"limit {g.rate_limit.per_user_per_sec:g}/s per user")
+            settings.append(f"limit {g.rate_limit.per_user_per_sec:g}/s per {limited}")
         if g.pricing != "instances":
             settings.append(f"priced as {g.pricing}")
         return (", ".join(settings),)

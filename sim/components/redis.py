@@ -9,6 +9,11 @@ replica nodes in other zones.
   with `redis.replicas` 0 a lost zone takes its share of the cache with it (a WARN).
 - counts: the plan counts shards; nodes (and their cost) are shards x (1 + replicas).
 - its workers are not CPU threads (Redis runs commands on one thread).
+- a design's Redis: memory holds every key of the key spaces its flows look up or write, count x
+  (mean value_bytes + sim.system.keys.CACHE_ENTRY_OVERHEAD_BYTES). Looked up by a cache step (a
+  miss goes to the miss steps), short memory is a WARN, also when flows write through to it (the
+  hit ratio drops, as Che's model already assumes); reached by plain calls only, it is the keys'
+  home, a store that must hold them, and short memory is CRITICAL.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from sim.components.units import amount, byte_text, ceil_instances, number
 
 if TYPE_CHECKING:
     from sim.analytic import Flows
+    from sim.fleet_specs import Redis
     from sim.pricing import InstanceType
     from sim.scenario import Scenario
+    from sim.traffic import DesignTraffic
 
 
 def redis_memory_dimension(sc: Scenario, flows: Flows) -> Dimension:
@@ -45,6 +52,33 @@ def redis_memory_dimension(sc: Scenario, flows: Flows) -> Dimension:
          "working_set_bytes": working_set_gib * GIB}, needed_all_zones=needed)
 
 
+def design_memory_dimension(r: Redis, name: str, demand: DesignTraffic) -> Dimension:
+    from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES
+
+    total, parts = 0.0, []
+    for space in demand.spaces(name):
+        count, value = demand.system.keys[space].count, demand.value_bytes(space)
+        total += count * (value + CACHE_ENTRY_OVERHEAD_BYTES)
+        parts.append(f"{space} {count:,} keys x ({value:,.0f} + {CACHE_ENTRY_OVERHEAD_BYTES}) B")
+    working_set_gib = total / GIB
+    per = r.memory_gb_per_shard * r.usable_memory_fraction
+    needed = ceil_instances(working_set_gib / per)
+    return Dimension(
+        "memory", "GiB", working_set_gib, per, needed,
+        f"{' + '.join(parts) or 'no key space reaches it'} = {amount(working_set_gib, 'GiB')} "
+        f"({byte_text(total)})",
+        f"{r.memory_gb_per_shard:g} GiB x {r.usable_memory_fraction:g} usable = {number(per)} GiB"
+        + (f" (each of its {r.replicas} replica(s) holds the same)" if r.replicas else ""),
+        {"working_set_bytes": total}, needed_all_zones=needed)
+
+
+def cache_only(name: str, demand: DesignTraffic) -> bool:
+    """Flows look keys up in it with a cache step, so a key it does not hold is a miss answered by the
+    miss steps (writes into it, write-through, keep it a cache); a Redis only called directly is
+    the keys' home, a store."""
+    return any(c.role == "lookup" for c in demand.to(name))
+
+
 def _misses_go_to(sc: Scenario) -> str:
     return "Cassandra" if sc.cassandra.enabled else "nowhere (reads fail)"
 
@@ -52,27 +86,57 @@ def _misses_go_to(sc: Scenario) -> str:
 @dataclass(frozen=True)
 class RedisKind(ComponentKind):
     def nodes_per_instance(self, sc: Scenario) -> int:
-        return 1 + sc.redis.replicas
+        return 1 + int(self.section(sc).replicas)
+
+    def design_dimensions(self, sc: Scenario, demand: DesignTraffic, hw: InstanceType | None
+                          ) -> tuple[list[Dimension], list[str]]:
+        return [design_memory_dimension(self.section(sc), self.name, demand)], []
+
+    def design_soft_dimensions(self, demand: DesignTraffic) -> tuple[str, ...]:
+        return self.soft_dimensions if cache_only(self.name, demand) else ()
+
+    def design_explain(self, d: Dimension, sc: Scenario, demand: DesignTraffic) -> str | None:
+        if d.name != "memory":
+            return None
+        why = f"Why: the keys it is sent are {d.basis}; one shard holds {d.capacity_basis}."
+        hit = demand.loads.hit_ratios.get(self.name)
+        if cache_only(self.name, demand):
+            return (f"{why} The cache still works, at the hit ratio Che's model gives ({hit or 0.0:.3f}); "
+                    "misses take the lookup's miss steps.")
+        stores = sorted({f"{c.flow}: {c.op}" for c in demand.to(self.name)
+                         if c.role not in ("lookup", "fill")})
+        lookups = f"; its cache lookups hit {hit:.3f} by Che's model" if hit is not None else ""
+        return (f"{why} Flows use it as a store ({', '.join(stores)}): keys it cannot hold are evicted and "
+                f"lost{lookups}.")
+
+    def design_diagram_lines(self, sc: Scenario) -> tuple[str, ...]:
+        r = self.section(sc)
+        noun = "replica" if r.replicas == 1 else "replicas"
+        replicas = f", {r.replicas} {noun} per shard" if r.replicas else ""
+        return (f"{r.memory_gb_per_shard:g} GB per shard{replicas}",)
 
     def extra_dimensions(self, sc: Scenario, flows: Flows, hw: InstanceType | None) -> list[Dimension]:
         return [redis_memory_dimension(sc, flows)]
 
     def consistency(self, sc: Scenario, hw: InstanceType | None, type_name: str | None) -> list[Finding]:
-        if hw is not None and sc.redis.memory_gb_per_shard > hw.memory_gb:
-            return [Finding(self.name, "memory", f"memory_gb_per_shard {sc.redis.memory_gb_per_shard:g} GiB "
+        r = self.section(sc)
+        if hw is not None and r.memory_gb_per_shard > hw.memory_gb:
+            return [Finding(self.name, "memory", f"memory_gb_per_shard {r.memory_gb_per_shard:g} GiB "
                                                  f"exceeds {type_name}'s {hw.memory_gb:g} GiB")]
         return []
 
     def fleet_findings(self, sc: Scenario) -> tuple[list[Finding], list[str]]:
         zones = sc.network.zones
-        if not sc.redis.enabled or zones <= 1:
+        r = self.section(sc)
+        if not r.enabled or zones <= 1:
             return [], []
-        if sc.redis.replicas == 0:
+        if r.replicas == 0:
+            held = "keys" if self.bound else "lists"
+            misses = "their lookups miss" if self.bound else f"those lookups miss to {_misses_go_to(sc)}"
             return [Finding(self.name, "zones", (
-                f"replicas 0 over {zones} zones: losing a zone loses its shards' lists (about 1/{zones} of "
-                "the cache) until they refill, and those lookups miss to "
-                f"{_misses_go_to(sc)}; set redis.replicas"))], []
-        return [], [f"redis: {sc.redis.replicas} replica(s) per shard in other zones take over a lost "
+                f"replicas 0 over {zones} zones: losing a zone loses its shards' {held} (about 1/{zones} of "
+                f"the cache) until they refill, and {misses}; set {self.field_path}.replicas"))], []
+        return [], [f"{self.name}: {r.replicas} replica(s) per shard in other zones take over a lost "
                     "zone's shards, so shard counts carry no zone headroom"]
 
     def explain(self, d: Dimension, sc: Scenario, flows: Flows) -> str | None:

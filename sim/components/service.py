@@ -1,5 +1,6 @@
 """The stateless services: the message service (every send and read) and the group service
-(Kafka's consumer, fanning a message out). Sized on cpu and network, one instance at least."""
+(Kafka's consumer, fanning a message out), and a design's services (`SERVICE`, bound to each
+component of `kind: service`). Sized on cpu and network, one instance at least."""
 
 from __future__ import annotations
 
@@ -31,7 +32,17 @@ class GroupServiceKind(ComponentKind):
         return super().diagram_node(sc) if sc.kafka.enabled else None
 
 
+@dataclass(frozen=True)
+class ServiceKind(ComponentKind):
+    """A design's service: named operations, each with its service time."""
+
+    def design_diagram_lines(self, sc: Scenario) -> tuple[str, ...]:
+        s = self.section(sc)
+        return (f"{s.workers} workers, ops {', '.join(s.ops)}",)
+
+
 MESSAGE_SERVICE = MessageServiceKind(name="message_service", label="Message service", diagram_rank=2,
                                      diagram_layer=2)
 GROUP_SERVICE = GroupServiceKind(name="group_service", label="Group service", diagram_rank=6,
                                  diagram_layer=4)
+SERVICE = ServiceKind(name="service", label="Service")

@@ -67,15 +67,15 @@ def _reply(q: _Quorum, error: str | None) -> None:
         q.failures_left -= 1
         if q.failures_left < 0:
             q.done = True
-            q.fn(q.ctx, f"cassandra.{error}")
+            q.fn(q.ctx, error)  # the caller names the component ("<component>.<error>")
 
 
 class CassandraCluster:
     def __init__(self, env: simpy.Environment, cfg: Cassandra, nodes: int, hop_ms: Draw,
-                 rng: np.random.Generator, zones: int = 1) -> None:
+                 rng: np.random.Generator, zones: int = 1, name: str = "cassandra") -> None:
         self.env = env
         self.cfg = cfg
-        self.fleet = Fleet(env, "cassandra", nodes, cfg.workers, cfg.queue_limit)
+        self.fleet = Fleet(env, name, nodes, cfg.workers, cfg.queue_limit)
         self.rf = cfg.replication_factor
         self.write_k = replies_needed(cfg.write_consistency, self.rf)
         self.read_k = replies_needed(cfg.read_consistency, self.rf)
@@ -107,12 +107,15 @@ class CassandraCluster:
         """Ring position (index into `replicas`) of each integer key."""
         return self.ring.positions(ids, salt).astype(np.int32)
 
-    def write(self, pos: int, fn: Done, ctx: Any) -> None:
+    def write(self, pos: int, fn: Done, ctx: Any, k: int | None = None) -> None:
+        """Write to every live replica; fn(ctx, error) at the `k`-th reply (default: the
+        component's write consistency)."""
+        write_k = self.write_k if k is None else k
         replicas = self.replicas[pos]
         live = [st for st in replicas if not st.down]
-        if len(live) < self.write_k:
+        if len(live) < write_k:
             self.unavailable += 1
-            fn(ctx, "cassandra.unavailable")
+            fn(ctx, "unavailable")
             return
         hinted: list[tuple[int, int]] = []
         for st in replicas:
@@ -124,11 +127,11 @@ class CassandraCluster:
                 hinted.append((i, self._hint_seq[i]))
         env, hop, svc = self.env, self.hop_ms, self.write_ms
         if len(live) == self.rf and not self._tracking:
-            q = _Quorum(self.write_k, self.rf, fn, ctx)
+            q = _Quorum(write_k, self.rf, fn, ctx)
             for station in replicas:
                 call(env, hop(), station, svc(), _reply, q)
             return
-        q = _Quorum(self.write_k, len(live), fn, ctx)
+        q = _Quorum(write_k, len(live), fn, ctx)
         hints = tuple(hinted)
         for station in live:
             call(env, hop(), station, svc(), self._tracked_reply, (q, station, hints))
@@ -145,8 +148,8 @@ class CassandraCluster:
             # acknowledged, yet only one replica has it until one of its hints replays
             self.sole_copies[q.last_applied.index].append(hints)
 
-    def read(self, pos: int, fn: Done, ctx: Any) -> None:
-        k = self.read_k
+    def read(self, pos: int, fn: Done, ctx: Any, k: int | None = None) -> None:
+        k = self.read_k if k is None else k
         replicas = self.replicas[pos]
         start = self._offset()
         rf = self.rf
@@ -159,7 +162,7 @@ class CassandraCluster:
                     break
         if len(asked) < k:
             self.unavailable += 1
-            fn(ctx, "cassandra.unavailable")
+            fn(ctx, "unavailable")
             return
         q = _Quorum(k, k, fn, ctx)
         env, hop, svc = self.env, self.hop_ms, self.read_ms

@@ -64,8 +64,8 @@ class FaultInjector:
                 self._down[st] = active + 1
                 if active == 0:
                     self._crash(st, fault)
-                elif fault.lose_data and st.fleet.name == "cassandra" and engine.cass is not None:
-                    engine.cass.crashed(st, True)  # down already; its disk is lost now
+                elif fault.lose_data and st.fleet.name in engine.cassandras:
+                    engine.cassandras[st.fleet.name].crashed(st, True)  # down already; its disk is lost now
 
     def _end(self, event: Any) -> None:
         fault: Fault = event._value
@@ -92,10 +92,10 @@ class FaultInjector:
         st.crash()
         engine = self.engine
         name = st.fleet.name
-        if name == "cassandra" and engine.cass is not None:
-            engine.cass.crashed(st, fault.lose_data)
-        elif name == "kafka" and engine.kafka is not None:
-            engine.kafka.broker_lost(st, fault.election_s)
+        if name in engine.cassandras:
+            engine.cassandras[name].crashed(st, fault.lose_data)
+        elif name in engine.kafkas:
+            engine.kafkas[name].broker_lost(st, fault.election_s)
 
     def _recover(self, st: Station) -> None:
         if not st.down:
@@ -103,12 +103,12 @@ class FaultInjector:
         st.recover()
         engine = self.engine
         name = st.fleet.name
-        if name == "cassandra" and engine.cass is not None:
-            engine.cass.recovered(st)
-        elif name == "kafka" and engine.kafka is not None:
-            engine.kafka.broker_recovered(st)
-        elif name == "redis" and engine.redis is not None:
-            engine.redis.restarted_empty(st.index)
+        if name in engine.cassandras:
+            engine.cassandras[name].recovered(st)
+        elif name in engine.kafkas:
+            engine.kafkas[name].broker_recovered(st)
+        elif name in engine.redises:
+            engine.redises[name].restarted_empty(st.index)
 
     def _pause(self, stations: list[Station], fault: Fault) -> None:
         """Stop-the-world pauses every `every_s` within the fault window."""

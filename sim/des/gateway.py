@@ -35,9 +35,9 @@ class TokenBuckets:
 
 class GatewayFleet:
     def __init__(self, env: simpy.Environment, cfg: Gateway, instances: int, users: int,
-                 hop_ms: Draw, service_ms: Draw, balancer_seed: int) -> None:
+                 hop_ms: Draw, service_ms: Draw, balancer_seed: int, name: str = "gateway") -> None:
         self.env = env
-        self.fleet = Fleet(env, "gateway", instances, cfg.workers, cfg.queue_limit, cfg.balancer,
+        self.fleet = Fleet(env, name, instances, cfg.workers, cfg.queue_limit, cfg.balancer,
                            balancer_seed)
         self.buckets = TokenBuckets(users, cfg.rate_limit) if cfg.rate_limit else None
         self.hop_ms = hop_ms

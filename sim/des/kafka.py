@@ -105,10 +105,10 @@ class ConsumerGroup:
 
 class KafkaCluster:
     def __init__(self, env: simpy.Environment, cfg: Kafka, brokers: int, partitions: int,
-                 hop_ms: Draw, rng: np.random.Generator) -> None:
+                 hop_ms: Draw, rng: np.random.Generator, name: str = "kafka") -> None:
         self.env = env
         self.cfg = cfg
-        self.fleet = Fleet(env, "kafka", brokers, cfg.workers, cfg.queue_limit)
+        self.fleet = Fleet(env, name, brokers, cfg.workers, cfg.queue_limit)
         self.partitions = partitions
         self.hop_ms = hop_ms
         self.append_ms = sampler(cfg.append_ms, rng, scale=1e-3)
@@ -123,13 +123,13 @@ class KafkaCluster:
         self.lost = 0
         self.unavailable = 0
 
-    def partitions_of(self, conv_ids: np.ndarray) -> np.ndarray:
-        return (hash_keys(conv_ids, salt=4) % np.uint64(self.partitions)).astype(np.int32)
+    def partitions_of(self, keys: np.ndarray, salt: int = 4) -> np.ndarray:
+        return (hash_keys(keys, salt=salt) % np.uint64(self.partitions)).astype(np.int32)
 
     def produce(self, p: int, record: Any, fn: Done, ctx: Any) -> None:
         if self.leaderless_until[p] > self.env._now:
             self.unavailable += 1
-            fn(ctx, "kafka.unavailable")  # no leader until the election ends
+            fn(ctx, "unavailable")  # no leader until the election ends
             return
         op = _Produce(p, record, fn, ctx, len(self.followers[p]))
         if self.cfg.acks == "0":
@@ -174,7 +174,7 @@ class KafkaCluster:
             self.lost += 1  # acknowledged (acks 0 or 1) but never committed
         else:
             op.acked = True
-            op.fn(op.ctx, f"kafka.{error}")
+            op.fn(op.ctx, error)  # the caller names the component
 
     # -- faults ------------------------------------------------------------------------------
     def broker_lost(self, broker: Station, election_s: float) -> None:

@@ -23,22 +23,22 @@ SLOTS = 16384
 
 class RedisCluster:
     def __init__(self, env: simpy.Environment, cfg: Redis, shards: int, cache: CacheModel,
-                 hop_ms: Draw, rng: np.random.Generator) -> None:
+                 hop_ms: Draw, rng: np.random.Generator, name: str = "redis") -> None:
         self.env = env
-        self.fleet = Fleet(env, "redis", shards, cfg.workers, cfg.queue_limit)
+        self.fleet = Fleet(env, name, shards, cfg.workers, cfg.queue_limit)
         self.cache = cache
         self.hop_ms = hop_ms
         streams = rng.spawn(2)
         self.service_ms = sampler(cfg.service_ms, streams[0], scale=1e-3)
         self._uniform = uniforms(streams[1])
         self._hit_p = memoryview(np.ascontiguousarray(cache.hit_probability, dtype=np.float64))
-        self.conv_shard: memoryview | None = None  # set by the engine
-        self.cold: dict[int, set[int]] = {}  # shard -> conversations refilled since it came back
+        self.conv_shard: memoryview | None = None  # set by the engine: the cached key space's shards
+        self.cold: dict[int, set[int]] = {}  # shard -> keys refilled since it came back
         self.hits = 0  # cumulative over the run
         self.misses = 0
 
-    def shards_of(self, conv_ids: np.ndarray) -> np.ndarray:
-        slots = hash_keys(conv_ids, salt=3) % np.uint64(SLOTS)
+    def shards_of(self, keys: np.ndarray, salt: int = 3) -> np.ndarray:
+        slots = hash_keys(keys, salt=salt) % np.uint64(SLOTS)
         return (slots.astype(np.int64) * len(self.fleet.stations) // SLOTS).astype(np.int32)
 
     def command(self, shard: int, fn: Done, ctx: Any) -> None:

@@ -1,7 +1,8 @@
 """Which summary.json figures experiments report, and how to label them.
 
 A figure is a dotted path into summary.json (`latency_ms.read.p99`). The headline figures are
-the ones an architect compares: latency percentiles and mean per operation, throughput,
+the ones an architect compares: latency percentiles and mean per flow (the run's own request
+types: send, read, delivery in the messaging preset; resolve, shorten in a URL shortener), throughput,
 availability, per-component utilization and p99 queue wait, the cache hit ratio, the Kafka
 consumer lag, the monthly cost, and every figure a scenario's SLOs name.
 """
@@ -15,7 +16,6 @@ from typing import Any
 from sim.scenario import Scenario
 from sim.slo import lookup
 
-OPS = ("send", "read", "delivery")
 LATENCY_STATS = ("mean", "p50", "p90", "p99", "p999")
 COMPONENT_FIGURES = ("utilization_mean", "utilization_max", "queue_wait_ms_p99")
 COST = "cost.total_monthly_usd"
@@ -25,17 +25,24 @@ def headline_paths(summary: Mapping[str, Any], scenario: Scenario | None = None)
     """The headline figures `summary` has numbers for, in a stable order."""
     paths: list[str] = []
     latency = summary.get("latency_ms") or {}
-    for op in OPS:
-        if (latency.get(op) or {}).get("count"):
-            paths += [f"latency_ms.{op}.{stat}" for stat in LATENCY_STATS]
-    paths += [f"throughput_per_sec.{op}" for op in OPS if (latency.get(op) or {}).get("count")]
-    paths += [f"availability.{key}" for key in (*OPS, "overall")]
+    flows = flows_of(summary)
+    measured = [op for op in flows if (latency.get(op) or {}).get("count")]
+    for op in measured:
+        paths += [f"latency_ms.{op}.{stat}" for stat in LATENCY_STATS]
+    paths += [f"throughput_per_sec.{op}" for op in measured]
+    paths += [f"availability.{key}" for key in (*flows, "overall")]
     paths += [COST, "cache.hit_ratio", "kafka.consumer_lag_max_s"]
     for name in summary.get("components") or {}:
         paths += [f"components.{name}.{fig}" for fig in COMPONENT_FIGURES]
     if scenario is not None:
         paths += [slo.metric for slo in scenario.slo]
     return [p for p in dict.fromkeys(paths) if lookup(summary, p) is not None]
+
+
+def flows_of(summary: Mapping[str, Any]) -> list[str]:
+    """The run's flows, in summary.json's order (the keys of its latency_ms)."""
+    latency = summary.get("latency_ms")
+    return list(latency) if isinstance(latency, Mapping) else []
 
 
 def values_at(summaries: Iterable[Mapping[str, Any]], path: str) -> list[float]:

@@ -44,8 +44,7 @@ from sim.scenario import Scenario, Slo
 from sim.sizing import size_plan
 from sim.slo import lookup
 from sim.summary import figure_path_problem
-
-DEFAULT_METRICS = ("latency_ms.send.p99", "latency_ms.read.p99")
+from sim.system.compile import system_of
 
 
 @dataclass
@@ -150,13 +149,15 @@ def plan_sweep(path: str | Path, sets: Sequence[str] = (), options: Sequence[str
     if not axes:
         raise ScenarioError(str(path), "nothing to sweep; give --set path=v1,v2,... or a sweep: section "
                                        "with parameters")
+    flows = list(base.flows) or None  # a design's figures name its own flows
     for metric in metrics:  # --metric: checked against the typed summary like sweep.metrics
-        problem = figure_path_problem(metric)
+        problem = figure_path_problem(metric, flows)
         if problem is not None:
             raise ScenarioError(f"--metric {metric}", problem)
     chosen = list(metrics) or (list(base.sweep.metrics) if base.sweep and base.sweep.metrics else [])
     if not chosen:
-        chosen = [*DEFAULT_METRICS, *(s.metric for s in base.slo)]
+        defaults = [f"latency_ms.{flow}.p99" for flow in system_of(base).client_flows()]
+        chosen = [*defaults, *(s.metric for s in base.slo)]
     chosen = list(dict.fromkeys(chosen))
     if replications is None and base.sweep is not None and base.sweep.replications > 1:
         replications = base.sweep.replications

@@ -11,10 +11,11 @@ so the automatic warm-up takes two passes over the same sample paths:
    in whole windows.
 3. every replication runs again with that warm-up: the same paths, now measured from the cut.
 
-The series: per operation with traffic, the window's median latency and its successful
-completions per second (queues filling up show in both). The window's p99 is left out: it is
-heavy-tailed, and MSER, which minimises the standard error of what it keeps, chases its spikes
-(on a steady M/M/1 it cut half the run). Windows before an operation's first completion count
+The series: per flow with traffic (the run's own request types, read off the series' columns),
+the window's median latency and its successful completions per second (queues filling up show
+in both). The window's p99 is left out: it is heavy-tailed, and MSER, which minimises the
+standard error of what it keeps, chases its spikes (on a steady M/M/1 it cut half the run).
+Windows before a flow's first completion count
 as transient. MSER cuts some pure noise too (on steady white noise it cuts a few batches about
 a third of the time): that costs data, not bias. The cost is twice the simulation time; give `warmup_s`
 in seconds to skip the pilot.
@@ -23,7 +24,7 @@ in seconds to skip the pilot.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.mser import BATCH, mser
+from sim.metrics import flows_in_series
 
-OPS = ("send", "read", "delivery")
-SERIES = tuple(f"{op}_{kind}" for op in OPS for kind in ("p50_ms", "succeeded_per_sec"))
+SERIES_KINDS = ("p50_ms", "succeeded_per_sec")
 METHOD = ("MSER-5 on the per-window series (median latency and completions/s per operation) "
           "averaged over the pilot replications; warm-up = the largest cut")
 
@@ -62,6 +63,11 @@ class WarmupCut:
         }
 
 
+def series_names(columns: Iterable[str]) -> list[str]:
+    """The series MSER-5 cuts: each flow's median latency and completions per second, flow by flow."""
+    return [f"{flow}_{kind}" for flow in flows_in_series(columns) for kind in SERIES_KINDS]
+
+
 def mean_series(timeseries: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The per-window series averaged over replications (NaN windows left out of each mean)."""
     if not timeseries:
@@ -80,7 +86,7 @@ def warmup_cut(timeseries: Sequence[pd.DataFrame], duration_s: float) -> WarmupC
     notes: list[str] = []
     flagged: dict[str, list[str]] = {}  # note -> the series it applies to
     reliable = True
-    for name in SERIES:
+    for name in series_names(series.columns):
         if name not in series.columns:
             continue
         values = series[name].to_numpy(dtype=float)

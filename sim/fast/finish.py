@@ -24,6 +24,7 @@ from sim.fast.station import (
 from sim.fast.system import FLEETS, System
 from sim.fast.tables import ERRORS, NONE, TIMED_EDGES
 from sim.run_state import RunState
+from sim.system.compile import messaging_system
 
 
 class Finish:
@@ -123,6 +124,7 @@ class Finish:
             measured_seconds=measured,
             wall_seconds=wall_s,
             drained=drain,
+            system=messaging_system(sc),
         )
         if self.sys.group_on:
             limit = sc.group_service.max_in_flight

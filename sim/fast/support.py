@@ -43,6 +43,10 @@ def check_supported(scenario: Scenario) -> None:
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
     """Every feature of `scenario` the fast engine cannot simulate, each a one-line error."""
     out: list[ScenarioError] = []
+    if scenario.is_design:
+        return [ScenarioError(
+            "flows", "the fast engine runs the messaging sections' flows (send, read, delivery) only, not a "
+                     "design's own flows yet; run with --engine des")]
     gs = getattr(scenario, "group_service", None)
     if gs is not None and gs.enabled and gs.fan_out == "read":
         out.append(ScenarioError(

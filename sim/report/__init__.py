@@ -29,7 +29,7 @@ from sim.slo import evaluate_slos
 if TYPE_CHECKING:  # sim.result must not import the report: no import of it here at run time
     from sim.result import Result
 
-__all__ = ["CHART_FILES", "draw_charts", "evaluate_slos", "fault_windows", "write_report"]
+__all__ = ["CHART_FILES", "draw_charts", "evaluate_slos", "fault_windows", "triggered_flows", "write_report"]
 
 CHART_FILES = {
     "latency_cdf": "latency_cdf.png",
@@ -43,7 +43,7 @@ CHART_FILES = {
 
 
 def _latency_slo_points(scenario: Scenario) -> list[tuple[str, str, float]]:
-    """(op, statistic, max ms) for SLOs like latency_ms.read.p99 <= 100."""
+    """(flow, statistic, max ms) for SLOs like latency_ms.read.p99 <= 100."""
     points = []
     for slo in scenario.slo:
         parts = slo.metric.split(".")
@@ -63,6 +63,14 @@ def fault_windows(faults: Any) -> list[tuple[float, float]]:
     return out
 
 
+def triggered_flows(summary: Mapping[str, Any]) -> list[str]:
+    """The run's flows that another flow starts (delivery, started by a committed Kafka record): those
+    with figures in latency_ms but no offered load (summary.json lists offered_per_sec for the flows
+    clients start)."""
+    offered = summary.get("offered_per_sec") or {}
+    return [flow for flow in summary.get("latency_ms") or {} if flow not in offered]
+
+
 def draw_charts(result: Result, out_dir: Path, scenario: Scenario) -> dict[str, Path]:
     """Every chart the run has data for, as PNGs in `out_dir`; {chart: path}."""
     s = result.summary
@@ -76,7 +84,8 @@ def draw_charts(result: Result, out_dir: Path, scenario: Scenario) -> dict[str, 
                                             _latency_slo_points(scenario)),
         "latency_over_time": ch.latency_over_time_chart(ts, out_dir / CHART_FILES["latency_over_time"],
                                                         name, warmup, faults),
-        "throughput": ch.throughput_chart(ts, out_dir / CHART_FILES["throughput"], name, warmup, faults),
+        "throughput": ch.throughput_chart(ts, out_dir / CHART_FILES["throughput"], name, warmup, faults,
+                                          triggered_flows(s)),
         "utilization": ch.utilization_chart(result.components, out_dir / CHART_FILES["utilization"], name,
                                             scenario.capacity.target_utilization),
         "cache_hit_ratio": ch.cache_hit_chart(ts, out_dir / CHART_FILES["cache_hit_ratio"], name, warmup,

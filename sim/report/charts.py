@@ -13,7 +13,7 @@ hottest node marked beyond that.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,13 @@ from sim.chart_style import OP_COLORS
 from sim.chart_style import figure as _figure
 from sim.chart_style import save as _save
 from sim.histogram import GROWTH, Histogram
+from sim.metrics import flows_in_series
 from sim.report.fmt import ms, numeric_items, usd
 
-OPS = ("send", "read", "delivery")
+# a flow without a colour of its own (OP_COLORS: the messaging preset's) takes the palette's
+# colour at its place among the run's flows, the same in every chart
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#d62728")
 MAX_BARS = 60  # per fleet: more nodes than this are drawn as a distribution
 GROUP_MIN_SLOTS = 4  # bar slots a small fleet's group takes at least, so labels do not collide
 HOT, WARM, COOL = "#d62728", "#ff9f1c", "#4c78a8"
@@ -49,8 +53,21 @@ _CDF_TICKS = {0.01: "p1", 0.1: "p10", 0.5: "p50", 0.9: "p90", 0.99: "p99", 0.999
 _QUANTILE_OF = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 
 
+def flow_color(flow: str, flows: Sequence[str]) -> str:
+    """The colour a flow is drawn in: its own (OP_COLORS), else its place among `flows`."""
+    own = OP_COLORS.get(flow)
+    if own is not None:
+        return own
+    return PALETTE[list(flows).index(flow) % len(PALETTE)] if flow in flows else PALETTE[-1]
+
+
 def _has(frame: pd.DataFrame, *columns: str) -> bool:
     return all(c in frame.columns and frame[c].notna().any() for c in columns)
+
+
+def _names(flows: Sequence[str]) -> str:
+    """`send, read and delivery`: the flows a chart draws, for its title."""
+    return flows[0] if len(flows) == 1 else f"{', '.join(flows[:-1])} and {flows[-1]}"
 
 
 def _plain_log_labels(axis: Any, pattern: str) -> None:
@@ -79,7 +96,7 @@ def _marker(timeseries: pd.DataFrame) -> str | None:
 
 def latency_cdf_chart(histograms: Mapping[str, Histogram], path: Path, title: str,
                       slo_points: list[tuple[str, str, float]] | None = None) -> Path | None:
-    """Latency CDF per operation: log time axis, logit quantile axis (so p99 and p99.9 are as
+    """Latency CDF per flow (request type): log time axis, logit quantile axis (so p99 and p99.9 are as
     legible as the median). `slo_points` are (op, statistic, max ms) objectives, drawn as an x
     that the curve must pass to the left of."""
     curves = {op: h.cdf_points() for op, h in histograms.items() if h.count > 0}
@@ -97,13 +114,14 @@ def latency_cdf_chart(histograms: Mapping[str, Histogram], path: Path, title: st
             x = np.concatenate([[edges[first] / GROWTH], edges[first:]])
             y = np.clip(np.concatenate([[0.0], cumulative[first:]]), bottom, top)
             h = histograms[op]
-            ax.step(x, y, where="post", color=OP_COLORS.get(op), lw=1.8,
+            ax.step(x, y, where="post", color=flow_color(op, list(histograms)), lw=1.8,
                     label=f"{op}: p50 {ms(h.quantile(0.5))}, p99 {ms(h.quantile(0.99))}, n={h.count:,}")
         for op, stat, limit_ms in slo_points or []:
             q = _QUANTILE_OF.get(stat)
             if q is None:
                 continue
-            ax.plot([limit_ms], [q], marker="X", ms=11, color=OP_COLORS.get(op, "black"),
+            color = flow_color(op, list(histograms)) if op in histograms else "black"
+            ax.plot([limit_ms], [q], marker="X", ms=11, color=color,
                     markeredgecolor="black", ls="none", label=f"SLO {op} {stat} <= {limit_ms:g} ms")
         ax.set_xscale("log")
         ax.set_yscale("logit")
@@ -115,15 +133,16 @@ def latency_cdf_chart(histograms: Mapping[str, Histogram], path: Path, title: st
         _plain_log_labels(ax.xaxis, "{:g}")
         ax.set_xlabel("latency (ms, log scale)")
         ax.set_ylabel("share of requests at or below (quantile)")
-        ax.set_title(f"{title}: latency CDF per operation")
+        ax.set_title(f"{title}: latency CDF of {_names(list(curves))}")
         fig.legend(loc="outside lower center", ncols=2, fontsize=9)  # never over a curve
         return _save(fig, path)
 
 
 def latency_over_time_chart(timeseries: pd.DataFrame, path: Path, title: str, warmup_s: float = 0.0,
                             faults: Sequence[tuple[float, float]] = ()) -> Path | None:
-    """p50 (dashed) and p99 (solid) per operation per simulated second."""
-    ops = [op for op in OPS if _has(timeseries, "t_s", f"{op}_p99_ms")]
+    """p50 (dashed) and p99 (solid) per flow per simulated second."""
+    flows = flows_in_series(timeseries.columns)
+    ops = [op for op in flows if _has(timeseries, "t_s", f"{op}_p99_ms")]
     if not ops:
         return None
     with _figure(10, 5) as fig:
@@ -132,7 +151,7 @@ def latency_over_time_chart(timeseries: pd.DataFrame, path: Path, title: str, wa
         t = timeseries["t_s"]
         values = []
         for op in ops:
-            color = OP_COLORS.get(op)
+            color = flow_color(op, flows)
             p99 = timeseries[f"{op}_p99_ms"]
             ax.plot(t, p99, color=color, lw=1.8, marker=_marker(timeseries), label=f"{op} p99")
             values.append(p99)
@@ -151,16 +170,20 @@ def latency_over_time_chart(timeseries: pd.DataFrame, path: Path, title: str, wa
             ax.set_ylim(bottom=0)
             ax.set_ylabel("latency (ms)")
         _time_axis(ax, timeseries)
-        ax.set_title(f"{title}: p50 and p99 latency per operation over time")
+        ax.set_title(f"{title}: p50 and p99 latency of {_names(ops)} over time")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5)
         return _save(fig, path)
 
 
 def throughput_chart(timeseries: pd.DataFrame, path: Path, title: str, warmup_s: float = 0.0,
-                     faults: Sequence[tuple[float, float]] = ()) -> Path | None:
-    """Top: offered (dashed) against succeeded (solid), one panel per operation so that lines of
-    similar rates do not hide each other. Bottom: failed requests per second, every operation."""
-    ops = [op for op in OPS if _has(timeseries, "t_s", f"{op}_succeeded_per_sec") and any(
+                     faults: Sequence[tuple[float, float]] = (),
+                     triggered: Collection[str] = ()) -> Path | None:
+    """Top: offered (dashed) against succeeded (solid), one panel per flow so that lines of
+    similar rates do not hide each other; a `triggered` flow's (one another flow starts, as a
+    committed Kafka record starts delivery) dashed line is its requests started. Bottom: failed
+    requests per second, every flow."""
+    flows = flows_in_series(timeseries.columns)
+    ops = [op for op in flows if _has(timeseries, "t_s", f"{op}_succeeded_per_sec") and any(
         timeseries[c].fillna(0).abs().sum() > 0 for c in
         (f"{op}_offered_per_sec", f"{op}_succeeded_per_sec", f"{op}_failed_per_sec") if c in timeseries)]
     if not ops:  # (an operation the scenario does not run gets no panel)
@@ -172,9 +195,9 @@ def throughput_chart(timeseries: pd.DataFrame, path: Path, title: str, warmup_s:
         for i, op in enumerate(ops):
             ax = fig.add_subplot(grid[0, i])
             _shade_warmup(ax, warmup_s, faults)
-            color = OP_COLORS.get(op)
+            color = flow_color(op, flows)
             if f"{op}_offered_per_sec" in timeseries:
-                label = "started" if op == "delivery" else "offered"
+                label = "started" if op in triggered else "offered"
                 ax.plot(t, timeseries[f"{op}_offered_per_sec"], color="black", ls="--", lw=1.2,
                         marker=_marker(timeseries), ms=4, label=label, zorder=3)
             ax.plot(t, timeseries[f"{op}_succeeded_per_sec"], color=color, lw=2.4,
@@ -194,7 +217,7 @@ def throughput_chart(timeseries: pd.DataFrame, path: Path, title: str, warmup_s:
             col = f"{op}_failed_per_sec"
             if col in timeseries:
                 failed_any = failed_any or bool((timeseries[col].fillna(0) > 0).any())
-                errors.plot(t, timeseries[col], color=OP_COLORS.get(op), lw=1.8,
+                errors.plot(t, timeseries[col], color=flow_color(op, flows), lw=1.8,
                             marker=_marker(timeseries), label=f"{op} failed")
         if failed_any:
             errors.set_ylim(bottom=0)

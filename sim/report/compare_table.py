@@ -1,6 +1,7 @@
 """`capsim compare`'s terminal table: the headline figures in readable units, one line each.
 
-compare.md keeps every figure; the terminal shows, per operation, p50, p99, throughput and
+compare.md keeps every figure; the terminal shows, per flow (the runs' own request types, in the
+order the figures name them), p50, p99, throughput and
 availability, the overall availability and the monthly cost, and besides those only the figures
 whose paired difference is significant (its 95% CI excludes zero) or whose SLO verdict changes.
 Numbers are written as an architect reads them: milliseconds to 3 significant digits,
@@ -19,7 +20,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from sim.experiments.figures import OPS, unit_of
+from sim.experiments.figures import unit_of
 from sim.experiments.stats import Interval
 
 WIDTH = 120
@@ -46,10 +47,25 @@ class RowLike(Protocol):
     def verdict(self) -> str: ...
 
 
-def headline_paths() -> list[str]:
-    """The figures always shown, in display order."""
+MESSAGING_FLOWS = ("send", "read", "delivery")
+
+
+def flows_named(metrics: Iterable[str]) -> list[str]:
+    """The flows the figures' paths name (`latency_ms.<flow>.…`, `throughput_per_sec.<flow>`), in the
+    order they first appear."""
+    out: list[str] = []
+    for metric in metrics:
+        parts = metric.split(".")
+        if (parts[0] == "latency_ms" and len(parts) == 3) or (parts[0] == "throughput_per_sec"
+                                                                and len(parts) == 2):
+            out.append(parts[1])
+    return list(dict.fromkeys(out))
+
+
+def headline_paths(flows: Sequence[str] = MESSAGING_FLOWS) -> list[str]:
+    """The figures always shown for `flows`, in display order."""
     paths = []
-    for op in OPS:
+    for op in flows:
         paths += [f"latency_ms.{op}.p50", f"latency_ms.{op}.p99", f"throughput_per_sec.{op}",
                   f"availability.{op}"]
     return [*paths, "availability.overall", COST]
@@ -64,7 +80,7 @@ def select_rows(rows: Sequence[RowLike], slo_changed: Iterable[str] = ()) -> lis
     significant or that an SLO whose verdict changes is about (in the comparison's order)."""
     changed = set(slo_changed)
     by_metric = {r.metric: r for r in rows}
-    head = [by_metric[p] for p in headline_paths() if p in by_metric]
+    head = [by_metric[p] for p in headline_paths(flows_named(by_metric)) if p in by_metric]
     shown = {r.metric for r in head}
     rest = [r for r in rows if r.metric not in shown and (significant(r) or r.metric in changed)]
     return head + rest

@@ -19,6 +19,8 @@ from typing import Any
 
 from sim.distributions import Deterministic, Empirical, Exponential, Gamma, Lognormal, mean_of
 from sim.scenario import Scenario, replies_needed
+from sim.system.compile import system_of
+from sim.system.model import CacheLookup, Call, Produce, System, walk
 
 AGREE, PART, NO_ESTIMATE = "agree", "part", "no estimate"
 UTIL_ABS_TOL = 0.03  # utilization points
@@ -109,9 +111,36 @@ def mixture_cv(parts: list[tuple[float, Any]]) -> float | None:
     return math.sqrt(max(0.0, second / (mean * mean) - 1)) if mean > 0 else None
 
 
+def design_cvs(system: System) -> dict[str, float]:
+    """Per component of a design, the cv of its service time where the flows use operations of one
+    cv only (a mix of unlike operations would need each one's share of the calls, left out)."""
+    used: dict[str, set[str]] = {}
+    for flow in system.flows.values():
+        for step in walk(flow.steps):
+            if isinstance(step, Call):
+                used.setdefault(step.component, set()).add(step.op)
+            elif isinstance(step, CacheLookup):
+                used.setdefault(step.component, set()).update({"get", "set"} if step.fill else {"get"})
+            elif isinstance(step, Produce):
+                used.setdefault(step.component, set()).add("produce")
+        if flow.consumer is not None:
+            used.setdefault(flow.consumer.component, set()).add(flow.consumer.op)
+    out = {}
+    for name, ops in used.items():
+        component = system.components[name]
+        cvs = {cv_of(component.ops[op].service_ms) for op in ops if op in component.ops}
+        if len(cvs) == 1 and None not in cvs:
+            (cv,) = cvs
+            assert cv is not None
+            out[name] = cv
+    return out
+
+
 def service_cvs(scenario: Scenario, summary: Mapping[str, Any]) -> dict[str, float]:
     """Per component, the cv of its service time over the run's operation mix."""
     sc = scenario
+    if sc.is_design:
+        return design_cvs(system_of(sc))
     w = sc.workload
     hit = _num((summary.get("cache") or {}).get("hit_ratio"))
     recipients = _num((summary.get("workload") or {}).get("mean_recipients")) or 1.0
@@ -141,9 +170,11 @@ def service_cvs(scenario: Scenario, summary: Mapping[str, Any]) -> dict[str, flo
 
 
 def _arrival_reasons(name: str, scenario: Scenario | None) -> list[str]:
-    reasons = []
+    reasons: list[str] = []
     if scenario is None:
         return reasons
+    if scenario.is_design:
+        return _design_arrival_reasons(name, scenario)
     if name == "cassandra":
         reasons.append(f"each write reaches {scenario.cassandra.replication_factor} replicas at once "
                        "and a group message's inbox writes arrive together: bursts, where M/M/c "
@@ -157,6 +188,30 @@ def _arrival_reasons(name: str, scenario: Scenario | None) -> list[str]:
                        "Poisson), and per-recipient work varies with group size")
     fleet = getattr(scenario, name, None)
     if getattr(fleet, "balancer", None) == "round_robin":
+        reasons.append("the round_robin balancer makes each instance's arrivals more regular than "
+                       "Poisson, which shortens waits")
+    return reasons
+
+
+def _design_arrival_reasons(name: str, scenario: Scenario) -> list[str]:
+    """Why a design's component `name` sees arrivals burstier or smoother than Poisson."""
+    spec = scenario.components.get(name)
+    if spec is None:
+        return []
+    reasons = []
+    if spec.kind == "cassandra":
+        reasons.append(f"each write reaches {spec.replication_factor} replicas at once: bursts, where "
+                       "M/M/c assumes Poisson arrivals")
+    elif spec.kind == "kafka":
+        reasons.append(f"each produce is appended on {spec.replication_factor} brokers at once: bursts, "
+                       "where M/M/c assumes Poisson arrivals")
+    consumers = [f for f in system_of(scenario).flows.values()
+                 if f.consumer is not None and f.consumer.component == name]
+    for flow in consumers:
+        assert flow.consumer is not None
+        reasons.append(f"it consumes flow {flow.name} from Kafka holding at most "
+                       f"{flow.consumer.max_in_flight} records per consumer (a closed loop, not Poisson)")
+    if getattr(spec, "balancer", None) == "round_robin":
         reasons.append("the round_robin balancer makes each instance's arrivals more regular than "
                        "Poisson, which shortens waits")
     return reasons

@@ -21,7 +21,8 @@ from sim.report.fmt import availability, fmt, num, numeric_items, pct, usd
 from sim.report.resilience import AMPLIFICATION_BAD, AMPLIFICATION_WARN, edge_retries, overall_amplification
 from sim.slo import MET, MISSED
 
-OPS = ("send", "read", "delivery")
+# the messaging preset's flows as the report has always named their requests
+PLURALS = {"send": "sends", "read": "reads", "delivery": "deliveries"}
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,20 @@ def _slo_section(slo: Mapping[str, Any] | None) -> Section:
     return section
 
 
+def requests_of(flows: list[str]) -> str:
+    """The requests of `flows`, for a sentence: `sends and reads`, `requests of resolve and shorten`."""
+    if not flows:
+        return "no client requests"
+    words = [PLURALS.get(f) for f in flows]
+    if all(words):
+        return _and([w for w in words if w])
+    return f"requests of {_and(flows)}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _headline_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Section:
     section = Section("Latency, throughput and availability")
     latency = s.get("latency_ms") or {}
@@ -136,7 +151,7 @@ def _headline_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Secti
     throughput = s.get("throughput_per_sec") or {}
     avail = s.get("availability") or {}
     rows = []
-    for op in OPS:
+    for op in latency:  # the run's flows, in summary.json's order
         lat = latency.get(op) or {}
         rows.append([op, fmt(offered.get(op)), fmt(throughput.get(op)), fmt(lat.get("mean")),
                      fmt(lat.get("p50")), fmt(lat.get("p90")), fmt(lat.get("p99")), fmt(lat.get("p999")),
@@ -145,7 +160,8 @@ def _headline_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Secti
                                  "p99 ms", "p99.9 ms", "max ms", "availability"], rows))
     overall = num(avail.get("overall"))
     if overall is not None:
-        section.blocks.append(Paragraph(f"Overall availability (sends and reads): {overall:.4%}. "
+        over = requests_of(list(offered))  # the client flows: those with an offered load
+        section.blocks.append(Paragraph(f"Overall availability ({over}): {overall:.4%}. "
                                         "Rates are fleet-wide; latency counts requests that arrived "
                                         "after the warm-up."))
     for key in ("latency_cdf", "latency_over_time", "throughput"):
@@ -235,7 +251,7 @@ def _cache_kafka_section(s: Mapping[str, Any], charts: Mapping[str, Path]) -> Se
             f"{fmt(cache.get('working_set_gb'))} GB."))
         section.blocks += _image(charts, "cache_hit_ratio")
     else:
-        section.blocks.append(Paragraph("Cache: not available (Redis is disabled in this scenario).",
+        section.blocks.append(Paragraph("Cache: not available (no Redis cache in this scenario).",
                                         note=True))
     kafka = s.get("kafka") or {}
     if kafka:
