@@ -70,7 +70,7 @@ def che_characteristic_time(p: np.ndarray, capacity: float) -> float:
             hi = x
         if abs(f) <= 1e-12 * capacity or hi - lo < 1e-13:
             break
-        slope = t * (total + float(np.dot(p, m)))
+        slope = t * (total + float(np.sum(p * m)))
         step = x - f / slope if slope > 0 else np.nan
         x = step if lo < step < hi else 0.5 * (lo + hi)
     return float(np.exp(x))
@@ -92,7 +92,7 @@ def lru_cache_model(popularity: np.ndarray, capacity_bytes: float, item_bytes: f
         held = capacity
     return CacheModel(
         hit_probability=h,
-        hit_ratio=float(np.dot(popularity, h)),
+        hit_ratio=float(np.sum(popularity * h)),  # np.sum, not BLAS: the same bits however many threads
         lists_held=held,
         list_bytes=item_bytes,
         working_set_gb=n * item_bytes / GIB,

@@ -141,8 +141,10 @@ class Conversations:
     def mix(self, weights: np.ndarray) -> dict[str, float]:
         """Traffic-weighted share of group messages and mean recipients per message."""
         return {
-            "group_message_share": float(np.dot(weights, self.is_group)),
-            "mean_recipients": float(np.dot(weights, self.recipients)),
+            # np.sum of products, not np.dot: BLAS may split a dot product over threads, and the
+            # figures must be the same bits in every process (same scenario and seed, same numbers)
+            "group_message_share": float(np.sum(weights * self.is_group)),
+            "mean_recipients": float(np.sum(weights * self.recipients)),
         }
 
     def members(self, conv: int, n_users: int) -> np.ndarray:
@@ -219,7 +221,7 @@ class Population:
         read_mw = np.divide(activity, degree, out=np.zeros(n_users), where=degree > 0)
         sends, reads, send_max, read_max = _per_conversation(
             sizes, n_conv, v, send_mw, activity if inbox_reads else read_mw, read_mw, n_users, salt)
-        lookups = float(np.dot(activity, degree)) if inbox_reads else 1.0
+        lookups = float(np.sum(activity * degree)) if inbox_reads else 1.0
         send_hot = [h.sends_per_sec / workload.sends_per_sec if workload.sends_per_sec else 0.0 for h in hot]
         read_hot = [h.reads_per_sec / workload.reads_per_sec if workload.reads_per_sec else 0.0 for h in hot]
         send_w = _with_hot(sends, n_conv, send_hot)
