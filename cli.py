@@ -268,6 +268,42 @@ def flows(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
 
 
 @app.command()
+def serve(
+    scenario: Annotated[Path | None, typer.Argument(
+        metavar="SCENARIO", help="Scenario YAML the page opens first (default: messaging-1m).")] = None,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to bind (127.0.0.1: this machine only).")]
+        = "127.0.0.1",
+    port: Annotated[str, _opt("PORT", help="Port to listen on.")] = "8000",
+    runs_dir: Annotated[Path, typer.Option(
+        "--runs-dir", metavar="FOLDER", help="Where each finished run's folder goes.")] = Path("reports/web"),
+) -> None:
+    """Start the local web app: pick or upload a design, turn knobs, run and watch it live, compare
+    runs, download the YAML and report.html."""
+    import uvicorn
+
+    from sim.web import create_app
+
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 < number < 65536:
+        _fail(f"--port {port}: allowed: a whole number 1 to 65535")
+    if scenario is not None:
+        _load(scenario, [])  # a bad scenario: one line, exit 2, before the server starts
+    scenarios_dir = Path(__file__).resolve().parent / "scenarios"
+    if not scenarios_dir.is_dir():
+        scenarios_dir = Path("scenarios")
+    try:
+        web = create_app(runs_dir, scenarios_dir, default_scenario=scenario)
+    except OSError as exc:
+        _fail(f"--runs-dir {runs_dir}: cannot use it ({exc.strerror or exc}); allowed: a writable folder")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"capsim serve: http://{shown}:{number}/", markup=False, highlight=False)
+    uvicorn.run(web, host=host, port=number, log_level="warning")
+
+
+@app.command()
 def sweep(
     scenario: Annotated[Path, typer.Argument(
         metavar="SCENARIO", help="Scenario YAML file (may have a sweep: section).")],

@@ -16,6 +16,7 @@ from sim.run_state import RunState
 from sim.scenario import Scenario
 
 Progress = Callable[[float, float], None]
+OnWindow = Callable[[dict[str, float]], None]  # a per-second timeseries row, as its window closes
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class EngineSpec:
     name: str
     description: str
     supports: Callable[[Scenario], list[ScenarioError]]
-    run: Callable[[Scenario, Progress | None, bool], RunState]
+    run: Callable[[Scenario, Progress | None, bool, OnWindow | None], RunState]
 
 
 def _des_supports(scenario: Scenario) -> list[ScenarioError]:
@@ -33,10 +34,11 @@ def _des_supports(scenario: Scenario) -> list[ScenarioError]:
     return []
 
 
-def _des_run(scenario: Scenario, progress: Progress | None, drain: bool) -> RunState:
+def _des_run(scenario: Scenario, progress: Progress | None, drain: bool,
+             on_window: OnWindow | None = None) -> RunState:
     from sim.des.engine import Engine
 
-    return Engine(scenario, progress=progress).run(drain=drain)
+    return Engine(scenario, progress=progress, on_window=on_window).run(drain=drain)
 
 
 def _fast_supports(scenario: Scenario) -> list[ScenarioError]:
@@ -45,10 +47,11 @@ def _fast_supports(scenario: Scenario) -> list[ScenarioError]:
     return unsupported(scenario)
 
 
-def _fast_run(scenario: Scenario, progress: Progress | None, drain: bool) -> RunState:
+def _fast_run(scenario: Scenario, progress: Progress | None, drain: bool,
+              on_window: OnWindow | None = None) -> RunState:
     from sim.fast.engine import FastEngine  # numba compiles on first use: import only when asked
 
-    return FastEngine(scenario, progress=progress).run(drain=drain)
+    return FastEngine(scenario, progress=progress, on_window=on_window).run(drain=drain)
 
 
 ENGINES: dict[str, EngineSpec] = {

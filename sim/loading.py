@@ -31,21 +31,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
     passes e.g. `--sample 0`); the default is `--set <override>`.
     """
     path = Path(path)
-    raw, lines = _read_yaml(path, seen=())
-    raw = copy.deepcopy(raw)
-    for i, item in enumerate(overrides or []):
-        origin = origins[i] if origins and i < len(origins) else f"--set {item}"
-        loc = _apply_override(raw, item, origin)
-        lines = {k: v for k, v in lines.items() if k[: len(loc)] != loc}
-        for n in range(1, len(loc) + 1):  # sections the override created come from it too
-            lines.setdefault(loc[:n], origin)
-    _set_base_dir(raw, path.parent)
-    pricing = raw.get("pricing")
-    if isinstance(pricing, dict) and isinstance(pricing.get("catalog"), str):
-        catalog = Path(pricing["catalog"])
-        if catalog.suffix in (".yaml", ".yml") and not catalog.is_absolute():
-            pricing["catalog"] = str(path.parent / catalog)  # relative to the scenario file
-    raw.setdefault("name", default_name(path))
+    raw, lines = merged_raw(path, overrides, origins=origins)
     scenario = validate_scenario(raw, lines=lines, source=str(path))
     check_pricing(scenario)
     return scenario
@@ -74,6 +60,30 @@ def validate_scenario(raw: dict[str, Any], lines: dict[tuple, int | str] | None 
         loc, value = bad
         raise ScenarioError(_where(loc, lines, source), f"got {value}; allowed: a finite number")
     return scenario
+
+
+def merged_raw(path: Path, overrides: list[str] | None = None, *, origins: list[str] | None = None,
+               absolute: bool = False) -> tuple[dict[str, Any], dict[tuple, int | str]]:
+    """A scenario file's data before validation: its `extends:` bases merged in, `overrides` applied
+    (`a.b=value`), file paths made relative to it (absolute ones with `absolute`, so the data loads
+    the same from any folder), and where each field came from (a line, or the override)."""
+    raw, lines = _read_yaml(path, seen=())
+    raw = copy.deepcopy(raw)
+    for i, item in enumerate(overrides or []):
+        origin = origins[i] if origins and i < len(origins) else f"--set {item}"
+        loc = _apply_override(raw, item, origin)
+        lines = {k: v for k, v in lines.items() if k[: len(loc)] != loc}
+        for n in range(1, len(loc) + 1):  # sections the override created come from it too
+            lines.setdefault(loc[:n], origin)
+    folder = path.parent.resolve() if absolute else path.parent
+    _set_base_dir(raw, folder)
+    pricing = raw.get("pricing")
+    if isinstance(pricing, dict) and isinstance(pricing.get("catalog"), str):
+        catalog = Path(pricing["catalog"])
+        if catalog.suffix in (".yaml", ".yml") and not catalog.is_absolute():
+            pricing["catalog"] = str(folder / catalog)  # relative to the scenario file
+    raw.setdefault("name", default_name(path))
+    return raw, lines
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict[tuple, int | str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sim.budget import check_budget
-from sim.engines import ENGINES, Progress
+from sim.engines import ENGINES, OnWindow, Progress
 from sim.engines import engine as engine_named
 from sim.result import Result, build_result
 from sim.scenario import Scenario
@@ -12,13 +12,16 @@ __all__ = ["ENGINES", "simulate"]
 
 
 def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool = False,
-             engine: str = "des", force: bool = False) -> Result:
+             engine: str = "des", force: bool = False, on_window: OnWindow | None = None) -> Result:
     """Run `scenario` on an engine: "des" (SimPy, the reference) or "fast" (vectorised, sim/fast/).
 
     `progress(t, duration)` is called as simulated time advances (every simulated second on the
     DES, every chunk on the fast engine). With `drain`, arrivals stop at `duration_s` and the run
     continues until every request has finished (used by tests of conservation; the default stops
-    the clock at `duration_s` with requests in flight).
+    the clock at `duration_s` with requests in flight). `on_window(row)` receives each per-second
+    timeseries row (the columns of timeseries.csv) as the run passes its end, so a caller can draw
+    the run live; the fast engine's rows are provisional (a request finishing in a window may be
+    recorded a chunk later), timeseries.csv holds the final ones.
 
     A run whose estimated work exceeds the engine's budget is refused with a ScenarioError before
     anything is built (sim/budget.py), unless `force`; a run beyond the memory bound always is.
@@ -28,4 +31,4 @@ def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool =
     if problems:
         raise problems[0]
     check_budget(scenario, engine, force=force)
-    return build_result(spec.run(scenario, progress, drain), engine=engine)
+    return build_result(spec.run(scenario, progress, drain, on_window), engine=engine)

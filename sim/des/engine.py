@@ -43,11 +43,14 @@ from sim.system.model import CacheLookup, Call, FanOut, Flow, Parallel, Step, Sy
 from sim.workload import Population, draw_member, popularity
 
 Progress = Callable[[float, float], None]
+OnWindow = Callable[[dict[str, float]], None]
 
 
 class Engine:
-    def __init__(self, scenario: Scenario, progress: Progress | None = None) -> None:
+    def __init__(self, scenario: Scenario, progress: Progress | None = None,
+                 on_window: OnWindow | None = None) -> None:
         self.scenario = sc = scenario
+        self.on_window = on_window  # called with a copy of each per-second row as its window closes
         self.system: System = system_of(sc)
         self.cell = make_cell(sc)
         self.messaging = self.system.preset == "messaging"
@@ -464,6 +467,8 @@ class Engine:
             row["kafka_backlog_msgs"] = sum(g.backlog() for g in groups)
             for g in groups:
                 g.window_lag_max_s = 0.0
+        if self.on_window is not None:
+            self.on_window(dict(row))
         if self.progress is not None:
             self.progress(t, self.scenario.duration_s)
 

@@ -55,17 +55,25 @@ from sim.run_state import RunState
 from sim.scenario import Scenario
 
 Progress = Callable[[float, float], None]
+OnWindow = Callable[[dict[str, float]], None]
 
 
 class FastEngine:
     """Build once from a scenario; `run()` simulates it and returns the DES's RunState shape."""
 
     def __init__(
-        self, scenario: Scenario, progress: Progress | None = None, chunk_s: float | None = None
+        self,
+        scenario: Scenario,
+        progress: Progress | None = None,
+        chunk_s: float | None = None,
+        on_window: OnWindow | None = None,
     ) -> None:
         check_supported(scenario)
         self.scenario = scenario
         self.progress = progress
+        # each window's row once a chunk has passed its end: provisional (a request finishing in it
+        # may still be recorded a chunk later); the RunState's rows are the final ones
+        self.on_window = on_window
         self.system = System(scenario, chunk_s)
         self.stations: Stations = self.system.stations
         self.slices = {"kafka": 0, "storage": 0}  # time slices taken by each cycle (of the last run)
@@ -103,12 +111,18 @@ class FastEngine:
         # Everything built so far (populations, tables, the scenario) is long-lived: keep the cyclic
         # garbage collector from re-scanning it at every allocation burst (it cost ~9% of a run).
         gc.freeze()
+        sent = 0  # windows handed to on_window
         try:
             t = 0.0
             while t < D:
                 t1 = min(D, (math.floor(t / sy.chunk_s + 1e-9) + 1) * sy.chunk_s)
                 chunk(t, t1, arrivals=True)
                 t = t1
+                if self.on_window is not None:
+                    rec = fl.rec
+                    while sent < rec.n_windows and (sent + 1) * rec.window_s <= t + 1e-9:
+                        self.on_window(rec.window_row(sent, 1.0 / sy.cell.sample))
+                        sent += 1
                 if self.progress is not None:
                     self.progress(t, D)
             end = D

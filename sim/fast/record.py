@@ -203,25 +203,30 @@ class FastRecorder:
             s.area_from = end_s
         rec._measuring = True
         for w in range(self.n_windows):
-            row: dict[str, float] = {"t_s": (w + 1) * self.window_s}
-            for op in rec.ops:
-                hist = histogram_from(
-                    self.win_counts[op][w].astype(np.int64),
-                    int(self.win_under[op][w]),
-                    0.0,
-                    float(self.win_min[op][w]),
-                    float(self.win_max[op][w]),
-                )
-                p50, p99 = hist.quantiles([0.5, 0.99])
-                row[f"{op}_offered_per_sec"] = float(self.offered[op][w]) * scale / self.window_s
-                row[f"{op}_succeeded_per_sec"] = float(self.succeeded[op][w]) * scale / self.window_s
-                row[f"{op}_failed_per_sec"] = float(self.failed[op][w]) * scale / self.window_s
-                row[f"{op}_p50_ms"] = float(p50)
-                row[f"{op}_p99_ms"] = float(p99)
-            for name, values in extra.items():
-                row[name] = float(values[w])
-            rec.rows.append(row)
+            rec.rows.append(self.window_row(w, scale, extra))
         return rec
+
+    def window_row(self, w: int, scale: float,
+                   extra: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+        """Window `w`'s timeseries row from what is recorded so far (`extra`: more columns)."""
+        row: dict[str, float] = {"t_s": (w + 1) * self.window_s}
+        for op in self.recorder.ops:
+            hist = histogram_from(
+                self.win_counts[op][w].astype(np.int64),
+                int(self.win_under[op][w]),
+                0.0,
+                float(self.win_min[op][w]),
+                float(self.win_max[op][w]),
+            )
+            p50, p99 = hist.quantiles([0.5, 0.99])
+            row[f"{op}_offered_per_sec"] = float(self.offered[op][w]) * scale / self.window_s
+            row[f"{op}_succeeded_per_sec"] = float(self.succeeded[op][w]) * scale / self.window_s
+            row[f"{op}_failed_per_sec"] = float(self.failed[op][w]) * scale / self.window_s
+            row[f"{op}_p50_ms"] = float(p50)
+            row[f"{op}_p99_ms"] = float(p99)
+        for name, values in (extra or {}).items():
+            row[name] = float(values[w])
+        return row
 
 
 def _breakdown(
