@@ -297,4 +297,15 @@ def test_des_on_window_rows_are_the_timeseries(tmp_path: Path) -> None:
     rows: list[dict[str, float]] = []
     result = simulate(load_scenario(path), on_window=rows.append)
     assert len(rows) == 3
+    live = [row.pop("utilization") for row in rows]  # the live view's extra: per-instance busy shares
     assert json_safe(rows) == json_safe(result.timeseries.to_dict("records"))
+    # the windows after the warm-up cover the measured period: their mean is the run's utilization
+    warmup = result.summary["warmup_seconds"]
+    measured = [u for u, row in zip(live, rows, strict=True) if row["t_s"] > warmup + 1e-9]
+    for component, figures in result.summary["components"].items():
+        per_window = [sum(w[component]) / len(w[component]) for w in measured]
+        assert sum(per_window) / len(per_window) == pytest.approx(figures["utilization_mean"], rel=1e-9)
+        assert len(live[-1][component]) == figures["simulated_instances"]
+    # watching is read-only: the same run without the hook has the same summary, bit for bit
+    plain = simulate(load_scenario(path)).summary
+    assert json_safe({**plain, "wall_seconds": 0}) == json_safe({**result.summary, "wall_seconds": 0})

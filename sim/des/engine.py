@@ -66,6 +66,8 @@ class Engine:
         self._window_lookups = (0, 0)
         self._windows_closed = 0
         self._members_cache: dict[int, np.ndarray] = {}
+        self._busy_seen: dict[Any, float] = {}  # per station: busy seconds at the last window (live view)
+        self._busy_carry: dict[Any, float] = {}  # ... and those of the window the warm-up reset cut
         self.hop_ms = sampler(sc.network.hop_ms, self.rngs["network"], scale=1e-3)
         self._keys()
         self._stations()
@@ -427,8 +429,30 @@ class Engine:
         return committed
 
     # -- run -----------------------------------------------------------------------------------
+    def _window_utilization(self) -> dict[str, list[float]]:
+        """Each instance's busy share over the window just closed, per component (the live view's
+        heat map; the run's own figure is the measured period's, in summary.json)."""
+        now, window = self.env._now, self.recorder.window_s
+        out: dict[str, list[float]] = {}
+        for name, fleet in self.fleets.items():
+            shares = []
+            for st in fleet.stations:
+                area = st.busy_area + st.busy * (now - st._last)  # read only: watching must not change
+                # the run's own sums (their rounding), so the live view leaves its figures bit-identical
+                total = area + self._busy_carry.pop(st, 0.0)  # busy seconds since the last window
+                shares.append((total - self._busy_seen.get(st, 0.0)) / (st.servers * window))
+                self._busy_seen[st] = area
+            out[name] = shares
+        return out
+
     def _start_measuring(self, _event: Any) -> None:
         now = self.env._now
+        if self.on_window is not None:  # the reset zeroes busy time: carry what the window has so far
+            for fleet in self.fleets.values():
+                for st in fleet.stations:
+                    area = st.busy_area + st.busy * (now - st._last)
+                    self._busy_carry[st] = area - self._busy_seen.get(st, 0.0)
+                    self._busy_seen[st] = 0.0
         for fleet in self.fleets.values():
             fleet.reset_stats()
         self._lookups_at_warmup = self._lookups()
@@ -467,8 +491,8 @@ class Engine:
             row["kafka_backlog_msgs"] = sum(g.backlog() for g in groups)
             for g in groups:
                 g.window_lag_max_s = 0.0
-        if self.on_window is not None:
-            self.on_window(dict(row))
+        if self.on_window is not None:  # a copy: the live view adds what timeseries.csv leaves out
+            self.on_window({**row, "utilization": self._window_utilization()})
         if self.progress is not None:
             self.progress(t, self.scenario.duration_s)
 

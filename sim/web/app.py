@@ -277,7 +277,9 @@ def create_app(runs_dir: Path, scenarios_dir: Path, default_scenario: Path | Non
             "progress": {"t": run.t, "duration": run.duration},
             "rows": run.rows[since:], "next": len(run.rows), "error": run.error,
             "summary": _read(folder, "summary.json"), "verdict": _read(folder, "verdict.json"),
-            "utilization": _read(folder, "utilization.json"),
+            # the measured period's per instance when done; while running, the last second's
+            "utilization": _read(folder, "utilization.json") if folder else run.live_utilization,
+            "utilization_live": folder is None and run.live_utilization is not None,
         }
         return JSONResponse(json_safe(out))
 

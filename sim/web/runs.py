@@ -63,6 +63,7 @@ class Run:
     t: float = 0.0
     duration: float = 0.0
     rows: list[dict[str, float]] = field(default_factory=list)
+    live_utilization: dict[str, list[float]] | None = None  # the last closed window's, per instance
     error: str | None = None
     cancel: bool = False
 
@@ -301,7 +302,11 @@ class RunManager:
             if kind == "progress":
                 run.t, run.duration = float(message[1]), float(message[2])
             elif kind == "row":
-                run.rows.append(message[1])
+                row = dict(message[1])
+                utilization = row.pop("utilization", None)  # only the latest is kept: memory stays bounded
+                if utilization is not None:
+                    run.live_utilization = utilization
+                run.rows.append(row)
             elif kind == "done":
                 run.status = "done"
                 return True

@@ -361,6 +361,7 @@ async function poll(token) {
   view.summary = data.summary || null;
   view.verdict = data.verdict || null;
   view.utilization = data.utilization || null;
+  view.utilizationLive = Boolean(data.utilization_live);
   if (view.error) setError("run-error", view.error);
   renderStatus();
   if (changed) {  // redraw only on news: the page stays light however long the run
@@ -582,14 +583,17 @@ function renderErrors(view, rows, flows, t, waiting) {
 /** Per-instance utilization as a heat map: a row per component, a column per instance, 0-100 %. */
 function renderUtilization(view, done) {
   const util = view && view.utilization;
-  const heat = layout("Utilization per instance", "component", {
+  const live = view && view.utilizationLive;
+  const title = live ? "Utilization per instance (the last simulated second)"
+    : "Utilization per instance (measured period)";
+  const heat = layout(title, "component", {
     shapes: [], hovermode: "closest",
     xaxis: { title: { text: "instance" }, zeroline: false, dtick: undefined },
     yaxis: { title: { text: "" }, automargin: true, autorange: "reversed" },
   });
   if (!util || Object.keys(util).length === 0) {
     const why = !view ? "run the scenario to see it here"
-      : done || !ACTIVE.has(view.status) ? "no utilization for this run" : "shown when the run ends";
+      : done || !ACTIVE.has(view.status) ? "no utilization for this run" : "after the first simulated second";
     plot("chart-utilization", [], note(heat, why));
     return;
   }
