@@ -104,7 +104,8 @@ class _OnKey(_Model):
 
 class CacheSpec(_OnKey):
     on: str = Field(description="a redis component")
-    miss: list[StepSpec] = Field(default_factory=list, description="steps run on a miss")
+    miss: list[StepSpec] = Field(default_factory=list, description="steps run on a miss; with none, a "
+                                 "miss fails the request as <redis>.miss")
     fill: bool = Field(True, description="after a miss, write the value back (nobody waits for it)")
 
 
