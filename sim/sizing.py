@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ from sim.components.units import ceil_instances as _ceil
 from sim.components.units import number as _n
 from sim.cost import CostBreakdown, monthly_cost
 from sim.jsonsafe import json_safe
-from sim.pricing import InstanceType, catalog_for
+from sim.pricing import Catalog, InstanceType, catalog_for
 from sim.scenario import Scenario
 from sim.system.loads import DesignLoads, design_loads
 from sim.traffic import design_bytes_per_sec, design_traffic, network_bytes_per_sec
@@ -281,30 +281,15 @@ def size_plan(scenario: Scenario, flows: Flows | DesignLoads | None = None) -> S
     notes: list[str] = []
     plans = []
     for k in kinds():
-        name = k.name
-        load = flows.loads.get(name)
+        load = flows.loads.get(k.name)
         if load is None:
             continue
-        type_name = k.instance_type(sc)
-        hw = catalog.instance(type_name, f"{name}.instance_type") if type_name else None
-        dims = [cpu_dimension(load, sc.capacity.target_utilization), *k.extra_dimensions(sc, flows, hw)]
-        if hw is not None:
-            dims.append(network_dimension(traffic.get(name, Traffic()), hw, type_name or "", payloads))
-        else:
-            notes.append(f"{name}: no instance_type, so no network dimension and no cost")
-        dims = [with_zone_loss(d, zones) if d.name in k.zone_dimensions else d for d in dims]
-        plan = _component_plan(k, type_name, hw, load, dims, estimates[name], sc, k.soft_dimensions)
+        hw, type_name = _hardware(k, sc, catalog)
+        plan = _size_component(k, sc, load, estimates[k.name], hw, type_name,
+                               k.extra_dimensions(sc, flows, hw), traffic, payloads, k.soft_dimensions,
+                               lambda d, k=k: k.explain(d, sc, flows), findings, notes)
         plans.append(plan)
-        if plan.cost_note:
-            notes.append(f"{name}: {plan.cost_note}")
-        findings += _shortfalls(plan, k, sc, lambda d, k=k: k.explain(d, sc, flows))
-        findings += k.consistency(sc, hw, type_name)
-        if hw is not None and k.cpu_threads and hw.vcpu < load.servers:
-            findings.append(_workers_over_vcpus(plan, k, load, hw, type_name or "", sc))
-    for k in kinds():
-        fleet_findings, fleet_notes = k.fleet_findings(sc)
-        findings += fleet_findings
-        notes += fleet_notes
+    _fleet_findings(kinds(), sc, findings, notes)
     notes.append("ops/s for cassandra and kafka count replica operations (RF per write)")
     notes.append("network: payload bytes only, each direction against sustained (baseline) bandwidth; "
                  f"a read returns a page of {sc.workload.messages_per_read} recent messages on every hop "
@@ -319,6 +304,43 @@ def size_plan(scenario: Scenario, flows: Flows | DesignLoads | None = None) -> S
         mean_message_bytes=flows.mean_message_bytes, mean_recipients=flows.mean_recipients,
         lookups_per_read=flows.lookups_per_read, hit_ratio=flows.hit_ratio, components=tuple(plans),
         findings=tuple(findings), notes=tuple(notes), cost_configured=configured, cost_needed=needed)
+
+
+def _hardware(k: ComponentKind, sc: Scenario, catalog: Catalog) -> tuple[InstanceType | None, str | None]:
+    type_name = k.instance_type(sc)
+    return (catalog.instance(type_name, f"{k.field_path}.instance_type") if type_name else None), type_name
+
+
+def _size_component(k: ComponentKind, sc: Scenario, load: Load, estimate: ErlangC, hw: InstanceType | None,
+                    type_name: str | None, extra: list[Dimension], traffic: dict[str, Traffic],
+                    payloads: str, soft: tuple[str, ...], explain: Callable[[Dimension], str | None],
+                    findings: list[Finding], notes: list[str]) -> ComponentPlan:
+    """One component's plan: cpu, the kind's `extra` dimensions and network (with a zone lost where
+    the kind moves load), its shortfalls and warnings added to `findings`, its notes to `notes`."""
+    name = k.name
+    dims = [cpu_dimension(load, sc.capacity.target_utilization), *extra]
+    if hw is not None:
+        dims.append(network_dimension(traffic.get(name, Traffic()), hw, type_name or "", payloads))
+    else:
+        notes.append(f"{name}: no instance_type, so no network dimension and no cost")
+    dims = [with_zone_loss(d, sc.network.zones) if d.name in k.zone_dimensions else d for d in dims]
+    plan = _component_plan(k, type_name, hw, load, dims, estimate, sc, soft)
+    if plan.cost_note:
+        notes.append(f"{name}: {plan.cost_note}")
+    findings += _shortfalls(plan, k, sc, explain)
+    findings += k.consistency(sc, hw, type_name)
+    if hw is not None and k.cpu_threads and hw.vcpu < load.servers:
+        findings.append(_workers_over_vcpus(plan, k, load, hw, type_name or "", sc))
+    return plan
+
+
+def _fleet_findings(kinds_in_order: Iterable[ComponentKind], sc: Scenario, findings: list[Finding],
+                    notes: list[str]) -> None:
+    """Findings and notes about each fleet as a whole, once every fleet is sized."""
+    for k in kinds_in_order:
+        fleet_findings, fleet_notes = k.fleet_findings(sc)
+        findings += fleet_findings
+        notes += fleet_notes
 
 
 def _design_plan(sc: Scenario, loads: DesignLoads | None) -> SizePlan:
@@ -338,28 +360,14 @@ def _design_plan(sc: Scenario, loads: DesignLoads | None) -> SizePlan:
         name = k.name
         load = loads.loads.get(name) or Load(name, k.configured(sc), int(k.section(sc).workers), 0.0, 0.0)
         estimate = erlang_c(load.servers, load.ops_per_sec / load.instances, load.service_ms)
-        type_name = k.instance_type(sc)
-        hw = catalog.instance(type_name, f"{k.field_path}.instance_type") if type_name else None
+        hw, type_name = _hardware(k, sc, catalog)
         extra, extra_notes = k.design_dimensions(sc, demand, hw)
         notes += extra_notes
-        dims = [cpu_dimension(load, sc.capacity.target_utilization), *extra]
-        if hw is not None:
-            dims.append(network_dimension(traffic.get(name, Traffic()), hw, type_name or ""))
-        else:
-            notes.append(f"{name}: no instance_type, so no network dimension and no cost")
-        dims = [with_zone_loss(d, zones) if d.name in k.zone_dimensions else d for d in dims]
-        plan = _component_plan(k, type_name, hw, load, dims, estimate, sc, k.design_soft_dimensions(demand))
+        plan = _size_component(k, sc, load, estimate, hw, type_name, extra, traffic, "",
+                               k.design_soft_dimensions(demand),
+                               lambda d, k=k: k.design_explain(d, sc, demand), findings, notes)
         plans.append(plan)
-        if plan.cost_note:
-            notes.append(f"{name}: {plan.cost_note}")
-        findings += _shortfalls(plan, k, sc, lambda d, k=k: k.design_explain(d, sc, demand))
-        findings += k.consistency(sc, hw, type_name)
-        if hw is not None and k.cpu_threads and hw.vcpu < load.servers:
-            findings.append(_workers_over_vcpus(plan, k, load, hw, type_name or "", sc))
-    for k in kinds_of(sc):
-        fleet_findings, fleet_notes = k.fleet_findings(sc)
-        findings += fleet_findings
-        notes += fleet_notes
+    _fleet_findings(kinds_of(sc), sc, findings, notes)
     notes.append("ops/s for cassandra count replica operations (RF per write, the consistency level's "
                  "replicas per read) and for kafka leader and follower appends (RF per produce)")
     notes.append("network: payload bytes only, each direction against sustained (baseline) bandwidth; "

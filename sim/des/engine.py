@@ -39,7 +39,7 @@ from sim.scenario import Scenario, replies_needed
 from sim.streams import named_rng, stream_rngs
 from sim.system.compile import system_of
 from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_keys, cell_weights
-from sim.system.model import CacheLookup, Call, FanOut, Flow, Parallel, Step, System, member_space, walk
+from sim.system.model import CacheLookup, Call, FanOut, Flow, Step, System, routed, walk
 from sim.workload import Population, draw_member, popularity
 
 Progress = Callable[[float, float], None]
@@ -229,30 +229,13 @@ class Engine:
 
     def _spaces_calling(self, comp: str) -> set[str]:
         """The key spaces of the calls that reach `comp` (a gateway keeps a token bucket per key)."""
-        out: set[str] = set()
-
-        def visit(steps: tuple[Step, ...], space: str) -> None:
-            for step in steps:
-                if isinstance(step, Parallel):
-                    visit(step.steps, space)
-                elif isinstance(step, FanOut):
-                    visit(step.steps, member_space(step))
-                elif isinstance(step, CacheLookup):
-                    visit(step.miss, space)
-                elif isinstance(step, Call) and step.component == comp:
-                    out.add(step.key or space)
-
-        for flow in self.system.flows.values():
-            visit(flow.steps, flow.space)
-        return out
+        return {space for flow in self.system.flows.values() for step, space in routed(flow)
+                if isinstance(step, Call) and step.component == comp}
 
     def _cached_space(self, redis: str) -> str | None:
-        spaces = {step.key or flow.space for flow in self.system.flows.values() for step in walk(flow.steps)
-                  if isinstance(step, CacheLookup) and step.component == redis}
-        if len(spaces) > 1:
-            raise ValueError(f"components.{redis}: caches key spaces {', '.join(sorted(spaces))}; the DES "
-                             "models one cached key space per redis component")
-        return next(iter(spaces), None)
+        """The key space `redis`'s cache steps look up (compile allows one), or None."""
+        return next((space for flow in self.system.flows.values() for step, space in routed(flow)
+                     if isinstance(step, CacheLookup) and step.component == redis), None)
 
     def _cache_model(self, name: str) -> CacheModel:
         sc, cell = self.scenario, self.cell
@@ -284,20 +267,9 @@ class Engine:
     def _routes(self) -> None:
         """Per (component, key space) a flow routes by: each cell key's node, shard or partition."""
         self.route: dict[tuple[str, str], Any] = {}
-
-        def visit(steps: tuple[Step, ...], space: str) -> None:
-            for step in steps:
-                if isinstance(step, Parallel):
-                    visit(step.steps, space)
-                elif isinstance(step, FanOut):
-                    visit(step.steps, member_space(step))
-                else:
-                    self._route(step.component, step.key or space)
-                    if isinstance(step, CacheLookup):
-                        visit(step.miss, space)
-
         for flow in self.system.flows.values():
-            visit(flow.steps, flow.space)
+            for step, space in routed(flow):
+                self._route(step.component, space)
 
     def _route(self, comp: str, space_name: str) -> None:
         if (comp, space_name) in self.route:
@@ -346,28 +318,22 @@ class Engine:
 
     def _drawer(self, flow: Flow) -> Callable[[], Request]:
         env, name = self.env, flow.name
-        if flow.draw == "sender":
-            pop = self.population
-            assert pop is not None
-
-            def sender() -> Request:
-                conv = self.send_conv()
-                members = self.members(conv)
-                slot = draw_member(members, pop.send_member_weights, self.sender_u())
-                return Request(name, env._now, int(members[slot]), conv, slot=slot)
-            return sender
         if flow.draw == "reader":
             return lambda: Request(name, env._now, self.readers(), -1)
-        if flow.draw == "conversation_reader":
+        if flow.draw in ("sender", "conversation_reader"):  # a conversation, then one of its members
             pop = self.population
             assert pop is not None
+            sending = flow.draw == "sender"
+            conversation = self.send_conv if sending else self.read_conv
+            weights = pop.send_member_weights if sending else pop.read_member_weights
+            uniform = self.sender_u if sending else self.reader_u
 
-            def reader() -> Request:
-                conv = self.read_conv()
+            def member() -> Request:
+                conv = conversation()
                 members = self.members(conv)
-                slot = draw_member(members, pop.read_member_weights, self.reader_u())
+                slot = draw_member(members, weights, uniform())
                 return Request(name, env._now, int(members[slot]), conv, slot=slot)
-            return reader
+            return member
         if flow.draw == "new":
             fresh = self._fresh[name]
             return lambda: Request(name, env._now, key=fresh(), new=True)

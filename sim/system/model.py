@@ -160,6 +160,26 @@ def member_space(step: FanOut) -> str:
     return step.space
 
 
+def routed(flow: Flow) -> list[tuple[Call | CacheLookup | Produce, str]]:
+    """Every step of a flow that reaches a component, with the key space it routes by: its own `key`,
+    else the space of where it stands (the flow's, or under a fan-out its members')."""
+    out: list[tuple[Call | CacheLookup | Produce, str]] = []
+
+    def visit(steps: tuple[Step, ...], space: str) -> None:
+        for step in steps:
+            if isinstance(step, Parallel):
+                visit(step.steps, space)
+            elif isinstance(step, FanOut):
+                visit(step.steps, member_space(step))
+            else:
+                out.append((step, step.key or space))
+                if isinstance(step, CacheLookup):
+                    visit(step.miss, space)
+
+    visit(flow.steps, flow.space)
+    return out
+
+
 def walk(steps: tuple[Step, ...]) -> list[Step]:
     """Every step of a tree, depth first in declaration order."""
     out: list[Step] = []
