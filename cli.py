@@ -18,6 +18,7 @@ from rich.text import Text
 
 from sim import ScenarioError, load_scenario, simulate
 from sim.diagram import mermaid
+from sim.engines import AUTO, DEFAULT_ENGINE
 from sim.report import write_report
 from sim.report.resilience import amplification_line, edge_retries
 from sim.result import Result
@@ -91,9 +92,25 @@ ForceOpt = Annotated[bool, typer.Option(
 OUT_HELP = ("Output folder, new or empty (default: a fresh reports/{default}); written in a staging folder "
             "and moved into place when complete.")
 EngineOpt = Annotated[str, typer.Option(
-    metavar="des|fast",
-    help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, no retries, "
-         "breakers or hedging.")]
+    metavar="des|fast|calendar|auto",
+    help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, messaging sections "
+         "only, no retries, breakers or hedging; calendar: compiled event calendar over a design's flows, "
+         "no resilience policies or crashes; auto: the first of calendar, fast, des that runs every "
+         "scenario of the command, with the reason printed.")]
+
+
+def _pick_engine(engine: str, named: list[tuple[str, Scenario]]) -> tuple[str, str | None]:
+    """--engine auto: the one engine that runs every (label, scenario) of the command and the line
+    saying why (sim.engines.choose_all), printed by _say_engine once the checks pass; any other
+    --engine as given, with no line."""
+    from sim.engines import choose_all
+
+    return choose_all(named) if engine == AUTO else (engine, None)
+
+
+def _say_engine(reason: str | None) -> None:
+    if reason is not None:  # one line however long: it names field paths the user may grep for
+        err_console.print(reason, markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_engine(engine: str, scenarios: list[Scenario]) -> None:
@@ -102,9 +119,12 @@ def _check_engine(engine: str, scenarios: list[Scenario]) -> None:
     from sim.engines import ENGINES
 
     if engine not in ENGINES:
-        _fail(f"--engine {engine}: unknown engine; allowed: {', '.join(ENGINES)}")
+        _fail(f"--engine {engine}: unknown engine; allowed: {', '.join(ENGINES)}, {AUTO}")
     for sc in scenarios:
-        problems = ENGINES[engine].supports(sc)
+        # the DES refuses only `warmup_s: auto` (simulate() needs seconds); every command sends such a
+        # scenario through sim.experiments, whose DES pilots resolve it before the measured runs
+        problems = [p for p in ENGINES[engine].supports(sc)
+                    if not (engine == "des" and p.where == "warmup_s")]
         if problems:
             n = len(problems) - 1
             more = f" (and {n} more the {engine} engine cannot run)" if n else ""
@@ -134,16 +154,18 @@ def run(
     replications: Annotated[str | None, _opt("N",
         help="Independent replications (seeds spawned from --seed); adds 95% CIs (ci95).")] = None,
     workers: Annotated[str | None, _opt("N", help="Processes for replications (default: all).")] = None,
-    engine: EngineOpt = "des",
+    engine: EngineOpt = DEFAULT_ENGINE,
 ) -> None:
     """Simulate a scenario; write summary.json, latency.csv, components.csv, timeseries.csv, report.md,
     report.html and the charts."""
     warmup = _fit_warmup([scenario], set_, duration, warmup)
     sc = _load(scenario, set_, duration_s=duration, warmup_s=warmup, seed=seed, sample=sample)
     reps = _count(replications, "--replications")
+    engine, why = _pick_engine(engine, [("it", sc)])
     _check_engine(engine, [sc])
     _check_budget(engine, [sc], force)
     _check_out(out)
+    _say_engine(why)
     console.print(_sample_line(sc))
     if reps is not None or sc.warmup_s == "auto":  # replications and/or the MSER-5 warm-up
         from sim.experiments import replicate
@@ -322,7 +344,7 @@ def sweep(
     out: Annotated[Path | None, _opt("FOLDER", help=OUT_HELP.format(default="NAME/sweep-TIME"))] = None,
     force: ForceOpt = False,
     quiet: Annotated[bool, typer.Option(metavar="", help="No progress bar.")] = False,
-    engine: EngineOpt = "des",
+    engine: EngineOpt = DEFAULT_ENGINE,
 ) -> None:
     """Run a scenario over a grid of settings; write sweep.csv, sweep.md and charts (each figure
     against the swept parameter with CI bands and SLO lines; cost against latency with the Pareto
@@ -337,13 +359,18 @@ def sweep(
     except ScenarioError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail exits
-    _check_engine(engine, [plan.base, *(p for p in plan.scenarios if isinstance(p, Scenario))])
     runnable = [(p, sc) for p, sc in zip(plan.points, plan.scenarios, strict=True)
                 if isinstance(sc, Scenario)]
+    # auto: one engine for every point, so points differ by their settings only (sim.engines.choose_all)
+    named = [(f"point #{p.index}", sc) for p, sc in runnable] or [("it", plan.base)]
+    engine, why = _pick_engine(engine, named)
+    checked = [sc for _, sc in named] if why is not None else [plan.base, *(sc for _, sc in runnable)]
+    _check_engine(engine, checked)  # auto's pick runs what it was chosen for; the base is not run itself
     _check_budget(engine, [sc for _, sc in runnable], force,
                   [f"sweep point #{p.index} ({p.label})" for p, _ in runnable])
     _check_out(out)
     executor = _executor(workers, dask_scheduler)
+    _say_engine(why)
     console.print(f"[bold]{plan.base.name}[/]: sweeping {len(plan.points)} points ("
                   + " x ".join(f"{k}: {len(v)}" for k, v in plan.axes.items())
                   + f"), {plan.replications or 1} run(s) each, on {executor.name}", highlight=False)
@@ -416,7 +443,7 @@ def compare(
     out: Annotated[Path | None, _opt("FOLDER", help=OUT_HELP.format(default="A/compare-TIME"))] = None,
     force: ForceOpt = False,
     quiet: Annotated[bool, typer.Option(metavar="", help="No progress bar.")] = False,
-    engine: EngineOpt = "des",
+    engine: EngineOpt = DEFAULT_ENGINE,
 ) -> None:
     """Run two designs with common random numbers; print the headline figures (and any that differ
     significantly) side by side with the difference and its 95% CI, mark SLO verdicts that change,
@@ -433,10 +460,12 @@ def compare(
     except ScenarioError as exc:
         _fail(str(exc))
         raise
+    engine, why = _pick_engine(engine, [("arm A", arms.a), ("arm B", arms.b)])  # one engine: common numbers
     _check_engine(engine, [arms.a, arms.b])
     _check_budget(engine, [arms.a, arms.b], force, ["arm A", "arm B"])
     _check_out(out)
     executor = _executor(workers, dask_scheduler)
+    _say_engine(why)
     console.print(f"comparing {escape(arms.labels[0])} with {escape(arms.labels[1])}: {reps} replications "
                   f"each, common random numbers, on {executor.name}", highlight=False)
     with _experiment_progress(quiet, 2) as tick:

@@ -54,10 +54,10 @@ from bench_engine import (  # noqa: E402
 )
 
 import sim  # noqa: E402
+from sim.arrays.station import build_stations  # noqa: E402
 from sim.distributions import BLOCK, Exponential, draw  # noqa: E402
 from sim.fast.engine import FastEngine  # noqa: E402
 from sim.fast.fleet import serve_jobs  # noqa: E402
-from sim.fast.station import build_stations  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "messaging-1m.yaml"
 

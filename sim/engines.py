@@ -8,7 +8,8 @@ registry is the only place that knows both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sim.errors import ScenarioError
@@ -54,16 +55,86 @@ def _fast_run(scenario: Scenario, progress: Progress | None, drain: bool,
     return FastEngine(scenario, progress=progress, on_window=on_window).run(drain=drain)
 
 
+def _calendar_supports(scenario: Scenario) -> list[ScenarioError]:
+    from sim.calendar.support import unsupported  # no numba compile: only the rules
+
+    return unsupported(scenario)
+
+
+def _calendar_run(scenario: Scenario, progress: Progress | None, drain: bool,
+                  on_window: OnWindow | None = None) -> RunState:
+    from sim.calendar.engine import CalendarEngine  # numba compiles on first use: import only when asked
+
+    return CalendarEngine(scenario, progress=progress, on_window=on_window).run(drain=drain)
+
+
 ENGINES: dict[str, EngineSpec] = {
     "des": EngineSpec("des", "SimPy, every behaviour (the reference)", _des_supports, _des_run),
     "fast": EngineSpec("fast", "arrays + numba, full scale; no retries, breakers, hedging, "
                                "fan-out on read or data loss", _fast_supports, _fast_run),
+    "calendar": EngineSpec("calendar", "compiled event calendar over a design's flows (numba), full scale; "
+                                       "no policies, crashes or workload faults yet",
+                           _calendar_supports, _calendar_run),
 }
 
 
+AUTO = "auto"  # not an engine: `choose` picks one for the scenario
+DEFAULT_ENGINE = "des"  # what the CLI and simulate() use when no engine is named (AUTO once calendar lands)
+PREFERENCE = ("calendar", "fast", "des")  # compiled engines first; the DES runs everything: the last resort
+_CHOSEN = {"calendar": "compiled event calendar, every request of the scenario's cell",
+           "fast": "arrays + numba, every request of the scenario's cell",
+           "des": "SimPy, the reference"}
+
+
 def engine(name: str) -> EngineSpec:
-    """The engine called `name`, or a one-line error listing the engines."""
+    """The engine called `name`, or a one-line error listing the engines (`auto` is resolved by
+    `choose` first: it names no engine until it has seen the scenario)."""
+    if name == AUTO:
+        raise ScenarioError("engine", "auto names no engine until a scenario is seen; resolve it with "
+                                      "sim.engines.choose(scenario) first")
     try:
         return ENGINES[name]
     except KeyError:
-        raise ScenarioError("engine", f"unknown engine {name!r}; allowed: {', '.join(ENGINES)}") from None
+        raise ScenarioError("engine", f"unknown engine {name!r}; allowed: {', '.join(ENGINES)}, "
+                                      f"{AUTO}") from None
+
+
+def choose(scenario: Scenario) -> tuple[str, str]:
+    """The engine `auto` runs `scenario` on, and a one-line reason to print: the first engine of
+    PREFERENCE whose `supports` finds nothing it cannot run (the DES runs everything, and a
+    `warmup_s: auto` scenario lands on it: its pilots and measured runs stay on one engine)."""
+    return choose_all([("it", scenario)])
+
+
+def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
+    """One engine for several scenarios run side by side (a sweep's points, a comparison's arms),
+    each given as (label, scenario): the first engine of PREFERENCE that runs every one of them, so
+    their differences are the scenarios' and not the engines'. The reason names, for each engine
+    passed over, the scenarios it cannot run and the first thing it cannot run in the first of them."""
+    passed: list[str] = []
+    chosen = PREFERENCE[-1]
+    for name in PREFERENCE[:-1]:
+        refused = [(label, problems[0]) for label, sc in named if (problems := ENGINES[name].supports(sc))]
+        if not refused:
+            chosen = name
+            break
+        labels = [label for label, _ in refused]
+        why = _short(refused[0][1])
+        if len(refused) == 1:  # the only scenario ("it"), or the only one of several it cannot run
+            passed.append(f"{name} cannot run {labels[0]}: {why}")
+        else:
+            who = ("any of them" if len(refused) == len(named) else
+                   ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else ""))
+            passed.append(f"{name} cannot run {who} ({labels[0]}: {why})")
+    scope = "" if len(named) == 1 else f" for {'both' if len(named) == 2 else f'all {len(named)}'} scenarios"
+    return chosen, f"engine: {chosen}{scope} ({'; '.join(passed) or _CHOSEN[chosen]})"
+
+
+def _short(problem: ScenarioError) -> str:
+    """The field path and the gist of a refusal: its message without asides in parentheses and up
+    to the advice after "; " (which names an --engine, beside the point once auto has chosen)."""
+    gist, previous = problem.message, ""
+    while gist != previous:  # innermost parentheses first
+        previous, gist = gist, re.sub(r" ?\([^()]*\)", "", gist)
+    gist = gist.split("; ", 1)[0].strip().rstrip(".")
+    return f"{problem.where}: {gist}" if problem.where else gist

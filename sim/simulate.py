@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sim.budget import check_budget
-from sim.engines import ENGINES, OnWindow, Progress
+from sim.engines import AUTO, DEFAULT_ENGINE, ENGINES, OnWindow, Progress, choose
 from sim.engines import engine as engine_named
 from sim.result import Result, build_result
 from sim.scenario import Scenario
@@ -12,8 +12,11 @@ __all__ = ["ENGINES", "simulate"]
 
 
 def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool = False,
-             engine: str = "des", force: bool = False, on_window: OnWindow | None = None) -> Result:
-    """Run `scenario` on an engine: "des" (SimPy, the reference) or "fast" (vectorised, sim/fast/).
+             engine: str = DEFAULT_ENGINE, force: bool = False, on_window: OnWindow | None = None) -> Result:
+    """Run `scenario` on an engine: "des" (SimPy, the reference), "fast" (vectorised, sim/fast/),
+    "calendar" (compiled event calendar over a design's flows, sim/calendar/) or "auto" (the first of
+    calendar, fast, des that runs the scenario: sim.engines.choose); the summary's `engine` names the
+    engine that ran.
 
     `progress(t, duration)` is called as simulated time advances (every simulated second on the
     DES, every chunk on the fast engine). With `drain`, arrivals stop at `duration_s` and the run
@@ -26,6 +29,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool =
     A run whose estimated work exceeds the engine's budget is refused with a ScenarioError before
     anything is built (sim/budget.py), unless `force`; a run beyond the memory bound always is.
     """
+    if engine == AUTO:
+        engine = choose(scenario)[0]
     spec = engine_named(engine)
     problems = spec.supports(scenario)
     if problems:

@@ -26,9 +26,7 @@ import pytest
 from scipy import stats
 
 from sim import ScenarioError, load_scenario, simulate
-from sim.fast.engine import FastEngine
-from sim.fast.fleet import serve_jobs
-from sim.fast.station import (
+from sim.arrays.station import (
     CRASHED,
     DOWN,
     OUT_OF_ORDER,
@@ -40,6 +38,8 @@ from sim.fast.station import (
     Windows,
     build_stations,
 )
+from sim.fast.engine import FastEngine
+from sim.fast.fleet import serve_jobs
 from sim.histogram import GROWTH
 from sim.result import build_result
 

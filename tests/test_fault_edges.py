@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 import cli
 import sim.des.cassandra as des_cassandra
 from sim import ScenarioError, load_scenario, simulate
+from sim.arrays.station import DOWN, build_stations, down_mask, last_recovery
+from sim.arrays.windows import fault_windows
 from sim.des.cassandra import HINT_REPLAY_PER_SEC, CassandraCluster
 from sim.des.engine import Engine
 from sim.des.station import schedule
-from sim.fast.faults import fault_windows
-from sim.fast.station import DOWN, build_stations, down_mask, last_recovery
 from sim.scenario import Scenario
 
 ROOT = Path(__file__).parent.parent

@@ -43,17 +43,25 @@ def test_the_detector_sees_every_spelling(tmp_path: Path) -> None:
 
 
 def test_no_engine_imports_another() -> None:
-    for engine, other in (("des", "sim.fast"), ("fast", "sim.des")):
+    engines = ("des", "fast", "calendar")
+    for engine in engines:
+        others = [f"sim.{e}" for e in engines if e != engine]
         for path in _modules(engine):
-            bad = [m for m, _ in _imports(path) if m == other or m.startswith(other + ".")]
+            bad = [m for m, _ in _imports(path) if any(m == o or m.startswith(o + ".") for o in others)]
             assert not bad, f"{path.relative_to(SIM)} imports {bad}"
+
+
+def test_the_shared_array_primitives_import_no_engine() -> None:
+    for path in _modules("arrays"):
+        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.fast", "sim.calendar")]
+        assert not bad, f"{path.relative_to(SIM)} imports an engine: {bad}"
 
 
 def test_only_the_registry_knows_the_engines() -> None:
     for path in _modules():
-        if path.parts[-2] in ("des", "fast") or path.name == "engines.py":
+        if path.parts[-2] in ("des", "fast", "calendar") or path.name == "engines.py":
             continue
-        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.fast")]
+        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.fast", "sim.calendar")]
         assert not bad, f"{path.relative_to(SIM)} imports an engine directly: {bad}"
 
 

@@ -21,6 +21,7 @@ charts.py (sweep and comparison charts).
 
 from __future__ import annotations
 
+from sim.engines import DEFAULT_ENGINE
 from sim.experiments.executors import DaskExecutor, Executor, LocalExecutor, make_executor
 from sim.experiments.mser import MserCut, mser
 from sim.experiments.replications import Replicated, combine, replication_seeds
@@ -37,7 +38,8 @@ __all__ = [
 
 
 def replicate(scenario: Scenario, replications: int | None = None, executor: Executor | None = None,
-              progress: ProgressFn | None = None, engine: str = "des", force: bool = False) -> Replicated:
+              progress: ProgressFn | None = None, engine: str = DEFAULT_ENGINE,
+              force: bool = False) -> Replicated:
     """Run `scenario` `replications` times (None: once, with its own seed); raise on failure.
     `force` runs past the work budget (sim/budget.py)."""
     (out,) = run_points([scenario], replications, executor, progress, engine, force)

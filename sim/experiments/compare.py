@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.engines import DEFAULT_ENGINE
 from sim.errors import ScenarioError
 from sim.experiments.executors import Executor, LocalExecutor
 from sim.experiments.figures import headline_paths, label_of
@@ -253,7 +254,8 @@ class Comparison:
 
 
 def run_compare(arms: Arms, replications: int = DEFAULT_REPLICATIONS, executor: Executor | None = None,
-                progress: ProgressFn | None = None, engine: str = "des", force: bool = False) -> Comparison:
+                progress: ProgressFn | None = None, engine: str = DEFAULT_ENGINE,
+                force: bool = False) -> Comparison:
     """Run both arms with the same replication seeds; raise RuntimeError naming a failed arm."""
     executor = executor or LocalExecutor()
     a, b = run_points([arms.a, arms.b], replications, executor, progress, engine, force)

@@ -8,6 +8,10 @@ honest interval, so it is failed whole, and the other points go on).
 `replications=None` runs each point once with its own seed (a plain run); an integer R runs R
 replications with seeds spawned from the point's seed (sim/experiments/replications.py). Points
 whose `warmup_s` is `auto` first run pilots (sim/experiments/warmup.py).
+
+`engine="auto"` is resolved once, before any run, to the one engine that runs every point
+(sim.engines.choose_all): every replication of every point runs on it, so points differ by their
+settings and not by their engine (common random numbers stay common).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sim.engines import AUTO, DEFAULT_ENGINE, choose_all
 from sim.experiments.executors import Executor, LocalExecutor
 from sim.experiments.replications import Replicated, combine, replication_seeds
 from sim.experiments.tasks import RunOutcome, RunTask, describe, execute
@@ -44,14 +49,16 @@ ProgressFn = Callable[[Progress], None]
 
 def run_points(points: Sequence[Scenario | PointFailure], replications: int | None = None,
                executor: Executor | None = None,
-               progress: ProgressFn | None = None, engine: str = "des",
+               progress: ProgressFn | None = None, engine: str = DEFAULT_ENGINE,
                force: bool = False) -> list[Replicated | PointFailure]:
     """Run every point `replications` times (None: once, with its own seed) on `engine` and
-    combine. Pilots for automatic warm-ups run on the DES (the fast engine refuses `auto`).
+    combine (`auto`: the engine `resolve_engine` picks for all the points). Pilots for automatic
+    warm-ups run on the DES (the fast and calendar engines refuse `auto`).
     `force` lets every run past the work budget (sim/budget.py; never past the memory bound)."""
     executor = executor or LocalExecutor(1)
     failed: dict[int, PointFailure] = {i: p for i, p in enumerate(points) if isinstance(p, PointFailure)}
     todo: dict[int, Scenario] = {i: p for i, p in enumerate(points) if isinstance(p, Scenario)}
+    engine = resolve_engine(engine, list(todo.values()))
     seeds = {i: [sc.seed] if replications is None else replication_seeds(sc.seed, replications)
              for i, sc in todo.items()}
     auto = [i for i, sc in todo.items() if sc.warmup_s == "auto"]
@@ -64,8 +71,8 @@ def run_points(points: Sequence[Scenario | PointFailure], replications: int | No
 
     # -- pass 1: pilots (warm-up 0) for automatic warm-ups ----------------------------------
     cuts: dict[int, WarmupCut] = {}
-    pilots = [RunTask(_with(todo[i], seed, 0.0), i, k, pilot=True, force=force) for i in auto for k, seed in
-              enumerate(seeds[i])]
+    pilots = [RunTask(_with(todo[i], seed, 0.0), i, k, pilot=True, engine="des", force=force)
+              for i in auto for k, seed in enumerate(seeds[i])]
     for i, mine in _by_point(_map(executor, pilots, state, lambda _o: report("pilot"))).items():
         bad = next((o for o in mine if not o.ok), None)
         if bad is not None:
@@ -104,6 +111,16 @@ def run_points(points: Sequence[Scenario | PointFailure], replications: int | No
         except Exception as exc:  # a summary the combiner cannot read fails this point only
             failed[i] = PointFailure(f"combining replications: {describe(exc)}", todo[i])
     return [failed[i] if i in failed else done[i] for i in range(len(points))]
+
+
+def resolve_engine(engine: str, scenarios: Sequence[Scenario]) -> str:
+    """`engine` itself, or for `auto` the one engine that runs all `scenarios` (sim.engines.choose_all,
+    whose one-line reason the CLI prints)."""
+    if engine != AUTO:
+        return engine
+    if not scenarios:
+        return "des"  # every point failed to build: nothing will run
+    return choose_all([(f"point #{i}", sc) for i, sc in enumerate(scenarios)])[0]
 
 
 def _by_point(outcomes: list[RunOutcome]) -> dict[int, list[RunOutcome]]:

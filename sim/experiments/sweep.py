@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from sim.engines import DEFAULT_ENGINE
 from sim.errors import ScenarioError
 from sim.experiments.executors import Executor
 from sim.experiments.figures import COST, headline_paths, label_of
@@ -391,7 +392,8 @@ class SweepResult:
 
 
 def run_sweep(plan: SweepPlan, executor: Executor | None = None,
-              progress: ProgressFn | None = None, engine: str = "des", force: bool = False) -> SweepResult:
+              progress: ProgressFn | None = None, engine: str = DEFAULT_ENGINE,
+              force: bool = False) -> SweepResult:
     """Run every valid point of `plan` (its replications) and collect the outcomes (`force`: past
     the work budget, sim/budget.py)."""
     from sim.experiments.executors import LocalExecutor

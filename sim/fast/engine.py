@@ -30,7 +30,7 @@ Where this engine departs from the DES (documented in README and checked where i
   (`summary.sample.notes` says when it did);
 * a `round_robin` message service rotates in order of the requests' arrival at the system, the
   DES in order of their leaving the gateway (both a strict rotation);
-* random numbers are counter-based (sim/fast/rng.py): same seed, same results, but not the DES's
+* random numbers are counter-based (sim/arrays/rng.py): same seed, same results, but not the DES's
   sample path; the two agree statistically (tests/test_fast.py).
 """
 
@@ -41,13 +41,13 @@ import math
 import time
 from collections.abc import Callable
 
+from sim.arrays.station import LAST_EVENT, Stations
 from sim.fast.delivery import Delivery
 from sim.fast.finish import Finish
 from sim.fast.flight import Flight
 from sim.fast.front import Front
 from sim.fast.outcomes import Outcomes
 from sim.fast.requests import Requests
-from sim.fast.station import LAST_EVENT, Stations
 from sim.fast.steps import Steps
 from sim.fast.support import check_supported
 from sim.fast.system import System

@@ -6,10 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from sim.fast.delivery import Delivery
-from sim.fast.flight import Flight
-from sim.fast.record import FleetView, StationView, histogram_from
-from sim.fast.station import (
+from sim.arrays.record import FleetView, StationView, histogram_from
+from sim.arrays.station import (
     ARRIVALS,
     BUSY_S,
     COMPLETIONS,
@@ -21,6 +19,8 @@ from sim.fast.station import (
     STARTED,
     WAIT_S,
 )
+from sim.fast.delivery import Delivery
+from sim.fast.flight import Flight
 from sim.fast.system import FLEETS, System
 from sim.fast.tables import ERRORS, NONE, TIMED_EDGES
 from sim.run_state import RunState

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from sim.arrays.station import SERVED, Stations, serve
 from sim.fast.flight import Flight
 from sim.fast.order import order_jobs
-from sim.fast.station import SERVED, Stations, serve
 from sim.fast.tables import Jobs, concat_jobs, take_jobs
 
 
@@ -25,7 +25,7 @@ def serve_jobs(
     S: Stations, t: np.ndarray, st: np.ndarray, svc: np.ndarray, part: np.ndarray, t_end: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start, end, done) per job, done False if t >= t_end; a failed job has start < 0 (its code,
-    sim/fast/station.py) and end = the time the caller learns of it."""
+    sim/arrays/station.py) and end = the time the caller learns of it."""
     ints, floats, free, ring, win, waits, wait_stats, glob, counts = S
     n_stations = ints.shape[0]
     perm, off = order_jobs(st, t, part, n_stations)

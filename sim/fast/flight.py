@@ -13,8 +13,8 @@ from collections import Counter
 import numba as nb
 import numpy as np
 
-from sim.fast.record import FastRecorder
-from sim.fast.station import D_AT, W_AT
+from sim.arrays.record import FastRecorder
+from sim.arrays.station import D_AT, W_AT
 from sim.fast.system import System
 from sim.fast.tables import (
     ERRORS,
@@ -31,7 +31,7 @@ QUEUES = ("gateway", "message_service", "kafka", "consumer", "group_service", "s
 
 
 def failure_causes(codes: np.ndarray) -> np.ndarray:
-    """cause() of each failure code (start < 0) of sim/fast/station.py."""
+    """cause() of each failure code (start < 0) of sim/arrays/station.py."""
     return (-codes).astype(np.int64) - 1
 
 

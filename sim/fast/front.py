@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.arrays.rng import uniform_many
+from sim.arrays.station import down_mask
 from sim.fast.fleet import serve_fleet
 from sim.fast.flight import Flight, failure_causes
-from sim.fast.rng import uniform_many
-from sim.fast.station import down_mask
 from sim.fast.steps import Steps
 from sim.fast.system import System
 from sim.fast.tables import (
@@ -50,7 +50,7 @@ class Front:
             rows, e = jobs.row[sel], end[sel]
             add_at(table["out"], rows, -1)
             code = start[sel]
-            rej = code < 0  # failed: `end` is when (sim/fast/station.py)
+            rej = code < 0  # failed: `end` is when (sim/arrays/station.py)
             bad = rows[rej]
             table["st"][bad] = FAILED
             table["fin"][bad] = e[rej]

@@ -15,7 +15,7 @@ import math
 import numba as nb
 import numpy as np
 
-from sim.fast.station import cause
+from sim.arrays.station import cause
 from sim.fast.tables import CI, CW, E_CASS, E_REDIS, FAILED, OK, RS, T_CASS, T_INBOX, T_REDIS, TIMEOUT
 
 

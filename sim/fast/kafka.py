@@ -19,9 +19,9 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from sim.fast.rng import sample
+from sim.arrays.rng import sample
+from sim.arrays.station import D_AT, SERVED, Stations, cause, serve
 from sim.fast.slices import close_slices, end_pass, fleet_pass, next_slice, open_slices, push
-from sim.fast.station import D_AT, SERVED, Stations, cause, serve
 from sim.fast.tables import E_KAFKA, FAILED, KF, KL, OK, PENDING, T_KAFKA, TIMEOUT
 
 

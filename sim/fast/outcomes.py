@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
+from sim.arrays.record import Marks
+from sim.arrays.station import UNAVAILABLE, cause
 from sim.fast.delivery import Delivery
 from sim.fast.flight import Flight
-from sim.fast.record import Marks
-from sim.fast.station import UNAVAILABLE, cause
 from sim.fast.system import STEP_NAMES, System
 from sim.fast.tables import (
     E_CASS,

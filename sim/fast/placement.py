@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from sim.fast.rng import GOLDEN, mix64, uniform
+from sim.arrays.rng import GOLDEN, mix64, uniform
 from sim.placement import TokenRing
 from sim.scenario import Scenario
 from sim.workload import splitmix64

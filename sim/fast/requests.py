@@ -2,7 +2,7 @@
 sender, partition, shard, ring position), the gateway's token buckets, and their first hop.
 
 Arrival times come from sim/fast/sources.py; each request's draws are counter-based random
-numbers keyed by its purpose and its id (sim/fast/rng.py), so a chunk's cut does not move them.
+numbers keyed by its purpose and its id (sim/arrays/rng.py), so a chunk's cut does not move them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
+from sim.arrays.rng import uniform, uniform_many
 from sim.fast.flight import Flight
 from sim.fast.front import Front
 from sim.fast.placement import draw_members, partitions_of, shards_of
-from sim.fast.rng import uniform, uniform_many
 from sim.fast.sources import arrivals, merge_order
 from sim.fast.system import System
 from sim.fast.tables import (

@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from sim.fast.rng import uniform
+from sim.arrays.rng import uniform
 
 
 @nb.njit(cache=True)

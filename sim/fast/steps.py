@@ -11,9 +11,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from sim.arrays.station import UNAVAILABLE, cause, down_mask
 from sim.fast.flight import Flight
 from sim.fast.kafka import KafkaParams, follower_bound
-from sim.fast.station import UNAVAILABLE, cause, down_mask
 from sim.fast.storage import StorageParams, get_bounds, issue_read, run_storage
 from sim.fast.system import System
 from sim.fast.tables import (

@@ -27,10 +27,10 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from sim.arrays.rng import sample, uniform
+from sim.arrays.station import D_AT, SERVED, UNAVAILABLE, W_AT, Stations, cause, is_down, last_recovery, serve
 from sim.fast.joins import join_leaves
-from sim.fast.rng import sample, uniform
 from sim.fast.slices import close_slices, end_pass, fleet_pass, next_slice, open_slices, push
-from sim.fast.station import D_AT, SERVED, UNAVAILABLE, W_AT, Stations, cause, is_down, last_recovery, serve
 from sim.fast.tables import (
     CI,
     CR,
@@ -241,7 +241,7 @@ def run_storage(
                     a, r, s, kind = gt[g], grow[g], gsvc[g], gstage[g]
                 start, end = serve(ints, floats, free, ring, win, waits, wait_stats, glob, counts, b, a, s)
                 counts[SERVED] += 1
-                rejected = start < 0.0  # `end` is then when it failed (sim/fast/station.py)
+                rejected = start < 0.0  # `end` is then when it failed (sim/arrays/station.py)
                 if kind == RS or kind == CW or kind == CI:  # noqa: SIM109 (numba); joined after the slices
                     leaf_start[perm[j]] = start
                     leaf_t[perm[j]] = end

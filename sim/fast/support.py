@@ -8,7 +8,7 @@ that depends on the outcome so far. Those are refused, naming the edge and the f
 pointer to `--engine des`. A timeout needs no feedback: the caller stops waiting and counts a
 failure while the stations go on with the work, so every edge's `timeout_ms` is simulated.
 
-Faults map onto the stations' capacity windows (sim/fast/station.py) with the DES's meaning
+Faults map onto the stations' capacity windows (sim/arrays/station.py) with the DES's meaning
 (sim/des/station.py): `slow` multiplies the service time of jobs that start in the window, a GC
 pause is capacity 0 for its length (jobs in service finish, queued ones wait), and a `crash` is
 a DOWN window (queued work fails at the crash, work in service when it would have ended, arrivals

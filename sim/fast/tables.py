@@ -26,7 +26,7 @@ READ_STAGES = (GW_READ, MS_READ, RG, CR, FILL)
 NONE, PENDING, OK, FAILED = 0, 1, 2, 3
 
 # error causes, as the DES names them: "<component>.<cause>"; a station's failure code (start < 0,
-# sim/fast/station.py) -1/-2/-3 is the cause rejected/unavailable/crashed; a policy's timeout is
+# sim/arrays/station.py) -1/-2/-3 is the cause rejected/unavailable/crashed; a policy's timeout is
 # "<callee>.timeout", the client's own "timeout"
 COMPONENTS = ("gateway", "message_service", "cassandra", "redis", "kafka", "group_service")
 CAUSES = ("rejected", "unavailable", "crashed", "timeout")
@@ -87,7 +87,7 @@ def send_dtype(rf: int) -> np.dtype:
             ("cw_left", "i2"),
             ("cw_ok", "f8", (rf,)),
             ("cw_rej", "f8", (rf,)),
-            ("cw_why", "i1", (rf,)),  # cause of each rejection (sim/fast/station.py cause())
+            ("cw_why", "i1", (rf,)),  # cause of each rejection (sim/arrays/station.py cause())
             ("cw_st", "i1"),
             ("cw_t", "f8"),
             ("cw_err", "i1"),  # error code of a failed step

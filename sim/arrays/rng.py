@@ -1,6 +1,6 @@
 """Counter-based random numbers: every random quantity is a pure function of (seed, purpose, id, index).
 
-The fast engine never keeps a generator's state: the service time of replica 2 of send number
+The array engines never keep a generator's state: the service time of replica 2 of send number
 81,723 at Cassandra is `sample(dist, key("cassandra.write.svc"), 81723, 2)` wherever and whenever
 it is computed. That makes results independent of the order work is done in (chunk length,
 slices, which station is processed first) and lets a lower bound of a later delay be computed

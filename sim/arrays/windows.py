@@ -1,4 +1,4 @@
-"""The scenario's faults the fast engine simulates, as stations' capacity windows.
+"""The scenario's faults the array engines simulate, as stations' capacity windows.
 
 `slow`, `gc_pauses`, `crash` and `shard_loss` (a Redis crash) (sim/faults.py) have the DES's
 meaning (sim/des/station.py):
@@ -8,7 +8,7 @@ fails, work in service fails when it would have ended, arrivals are refused). Wh
 overlap, DOWN wins, slow factors multiply and a pause holds capacity at 0, as in the DES
 (sim/des/faults.py): a station hit by overlapping crashes is one DOWN window from the first's
 start to the last's end, so it recovers (and a Redis shard restarts empty) once, at that end.
-Other kinds are refused (sim/fast/support.py).
+Other kinds are refused (sim/fast/support.py, sim/calendar/support.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 
 import numpy as np
 
-from sim.fast.station import DOWN, Windows
+from sim.arrays.station import DOWN, Windows
 from sim.scenario import Scenario
 
 

@@ -1,0 +1,391 @@
+"""The calendar engine: a design's flows, every request, on the compiled event loop.
+
+Build once (sim/calendar/program.py), then run in chunks of simulated time: each chunk's client
+arrivals (Poisson per flow, keys by their space's popularity, drawn with numpy from the flow's own
+named streams, so they do not depend on the chunk length) enter the calendar, the kernel
+(sim/calendar/kernel.py) takes every event before the chunk's end, and the requests that ended
+are recorded in bulk (sim/arrays/record.py's recorder, the shapes sim/result.py reads). Pools grow
+when the kernel asks, so memory follows the requests in flight, not the run's length.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.arrays.record import FastRecorder, FleetView, Marks, StationView, histogram_from
+from sim.arrays.station import (
+    ARRIVALS,
+    BUSY_S,
+    COMPLETIONS,
+    D_AT,
+    JOBS_S,
+    LAST_EVENT,
+    QUEUED,
+    REJECTIONS,
+    SERVERS,
+    STARTED,
+    W_AT,
+    WAIT_S,
+)
+from sim.calendar import kernel as K
+from sim.calendar.program import Program, build
+from sim.calendar.support import unsupported
+from sim.run_state import RunState
+from sim.scenario import Scenario
+from sim.streams import named_rng
+
+Progress = Callable[[float, float], None]
+OnWindow = Callable[[dict[str, float]], None]
+ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival arrays
+ARRIVAL_BLOCK = 4096  # interarrival gaps drawn at a time, per flow
+_INITIAL_ROWS = 1 << 16
+
+
+class _Pools:
+    """The kernel's pools, heap, worklist and outputs; `grow` doubles what runs low."""
+
+    def __init__(self, prog: Program, n_windows: int) -> None:
+        ns = max(1, len(prog.spaces))
+        n = 4 * _INITIAL_ROWS
+        self.ht = np.zeros(n)
+        self.hk = np.zeros(n, np.int64)
+        self.hx = np.zeros(n, np.int64)
+        self.hy = np.zeros(n, np.int64)
+        self.state = np.zeros(K.N_STATE, np.int64)
+        self.arr_t = np.zeros(0)  # the chunk's client arrivals, in time order, and their request rows
+        self.arr_r = np.zeros(0, np.int64)
+        self.rq = np.zeros((n, K.RQ_COLS), np.int64)
+        self.rqf = np.zeros((n, 2))
+        self.fr = np.zeros((n, K.FR_COLS), np.int64)
+        self.fr_keys = np.zeros((n, ns), np.int64)
+        self.fr_extra = np.zeros(n)
+        self.jn = np.zeros((n, K.JN_COLS), np.int64)
+        self.qu = np.zeros((n, K.QU_COLS), np.int64)
+        self.ko = np.zeros((n, K.KO_COLS), np.int64)
+        self.kof = np.zeros(n)
+        self.free = {p: np.arange(n - 1, -1, -1, dtype=np.int64) for p in range(K.N_POOLS)}
+        for p in range(K.N_POOLS):
+            self.state[K.S_TOP0 + p] = n
+        self.wl_op = np.zeros(n, np.int64)
+        self.wl_f = np.zeros(n, np.int64)
+        self.wl_e = np.zeros(n, np.int64)
+        m = 1 << 17
+        self.out_i = np.zeros((m, 3), np.int64)
+        self.out_f = np.zeros((m, 3))
+        self.start_i = np.zeros(m, np.int64)
+        self.start_f = np.zeros((m, 2))
+        self.log_head = np.full(prog.n_partitions, -1, np.int64)
+        self.log_tail = np.full(prog.n_partitions, -1, np.int64)
+        self.log_len = np.zeros(prog.n_partitions, np.int64)
+        self.cons_in = np.zeros(prog.n_consumers, np.int64)
+        self.cons_cursor = np.zeros(prog.n_consumers, np.int64)
+        self.rl_tokens = np.zeros(prog.rl_size)
+        self.rl_updated = np.zeros(prog.rl_size)
+        for c, name in enumerate(prog.comp_names):
+            off = int(prog.comps[c, 19])  # C_RL_OFF
+            if off >= 0:
+                size = _bucket_count(prog, name)
+                self.rl_tokens[off:off + size] = prog.comp_f[c, 1]
+        self.async_err = np.zeros(len(prog.causes), np.int64)
+        nw = n_windows + 1
+        self.win_hits = np.zeros(nw, np.int64)
+        self.win_misses = np.zeros(nw, np.int64)
+        self.win_lag = np.zeros(nw)
+        self.win_commit = np.zeros(nw, np.int64)
+        self.win_take = np.zeros(nw, np.int64)
+        self.lag_max = np.zeros(1)
+
+    def _grow_rows(self, name: str, extra: int) -> None:
+        arr = getattr(self, name)
+        shape = (extra, *arr.shape[1:])
+        setattr(self, name, np.concatenate([arr, np.zeros(shape, arr.dtype)]))
+
+    def grow(self) -> None:
+        st = self.state
+        want = int(st[K.S_GROW])  # a fan-out's members waiting for frames
+        st[K.S_GROW] = 0
+        while self.ht.size - st[K.S_HEAP_N] < max(self.ht.size // 2, 4 * want + 4 * K.MARGIN):
+            n = self.ht.size
+            for name in ("ht", "hk", "hx", "hy"):
+                self._grow_rows(name, n)
+        tables = {K.P_REQ: ("rq", "rqf"), K.P_FRAME: ("fr", "fr_keys", "fr_extra", "wl_op", "wl_f", "wl_e"),
+                  K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof")}
+        for p, names in tables.items():
+            need = want + 4 * K.MARGIN if p == K.P_FRAME else 4 * K.MARGIN
+            while True:
+                cap = getattr(self, names[0]).shape[0]
+                top = int(st[K.S_TOP0 + p])
+                if top >= max(need, cap // 4):
+                    break
+                for name in names:
+                    self._grow_rows(name, cap)
+                grown = np.empty(2 * cap, np.int64)
+                grown[:top] = self.free[p][:top]
+                grown[top:top + cap] = np.arange(2 * cap - 1, cap - 1, -1)
+                self.free[p] = grown
+                st[K.S_TOP0 + p] = top + cap
+
+    def in_use(self) -> int:
+        return sum(getattr(self, t).shape[0] - int(self.state[K.S_TOP0 + p])
+                   for p, t in ((K.P_REQ, "rq"), (K.P_FRAME, "fr")))
+
+
+def _bucket_count(prog: Program, comp: str) -> int:
+    from sim.calendar.program import _spaces_calling
+
+    spaces = _spaces_calling(prog.system, comp)
+    return max(int(prog.space_i[prog.spaces.index(s), 0]) for s in spaces) if spaces else 1
+
+
+class CalendarEngine:
+    """Build once from a design scenario; `run()` simulates it and returns the neutral RunState."""
+
+    def __init__(self, scenario: Scenario, progress: Progress | None = None,
+                 on_window: OnWindow | None = None) -> None:
+        problems = unsupported(scenario)
+        if problems:
+            raise problems[0]
+        self.scenario = scenario
+        self.progress = progress
+        self.on_window = on_window
+        self.program = build(scenario)
+
+    # -- arrivals -------------------------------------------------------------------------------
+    def _arrival_streams(self) -> list[tuple[int, float, np.random.Generator, np.random.Generator, bool, int,
+                                             np.ndarray]]:
+        prog, sc = self.program, self.scenario
+        out = []
+        for f, name in enumerate(prog.flows):
+            rate = prog.client_rates.get(name)
+            if not rate:
+                continue
+            flow = prog.system.flows[name]
+            slot = prog.spaces.index(flow.space)
+            n, off = int(prog.space_i[slot, 0]), int(prog.space_i[slot, 1])
+            out.append((f, rate, named_rng(sc.seed, "calendar", "arrivals", name),
+                        named_rng(sc.seed, "calendar", "keys", name), flow.draw == "new", n,
+                        prog.cdfs[off:off + n]))
+        return out
+
+    def run(self, drain: bool = False) -> RunState:
+        prog, sc = self.program, self.scenario
+        wall0 = time.perf_counter()
+        D, W = sc.duration_s, float(sc.warmup_s)
+        S = prog.stations
+        S.glob[W_AT] = W
+        S.glob[D_AT] = math.inf if drain else D
+        rec = _flow_recorder(W, math.inf if drain else D, D, prog.flows)
+        pools = _Pools(prog, rec.n_windows)
+        streams = self._arrival_streams()
+        total_rate = sum(s[1] for s in streams) or 1.0
+        chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
+        chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
+        pending = {s[0]: s[2].exponential(1.0 / s[1], 1) for s in streams}  # arrival times drawn ahead
+        sent = 0
+        t = 0.0
+        while t < D - 1e-12:
+            t1 = min(D, t + chunk_s)
+            self._arrivals(streams, pending, t1, pools, rec)
+            self._advance(t1, pools, rec)
+            t = t1
+            if self.on_window is not None:
+                while sent < rec.n_windows and (sent + 1) * rec.window_s <= t + 1e-9:
+                    self.on_window(rec.window_row(sent, 1.0 / prog.cell.sample, self._extra(pools, rec)))
+                    sent += 1
+            if self.progress is not None:
+                self.progress(t, D)
+        end = D
+        if drain:
+            self._advance(math.inf, pools, rec)
+            end = max(D, float(S.glob[LAST_EVENT]))
+        return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
+
+    def _arrivals(self, streams: list, pending: dict[int, np.ndarray], t1: float, pools: _Pools,
+                  rec: FastRecorder) -> None:
+        """Each client flow's arrivals before t1 (a Poisson stream per flow, drawn ahead in blocks and
+        continued across chunks, so the times do not depend on the chunk length) into the calendar."""
+        ts, fls, keys, news = [], [], [], []
+        for f, rate, arr_rng, key_rng, new, n, cdf in streams:
+            buf = pending[f]
+            while buf[-1] < t1:  # blocks of a fixed size: the same sums wherever chunks end
+                gaps = arr_rng.exponential(1.0 / rate, ARRIVAL_BLOCK)
+                buf = np.concatenate([buf, buf[-1] + np.cumsum(gaps)])
+            cut = int(np.searchsorted(buf, t1, side="left"))
+            inside, pending[f] = buf[:cut], buf[cut:]
+            if not inside.size:
+                continue
+            if new:
+                k = key_rng.integers(0, n, inside.size)
+            else:
+                k = np.searchsorted(cdf, key_rng.random(inside.size), side="right")
+                np.minimum(k, n - 1, out=k)
+            ts.append(inside)
+            fls.append(np.full(inside.size, f, np.int64))
+            keys.append(k.astype(np.int64))
+            news.append(np.full(inside.size, 1 if new else 0, np.int64))
+            rec.start(self.program.flows[f], inside, inside)
+        if not ts:
+            pools.state[K.S_ARR_N] = 0
+            return
+        t = np.concatenate(ts)
+        order = np.argsort(t, kind="stable")
+        while pools.state[K.S_TOP0 + K.P_REQ] < t.size + K.MARGIN:
+            _force_grow(pools, t.size)
+        pools.arr_t = t[order]
+        pools.arr_r = np.empty(t.size, np.int64)
+        K.inject(pools.arr_t, np.concatenate(fls)[order], np.concatenate(keys)[order],
+                 np.concatenate(news)[order], pools.arr_r, pools.rq, pools.rqf, pools.free[K.P_REQ],
+                 pools.state)
+
+    def _advance(self, t_end: float, pools: _Pools, rec: FastRecorder) -> None:
+        prog = self.program
+        S = prog.stations
+        while True:
+            p = pools
+            code = K.run(
+                t_end, prog.nodes, prog.node_f, prog.branches, prog.comps, prog.comp_f, prog.dists,
+                prog.dist_values, prog.routes, prog.replicas, prog.cdfs, prog.space_i, prog.hit_p,
+                prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp,
+                S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
+                p.arr_t, p.arr_r, p.ht, p.hk, p.hx, p.hy, p.state, p.rq, p.rqf, p.free[K.P_REQ],
+                p.fr, p.fr_keys, p.fr_extra, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
+                p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.wl_op, p.wl_f, p.wl_e,
+                p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens, p.rl_updated,
+                p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, rec.window_s, p.win_hits,
+                p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max)
+            self._flush(pools, rec)
+            if code == K.DONE:
+                return
+            if code == K.GROW:
+                pools.grow()
+
+    def _flush(self, pools: _Pools, rec: FastRecorder) -> None:
+        """Record the requests that ended and the triggered ones that started."""
+        prog = self.program
+        st = pools.state
+        n = int(st[K.S_START_N])
+        if n:
+            fl = pools.start_i[:n]
+            for f in np.unique(fl).tolist():
+                sel = fl == f
+                rec.start(prog.flows[f], pools.start_f[:n, 0][sel], pools.start_f[:n, 1][sel])
+            st[K.S_START_N] = 0
+        n = int(st[K.S_OUT_N])
+        if n:
+            oi, of = pools.out_i[:n], pools.out_f[:n]
+            for f in np.unique(oi[:, 0]).tolist():
+                sel = oi[:, 0] == f
+                ok = oi[sel, 1] == 1
+                causes = np.where(ok, 0, oi[sel, 2])
+                rec.finish(prog.flows[f], of[sel, 0], of[sel, 1], of[sel, 2], ok, causes, prog.causes,
+                           Marks([]))
+            st[K.S_OUT_N] = 0
+
+    # -- the end ----------------------------------------------------------------------------------
+    def _extra(self, pools: _Pools, rec: FastRecorder) -> dict[str, np.ndarray]:
+        n = rec.n_windows
+        extra: dict[str, np.ndarray] = {}
+        prog = self.program
+        if prog.cache_models:
+            h, m = pools.win_hits[:n].astype(float), pools.win_misses[:n].astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                extra["cache_hit_ratio"] = np.where(h + m > 0, h / np.maximum(h + m, 1), np.nan)
+        if (prog.comps[:, 13] >= 0).any():  # C_CONS_COMP: a consumer group
+            extra["kafka_lag_max_s"] = pools.win_lag[:n]
+            extra["kafka_backlog_msgs"] = (np.cumsum(pools.win_commit) - np.cumsum(pools.win_take))[:n]
+        return extra
+
+    def _state(self, pools: _Pools, rec: FastRecorder, end: float, wall_s: float, drain: bool) -> RunState:
+        prog, sc = self.program, self.scenario
+        S = prog.stations
+        # requests still in flight: started, never ended
+        live = _live_requests(pools)
+        for f in np.unique(pools.rq[live, K.RQ_FLOW]).tolist() if live.size else []:
+            sel = live[pools.rq[live, K.RQ_FLOW] == f]
+            rec.unfinished(prog.flows[f], pools.rqf[sel, K.RQF_STARTED])
+        recorder = rec.close(end, 1.0 / prog.cell.sample, self._extra(pools, rec))
+        fleets = {}
+        for c, name in enumerate(prog.comp_names):
+            b, cnt = int(prog.comps[c, 1]), int(prog.comps[c, 2])
+            views = [StationView(i, int(S.ints[b + i, SERVERS]), int(S.ints[b + i, ARRIVALS]),
+                                 int(S.ints[b + i, REJECTIONS]), int(S.ints[b + i, COMPLETIONS]),
+                                 float(S.floats[b + i, BUSY_S]), float(S.floats[b + i, JOBS_S]),
+                                 int(S.ints[b + i, STARTED]), int(S.ints[b + i, QUEUED]),
+                                 float(S.floats[b + i, WAIT_S])) for i in range(cnt)]
+            zero = int(S.waits[c, -1])
+            total, vmax, vmin = S.wait_stats[c]
+            waits = histogram_from(S.waits[c, :-1], zero, float(total), 0.0 if zero else float(vmin),
+                                   max(float(vmax), 0.0))
+            fleets[name] = FleetView(name, views, waits)
+        st = pools.state
+        async_errors = Counter({prog.causes[i]: int(x) for i, x in enumerate(pools.async_err) if x})
+        cache_name = next(iter(prog.cache_models), None)
+        backlog = int(pools.log_len.sum())
+        return RunState(
+            scenario=sc, cell=prog.cell, recorder=recorder, fleets=fleets,
+            cache=prog.cache_models.get(cache_name) if cache_name else None,  # type: ignore[arg-type]
+            cache_component=cache_name,
+            redis_hits=int(st[K.S_HITS]), redis_misses=int(st[K.S_MISSES]),
+            kafka_lag_max_s=float(pools.lag_max[0]), kafka_lag_max_msgs=int(st[K.S_LAG_MSGS]),
+            kafka_backlog=backlog, async_errors=async_errors, mix={}, edges={},
+            cassandra_faults={"unavailable": int(st[K.S_UNAVAILABLE]), "hints_stored": int(st[K.S_HINTS]),
+                              "hints_replayed": 0, "hedged_reads": 0, "lost_writes": 0}
+            if (prog.comps[:, 0] == 2).any() else {},
+            kafka_unavailable=0, rate_limited=int(st[K.S_RATE_LIMITED]),
+            events=int(st[K.S_EVENTS]), sim_seconds=end, measured_seconds=end - float(sc.warmup_s),
+            wall_seconds=wall_s, drained=drain, system=prog.system,
+        )
+
+
+def _flow_recorder(W: float, horizon: float, D: float, flows: list[str]) -> FastRecorder:
+    """A FastRecorder over the design's flows (it defaults to the messaging operations)."""
+    from sim.arrays.record import BUCKETS, BulkHistogram
+    from sim.metrics import Recorder
+
+    rec = FastRecorder.__new__(FastRecorder)
+    rec.recorder = Recorder(W, 1.0, ops=tuple(flows))
+    rec.W, rec.D, rec.window_s = W, horizon, 1.0
+    rec.n_windows = math.floor(D / 1.0 + 1e-9)
+    n = rec.n_windows + 1
+    ops = rec.recorder.ops
+    rec.latency = {op: BulkHistogram() for op in ops}
+    rec.win_counts = {op: np.zeros((n, BUCKETS), np.int32) for op in ops}
+    rec.win_under = {op: np.zeros(n, np.int64) for op in ops}
+    rec.win_min = {op: np.full(n, math.inf) for op in ops}
+    rec.win_max = {op: np.full(n, -math.inf) for op in ops}
+    rec.offered = {op: np.zeros(n, np.int64) for op in ops}
+    rec.succeeded = {op: np.zeros(n, np.int64) for op in ops}
+    rec.failed = {op: np.zeros(n, np.int64) for op in ops}
+    rec.in_flight_end = dict.fromkeys(ops, 0)
+    return rec
+
+
+def _live_requests(pools: _Pools) -> np.ndarray:
+    """Rows of requests started and not ended (in flight, or waiting in a Kafka log)."""
+    cap = pools.rq.shape[0]
+    used = np.ones(cap, bool)
+    top = int(pools.state[K.S_TOP0 + K.P_REQ])
+    used[pools.free[K.P_REQ][:top]] = False
+    rows = np.flatnonzero(used)
+    return rows[pools.rq[rows, K.RQ_DONE] == 0]
+
+
+def _force_grow(pools: _Pools, need: int) -> None:
+    st = pools.state
+    cap = pools.rq.shape[0]
+    top = int(st[K.S_TOP0 + K.P_REQ])
+    if top < need + K.MARGIN:
+        extra = max(cap, need + K.MARGIN)
+        pools._grow_rows("rq", extra)
+        pools._grow_rows("rqf", extra)
+        grown = np.empty(cap + extra, np.int64)
+        grown[:top] = pools.free[K.P_REQ][:top]
+        grown[top:top + extra] = np.arange(cap + extra - 1, cap - 1, -1)
+        pools.free[K.P_REQ] = grown
+        st[K.S_TOP0 + K.P_REQ] = top + extra
+

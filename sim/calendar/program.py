@@ -1,0 +1,422 @@
+"""A design's system as the calendar kernel reads it: flat integer and float tables, built once.
+
+Every step of every flow becomes a node (a row of `nodes`): its kind, its component, the next
+node of its sequence, the routing table it reads its key through, and its kind's parameters.
+Components become rows of `comps` (their first station, count, balancer, ring, partitions ...),
+distributions rows of `dists` (sim/arrays/rng.py's form), and every failure a request can end
+with a code in `causes` ("<component>.<error>", the DES's names).
+
+Pure construction: no numba here, nothing is simulated.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.arrays.rng import Dist, compile_dist, constant, purpose_key
+from sim.arrays.station import Stations, build_stations
+from sim.arrays.windows import fault_windows
+from sim.cache import fixed_cache_model, lru_cache_model
+from sim.distributions import mean_of
+from sim.placement import TokenRing
+from sim.sampling import Cell, make_cell
+from sim.scenario import Scenario, replies_needed
+from sim.streams import named_rng
+from sim.system.compile import system_of
+from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_keys, cell_weights
+from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System
+from sim.workload import hash_keys
+
+# node kinds
+K_GATEWAY, K_SERVICE, K_CASSANDRA, K_REDIS, K_PRODUCE, K_PARALLEL, K_FANOUT, K_CACHE, K_CONSUME = range(9)
+# columns of `nodes`
+(N_KIND, N_COMP, N_NEXT, N_ROUTE, N_SLOT, N_DIST, N_A, N_B, N_C, N_D) = range(10)
+NODE_COLS = 10
+# columns of `comps`
+(C_KIND, C_BASE, C_COUNT, C_BALANCER, C_RR, C_RF, C_WRITE_K, C_READ_K, C_DIST_A, C_DIST_B, C_RING,
+ C_PARTS, C_PART_OFF, C_CONS_COMP, C_CONS_OFF, C_MAX_IN_FLIGHT, C_ACKS, C_TRIGGER, C_CONS_NODE, C_RL_OFF,
+ C_HIT_OFF) = range(21)
+COMP_COLS = 21
+# columns of `compf`: rate limit refill per second and burst
+F_RATE, F_BURST = range(2)
+KINDS = {"gateway": 0, "service": 1, "cassandra": 2, "redis": 3, "kafka": 4}
+ACKS = {"0": 0, "1": 1, "all": 2}
+# errors by component: code = comp * ERRS + index (names below); cache misses have codes of their own
+ERR_NAMES = ("rejected", "unavailable", "crashed", "rate_limited", "fill_rejected", "fill_unavailable",
+             "fill_crashed")
+ERRS = len(ERR_NAMES)
+
+
+@dataclass
+class Program:
+    scenario: Scenario
+    system: System
+    cell: Cell
+    flows: list[str]  # flow index -> name
+    spaces: list[str]  # key slot -> space name
+    nodes: np.ndarray  # int64 [N, NODE_COLS]
+    node_f: np.ndarray  # float64 [N, 1]: per-member seconds of a service call
+    branches: np.ndarray  # int64 [B, 2]: a parallel's (branch node, awaited)
+    comps: np.ndarray  # int64 [C, COMP_COLS]
+    comp_f: np.ndarray  # float64 [C, 2]
+    comp_names: list[str]
+    dists: np.ndarray  # float64 [D, 8]: sim/arrays/rng.py params, values offset, values count
+    dist_values: np.ndarray
+    routes: np.ndarray  # int64: per (component, space) a table over the cell's keys
+    replicas: np.ndarray  # int64 [positions, max rf]: Cassandra rings, stacked
+    cdfs: np.ndarray  # float64: per space the cumulative weights of its cell keys, stacked
+    space_i: np.ndarray  # int64 [S, 2]: keys in the cell, offset in cdfs
+    hit_p: np.ndarray  # float64: per caching Redis, each key's probability of being cached
+    flow_i: np.ndarray  # int64 [flows, 3]: head node, key slot, triggered (1) or client (0)
+    causes: list[str]  # failure code -> name
+    stations: Stations
+    hop: int  # dist index of a network hop
+    key_hop: np.uint64
+    key_node: np.ndarray  # uint64 [N, 2]: per node, purposes (group size, member draw / hit)
+    key_comp: np.ndarray  # uint64 [C, 3]: per component, purposes (service time, balancer, replica offset)
+    rl_size: int  # token buckets of all rate-limited gateways
+    n_partitions: int
+    n_consumers: int
+    cache_models: dict[str, object] = field(default_factory=dict)
+    client_rates: dict[str, float] = field(default_factory=dict)  # per client flow, requests/s in the cell
+
+
+class _Builder:
+    def __init__(self, scenario: Scenario) -> None:
+        self.sc = scenario
+        self.system = system_of(scenario)
+        self.cell = make_cell(scenario)
+        self.dists: list[Dist] = []
+        self.nodes: list[list[int]] = []
+        self.node_f: list[float] = []
+        self.branches: list[list[int]] = []
+        self.causes: list[str] = []
+        self.cause_of: dict[str, int] = {}
+
+    def dist(self, d: Dist) -> int:
+        self.dists.append(d)
+        return len(self.dists) - 1
+
+    def cause(self, name: str) -> int:
+        if name not in self.cause_of:
+            self.cause_of[name] = len(self.causes)
+            self.causes.append(name)
+        return self.cause_of[name]
+
+
+def build(scenario: Scenario) -> Program:
+    """The program of a design scenario (sim/calendar/support.py says which ones run)."""
+    b = _Builder(scenario)
+    sc, system, cell = b.sc, b.system, b.cell
+    seed = sc.seed
+    comp_names = list(system.components)
+    ci = {name: i for i, name in enumerate(comp_names)}
+    spaces = list(system.keys)
+    si = {name: i for i, name in enumerate(spaces)}
+    flows = list(system.flows)
+    fi = {name: i for i, name in enumerate(flows)}
+    # every component's errors first: code = comp * ERRS + error
+    for name in comp_names:
+        for err in ERR_NAMES:
+            b.cause(f"{name}.{err}")
+
+    # key spaces: cell keys and their cumulative popularity
+    space_n = {name: cell_keys(space, cell.sample) for name, space in system.keys.items()}
+    cdf_parts, space_rows, off = [], [], 0
+    weights_of: dict[str, np.ndarray] = {}
+    for name in spaces:
+        space = system.keys[name]
+        w = cell_weights(space.count, space.zipf_s, cell.sample)
+        weights_of[name] = w
+        cdf = np.cumsum(w)
+        cdf[-1] = 1.0
+        cdf_parts.append(cdf)
+        space_rows.append([space_n[name], off])
+        off += cdf.size
+
+    # stations: one fleet per component, in component order
+    counts = {name: cell.fleets[name].simulated for name in comp_names}
+    base, servers, qlimits, fleet_of = {}, [], [], []
+    for i, name in enumerate(comp_names):
+        spec = system.components[name].spec
+        base[name] = len(servers)
+        servers += [int(spec.workers)] * counts[name]
+        qlimits += [spec.queue_limit] * counts[name]
+        fleet_of += [i] * counts[name]
+    windows = fault_windows(sc, base, counts, servers)
+    stations = build_stations(servers, qlimits, fleet_of, len(comp_names), windows)
+
+    comps = np.full((len(comp_names), COMP_COLS), -1, dtype=np.int64)
+    comp_f = np.zeros((len(comp_names), 2))
+    routes: list[np.ndarray] = []
+    route_off: dict[tuple[str, str], int] = {}
+    rings: list[np.ndarray] = []
+    ring_off = 0
+    hit_parts: list[np.ndarray] = []
+    hit_off = 0
+    rl_size = 0
+    part_off = 0
+    cons_off = 0
+    cache_models: dict[str, object] = {}
+    rings_of: dict[str, TokenRing] = {}
+    max_rf = max([c.spec.replication_factor for c in system.of_kind("cassandra")] or [1])
+    for i, name in enumerate(comp_names):
+        comp = system.components[name]
+        spec = comp.spec
+        row = comps[i]
+        row[C_KIND] = KINDS[comp.kind]
+        row[C_BASE] = base[name]
+        row[C_COUNT] = counts[name]
+        row[C_BALANCER] = 1 if getattr(spec, "balancer", "random") == "round_robin" else 0
+        row[C_RR] = 0
+        if comp.kind == "gateway":
+            row[C_DIST_A] = b.dist(compile_dist(spec.service_ms, 1e-3))
+            if spec.rate_limit is not None:
+                calling = _spaces_calling(system, name)
+                row[C_RL_OFF] = rl_size
+                rl_size += max(space_n[s] for s in calling) if calling else 1
+                comp_f[i] = (spec.rate_limit.per_user_per_sec, spec.rate_limit.burst)
+        elif comp.kind == "cassandra":
+            rf = spec.replication_factor
+            row[C_RF] = rf
+            row[C_WRITE_K] = replies_needed(spec.write_consistency, rf)
+            row[C_READ_K] = replies_needed(spec.read_consistency, rf)
+            row[C_DIST_A] = b.dist(compile_dist(spec.read_service_ms, 1e-3))
+            row[C_DIST_B] = b.dist(compile_dist(spec.write_service_ms, 1e-3))
+            ring = TokenRing.build(counts[name], spec.vnodes, rf, sc.network.zones,
+                                   named_rng(seed, "calendar", "ring", name))
+            rep = np.full((ring.replicas.shape[0], max_rf), -1, dtype=np.int64)
+            rep[:, :rf] = ring.replicas
+            rings.append(rep)
+            row[C_RING] = ring_off
+            ring_off += rep.shape[0]
+            rings_of[name] = ring
+        elif comp.kind == "redis":
+            row[C_DIST_A] = b.dist(compile_dist(spec.service_ms, 1e-3))
+            cached = _cached_space(system, name)
+            if cached is not None:
+                model = _cache_model(system, name, cached, weights_of[cached], cell.sample)
+                cache_models[name] = model
+                h = np.ascontiguousarray(model.hit_probability, dtype=np.float64)
+                hit_parts.append(h)
+                row[C_HIT_OFF] = hit_off
+                hit_off += h.size
+        elif comp.kind == "kafka":
+            parts_fleet = cell.fleets.get(f"{name}_partitions")
+            parts = parts_fleet.simulated if parts_fleet else spec.partitions
+            row[C_PARTS] = parts
+            row[C_PART_OFF] = part_off
+            part_off += parts
+            row[C_RF] = spec.replication_factor
+            row[C_ACKS] = ACKS[spec.acks]
+            row[C_DIST_A] = b.dist(compile_dist(spec.append_ms, 1e-3))
+
+    # consumers: the service whose instances consume a kafka's triggered flow
+    for flow in system.flows.values():
+        if flow.consumer is None or flow.source is None:
+            continue
+        k = ci[flow.source]
+        cons = ci[flow.consumer.component]
+        comps[k, C_CONS_COMP] = cons
+        comps[k, C_CONS_OFF] = cons_off
+        cons_off += counts[flow.consumer.component]
+        comps[k, C_MAX_IN_FLIGHT] = flow.consumer.max_in_flight
+        comps[k, C_TRIGGER] = fi[flow.name]
+
+    def route(comp: str, space: str) -> int:
+        if (comp, space) in route_off:
+            return route_off[comp, space]
+        kind = system.components[comp].kind
+        if kind in ("gateway", "service"):
+            return -1
+        ids = np.arange(space_n[space])
+        salt = system.keys[space].salt_for(kind)
+        if kind == "cassandra":
+            table = rings_of[comp].positions(ids, salt).astype(np.int64)
+        elif kind == "redis":
+            slots = hash_keys(ids, salt=salt) % np.uint64(16384)
+            table = slots.astype(np.int64) * counts[comp] // 16384
+        else:
+            table = (hash_keys(ids, salt=salt) % np.uint64(comps[ci[comp], C_PARTS])).astype(np.int64)
+        route_off[comp, space] = sum(r.size for r in routes)
+        routes.append(table)
+        return route_off[comp, space]
+
+    # nodes, sequence by sequence
+    def seq(steps: tuple[Step, ...], space: str, flow: str) -> int:
+        """Nodes of a sequence; returns its head (-1 when empty)."""
+        ids = [node(step, space, flow, steps[k + 1:]) for k, step in enumerate(steps)]
+        for a, c in itertools.pairwise(ids):
+            b.nodes[a][N_NEXT] = c
+        return ids[0] if ids else -1
+
+    def new_node(kind: int, comp: int = -1) -> int:
+        row = [-1] * NODE_COLS
+        row[N_KIND] = kind
+        row[N_COMP] = comp
+        b.nodes.append(row)
+        b.node_f.append(0.0)
+        return len(b.nodes) - 1
+
+    def node(step: Step, space: str, flow: str, rest: tuple[Step, ...]) -> int:
+        if isinstance(step, Call):
+            comp = system.components[step.component]
+            i = ci[step.component]
+            key_space = step.key or space
+            if comp.kind == "gateway":
+                n = new_node(K_GATEWAY, i)
+                b.nodes[n][N_DIST] = comps[i, C_DIST_A]
+                b.nodes[n][N_SLOT] = si[key_space]
+            elif comp.kind == "service":
+                n = new_node(K_SERVICE, i)
+                op = comp.ops[step.op]
+                b.nodes[n][N_DIST] = b.dist(compile_dist(op.service_ms, 1e-3))
+                b.node_f[n] = op.per_member_ms * 1e-3
+                fan = next((s for s in rest if isinstance(s, FanOut)), None)
+                b.nodes[n][N_A] = -2 if fan is None else -3  # patched once the fan-out's node exists
+                pending_fans.append((n, fan, space, flow))
+            elif comp.kind == "cassandra":
+                n = new_node(K_CASSANDRA, i)
+                write = step.op == "write"
+                b.nodes[n][N_A] = 1 if write else 0
+                level = step.consistency
+                rf = int(comps[i, C_RF])
+                b.nodes[n][N_B] = (replies_needed(level, rf) if level is not None
+                                   else int(comps[i, C_WRITE_K if write else C_READ_K]))
+                b.nodes[n][N_DIST] = comps[i, C_DIST_B if write else C_DIST_A]
+                b.nodes[n][N_ROUTE] = route(step.component, key_space)
+                b.nodes[n][N_SLOT] = si[key_space]
+            elif comp.kind == "redis":
+                n = new_node(K_REDIS, i)
+                b.nodes[n][N_DIST] = comps[i, C_DIST_A]
+                b.nodes[n][N_ROUTE] = route(step.component, key_space)
+                b.nodes[n][N_SLOT] = si[key_space]
+            else:  # pragma: no cover - compile allows calls to these kinds only
+                raise ValueError(f"cannot call a {comp.kind}")
+            return n
+        if isinstance(step, Produce):
+            i = ci[step.component]
+            key_space = step.key or space
+            n = new_node(K_PRODUCE, i)
+            b.nodes[n][N_ROUTE] = route(step.component, key_space)
+            b.nodes[n][N_SLOT] = si[key_space]
+            b.nodes[n][N_A] = fi[step.then] if step.then else -1
+            return n
+        if isinstance(step, CacheLookup):
+            i = ci[step.component]
+            key_space = step.key or space
+            n = new_node(K_CACHE, i)
+            b.nodes[n][N_DIST] = comps[i, C_DIST_A]
+            b.nodes[n][N_ROUTE] = route(step.component, key_space)
+            b.nodes[n][N_SLOT] = si[key_space]
+            b.nodes[n][N_B] = 1 if step.fill else 0
+            b.nodes[n][N_C] = b.cause(f"{step.component}.{step.miss_error}")
+            b.nodes[n][N_A] = seq(step.miss, space, flow)
+            return n
+        if isinstance(step, Parallel):
+            n = new_node(K_PARALLEL)
+            heads = [node(branch, space, flow, ()) for branch in step.steps]
+            b.nodes[n][N_A] = len(b.branches)
+            b.nodes[n][N_B] = len(heads)
+            b.nodes[n][N_C] = step.need
+            for head, awaited in zip(heads, step.awaited, strict=True):
+                b.branches.append([head, 1 if awaited else 0])
+            return n
+        assert isinstance(step, FanOut)
+        if step.relation != "group" or step.space is None or step.members is None:
+            raise ValueError(f"fan-out over {step.relation} is the messaging preset's")
+        n = new_node(K_FANOUT)
+        b.nodes[n][N_DIST] = b.dist(compile_dist(step.members))
+        b.nodes[n][N_SLOT] = si[step.space]
+        fan_nodes[id(step)] = n
+        b.nodes[n][N_A] = seq(step.steps, step.space, flow)
+        return n
+
+    pending_fans: list[tuple[int, FanOut | None, str, str]] = []
+    fan_nodes: dict[int, int] = {}
+    flow_rows = []
+    for name in flows:
+        flow = system.flows[name]
+        head = seq(flow.steps, flow.space, name)
+        if flow.triggered:
+            assert flow.consumer is not None
+            cons = system.components[flow.consumer.component]
+            c = new_node(K_CONSUME, ci[flow.consumer.component])
+            op = cons.ops[flow.consumer.op]
+            b.nodes[c][N_DIST] = b.dist(compile_dist(op.service_ms, 1e-3))
+            b.node_f[c] = op.per_member_ms * 1e-3
+            fan = next((s for s in flow.steps if isinstance(s, FanOut)), None)
+            b.nodes[c][N_A] = -2 if fan is None else -3
+            pending_fans.append((c, fan, flow.space, name))
+            b.nodes[c][N_NEXT] = head
+            assert flow.source is not None
+            comps[ci[flow.source], C_CONS_NODE] = c
+            head = c
+        flow_rows.append([head, si[flow.space], 1 if flow.triggered else 0])
+    for n, fan, _space, _flow in pending_fans:
+        b.nodes[n][N_A] = fan_nodes[id(fan)] if fan is not None else -1
+
+    # random purposes: per component (service time, balancer, aux), per node (group size, member key / hit)
+    key_comp = np.array([[purpose_key(seed, 7_000_000 + i * 8 + j) for j in range(3)]
+                         for i in range(len(comp_names))], dtype=np.uint64).reshape(len(comp_names), 3)
+    key_node = np.array([[purpose_key(seed, 8_000_000 + n * 4 + j) for j in range(2)]
+                         for n in range(len(b.nodes))], dtype=np.uint64).reshape(len(b.nodes), 2)
+    hop = b.dist(compile_dist(sc.network.hop_ms, 1e-3))
+    b.dist(constant(0.0))
+
+    values, rows, voff = [], [], 0
+    for d in b.dists:
+        rows.append(np.concatenate([d.params, [voff, d.values.size]]))
+        values.append(d.values)
+        voff += d.values.size
+    client_rates = {name: system.flows[name].rate_per_sec * cell.sample
+                    for name in flows if not system.flows[name].triggered}
+    prog = Program(
+        scenario=sc, system=system, cell=cell, flows=flows, spaces=spaces,
+        nodes=np.array(b.nodes, dtype=np.int64).reshape(len(b.nodes), NODE_COLS),
+        node_f=np.array(b.node_f, dtype=np.float64),
+        branches=np.array(b.branches, dtype=np.int64).reshape(len(b.branches), 2),
+        comps=comps, comp_f=comp_f, comp_names=comp_names,
+        dists=np.array(rows, dtype=np.float64),
+        dist_values=np.concatenate(values) if values else np.zeros(0),
+        routes=np.concatenate(routes) if routes else np.zeros(1, dtype=np.int64),
+        replicas=np.concatenate(rings) if rings else np.zeros((1, 1), dtype=np.int64),
+        cdfs=np.concatenate(cdf_parts) if cdf_parts else np.zeros(1),
+        space_i=np.array(space_rows, dtype=np.int64).reshape(len(space_rows), 2),
+        hit_p=np.concatenate(hit_parts) if hit_parts else np.zeros(1),
+        flow_i=np.array(flow_rows, dtype=np.int64).reshape(len(flow_rows), 3),
+        causes=b.causes, stations=stations, hop=hop,
+        key_hop=purpose_key(seed, 6_999_999), key_node=key_node, key_comp=key_comp,
+        rl_size=max(rl_size, 1), n_partitions=max(part_off, 1), n_consumers=max(cons_off, 1),
+        cache_models=cache_models, client_rates=client_rates,
+    )
+    return prog
+
+
+def _spaces_calling(system: System, comp: str) -> set[str]:
+    from sim.system.model import routed
+
+    return {space for flow in system.flows.values() for step, space in routed(flow)
+            if isinstance(step, Call) and step.component == comp}
+
+
+def _cached_space(system: System, redis: str) -> str | None:
+    from sim.system.model import routed
+
+    return next((space for flow in system.flows.values() for step, space in routed(flow)
+                 if isinstance(step, CacheLookup) and step.component == redis), None)
+
+
+def _cache_model(system: System, name: str, space_name: str, weights: np.ndarray, sample: float) -> object:
+    """The DES's cache model (sim/des/engine.py `_cache_model`) for a design's caching Redis."""
+    spec = system.components[name].spec
+    space = system.keys[space_name]
+    value_bytes = mean_of(space.value_bytes) if space.value_bytes is not None else 512.0
+    item = value_bytes + CACHE_ENTRY_OVERHEAD_BYTES
+    if spec.hit_ratio is not None:
+        return fixed_cache_model(weights.size, spec.hit_ratio, item)
+    full = spec.shards * spec.memory_gb_per_shard * spec.usable_memory_fraction * 2**30
+    return lru_cache_model(weights, full * sample, item)

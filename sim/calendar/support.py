@@ -1,0 +1,45 @@
+"""What the calendar engine (sim/calendar) cannot run yet, found by inspecting the scenario, and
+refused in one line each (`--engine auto` then picks another engine and says why).
+
+It interprets a design's flows (sim/system/model.py): calls to gateways, services, Cassandra,
+Redis and Kafka, parallel joins, fan-outs, cache lookups with their miss branch and fill, and
+Kafka-triggered flows; queue bounds, random and round-robin balancers, gateway rate limits, and
+the `slow` and `gc_pauses` faults. Not yet: the messaging preset (its member-based population),
+resilience policies (timeouts, retries, breakers, hedging), crashes, zone outages, broker loss and
+load spikes: those run on the DES.
+"""
+
+from __future__ import annotations
+
+from sim.errors import ScenarioError
+from sim.scenario import Scenario
+
+SUPPORTED_FAULTS = ("slow", "gc_pauses")
+
+
+def unsupported(scenario: Scenario) -> list[ScenarioError]:
+    """Every feature of `scenario` the calendar engine cannot simulate, each a one-line error."""
+    if not scenario.is_design:
+        return [ScenarioError(
+            "workload", "the calendar engine runs designs' flows (components: and flows:); the messaging "
+                        "sections' member-based population is not in it yet: run with --engine des or fast")]
+    out: list[ScenarioError] = []
+    for edge, policy in scenario.policies.items():
+        features = (("timeout_ms", policy.timeout_ms), ("retry", policy.retry), ("breaker", policy.breaker),
+                    ("hedge_after_ms", policy.hedge_after_ms))
+        used = [name for name, value in features if value is not None]
+        if used:
+            out.append(ScenarioError(
+                f"policies.{edge}.{used[0]}",
+                "resilience policies are not in the calendar engine yet; run with --engine des"))
+    for i, fault in enumerate(scenario.faults):
+        if fault.kind not in SUPPORTED_FAULTS:
+            out.append(ScenarioError(
+                f"faults[{i}].kind",
+                f"{fault.kind} faults are not in the calendar engine yet (it runs: "
+                f"{', '.join(SUPPORTED_FAULTS)}); run with --engine des"))
+    if scenario.warmup_s == "auto":
+        out.append(ScenarioError(
+            "warmup_s", "auto is resolved by a pilot run before simulating; give seconds to simulate "
+                        "directly"))
+    return out

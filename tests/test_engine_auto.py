@@ -1,0 +1,164 @@
+"""`--engine auto`: the engine picked for a scenario (calendar, then fast, then des) and the one-line
+reason printed. The choice is pure rules (each engine's `supports`, no numba compile), so most checks
+run nothing; the CLI checks run tiny scenarios on the engine chosen. Everything asserted is exact
+(engine names, field paths, line counts): no statistical tolerance is involved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import cli
+from sim import ScenarioError, load_scenario, simulate
+from sim.budget import WORK_BUDGET, budget_problem, estimate
+from sim.engines import AUTO, DEFAULT_ENGINE, ENGINES, PREFERENCE, choose, choose_all, engine
+from sim.experiments import LocalExecutor, Replicated, run_points
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ROOT / "scenarios" / "interview-small.yaml"
+RETRY_STORM = ROOT / "scenarios" / "retry-storm.yaml"
+SHORTENER = ROOT / "scenarios" / "designs" / "url-shortener.yaml"
+MM1 = ROOT / "scenarios" / "validation" / "mm1.yaml"
+TINY = ["duration_s=2", "warmup_s=0.5"]  # an M/M/1 run of ~0.03 s on the DES
+MM1_RETRY = 'policies={"client->gateway": {timeout_ms: 100, retry: {max_attempts: 2}}}'
+
+
+def _one_line(reason: str) -> str:
+    assert "\n" not in reason and reason.startswith("engine: "), reason
+    return reason
+
+
+def test_a_messaging_scenario_the_fast_engine_runs_goes_to_fast() -> None:
+    sc = load_scenario(SMALL)
+    assert ENGINES["fast"].supports(sc) == [] and ENGINES["calendar"].supports(sc) != []
+    name, reason = choose(sc)
+    assert name == "fast"
+    assert _one_line(reason) == ("engine: fast (calendar cannot run it: workload: the calendar engine "
+                                 "runs designs' flows)")
+
+
+def test_retries_send_a_messaging_scenario_to_the_des_with_the_fast_engines_reason() -> None:
+    name, reason = choose(load_scenario(RETRY_STORM))
+    assert name == "des"
+    assert "; fast cannot run it: policies.client->gateway.retry: retries are not supported by the fast " \
+           "engine)" in _one_line(reason)
+    assert "--engine" not in reason  # the refusals' advice ("run with --engine des") is cut
+
+
+def test_a_design_goes_to_the_calendar_engine() -> None:
+    sc = load_scenario(SHORTENER)
+    assert ENGINES["calendar"].supports(sc) == []
+    assert choose(sc) == ("calendar", "engine: calendar (compiled event calendar, every request of the "
+                                      "scenario's cell)")
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ('policies={"api->links": {retry: {max_attempts: 3}}}', "policies.api->links.retry"),
+    ("faults=[{kind: crash, component: cache, count: 1, start_s: 1, duration_s: 1}]", "faults[0].kind"),
+])
+def test_a_design_the_calendar_refuses_goes_to_the_des_naming_the_field(override: str, field: str) -> None:
+    name, reason = choose(load_scenario(SHORTENER, [override]))
+    assert name == "des"
+    assert _one_line(reason).startswith(f"engine: des (calendar cannot run it: {field}: ")
+    assert "fast cannot run it: flows: " in reason  # and the fast engine runs no design
+
+
+def test_an_automatic_warmup_stays_on_the_des() -> None:
+    """The MSER-5 pilots run on the DES; the measured runs stay there (fast and calendar refuse it)."""
+    name, reason = choose(load_scenario(SMALL, ["warmup_s=auto"]))
+    assert name == "des" and "fast cannot run it: warmup_s: auto" in reason
+    name, reason = choose(load_scenario(SHORTENER, ["warmup_s=auto"]))
+    assert name == "des" and "calendar cannot run it: warmup_s: auto" in reason
+
+
+def test_several_scenarios_share_the_first_engine_that_runs_them_all() -> None:
+    small, storm = load_scenario(SMALL), load_scenario(RETRY_STORM)
+    name, reason = choose_all([("point #0", small), ("point #1", storm), ("point #2", small)])
+    assert name == "des"
+    assert _one_line(reason) == (
+        "engine: des for all 3 scenarios (calendar cannot run any of them (point #0: workload: the "
+        "calendar engine runs designs' flows); fast cannot run point #1: policies.client->gateway.retry: "
+        "retries are not supported by the fast engine)")
+    name, reason = choose_all([("arm A", small), ("arm B", small)])
+    assert name == "fast" and reason.startswith("engine: fast for both scenarios (calendar cannot run any")
+    many = choose_all([(f"point #{i}", storm) for i in range(5)] + [("point #5", small)])[1]
+    assert "fast cannot run point #0, point #1, point #2 and 2 more (point #0: policies." in many
+
+
+def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
+    assert PREFERENCE[-1] == "des" and set(PREFERENCE) == set(ENGINES)
+    assert DEFAULT_ENGINE in (*ENGINES, AUTO)
+    with pytest.raises(ScenarioError, match=r"^engine: auto names no engine until a scenario is seen"):
+        engine(AUTO)
+    with pytest.raises(ScenarioError, match="allowed: des, fast, calendar, auto"):
+        engine("warp")
+    assert WORK_BUDGET["calendar"] == WORK_BUDGET["fast"]
+    est = estimate(load_scenario(MM1, TINY))
+    assert budget_problem(est, "calendar", False, 8 * 2**30) is None
+    with pytest.raises(ValueError, match="no work budget for engine 'auto'"):
+        budget_problem(est, AUTO, False, 8 * 2**30)
+
+
+def test_simulate_records_the_engine_auto_chose() -> None:
+    result = simulate(load_scenario(MM1, [*TINY, MM1_RETRY]), engine=AUTO)
+    assert result.summary["engine"] == "des"
+
+
+def test_an_experiment_runs_every_point_on_the_one_engine_auto_chose() -> None:
+    points = [load_scenario(MM1, TINY), load_scenario(MM1, [*TINY, MM1_RETRY])]
+    out = run_points(points, 2, LocalExecutor(1), engine=AUTO)
+    assert all(isinstance(p, Replicated) for p in out)
+    assert [p.summary["engine"] for p in out if isinstance(p, Replicated)] == ["des", "des"]
+
+
+def _cli(*args: object) -> object:
+    return CliRunner().invoke(cli.app, [str(a) for a in args])
+
+
+def test_cli_run_prints_the_reason_and_records_the_engine(tmp_path: Path) -> None:
+    res = _cli("run", SMALL, "--engine", "auto", "--duration", 2, "--quiet", "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
+    assert lines == ["engine: fast (calendar cannot run it: workload: the calendar engine runs designs' "
+                     "flows)"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "fast"
+
+
+def test_cli_run_without_auto_prints_no_engine_line(tmp_path: Path) -> None:
+    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "engine: " not in res.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == DEFAULT_ENGINE
+
+
+def test_cli_compare_runs_both_arms_on_one_engine_and_names_the_arm_that_forced_it(tmp_path: Path) -> None:
+    res = _cli("compare", MM1, "--b", MM1_RETRY, "--duration", 2, "--warmup", 0.5, "--replications", 2,
+               "--workers", 1, "--engine", "auto", "--quiet", "--out", tmp_path / "cmp")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
+    assert len(lines) == 1 and lines[0].startswith("engine: des for both scenarios (")
+    assert "fast cannot run arm B: policies.client->gateway.retry: " in lines[0]
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved["a"]["engine"] == saved["b"]["engine"] == "des"
+
+
+def test_cli_sweep_with_auto_says_which_engine_runs_every_point(tmp_path: Path) -> None:
+    res = _cli("sweep", MM1, "--set", "workload.sends_per_sec=300,600", "--duration", 2, "--warmup", 0.5,
+               "--workers", 1, "--engine", "auto", "--quiet", "--out", tmp_path / "sweep")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
+    assert lines == ["engine: fast for both scenarios (calendar cannot run any of them (point #0: workload: "
+                     "the calendar engine runs designs' flows))"]
+
+
+def test_cli_warmup_auto_runs_on_the_des(tmp_path: Path) -> None:
+    """`warmup_s: auto` goes through replications (DES pilots, then the cut), with or without auto."""
+    for name in ("des", "auto"):
+        res = _cli("run", MM1, "--duration", 3, "--warmup", "auto", "--engine", name, "--quiet",
+                   "--out", tmp_path / name)
+        assert res.exit_code == 0, res.stdout + res.stderr
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["engine"] == "des" and summary["warmup"]["mode"] == "auto"
