@@ -223,6 +223,8 @@ AGREE: dict[str, tuple[Path, tuple[str, ...]]] = {  # short runs: duration 6 s, 
     "news-feed": (NEWS, (f"flows.fanout.steps={json.dumps(_news_steps)}",)),  # the file's 1/32
     "ride-hailing": (RIDE, ("sample=0.0125",)),  # 1/80 (the file: 1/20)
     "design-cache-tandem": (TANDEM, ()),
+    # the messaging preset: its member-based population, fan-out on write through Kafka
+    "interview-small": (ROOT / "scenarios" / "interview-small.yaml", ("sample=0.25",)),
 }
 
 

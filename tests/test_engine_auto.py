@@ -24,6 +24,7 @@ SHORTENER = ROOT / "scenarios" / "designs" / "url-shortener.yaml"
 MM1 = ROOT / "scenarios" / "validation" / "mm1.yaml"
 TINY = ["duration_s=2", "warmup_s=0.5"]  # an M/M/1 run of ~0.03 s on the DES
 MM1_RETRY = 'policies={"client->gateway": {timeout_ms: 100, retry: {max_attempts: 2}}}'
+CRASH = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1}]"
 
 
 def _one_line(reason: str) -> str:
@@ -31,13 +32,20 @@ def _one_line(reason: str) -> str:
     return reason
 
 
-def test_a_messaging_scenario_the_fast_engine_runs_goes_to_fast() -> None:
+def test_a_messaging_scenario_goes_to_the_calendar_engine() -> None:
     sc = load_scenario(SMALL)
+    assert ENGINES["calendar"].supports(sc) == []
+    assert choose(sc) == ("calendar", "engine: calendar (compiled event calendar, every request of the "
+                                      "scenario's cell)")
+
+
+def test_a_crash_the_fast_engine_runs_goes_to_fast() -> None:
+    sc = load_scenario(SMALL, [CRASH])
     assert ENGINES["fast"].supports(sc) == [] and ENGINES["calendar"].supports(sc) != []
     name, reason = choose(sc)
     assert name == "fast"
-    assert _one_line(reason) == ("engine: fast (calendar cannot run it: workload: the calendar engine "
-                                 "runs designs' flows)")
+    assert _one_line(reason) == ("engine: fast (calendar cannot run it: faults[0].kind: crash faults are not "
+                                 "in the calendar engine yet)")
 
 
 def test_retries_send_a_messaging_scenario_to_the_des_with_the_fast_engines_reason() -> None:
@@ -75,13 +83,13 @@ def test_an_automatic_warmup_stays_on_the_des() -> None:
 
 
 def test_several_scenarios_share_the_first_engine_that_runs_them_all() -> None:
-    small, storm = load_scenario(SMALL), load_scenario(RETRY_STORM)
+    small, storm = load_scenario(SMALL, [CRASH]), load_scenario(RETRY_STORM)
     name, reason = choose_all([("point #0", small), ("point #1", storm), ("point #2", small)])
     assert name == "des"
     assert _one_line(reason) == (
-        "engine: des for all 3 scenarios (calendar cannot run any of them (point #0: workload: the "
-        "calendar engine runs designs' flows); fast cannot run point #1: policies.client->gateway.retry: "
-        "retries are not supported by the fast engine)")
+        "engine: des for all 3 scenarios (calendar cannot run any of them (point #0: faults[0].kind: crash "
+        "faults are not in the calendar engine yet); fast cannot run point #1: "
+        "policies.client->gateway.retry: retries are not supported by the fast engine)")
     name, reason = choose_all([("arm A", small), ("arm B", small)])
     assert name == "fast" and reason.startswith("engine: fast for both scenarios (calendar cannot run any")
     many = choose_all([(f"point #{i}", storm) for i in range(5)] + [("point #5", small)])[1]
@@ -122,9 +130,8 @@ def test_cli_run_prints_the_reason_and_records_the_engine(tmp_path: Path) -> Non
     res = _cli("run", SMALL, "--engine", "auto", "--duration", 2, "--quiet", "--out", tmp_path / "run")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
-    assert lines == ["engine: fast (calendar cannot run it: workload: the calendar engine runs designs' "
-                     "flows)"]
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "fast"
+    assert lines == ["engine: calendar (compiled event calendar, every request of the scenario's cell)"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "calendar"
 
 
 def test_cli_run_without_auto_prints_no_engine_line(tmp_path: Path) -> None:
@@ -150,8 +157,8 @@ def test_cli_sweep_with_auto_says_which_engine_runs_every_point(tmp_path: Path) 
                "--workers", 1, "--engine", "auto", "--quiet", "--out", tmp_path / "sweep")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
-    assert lines == ["engine: fast for both scenarios (calendar cannot run any of them (point #0: workload: "
-                     "the calendar engine runs designs' flows))"]
+    assert lines == ["engine: calendar for both scenarios (compiled event calendar, every request of the "
+                     "scenario's cell)"]
 
 
 def test_cli_warmup_auto_runs_on_the_des(tmp_path: Path) -> None:

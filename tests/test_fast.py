@@ -684,7 +684,7 @@ def test_member_draws_by_rejection_follow_the_member_weights() -> None:
     """sim/fast/placement.draw_members: a 40-member conversation (drawn by rejection) and a
     3-member one (drawn by scan) give each member its weight's share: chi-square goodness of fit
     at alpha 1e-3 over 200k draws each, with the scan's own answer as a second opinion."""
-    from sim.fast.placement import draw_members, salt_mixed
+    from sim.arrays.placement import draw_members, salt_mixed
     from sim.workload import member_ids
 
     n_users = 1_000

@@ -108,8 +108,9 @@ class FastRecorder:
     """Feeds a sim.metrics.Recorder with batches. Outcomes count up to `horizon_s` (the duration, or
     infinity when draining); windows are `window_s` long over [0, duration)."""
 
-    def __init__(self, warmup_s: float, horizon_s: float, duration_s: float, window_s: float = 1.0) -> None:
-        self.recorder = Recorder(warmup_s, window_s)
+    def __init__(self, warmup_s: float, horizon_s: float, duration_s: float, window_s: float = 1.0,
+                 ops: Sequence[str] | None = None) -> None:
+        self.recorder = Recorder(warmup_s, window_s) if ops is None else Recorder(warmup_s, window_s, ops=ops)
         self.W = warmup_s
         self.D = horizon_s
         self.window_s = window_s

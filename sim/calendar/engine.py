@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sim.arrays.placement import draw_members
 from sim.arrays.record import FastRecorder, FleetView, Marks, StationView, histogram_from
+from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
     ARRIVALS,
     BUSY_S,
@@ -142,6 +144,58 @@ def _bucket_count(prog: Program, comp: str) -> int:
     return max(int(prog.space_i[prog.spaces.index(s), 0]) for s in spaces) if spaces else 1
 
 
+class _Source:
+    """One client flow's arrivals: a Poisson stream (or evenly spaced, for the messaging preset's
+    `arrivals: deterministic`) drawn ahead in blocks of a fixed size and continued across chunks,
+    so the times do not depend on the chunk length; and its requests' keys."""
+
+    def __init__(self, flow: int, name: str, rate: float, draw: str, n_keys: int, cdf: np.ndarray,
+                 arrivals: np.random.Generator, keys: np.random.Generator, member_key: np.uint64,
+                 deterministic: bool) -> None:
+        self.flow, self.name, self.rate, self.draw = flow, name, rate, draw
+        self.n_keys, self.cdf = n_keys, cdf
+        self.arrivals, self.key_rng, self.member_key = arrivals, keys, member_key
+        self.deterministic = deterministic
+        self.drawn = 0  # requests drawn so far (the members' draws are numbered by it)
+        first = 1.0 / rate if deterministic else float(arrivals.exponential(1.0 / rate))
+        self.pending = np.array([first])
+
+    def until(self, t1: float) -> np.ndarray:
+        buf = self.pending
+        while buf[-1] < t1:  # blocks of a fixed size: the same sums wherever chunks end
+            if self.deterministic:
+                k = np.arange(1, ARRIVAL_BLOCK + 1) + round(buf[-1] * self.rate)
+                more = k / self.rate
+            else:
+                more = buf[-1] + np.cumsum(self.arrivals.exponential(1.0 / self.rate, ARRIVAL_BLOCK))
+            buf = np.concatenate([buf, more])
+        cut = int(np.searchsorted(buf, t1, side="left"))
+        self.pending = buf[cut:]
+        return buf[:cut]
+
+    def keys(self, n: int, prog: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(key, user, member slot) of the next n requests: a design's key by its space's popularity
+        (or a fresh one); the messaging preset's conversation by its send or read rate, then its
+        sender or reader among the members (sim/workload.py's population)."""
+        zeros = np.zeros(n, np.int64)
+        if self.draw == "new":
+            return self.key_rng.integers(0, self.n_keys, n).astype(np.int64), zeros, zeros
+        if self.draw == "popular":
+            k = np.searchsorted(self.cdf, self.key_rng.random(n), side="right")
+            return np.minimum(k, self.n_keys - 1).astype(np.int64), zeros, zeros
+        pop = prog.population
+        assert pop is not None
+        conv = prog.popularity[self.draw].draw(self.key_rng.random(n))
+        sending = self.draw == "sender"
+        gid = np.arange(self.drawn, self.drawn + n, dtype=np.int64)
+        self.drawn += n
+        slot, user = draw_members(
+            conv, gid, self.member_key, prog.recipients,
+            pop.send_member_weights if sending else pop.read_member_weights,
+            pop.send_member_max if sending else pop.read_member_max, np.int64(prog.n_users), prog.member_salt)
+        return conv.astype(np.int64), user.astype(np.int64), slot.astype(np.int64)
+
+
 class CalendarEngine:
     """Build once from a design scenario; `run()` simulates it and returns the neutral RunState."""
 
@@ -156,8 +210,7 @@ class CalendarEngine:
         self.program = build(scenario)
 
     # -- arrivals -------------------------------------------------------------------------------
-    def _arrival_streams(self) -> list[tuple[int, float, np.random.Generator, np.random.Generator, bool, int,
-                                             np.ndarray]]:
+    def _sources(self) -> list[_Source]:
         prog, sc = self.program, self.scenario
         out = []
         for f, name in enumerate(prog.flows):
@@ -167,9 +220,11 @@ class CalendarEngine:
             flow = prog.system.flows[name]
             slot = prog.spaces.index(flow.space)
             n, off = int(prog.space_i[slot, 0]), int(prog.space_i[slot, 1])
-            out.append((f, rate, named_rng(sc.seed, "calendar", "arrivals", name),
-                        named_rng(sc.seed, "calendar", "keys", name), flow.draw == "new", n,
-                        prog.cdfs[off:off + n]))
+            deterministic = prog.population is not None and sc.workload.arrivals == "deterministic"
+            out.append(_Source(f, name, rate, flow.draw, n, prog.cdfs[off:off + n],
+                               named_rng(sc.seed, "calendar", "arrivals", name),
+                               named_rng(sc.seed, "calendar", "keys", name),
+                               purpose_key(sc.seed, 9_000_000 + f), deterministic))
         return out
 
     def run(self, drain: bool = False) -> RunState:
@@ -179,18 +234,17 @@ class CalendarEngine:
         S = prog.stations
         S.glob[W_AT] = W
         S.glob[D_AT] = math.inf if drain else D
-        rec = _flow_recorder(W, math.inf if drain else D, D, prog.flows)
+        rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = _Pools(prog, rec.n_windows)
-        streams = self._arrival_streams()
-        total_rate = sum(s[1] for s in streams) or 1.0
+        sources = self._sources()
+        total_rate = sum(src.rate for src in sources) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
         chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
-        pending = {s[0]: s[2].exponential(1.0 / s[1], 1) for s in streams}  # arrival times drawn ahead
         sent = 0
         t = 0.0
         while t < D - 1e-12:
             t1 = min(D, t + chunk_s)
-            self._arrivals(streams, pending, t1, pools, rec)
+            self._arrivals(sources, t1, pools, rec)
             self._advance(t1, pools, rec)
             t = t1
             if self.on_window is not None:
@@ -205,42 +259,29 @@ class CalendarEngine:
             end = max(D, float(S.glob[LAST_EVENT]))
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
-    def _arrivals(self, streams: list, pending: dict[int, np.ndarray], t1: float, pools: _Pools,
-                  rec: FastRecorder) -> None:
-        """Each client flow's arrivals before t1 (a Poisson stream per flow, drawn ahead in blocks and
-        continued across chunks, so the times do not depend on the chunk length) into the calendar."""
-        ts, fls, keys, news = [], [], [], []
-        for f, rate, arr_rng, key_rng, new, n, cdf in streams:
-            buf = pending[f]
-            while buf[-1] < t1:  # blocks of a fixed size: the same sums wherever chunks end
-                gaps = arr_rng.exponential(1.0 / rate, ARRIVAL_BLOCK)
-                buf = np.concatenate([buf, buf[-1] + np.cumsum(gaps)])
-            cut = int(np.searchsorted(buf, t1, side="left"))
-            inside, pending[f] = buf[:cut], buf[cut:]
-            if not inside.size:
+    def _arrivals(self, sources: list[_Source], t1: float, pools: _Pools, rec: FastRecorder) -> None:
+        """Each client flow's arrivals before t1, with their keys, into the calendar (time order)."""
+        prog = self.program
+        parts: list[tuple[np.ndarray, ...]] = []
+        for src in sources:
+            t = src.until(t1)
+            if not t.size:
                 continue
-            if new:
-                k = key_rng.integers(0, n, inside.size)
-            else:
-                k = np.searchsorted(cdf, key_rng.random(inside.size), side="right")
-                np.minimum(k, n - 1, out=k)
-            ts.append(inside)
-            fls.append(np.full(inside.size, f, np.int64))
-            keys.append(k.astype(np.int64))
-            news.append(np.full(inside.size, 1 if new else 0, np.int64))
-            rec.start(self.program.flows[f], inside, inside)
-        if not ts:
+            key, user, slot = src.keys(t.size, prog)
+            new = np.full(t.size, int(src.draw == "new"))
+            parts.append((t, np.full(t.size, src.flow, np.int64), key, new, user, slot))
+            rec.start(src.name, t, t)
+        if not parts:
             pools.state[K.S_ARR_N] = 0
             return
-        t = np.concatenate(ts)
+        t, flow, key, new, user, slot = (np.concatenate(cols) for cols in zip(*parts, strict=True))
         order = np.argsort(t, kind="stable")
         while pools.state[K.S_TOP0 + K.P_REQ] < t.size + K.MARGIN:
             _force_grow(pools, t.size)
         pools.arr_t = t[order]
         pools.arr_r = np.empty(t.size, np.int64)
-        K.inject(pools.arr_t, np.concatenate(fls)[order], np.concatenate(keys)[order],
-                 np.concatenate(news)[order], pools.arr_r, pools.rq, pools.rqf, pools.free[K.P_REQ],
-                 pools.state)
+        K.inject(pools.arr_t, flow[order], key[order], new[order].astype(np.int64), user[order], slot[order],
+                 pools.arr_r, pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
 
     def _advance(self, t_end: float, pools: _Pools, rec: FastRecorder) -> None:
         prog = self.program
@@ -250,7 +291,8 @@ class CalendarEngine:
             code = K.run(
                 t_end, prog.nodes, prog.node_f, prog.branches, prog.comps, prog.comp_f, prog.dists,
                 prog.dist_values, prog.routes, prog.replicas, prog.cdfs, prog.space_i, prog.hit_p,
-                prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp,
+                prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp, prog.recipients,
+                np.int64(prog.n_users), prog.member_salt,
                 S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
                 p.arr_t, p.arr_r, p.ht, p.hk, p.hx, p.hy, p.state, p.rq, p.rqf, p.free[K.P_REQ],
                 p.fr, p.fr_keys, p.fr_extra, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
@@ -332,7 +374,7 @@ class CalendarEngine:
             cache_component=cache_name,
             redis_hits=int(st[K.S_HITS]), redis_misses=int(st[K.S_MISSES]),
             kafka_lag_max_s=float(pools.lag_max[0]), kafka_lag_max_msgs=int(st[K.S_LAG_MSGS]),
-            kafka_backlog=backlog, async_errors=async_errors, mix={}, edges={},
+            kafka_backlog=backlog, async_errors=async_errors, mix=prog.mix, edges={},
             cassandra_faults={"unavailable": int(st[K.S_UNAVAILABLE]), "hints_stored": int(st[K.S_HINTS]),
                               "hints_replayed": 0, "hedged_reads": 0, "lost_writes": 0}
             if (prog.comps[:, 0] == 2).any() else {},
@@ -340,29 +382,6 @@ class CalendarEngine:
             events=int(st[K.S_EVENTS]), sim_seconds=end, measured_seconds=end - float(sc.warmup_s),
             wall_seconds=wall_s, drained=drain, system=prog.system,
         )
-
-
-def _flow_recorder(W: float, horizon: float, D: float, flows: list[str]) -> FastRecorder:
-    """A FastRecorder over the design's flows (it defaults to the messaging operations)."""
-    from sim.arrays.record import BUCKETS, BulkHistogram
-    from sim.metrics import Recorder
-
-    rec = FastRecorder.__new__(FastRecorder)
-    rec.recorder = Recorder(W, 1.0, ops=tuple(flows))
-    rec.W, rec.D, rec.window_s = W, horizon, 1.0
-    rec.n_windows = math.floor(D / 1.0 + 1e-9)
-    n = rec.n_windows + 1
-    ops = rec.recorder.ops
-    rec.latency = {op: BulkHistogram() for op in ops}
-    rec.win_counts = {op: np.zeros((n, BUCKETS), np.int32) for op in ops}
-    rec.win_under = {op: np.zeros(n, np.int64) for op in ops}
-    rec.win_min = {op: np.full(n, math.inf) for op in ops}
-    rec.win_max = {op: np.full(n, -math.inf) for op in ops}
-    rec.offered = {op: np.zeros(n, np.int64) for op in ops}
-    rec.succeeded = {op: np.zeros(n, np.int64) for op in ops}
-    rec.failed = {op: np.zeros(n, np.int64) for op in ops}
-    rec.in_flight_end = dict.fromkeys(ops, 0)
-    return rec
 
 
 def _live_requests(pools: _Pools) -> np.ndarray:

@@ -24,6 +24,7 @@ import math
 import numba as nb
 import numpy as np
 
+from sim.arrays.placement import member
 from sim.arrays.rng import DETERMINISTIC, EXPONENTIAL, GAMMA, LOGNORMAL, _gamma, norm_ppf, uniform
 from sim.arrays.station import is_down, serve
 from sim.calendar.program import (
@@ -74,8 +75,10 @@ W_START, W_ADV = 0, 1
 # what ends a frame's sequence
 T_FINISH, T_JOIN, T_UNAWAITED, T_MISSED = range(4)
 # request columns (int)
-RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT = range(10)
-RQ_COLS = 10
+# (RQ_USER, RQ_SLOT: the messaging preset's user, a sender or a reader, and the sender's member slot)
+(RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT, RQ_USER,
+ RQ_SLOT) = range(12)
+RQ_COLS = 12
 RQF_T0, RQF_STARTED = 0, 1
 # frame columns (int); frame floats: extra service seconds (per member)
 FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION = range(5)
@@ -85,8 +88,9 @@ JN_PENDING, JN_SLACK, JN_FRAME, JN_OUT, JN_DONE = range(5)
 JN_COLS = 5
 QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST = range(7)
 QU_COLS = 7
-KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER = range(10)
-KO_COLS = 10
+(KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER, KO_USER,
+ KO_SLOT) = range(12)
+KO_COLS = 12
 # pools
 P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP = range(5)
 N_POOLS = 5
@@ -199,8 +203,9 @@ def _win(t: float, window_s: float, nw: np.int64) -> np.int64:
 
 
 @nb.njit(cache=True)
-def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, arr_r: np.ndarray,
-           rq: np.ndarray, rqf: np.ndarray, req_free: np.ndarray, state: np.ndarray) -> None:
+def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, user: np.ndarray,
+           slot: np.ndarray, arr_r: np.ndarray, rq: np.ndarray, rqf: np.ndarray, req_free: np.ndarray,
+           state: np.ndarray) -> None:
     """A chunk's client requests (in time order): a request row each, listed in `arr_r` for `run` to
     start in turn (they stay out of the heap, which holds only the events of requests in flight)."""
     for n in range(t.size):
@@ -208,6 +213,8 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, ar
         rq[r, RQ_FLOW] = flow[n]
         rq[r, RQ_KEY] = key[n]
         rq[r, RQ_NEW] = new[n]
+        rq[r, RQ_USER] = user[n]
+        rq[r, RQ_SLOT] = slot[n]
         rq[r, RQ_REFS] = 0
         rq[r, RQ_DONE] = 0
         rq[r, RQ_FAN_NODE] = -1
@@ -225,7 +232,8 @@ def run(t_end: float,
         nodes: np.ndarray, node_f: np.ndarray, branches: np.ndarray, comps: np.ndarray, comp_f: np.ndarray,
         dists: np.ndarray, dvals: np.ndarray, routes: np.ndarray, replicas: np.ndarray, cdfs: np.ndarray,
         space_i: np.ndarray, hit_p: np.ndarray, flow_i: np.ndarray, hop_d: np.int64, key_hop: np.uint64,
-        key_node: np.ndarray, key_comp: np.ndarray,
+        key_node: np.ndarray, key_comp: np.ndarray, recipients: np.ndarray, n_users: np.int64,
+        member_salt: np.uint64,
         # stations (sim/fast/station.Stations)
         s_ints: np.ndarray, s_floats: np.ndarray, s_free: np.ndarray, s_ring: np.ndarray, s_win: np.ndarray,
         s_waits: np.ndarray, s_wait_stats: np.ndarray, s_glob: np.ndarray, s_counts: np.ndarray,
@@ -283,6 +291,8 @@ def run(t_end: float,
             fr[f, FR_THEN] = T_FINISH
             fr[f, FR_LINK] = -1
             fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
+            if flow_i[fl, 3] >= 0:
+                fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
             fr_extra[f] = 0.0
             rq[r, RQ_REFS] += 1
             wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
@@ -428,6 +438,8 @@ def run(t_end: float,
                     rq[r, RQ_FLOW] = trig
                     rq[r, RQ_KEY] = ko[o, KO_KEY]
                     rq[r, RQ_NEW] = ko[o, KO_NEW]
+                    rq[r, RQ_USER] = ko[o, KO_USER]
+                    rq[r, RQ_SLOT] = ko[o, KO_SLOT]
                     rq[r, RQ_REFS] = 0
                     rq[r, RQ_DONE] = 0
                     rq[r, RQ_FAN_NODE] = -1
@@ -503,11 +515,14 @@ def run(t_end: float,
                     extra = 0.0
                     if kind in (K_SERVICE, K_CONSUME) and node_f[node] > 0.0 and nodes[node, N_A] >= 0:
                         fan = nodes[node, N_A]
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
-                        n = max(0, round(_draw(dists, dvals, nodes[fan, N_DIST], key_node[fan, 0], i)))
-                        rq[r, RQ_FAN_NODE] = fan
-                        rq[r, RQ_FAN_N] = n
+                        if nodes[fan, N_B] == 1:  # every member but the sender: the conversation's recipients
+                            n = np.int64(recipients[fr_keys[f, nodes[fan, N_C]]])
+                        else:
+                            i = state[S_DRAWS]
+                            state[S_DRAWS] = i + 1
+                            n = max(0, round(_draw(dists, dvals, nodes[fan, N_DIST], key_node[fan, 0], i)))
+                            rq[r, RQ_FAN_NODE] = fan
+                            rq[r, RQ_FAN_N] = n
                         extra = n * node_f[node]
                     fr_extra[f] = extra
                     i = state[S_DRAWS]
@@ -574,6 +589,8 @@ def run(t_end: float,
                     ko[o, KO_COMP] = c
                     ko[o, KO_KEY] = rq[r, RQ_KEY]
                     ko[o, KO_NEW] = rq[r, RQ_NEW]
+                    ko[o, KO_USER] = rq[r, RQ_USER]
+                    ko[o, KO_SLOT] = rq[r, RQ_SLOT]
                     ko[o, KO_FLOW] = nodes[node, N_A]
                     ko[o, KO_OUT] = 1
                     ko[o, KO_OVER] = 0
@@ -610,7 +627,11 @@ def run(t_end: float,
                     if awaited == 0:
                         _release(jn_free, state, P_JOIN, jn_row)
                 elif kind == K_FANOUT:
-                    if rq[r, RQ_FAN_NODE] == node:
+                    members = nodes[node, N_B] == 1  # a conversation's members, but the sender
+                    if members:
+                        conv = fr_keys[f, nodes[node, N_C]]
+                        n = np.int64(recipients[conv])
+                    elif rq[r, RQ_FAN_NODE] == node:
                         n = rq[r, RQ_FAN_N]
                         rq[r, RQ_FAN_NODE] = -1
                     else:
@@ -637,15 +658,19 @@ def run(t_end: float,
                     jn[jn_row, JN_DONE] = 0
                     slot = nodes[node, N_SLOT]
                     sp_n, sp_off = space_i[slot, 0], space_i[slot, 1]
-                    for _m in range(n):
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
-                        u = uniform(key_node[node, 1], i, np.int64(0))
-                        member = np.searchsorted(cdfs[sp_off:sp_off + sp_n], u, side="right")
-                        if member >= sp_n:
-                            member = sp_n - 1
+                    sender = rq[r, RQ_SLOT]
+                    for m in range(n):
+                        if members:
+                            who = member(conv, m if m < sender else m + 1, n_users, member_salt)
+                        else:
+                            i = state[S_DRAWS]
+                            state[S_DRAWS] = i + 1
+                            u = uniform(key_node[node, 1], i, np.int64(0))
+                            who = np.searchsorted(cdfs[sp_off:sp_off + sp_n], u, side="right")
+                            if who >= sp_n:
+                                who = sp_n - 1
                         g = _child(fr, fr_keys, fr_extra, fr_free, rq, state, f, head, T_JOIN, jn_row)
-                        fr_keys[g, slot] = member
+                        fr_keys[g, slot] = who
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, g, OK
                         wl += 1
                 continue
@@ -789,6 +814,8 @@ def _pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float
         fr[f, FR_LINK] = -1
         fr[f, FR_STATION] = comps[cons_comp, C_BASE] + c_local
         fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
+        if flow_i[fl, 3] >= 0:
+            fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
         fr_extra[f] = 0.0
         rq[r, RQ_REFS] += 1
         rq[r, RQ_CONS] = cons

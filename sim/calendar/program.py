@@ -16,19 +16,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.arrays.placement import Popularity, salt_mixed
 from sim.arrays.rng import Dist, compile_dist, constant, purpose_key
 from sim.arrays.station import Stations, build_stations
 from sim.arrays.windows import fault_windows
-from sim.cache import fixed_cache_model, lru_cache_model
+from sim.cache import fixed_cache_model, lru_cache_model, scenario_cache_model
 from sim.distributions import mean_of
 from sim.placement import TokenRing
 from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario, replies_needed
-from sim.streams import named_rng
+from sim.streams import named_rng, stream_rngs
 from sim.system.compile import system_of
 from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_keys, cell_weights
-from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System
-from sim.workload import hash_keys
+from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, member_space
+from sim.workload import Population, hash_keys
 
 # node kinds
 K_GATEWAY, K_SERVICE, K_CASSANDRA, K_REDIS, K_PRODUCE, K_PARALLEL, K_FANOUT, K_CACHE, K_CONSUME = range(9)
@@ -65,12 +66,12 @@ class Program:
     comp_names: list[str]
     dists: np.ndarray  # float64 [D, 8]: sim/arrays/rng.py params, values offset, values count
     dist_values: np.ndarray
-    routes: np.ndarray  # int64: per (component, space) a table over the cell's keys
+    routes: np.ndarray  # int32: per (component, space) a table over the cell's keys
     replicas: np.ndarray  # int64 [positions, max rf]: Cassandra rings, stacked
     cdfs: np.ndarray  # float64: per space the cumulative weights of its cell keys, stacked
     space_i: np.ndarray  # int64 [S, 2]: keys in the cell, offset in cdfs
     hit_p: np.ndarray  # float64: per caching Redis, each key's probability of being cached
-    flow_i: np.ndarray  # int64 [flows, 3]: head node, key slot, triggered (1) or client (0)
+    flow_i: np.ndarray  # int64 [flows, 4]: head node, key slot, triggered (1) or client (0), user slot
     causes: list[str]  # failure code -> name
     stations: Stations
     hop: int  # dist index of a network hop
@@ -82,6 +83,14 @@ class Program:
     n_consumers: int
     cache_models: dict[str, object] = field(default_factory=dict)
     client_rates: dict[str, float] = field(default_factory=dict)  # per client flow, requests/s in the cell
+    # the messaging preset: its member-based population (sim/workload.py), each conversation's
+    # recipients, users in the cell, the member hash's salt and the arrivals' draws by flow
+    population: Population | None = None
+    recipients: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
+    n_users: int = 1
+    member_salt: np.uint64 = field(default_factory=lambda: np.uint64(0))
+    popularity: dict[str, Popularity] = field(default_factory=dict)
+    mix: dict[str, float] = field(default_factory=dict)
 
 
 class _Builder:
@@ -123,16 +132,27 @@ def build(scenario: Scenario) -> Program:
         for err in ERR_NAMES:
             b.cause(f"{name}.{err}")
 
-    # key spaces: cell keys and their cumulative popularity
-    space_n = {name: cell_keys(space, cell.sample) for name, space in system.keys.items()}
+    # key spaces: cell keys and their cumulative popularity (the messaging preset's keys come from
+    # its population instead: conversations by their send or read rate, then a member)
+    messaging = system.preset == "messaging"
+    pop: Population | None = None
+    if messaging:
+        pop = Population.build(sc.workload, cell.users, cell.conversations, cell.sample,
+                               stream_rngs(seed)["conversations"])
+        space_n = {"user": cell.users, "conversation": int(pop.conversations.recipients.size)}
+    else:
+        space_n = {name: cell_keys(space, cell.sample) for name, space in system.keys.items()}
     cdf_parts, space_rows, off = [], [], 0
     weights_of: dict[str, np.ndarray] = {}
     for name in spaces:
-        space = system.keys[name]
-        w = cell_weights(space.count, space.zipf_s, cell.sample)
-        weights_of[name] = w
-        cdf = np.cumsum(w)
-        cdf[-1] = 1.0
+        if messaging:
+            cdf = np.ones(1)
+        else:
+            space = system.keys[name]
+            w = cell_weights(space.count, space.zipf_s, cell.sample)
+            weights_of[name] = w
+            cdf = np.cumsum(w)
+            cdf[-1] = 1.0
         cdf_parts.append(cdf)
         space_rows.append([space_n[name], off])
         off += cdf.size
@@ -198,7 +218,8 @@ def build(scenario: Scenario) -> Program:
             row[C_DIST_A] = b.dist(compile_dist(spec.service_ms, 1e-3))
             cached = _cached_space(system, name)
             if cached is not None:
-                model = _cache_model(system, name, cached, weights_of[cached], cell.sample)
+                model = (scenario_cache_model(sc, pop.read_weights, cell.sample) if pop is not None
+                         else _cache_model(system, name, cached, weights_of[cached], cell.sample))
                 cache_models[name] = model
                 h = np.ascontiguousarray(model.hit_probability, dtype=np.float64)
                 hit_parts.append(h)
@@ -235,12 +256,12 @@ def build(scenario: Scenario) -> Program:
         ids = np.arange(space_n[space])
         salt = system.keys[space].salt_for(kind)
         if kind == "cassandra":
-            table = rings_of[comp].positions(ids, salt).astype(np.int64)
+            table = rings_of[comp].positions(ids, salt).astype(np.int32)
         elif kind == "redis":
             slots = hash_keys(ids, salt=salt) % np.uint64(16384)
-            table = slots.astype(np.int64) * counts[comp] // 16384
+            table = (slots.astype(np.int64) * counts[comp] // 16384).astype(np.int32)
         else:
-            table = (hash_keys(ids, salt=salt) % np.uint64(comps[ci[comp], C_PARTS])).astype(np.int64)
+            table = (hash_keys(ids, salt=salt) % np.uint64(comps[ci[comp], C_PARTS])).astype(np.int32)
         route_off[comp, space] = sum(r.size for r in routes)
         routes.append(table)
         return route_off[comp, space]
@@ -326,13 +347,18 @@ def build(scenario: Scenario) -> Program:
                 b.branches.append([head, 1 if awaited else 0])
             return n
         assert isinstance(step, FanOut)
-        if step.relation != "group" or step.space is None or step.members is None:
-            raise ValueError(f"fan-out over {step.relation} is the messaging preset's")
         n = new_node(K_FANOUT)
-        b.nodes[n][N_DIST] = b.dist(compile_dist(step.members))
-        b.nodes[n][N_SLOT] = si[step.space]
+        if step.relation == "conversation_members":  # every member of the conversation but the sender
+            b.nodes[n][N_B] = 1
+            b.nodes[n][N_C] = si["conversation"]
+        elif step.relation == "group" and step.members is not None:
+            b.nodes[n][N_DIST] = b.dist(compile_dist(step.members))
+        else:  # pragma: no cover - refused by sim/calendar/support.py
+            raise ValueError(f"fan-out over {step.relation} is not in the calendar engine")
+        inner = member_space(step)
+        b.nodes[n][N_SLOT] = si[inner]
         fan_nodes[id(step)] = n
-        b.nodes[n][N_A] = seq(step.steps, step.space, flow)
+        b.nodes[n][N_A] = seq(step.steps, inner, flow)
         return n
 
     pending_fans: list[tuple[int, FanOut | None, str, str]] = []
@@ -355,7 +381,8 @@ def build(scenario: Scenario) -> Program:
             assert flow.source is not None
             comps[ci[flow.source], C_CONS_NODE] = c
             head = c
-        flow_rows.append([head, si[flow.space], 1 if flow.triggered else 0])
+        flow_rows.append([head, si[flow.space], 1 if flow.triggered else 0,
+                          si["user"] if messaging and flow.space != "user" else -1])
     for n, fan, _space, _flow in pending_fans:
         b.nodes[n][N_A] = fan_nodes[id(fan)] if fan is not None else -1
 
@@ -382,17 +409,25 @@ def build(scenario: Scenario) -> Program:
         comps=comps, comp_f=comp_f, comp_names=comp_names,
         dists=np.array(rows, dtype=np.float64),
         dist_values=np.concatenate(values) if values else np.zeros(0),
-        routes=np.concatenate(routes) if routes else np.zeros(1, dtype=np.int64),
+        routes=np.concatenate(routes) if routes else np.zeros(1, dtype=np.int32),
         replicas=np.concatenate(rings) if rings else np.zeros((1, 1), dtype=np.int64),
         cdfs=np.concatenate(cdf_parts) if cdf_parts else np.zeros(1),
         space_i=np.array(space_rows, dtype=np.int64).reshape(len(space_rows), 2),
         hit_p=np.concatenate(hit_parts) if hit_parts else np.zeros(1),
-        flow_i=np.array(flow_rows, dtype=np.int64).reshape(len(flow_rows), 3),
+        flow_i=np.array(flow_rows, dtype=np.int64).reshape(len(flow_rows), 4),
         causes=b.causes, stations=stations, hop=hop,
         key_hop=purpose_key(seed, 6_999_999), key_node=key_node, key_comp=key_comp,
         rl_size=max(rl_size, 1), n_partitions=max(part_off, 1), n_consumers=max(cons_off, 1),
         cache_models=cache_models, client_rates=client_rates,
     )
+    if pop is not None:
+        prog.population = pop
+        prog.recipients = pop.conversations.recipients.astype(np.int32)
+        prog.n_users = cell.users
+        prog.member_salt = salt_mixed(2)  # sim.workload.member_ids's salt
+        prog.popularity = {"sender": Popularity(pop.send_weights),
+                           "conversation_reader": Popularity(pop.read_weights)}
+        prog.mix = pop.mix()
     return prog
 
 

@@ -1,12 +1,13 @@
 """What the calendar engine (sim/calendar) cannot run yet, found by inspecting the scenario, and
 refused in one line each (`--engine auto` then picks another engine and says why).
 
-It interprets a design's flows (sim/system/model.py): calls to gateways, services, Cassandra,
+It interprets the system's flows (sim/system/model.py): calls to gateways, services, Cassandra,
 Redis and Kafka, parallel joins, fan-outs, cache lookups with their miss branch and fill, and
-Kafka-triggered flows; queue bounds, random and round-robin balancers, gateway rate limits, and
-the `slow` and `gc_pauses` faults. Not yet: the messaging preset (its member-based population),
-resilience policies (timeouts, retries, breakers, hedging), crashes, zone outages, broker loss and
-load spikes: those run on the DES.
+Kafka-triggered flows, for a design and for the messaging preset (its member-based population,
+fan-out on write); queue bounds, random and round-robin balancers, gateway rate limits, and the
+`slow` and `gc_pauses` faults. Not yet: fan-out on read (an inbox load), resilience policies
+(timeouts, retries, breakers, hedging), crashes, zone outages, broker loss and load spikes: those
+run on the DES.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ SUPPORTED_FAULTS = ("slow", "gc_pauses")
 
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
     """Every feature of `scenario` the calendar engine cannot simulate, each a one-line error."""
-    if not scenario.is_design:
-        return [ScenarioError(
-            "workload", "the calendar engine runs designs' flows (components: and flows:); the messaging "
-                        "sections' member-based population is not in it yet: run with --engine des or fast")]
     out: list[ScenarioError] = []
+    gs = getattr(scenario, "group_service", None)
+    if not scenario.is_design and gs is not None and gs.enabled and gs.fan_out == "read":
+        out.append(ScenarioError(
+            "group_service.fan_out", "read (an inbox load reads every conversation of the reader) is not in "
+                                     "the calendar engine yet; run with --engine des"))
     for edge, policy in scenario.policies.items():
         features = (("timeout_ms", policy.timeout_ms), ("retry", policy.retry), ("breaker", policy.breaker),
                     ("hedge_after_ms", policy.hedge_after_ms))

@@ -10,7 +10,6 @@ delivery.py    Kafka's produce cycle, the consumers' gates, the group service's 
 outcomes.py    acknowledgements, recording, compaction
 finish.py      the run's RunState
 sources.py     send and read arrival times
-station.py     a FIFO multi-server station as the Kiefer-Wolfowitz recursion (+ capacity windows)
 order.py       jobs in (station, time) order, cheaply
 fleet.py       one pass of a feed-forward fleet over a chunk
 slices.py      the one slice-merge kernel, for fleets that feed back into themselves
@@ -18,12 +17,13 @@ kafka.py       leader and follower appends, commits (on the slice kernel)
 storage.py     Redis and Cassandra: appends, GETs, fills, writes, reads, inbox writes (on the slice kernel)
 joins.py       the joins of the storage replies: k-of-n writes, inbox writes
 consumers.py   the consumers' backlog (lag in messages)
-placement.py   the ring, hash slots, partitions, group members, popularity, token buckets
-rng.py         counter-based random numbers and distributions
 tables.py      request rows and job lists
-record.py      counters, histograms, windows and fleet views for sim/result.py
-faults.py      slow nodes and GC pauses as capacity windows
 support.py     scenario features the fast engine refuses
+
+Shared with the calendar engine, in sim/arrays/: station.py (a FIFO multi-server station as the
+Kiefer-Wolfowitz recursion, with capacity windows), rng.py (counter-based random numbers),
+record.py (recording for sim/result.py), windows.py (faults as capacity windows), placement.py
+(ring, hash slots, partitions, group members, popularity, token buckets).
 """
 
 import hashlib

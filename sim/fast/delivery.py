@@ -13,6 +13,7 @@ import math
 import numba as nb
 import numpy as np
 
+from sim.arrays.placement import member
 from sim.arrays.rng import sample_each
 from sim.arrays.station import UNAVAILABLE, cause
 from sim.fast.consumers import backlog
@@ -21,7 +22,6 @@ from sim.fast.flight import Flight, failure_causes
 from sim.fast.joins import fail_inbox
 from sim.fast.kafka import run_kafka
 from sim.fast.order import order_jobs
-from sim.fast.placement import member
 from sim.fast.steps import Steps
 from sim.fast.system import System
 from sim.fast.tables import (

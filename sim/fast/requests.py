@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
+from sim.arrays.placement import draw_members, partitions_of, shards_of
 from sim.arrays.rng import uniform, uniform_many
 from sim.fast.flight import Flight
 from sim.fast.front import Front
-from sim.fast.placement import draw_members, partitions_of, shards_of
 from sim.fast.sources import arrivals, merge_order
 from sim.fast.system import System
 from sim.fast.tables import (

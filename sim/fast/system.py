@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 
+from sim.arrays.placement import Popularity, Ring, TokenBuckets, salt_mixed
 from sim.arrays.rng import compile_dist, purpose_key, sample_many
 from sim.arrays.station import DOWN, Stations, build_stations
 from sim.arrays.windows import fault_windows
 from sim.cache import CacheModel, scenario_cache_model
 from sim.fast.kafka import KafkaParams
-from sim.fast.placement import Popularity, Ring, TokenBuckets, salt_mixed
 from sim.fast.storage import StorageParams
 from sim.fast.tables import T_INBOX, TIMED_EDGES
 from sim.sampling import make_cell
