@@ -2,7 +2,9 @@
 design at full scale, numba's first compile, and peak memory.
 
     .venv/bin/python bench/bench_calendar.py [--mmc-duration S] [--reps R] [--replications N]
-                                             [--design-duration S] [--memory-duration S] [--skip ...]
+                                             [--design-duration S] [--memory-duration S]
+                                             [--memory-design NAME] [--messaging-duration S]
+                                             [--skip mmc designs compile memory messaging]
 
 (a) M/M/8 at rho 0.85 (scenarios/validation/design-mmc.yaml: Poisson 6,800/s, exponential 1 ms,
     8 workers, hop 0): customers per wall second of `sim.simulate(sc, engine="calendar")` (build +
@@ -22,8 +24,11 @@ design at full scale, numba's first compile, and peak memory.
 (c) numba's compile from a cold cache: a child with NUMBA_CACHE_DIR set to a fresh temp dir
     imports capsim and runs a 1-second design-mmc on the calendar; its wall time from spawn to
     exit. Then the same child again, the cache now warm.
-(d) peak memory (ru_maxrss of a child, from os.wait4) of the full-scale (sample 1) design whose
-    run in (b) had the largest peak RSS, for --memory-duration simulated seconds.
+(d) peak memory (ru_maxrss of a child, from os.wait4) of the largest full-scale design run: the
+    sample-1 design with the most events per simulated second in (b), for --memory-duration
+    simulated seconds (or --memory-design).
+(e) the reference design (scenarios/messaging-1m.yaml, the calendar's messaging preset) at sample 1,
+    whole workload, for --messaging-duration simulated seconds: (b)'s figures and peak RSS.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from sim.distributions import Exponential, sampler  # noqa: E402
 
 MMC = ROOT / "scenarios" / "validation" / "design-mmc.yaml"
 DESIGNS = ROOT / "scenarios" / "designs"
+MESSAGING = ROOT / "scenarios" / "messaging-1m.yaml"
 SERVERS, RATE, SERVICE_S = 8, 6800.0, 0.001  # design-mmc.yaml's model, checked against the file
 SAMPLES = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)  # tried in order in (b) until one is accepted
 T95 = {2: 4.303, 4: 2.776, 9: 2.262, 19: 2.093}  # Student t, 97.5% quantile, by degrees of freedom
@@ -76,18 +82,24 @@ def calendar_digest() -> str:
     return h.hexdigest()[:12]
 
 
-def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[dict[str, Any], float, float]:
-    """Run this script as a child; (its last JSON line, wall s from spawn to exit, its ru_maxrss GiB)."""
+Child = tuple[dict[str, Any], float, float, float]
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> Child:
+    """Run this script as a child: (its last JSON line, wall s from spawn to exit, its CPU s (user +
+    system), its ru_maxrss in GiB), the last two from os.wait4, so they are this child's alone."""
     w = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, env=env, text=True)
     assert proc.stdout is not None
     out = proc.stdout.read()
+    proc.stdout.close()
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - w
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"child {' '.join(args)} exited with {proc.returncode}")
-    return json.loads(out.strip().splitlines()[-1]), wall, usage.ru_maxrss / 2**20
+    cpu = usage.ru_utime + usage.ru_stime
+    return json.loads(out.strip().splitlines()[-1]), wall, cpu, usage.ru_maxrss / 2**20
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +208,8 @@ def bench_mmc(duration: float, warmup: float, reps: int, replications: int, seed
     print(f"    calendar time split (best of {reps} each): build {parts['build']:.3f} s, "
           f"run {parts['run']:.3f} s "
           f"({n / parts['run']:,.0f} customers/s, {summary['events'] / parts['run']:,.0f} events/s), "
-          f"result {parts['result']:.3f} s; simulate()'s checks and the rest {other:+.3f} s")
+          f"result {parts['result']:.3f} s; simulate() minus the three {other:+.3f} s "
+          "(its checks, and noise: each part is its own best)")
     print(f"    {machine_line()}")
     print()
 
@@ -240,43 +253,45 @@ def design_child(path: str, duration: float) -> None:
     print(json.dumps({"sample": None, "refused": refused}))
 
 
-def bench_designs(duration: float) -> dict[str, tuple[float, float]]:
-    """(b); returns {design path: (sample, peak RSS GiB)}."""
+def child_run(name: str, path: str, duration: float) -> tuple[float, float, float] | None:
+    """Run a design in a child and print its figures; (sample, peak RSS GiB, events per simulated s)."""
+    r, wall, cpu, rss = run_child(["--design-child", path, str(duration)])
+    for line in r["refused"]:
+        print(f"    {name}: refused at {line}")
+    if r["sample"] is None:
+        print(f"    {name}: no sample of {SAMPLES} accepted")
+        return None
+    run, ev = r["run"], r["events"]
+    print(f"    {name} at sample {r['sample']:g}: build {r['build']:.2f} s, run {run:.2f} s, result "
+          f"{r['result']:.2f} s (child wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS {rss:.2f} GiB)")
+    with_build = r["sim_s"] / (r["build"] + run)
+    print(f"        {r['sim_s'] / run:.4f} simulated s per wall s of run ({with_build:.4f} "
+          f"with the build); {ev:,} events, {ev / run:,.0f} events/s, {run / ev * 1e9:.0f} ns/event; "
+          f"{r['requests']:,} client requests ({', '.join(r['clients'])}), {r['requests'] / run:,.0f}/s; "
+          f"all flows started: {r['sent']}")
+    return r["sample"], rss, ev / r["sim_s"]
+
+
+def bench_designs(duration: float) -> dict[str, tuple[float, float, float]]:
+    """(b); returns {design path: (sample, peak RSS GiB, events per simulated s)}."""
     print(f"(b) designs at full scale on the calendar, {duration:g} simulated s "
           f"({duration / 4:g} s warm-up), "
           "a child process each; rates are per wall second of the run, build apart")
-    out: dict[str, tuple[float, float]] = {}
+    out = {}
     for path in sorted(DESIGNS.glob("*.yaml")):
-        r, wall, rss = run_child(["--design-child", str(path), str(duration)])
-        for line in r["refused"]:
-            print(f"    {path.stem}: refused at {line}")
-        if r["sample"] is None:
-            print(f"    {path.stem}: no sample of {SAMPLES} accepted")
-            continue
-        out[str(path)] = (r["sample"], rss)
-        run, ev = r["run"], r["events"]
-        print(f"    {path.stem} at sample {r['sample']:g}: build {r['build']:.2f} s, run {run:.2f} s, result "
-              f"{r['result']:.2f} s (child wall {wall:.1f} s, peak RSS {rss:.2f} GiB)")
-        with_build = r["sim_s"] / (r["build"] + run)
-        print(f"        {r['sim_s'] / run:.3f} simulated s per wall s of run ({with_build:.3f} "
-              f"with the build); {ev:,} events, {ev / run:,.0f} events/s, {run / ev * 1e9:.0f} ns/event; "
-              f"{r['requests']:,} client requests ({', '.join(r['clients'])}), {r['requests'] / run:,.0f}/s; "
-              f"all flows started: {r['sent']}")
+        got = child_run(path.stem, str(path), duration)
+        if got is not None:
+            out[str(path)] = got
     print(f"    {machine_line()}")
     print()
     return out
 
 
-def bench_memory(path: str, duration: float) -> None:
-    print(f"(d) peak memory: {Path(path).stem} at sample 1, {duration:g} simulated s, in a child process")
-    r, wall, rss = run_child(["--design-child", path, str(duration)])
-    if r["sample"] != 1.0:
-        print(f"    refused at sample 1: {r['refused']}")
-        return
-    print(f"    build {r['build']:.1f} s, run {r['run']:.1f} s "
-          f"({r['sim_s'] / r['run']:.3f} simulated s/wall s), "
-          f"{r['events']:,} events; child wall {wall:.0f} s; peak RSS (ru_maxrss) {rss:.2f} GiB "
-          f"(issue target < 4 GB)")
+def bench_one(title: str, path: str, duration: float) -> None:
+    """(d) and (e): one run at sample 1 in a child process."""
+    print(f"{title}: {Path(path).stem} at sample 1, {duration:g} simulated s ({duration / 4:g} s warm-up), "
+          "in a child process; peak RSS is its ru_maxrss (issue target < 4 GB)")
+    child_run(Path(path).stem, path, duration)
     print(f"    {machine_line()}")
     print()
 
@@ -302,10 +317,10 @@ def bench_compile() -> None:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache}
     try:
         for label in ("cold cache", "warm cache"):
-            r, wall, _rss = run_child(["--compile-child"], env)
+            r, wall, cpu, _rss = run_child(["--compile-child"], env)
             target = " (issue target for the first compile: <= 20 s)" if label == "cold cache" else ""
-            print(f"    {label}: child wall {wall:.1f} s{target}; in the child: sim.calendar.engine "
-                  f"imported in {r['import']:.1f} s, first simulate() {r['run']:.1f} s")
+            print(f"    {label}: child wall {wall:.1f} s{target}, CPU {cpu:.1f} s; in the child: "
+                  f"sim.calendar.engine imported in {r['import']:.1f} s, first simulate() {r['run']:.1f} s")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     print(f"    {machine_line()}")
@@ -323,8 +338,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--design-duration", type=float, default=10.0, help="simulated s of each design in (b)")
     p.add_argument("--memory-duration", type=float, default=30.0, help="simulated s of (d)")
     p.add_argument("--memory-design", default=None, choices=sorted(x.stem for x in DESIGNS.glob("*.yaml")),
-                   help="design of (d) (default: the sample-1 design with the largest peak RSS in (b))")
-    p.add_argument("--skip", nargs="*", default=[], choices=["mmc", "designs", "compile", "memory"])
+                   help="design of (d) (default: (b)'s sample-1 design with the most events per simulated s)")
+    p.add_argument("--messaging-duration", type=float, default=0.5, help="simulated s of (e)")
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["mmc", "designs", "compile", "memory", "messaging"])
     p.add_argument("--design-child", nargs=2, default=None, help=argparse.SUPPRESS)
     p.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -334,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.compile_child:
         compile_child()
         return
-    if args.reps < 1 or min(args.mmc_duration, args.design_duration, args.memory_duration) <= 0:
+    if args.reps < 1 or min(args.mmc_duration, args.design_duration, args.memory_duration,
+                            args.messaging_duration) <= 0:
         p.error("--reps must be at least 1 and every duration above 0")
     if args.mmc_warmup * 2 > args.mmc_duration:
         p.error("--mmc-warmup must be at most half of --mmc-duration")
@@ -350,19 +368,22 @@ def main(argv: list[str] | None = None) -> None:
     print()
     if "mmc" not in args.skip:
         bench_mmc(args.mmc_duration, args.mmc_warmup, args.reps, args.replications, args.seed)
-    full: dict[str, tuple[float, float]] = {}
+    full: dict[str, tuple[float, float, float]] = {}
     if "designs" not in args.skip:
         full = bench_designs(args.design_duration)
     if "compile" not in args.skip:
         bench_compile()
     if "memory" not in args.skip:
-        at_one = {k: rss for k, (sample, rss) in full.items() if sample == 1.0}
+        at_one = {k: per_s for k, (sample, _rss, per_s) in full.items() if sample == 1.0}
+        title = "(d) peak memory, the largest full-scale design run"
         if args.memory_design is not None:
-            bench_memory(str(DESIGNS / f"{args.memory_design}.yaml"), args.memory_duration)
-        elif at_one:
-            bench_memory(max(at_one, key=lambda k: at_one[k]), args.memory_duration)
+            bench_one(title, str(DESIGNS / f"{args.memory_design}.yaml"), args.memory_duration)
+        elif at_one:  # the most events per simulated second: the largest run
+            bench_one(title, max(at_one, key=lambda k: at_one[k]), args.memory_duration)
         else:
             print("(d) skipped: no design ran at sample 1 in (b)")
+    if "messaging" not in args.skip:
+        bench_one("(e) the reference design, whole workload", str(MESSAGING), args.messaging_duration)
     if calendar_digest() != digest:
         print(f"WARNING: sim/calendar changed during the run ({digest} -> {calendar_digest()}): rerun")
 

@@ -72,14 +72,15 @@ ENGINES: dict[str, EngineSpec] = {
     "des": EngineSpec("des", "SimPy, every behaviour (the reference)", _des_supports, _des_run),
     "fast": EngineSpec("fast", "arrays + numba, full scale; no retries, breakers, hedging, "
                                "fan-out on read or data loss", _fast_supports, _fast_run),
-    "calendar": EngineSpec("calendar", "compiled event calendar over a design's flows (numba), full scale; "
-                                       "no policies, crashes or workload faults yet",
+    "calendar": EngineSpec("calendar", "compiled event calendar over the system's flows (numba): designs and "
+                                       "the messaging preset, policies and faults; no hedged reads, lost "
+                                       "writes or fan-out on read yet",
                            _calendar_supports, _calendar_run),
 }
 
 
 AUTO = "auto"  # not an engine: `choose` picks one for the scenario
-DEFAULT_ENGINE = "des"  # what the CLI and simulate() use when no engine is named (AUTO once calendar lands)
+DEFAULT_ENGINE = AUTO  # what the CLI, simulate() and sim.experiments use when no engine is named
 PREFERENCE = ("calendar", "fast", "des")  # compiled engines first; the DES runs everything: the last resort
 _CHOSEN = {"calendar": "compiled event calendar, every request of the scenario's cell",
            "fast": "arrays + numba, every request of the scenario's cell",

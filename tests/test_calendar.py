@@ -388,3 +388,87 @@ def test_queue_bound_rejects_as_mm1k_on_both_engines(bound_runs: dict[str, list[
     diff, se, t = welch(shares["calendar"], shares["des"], ALPHA)
     print(f"rejected share, calendar - des: {diff:+.4g}, tolerance {t * se:.3g}")
     assert abs(diff) <= t * se
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Resilience policies and faults on the calendar engine: the DES's tests of the same features
+# (tests/test_faults.py) asserted on the calendar, and the agreement of the retry storm's figures
+
+STORM_CELL = ["duration_s=16", "warmup_s=2", "workload.sends_per_sec=625", "workload.reads_per_sec=1875",
+              "gateway.instances=1", "gateway.workers=1", "message_service.instances=1",
+              "faults=[{kind: load_spike, factor: 2.5, start_s: 5, duration_s: 3}]"]
+WRITES = ["sample=0.25", "duration_s=10", "warmup_s=1", "workload.sends_per_sec=4000",
+          "workload.reads_per_sec=0"]
+SMALL_MSG = ROOT / "scenarios" / "interview-small.yaml"
+
+
+def _calendar(path: Path, overrides: list[str]) -> Summary:
+    return simulate(load_scenario(path, overrides), engine="calendar").summary
+
+
+@pytest.mark.slow
+def test_the_retry_storm_stays_metastable_and_its_fixed_twin_recovers() -> None:
+    """tests/test_faults.py's storm on the calendar: 4 retries after a 100 ms timeout, no backoff, keep
+    the gateway saturated after a 3 s spike ends; backoff, jitter, a 10% budget and bounded queues
+    let it recover within 2 s."""
+    storm = _calendar(ROOT / "scenarios" / "retry-storm.yaml", STORM_CELL)
+    fixed = _calendar(ROOT / "scenarios" / "retry-storm-fixed.yaml", STORM_CELL)
+    assert storm["engine"] == fixed["engine"] == "calendar"
+    assert storm["faults"][0]["recovery"]["recovered"] is False
+    assert fixed["faults"][0]["recovery"]["recovered"] is True
+    assert fixed["faults"][0]["recovery"]["seconds_to_recover"] <= 2.0
+    edge = storm["resilience"]["edges"]["client->gateway"]
+    assert edge["retries"] > edge["calls"] and edge["timeouts"] > edge["calls"]
+    twin = fixed["resilience"]["edges"]["client->gateway"]
+    assert twin["retries"] <= 0.1 * twin["calls"] + 1  # the budget: retries <= 10% of first attempts
+    assert fixed["availability"]["overall"] > storm["availability"]["overall"]
+
+
+def test_timeouts_and_retries_turn_a_slow_node_into_retried_calls() -> None:
+    slow = ("faults=[{kind: slow, component: cassandra, nodes: [0, 1], factor: 200, start_s: 2, "
+            "duration_s: 2}]")
+    retry = "policies={message_service->cassandra: {timeout_ms: 20, retry: {max_attempts: 2}}}"
+    s = _calendar(SMALL_MSG, [*WRITES, slow, retry])
+    edge = s["resilience"]["edges"]["message_service->cassandra"]
+    assert edge["timeouts"] > 0 and edge["retries"] > 0
+    assert s["errors"].get("send:cassandra.timeout", 0) > 0
+
+
+def test_a_circuit_breaker_opens_on_a_crash_and_closes_after_it() -> None:
+    crash = "faults=[{kind: crash, component: cassandra, nodes: [0, 1], start_s: 2, duration_s: 2}]"
+    breaker = ("policies={message_service->cassandra: {breaker: {error_rate: 0.5, window_s: 1, "
+               "min_requests: 20, open_s: 0.5, half_open_probes: 5}}}")
+    s = _calendar(SMALL_MSG, [*WRITES, crash, breaker])
+    breaker = s["resilience"]["edges"]["message_service->cassandra"]["breaker"]
+    assert breaker["opened"] >= 1 and breaker["rejected"] > 0
+    assert breaker["closed"] >= 1 and breaker["state"] == "closed"
+    assert "send:cassandra.breaker_open" in s["errors"]
+    # the crashed nodes' hints are stored while they are down and all replayed once they are back
+    cass = s["resilience"]["cassandra"]
+    assert cass["hints_stored"] > 0 and cass["hints_replayed"] == cass["hints_stored"]
+
+
+def test_a_balancer_spreads_calls_evenly_over_the_live_instances() -> None:
+    """With instance 0 of 3 crashed for the whole run, the two live ones share the calls evenly (the
+    DES picks among its live list). Each live instance serves ~7,500 calls per simulated second at
+    ~1 ms each (~10% busy, 8 workers) for 20 s: its utilization's relative SE is ~1%
+    (sqrt(1 / 150,000) for the count, the service times' CV of 1 doubling it), so 5% covers ~5 SE;
+    walking to the next live instance on a crashed pick would put 2/3 of the calls on one of them,
+    a utilization 33% above the live mean."""
+    sc = ["duration_s=21", "warmup_s=1", "flows.work.rate_per_sec=15000", "components.pool.instances=3",
+          "faults=[{kind: crash, component: pool, nodes: [0], start_s: 0, duration_s: 21}]"]
+    s = _calendar(MMC, sc)["components"]["pool"]
+    live_mean = s["utilization_mean"] * 3 / 2  # instance 0 is idle throughout
+    assert s["utilization_max"] <= 1.05 * live_mean, (s["utilization_max"], live_mean)
+
+
+@pytest.mark.parametrize("path", [URL, NEWS, RIDE, SMALL_MSG], ids=lambda p: p.stem)
+def test_a_drained_run_holds_no_row_of_any_pool(path: Path) -> None:
+    """Every request, frame, join, quorum, Kafka produce and edge call is released once its work is
+    done: after a drained run (arrivals stop, every request ends) no pool holds a row, so memory
+    follows the work in flight, not the run's length (a produce's row once leaked, one per record)."""
+    from sim.calendar.engine import CalendarEngine
+
+    engine = CalendarEngine(load_scenario(path, list(SMALL)))
+    engine.run(drain=True)
+    assert engine.rows_in_use == dict.fromkeys(engine.rows_in_use, 0)

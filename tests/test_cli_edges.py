@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 import cli
 import sim.budget
 from sim import load_scenario
+from sim.arrays import numba_cache_root
 from sim.budget import WORK_BUDGET, estimate
-from sim.fast import numba_cache_root
+from sim.engines import choose
 from sim.run_folder import fresh_folder, publish, staging_folder
 
 ROOT = Path(__file__).parent.parent
@@ -61,8 +62,8 @@ def test_every_shipped_scenario_fits_the_des_budget(path: Path) -> None:
 
 @pytest.mark.parametrize(("overrides", "engine"), [
     (["sample=0.005", "duration_s=20"], "des"),  # README: --sample 0.005 --duration 20
-    (["sample=1", "duration_s=1", "warmup_s=0.2"], "fast"),  # README: --engine fast --sample 1 --duration 1
-    (["sample=1"], "fast"),  # the whole design at full scale for the scenario's 40 s
+    (["sample=1", "duration_s=1", "warmup_s=0.25"], "calendar"),  # README's first command
+    (["sample=1"], "calendar"),  # the whole design at full scale for the scenario's 40 s
 ])
 def test_readme_commands_fit(overrides: list[str], engine: str) -> None:
     est = estimate(load_scenario(ROOT / "scenarios" / "messaging-1m.yaml", overrides))
@@ -83,11 +84,12 @@ def test_the_estimate_scales_with_rates_spikes_and_pauses(tmp_path: Path) -> Non
 
 
 def test_force_runs_past_the_work_budget_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sim.budget.WORK_BUDGET, "des", 100.0)  # the tiny run is now "too big"
+    chosen = choose(load_scenario(tiny(tmp_path)))[0]  # the engine the default (auto) runs it on
+    monkeypatch.setitem(sim.budget.WORK_BUDGET, chosen, 100.0)  # the tiny run is now "too big"
     monkeypatch.chdir(tmp_path)
     refused = invoke(["run", tiny(tmp_path), "--quiet"])
     assert refused.exit_code == 2
-    assert "exceeds the budget of 1e+02 for the des engine" in refused.stderr
+    assert f"exceeds the budget of 1e+02 for the {chosen} engine" in refused.stderr
     assert not (tmp_path / "reports").exists()
     forced = invoke(["run", tiny(tmp_path), "--quiet", "--force"])
     assert forced.exit_code == 0, forced.stdout + forced.stderr
@@ -237,5 +239,5 @@ def test_fast_engine_cache_is_outside_the_source_tree(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     cache = Path(proc.stdout.strip())
     assert cache.parent == tmp_path / "cache" / "capsim" / "numba"
-    assert len(cache.name) == 16  # keyed by the hash of sim/fast's sources
+    assert len(cache.name) == 16  # keyed by the hash of the compiled packages' sources (sim/arrays)
     assert cache.is_dir()

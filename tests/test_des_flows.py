@@ -18,6 +18,7 @@ from sim.system.describe import describe
 from sim.system.model import CacheLookup, FanOut, Parallel
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+DES = "des"  # the interpreter under test (the default, auto, sends a design to the calendar engine)
 
 
 def det(ms: float) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def parallel(join: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("join", "ms"), [("all", 3.0), (2, 2.0), (1, 1.0), (["a"], 1.0), (["b", "c"], 3.0)])
 def test_a_parallel_answers_when_its_join_is_met(tmp_path: Path, join: Any, ms: float) -> None:
-    s = simulate(load_scenario(design(tmp_path, parallel(join)))).summary
+    s = simulate(load_scenario(design(tmp_path, parallel(join))), engine=DES).summary
     lat = s["latency_ms"]["x"]
     assert lat["count"] > 100
     # deterministic service, no hop, no queueing: every request takes exactly the join's time
@@ -62,7 +63,7 @@ def test_unawaited_steps_fail_apart_from_the_request(tmp_path: Path) -> None:
              "b": {"kind": "service", "workers": 1, "queue_limit": 0, "ops": {"go": det(50)}}}
     flows = {"x": {"rate_per_sec": 200, "key": "item", "steps": [
         {"parallel": {"join": ["a"], "steps": [{"call": "a"}, {"call": "b"}]}}]}}
-    s = simulate(load_scenario(design(tmp_path, flows, comps))).summary
+    s = simulate(load_scenario(design(tmp_path, flows, comps)), engine=DES).summary
     assert s["availability"]["x"] == 1.0
     assert s["async_errors"].get("b.rejected", 0) > 0.5 * s["requests"]["x"]["sent"]
 
@@ -75,7 +76,7 @@ def test_a_fan_out_calls_each_member_and_waits_for_all(tmp_path: Path) -> None:
         {"call": "a"},
         {"fan_out": {"members": 5, "key": "item", "steps": [{"call": "db.write"}]}}]}}
     sc = load_scenario(design(tmp_path, flows, comps))
-    s = simulate(sc, drain=True).summary
+    s = simulate(sc, drain=True, engine=DES).summary
     done = s["requests"]["x"]["succeeded"]
     assert done == s["requests"]["x"]["sent"] > 300
     writes = s["components"]["db"]["ops_per_sec"] * s["measured_seconds"]
@@ -90,7 +91,7 @@ def test_a_produced_flow_starts_at_commit_and_times_from_its_producer(tmp_path: 
     flows = {"x": {"rate_per_sec": 100, "key": "item", "steps": [
                  {"call": "a"}, {"produce": {"on": "log", "then": "y"}}]},
              "y": {"key": "item", "consumer": {"on": "w", "op": "work"}, "steps": [{"call": "a"}]}}
-    s = simulate(load_scenario(design(tmp_path, flows, comps)), drain=True).summary
+    s = simulate(load_scenario(design(tmp_path, flows, comps)), drain=True, engine=DES).summary
     assert s["requests"]["y"]["succeeded"] == s["requests"]["x"]["succeeded"] > 300
     assert "y" not in s["offered_per_sec"] and set(s["offered_per_sec"]) == {"x"}
     # y runs from x's start: a (1) + leader and follower appends (0.5 + 0.5) + w (4) + a (1)
@@ -104,10 +105,10 @@ def test_faults_and_policies_name_a_designs_components(tmp_path: Path) -> None:
                     "read_consistency": "ALL", "read_service_ms": det(2)}}
     flows = {"x": {"rate_per_sec": 100, "key": "item", "steps": [{"call": "a"}, {"call": "db.read"}]}}
     crash = [{"kind": "crash", "component": "db", "nodes": [0], "start_s": 1, "duration_s": 2}]
-    s = simulate(load_scenario(design(tmp_path, flows, comps, faults=crash))).summary
+    s = simulate(load_scenario(design(tmp_path, flows, comps, faults=crash)), engine=DES).summary
     assert s["errors"].get("x:db.unavailable", 0) > 50  # ALL needs every replica: node 0 is down
     slow = {"a->db": {"timeout_ms": 1.0}}
-    s = simulate(load_scenario(design(tmp_path, flows, comps, policies=slow))).summary
+    s = simulate(load_scenario(design(tmp_path, flows, comps, policies=slow)), engine=DES).summary
     assert s["availability"]["x"] == 0.0 and s["errors"].get("x:db.timeout", 0) > 300
 
 

@@ -23,8 +23,11 @@ RETRY_STORM = ROOT / "scenarios" / "retry-storm.yaml"
 SHORTENER = ROOT / "scenarios" / "designs" / "url-shortener.yaml"
 MM1 = ROOT / "scenarios" / "validation" / "mm1.yaml"
 TINY = ["duration_s=2", "warmup_s=0.5"]  # an M/M/1 run of ~0.03 s on the DES
-MM1_RETRY = 'policies={"client->gateway": {timeout_ms: 100, retry: {max_attempts: 2}}}'
+# a feature only the DES runs (hedged attempts; on an M/M/1 gateway they never fire: no Cassandra read)
+MM1_DES = 'policies={"client->gateway": {hedge_after_ms: 5}}'
 CRASH = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1}]"
+LOSE = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1, lose_data: true}]"
+HEDGE = 'policies={"message_service->cassandra": {hedge_after_ms: 5}}'
 
 
 def _one_line(reason: str) -> str:
@@ -39,20 +42,18 @@ def test_a_messaging_scenario_goes_to_the_calendar_engine() -> None:
                                       "scenario's cell)")
 
 
-def test_a_crash_the_fast_engine_runs_goes_to_fast() -> None:
-    sc = load_scenario(SMALL, [CRASH])
-    assert ENGINES["fast"].supports(sc) == [] and ENGINES["calendar"].supports(sc) != []
-    name, reason = choose(sc)
-    assert name == "fast"
-    assert _one_line(reason) == ("engine: fast (calendar cannot run it: faults[0].kind: crash faults are not "
-                                 "in the calendar engine yet)")
+def test_crashes_and_retries_go_to_the_calendar_engine() -> None:
+    for sc in (load_scenario(SMALL, [CRASH]), load_scenario(RETRY_STORM)):
+        assert ENGINES["calendar"].supports(sc) == []
+        assert choose(sc)[0] == "calendar"
 
 
-def test_retries_send_a_messaging_scenario_to_the_des_with_the_fast_engines_reason() -> None:
-    name, reason = choose(load_scenario(RETRY_STORM))
+def test_lost_data_sends_a_messaging_scenario_to_the_des_with_both_engines_reasons() -> None:
+    name, reason = choose(load_scenario(SMALL, [LOSE]))
     assert name == "des"
-    assert "; fast cannot run it: policies.client->gateway.retry: retries are not supported by the fast " \
-           "engine)" in _one_line(reason)
+    assert _one_line(reason).startswith(
+        "engine: des (calendar cannot run it: faults[0].lose_data: lost writes ")
+    assert "; fast cannot run it: faults[0].lose_data: lost data is not tracked by the fast engine)" in reason
     assert "--engine" not in reason  # the refusals' advice ("run with --engine des") is cut
 
 
@@ -64,8 +65,9 @@ def test_a_design_goes_to_the_calendar_engine() -> None:
 
 
 @pytest.mark.parametrize(("override", "field"), [
-    ('policies={"api->links": {retry: {max_attempts: 3}}}', "policies.api->links.retry"),
-    ("faults=[{kind: crash, component: cache, count: 1, start_s: 1, duration_s: 1}]", "faults[0].kind"),
+    ('policies={"api->links": {hedge_after_ms: 5}}', "policies.api->links.hedge_after_ms"),
+    ("faults=[{kind: crash, component: links, count: 1, start_s: 1, duration_s: 1, lose_data: true}]",
+     "faults[0].lose_data"),
 ])
 def test_a_design_the_calendar_refuses_goes_to_the_des_naming_the_field(override: str, field: str) -> None:
     name, reason = choose(load_scenario(SHORTENER, [override]))
@@ -83,17 +85,17 @@ def test_an_automatic_warmup_stays_on_the_des() -> None:
 
 
 def test_several_scenarios_share_the_first_engine_that_runs_them_all() -> None:
-    small, storm = load_scenario(SMALL, [CRASH]), load_scenario(RETRY_STORM)
-    name, reason = choose_all([("point #0", small), ("point #1", storm), ("point #2", small)])
+    small, lost, hedged = load_scenario(SMALL), load_scenario(SMALL, [LOSE]), load_scenario(SMALL, [HEDGE])
+    name, reason = choose_all([("point #0", small), ("point #1", lost), ("point #2", small)])
     assert name == "des"
     assert _one_line(reason) == (
-        "engine: des for all 3 scenarios (calendar cannot run any of them (point #0: faults[0].kind: crash "
-        "faults are not in the calendar engine yet); fast cannot run point #1: "
-        "policies.client->gateway.retry: retries are not supported by the fast engine)")
+        "engine: des for all 3 scenarios (calendar cannot run point #1: faults[0].lose_data: lost writes "
+        "are not tracked by the calendar engine yet; fast cannot run point #1: faults[0].lose_data: lost "
+        "data is not tracked by the fast engine)")
     name, reason = choose_all([("arm A", small), ("arm B", small)])
-    assert name == "fast" and reason.startswith("engine: fast for both scenarios (calendar cannot run any")
-    many = choose_all([(f"point #{i}", storm) for i in range(5)] + [("point #5", small)])[1]
-    assert "fast cannot run point #0, point #1, point #2 and 2 more (point #0: policies." in many
+    assert name == "calendar" and reason.startswith("engine: calendar for both scenarios (compiled")
+    many = choose_all([(f"point #{i}", hedged) for i in range(5)] + [("point #5", small)])[1]
+    assert "calendar cannot run point #0, point #1, point #2 and 2 more (point #0: policies." in many
 
 
 def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
@@ -111,12 +113,12 @@ def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
 
 
 def test_simulate_records_the_engine_auto_chose() -> None:
-    result = simulate(load_scenario(MM1, [*TINY, MM1_RETRY]), engine=AUTO)
+    result = simulate(load_scenario(MM1, [*TINY, MM1_DES]), engine=AUTO)
     assert result.summary["engine"] == "des"
 
 
 def test_an_experiment_runs_every_point_on_the_one_engine_auto_chose() -> None:
-    points = [load_scenario(MM1, TINY), load_scenario(MM1, [*TINY, MM1_RETRY])]
+    points = [load_scenario(MM1, TINY), load_scenario(MM1, [*TINY, MM1_DES])]
     out = run_points(points, 2, LocalExecutor(1), engine=AUTO)
     assert all(isinstance(p, Replicated) for p in out)
     assert [p.summary["engine"] for p in out if isinstance(p, Replicated)] == ["des", "des"]
@@ -134,20 +136,30 @@ def test_cli_run_prints_the_reason_and_records_the_engine(tmp_path: Path) -> Non
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "calendar"
 
 
-def test_cli_run_without_auto_prints_no_engine_line(tmp_path: Path) -> None:
-    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "run")
+def test_cli_run_with_a_named_engine_prints_no_engine_line(tmp_path: Path) -> None:
+    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--engine", "des", "--quiet",
+               "--out", tmp_path / "run")
     assert res.exit_code == 0, res.stdout + res.stderr
     assert "engine: " not in res.stderr
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == DEFAULT_ENGINE
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "des"
+
+
+def test_the_default_engine_is_auto_and_the_cli_says_which_engine_it_picked(tmp_path: Path) -> None:
+    assert DEFAULT_ENGINE == AUTO
+    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "run")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
+    assert lines == ["engine: calendar (compiled event calendar, every request of the scenario's cell)"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "calendar"
 
 
 def test_cli_compare_runs_both_arms_on_one_engine_and_names_the_arm_that_forced_it(tmp_path: Path) -> None:
-    res = _cli("compare", MM1, "--b", MM1_RETRY, "--duration", 2, "--warmup", 0.5, "--replications", 2,
+    res = _cli("compare", MM1, "--b", MM1_DES, "--duration", 2, "--warmup", 0.5, "--replications", 2,
                "--workers", 1, "--engine", "auto", "--quiet", "--out", tmp_path / "cmp")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
     assert len(lines) == 1 and lines[0].startswith("engine: des for both scenarios (")
-    assert "fast cannot run arm B: policies.client->gateway.retry: " in lines[0]
+    assert "calendar cannot run arm B: policies.client->gateway.hedge_after_ms: " in lines[0]
     saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert saved["a"]["engine"] == saved["b"]["engine"] == "des"
 

@@ -392,7 +392,7 @@ def test_small_messaging_scenario_agrees() -> None:
 
 def test_summary_has_the_des_contract() -> None:
     sc = load_scenario(SMALL, ["duration_s=2", "warmup_s=1", "sample=0.1"])
-    des, fast = simulate(sc).summary, simulate(sc, engine="fast").summary
+    des, fast = simulate(sc, engine="des").summary, simulate(sc, engine="fast").summary
 
     def shape(x: Any, depth: int = 0) -> Any:
         return {k: shape(v, depth + 1) for k, v in x.items()} if isinstance(x, dict) and depth < 2 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,19 @@ BASE = ["sample=0.25", "duration_s=6", "warmup_s=1", "workload.sends_per_sec=400
         "workload.reads_per_sec=0"]
 
 
+ENGINE = "auto"  # the engine every test here runs on: auto, then the DES (the fixture below)
+
+
+@pytest.fixture(autouse=True, params=["auto", "des"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs twice: on the engine auto picks (the calendar, for all but lost data) and on
+    the DES, the reference, so both keep the behaviours asserted here."""
+    monkeypatch.setattr(sys.modules[__name__], "ENGINE", request.param)
+    return str(request.param)
+
+
 def run(*overrides: str, drain: bool = False) -> dict:
-    return simulate(load_scenario(SMALL, [*BASE, *overrides]), drain=drain).summary
+    return simulate(load_scenario(SMALL, [*BASE, *overrides]), drain=drain, engine=ENGINE).summary
 
 
 def crash(nodes: list[int], start: float = 1.0, duration: float = 5.0, **extra: object) -> str:
@@ -145,7 +157,7 @@ STORM = ["duration_s=16", "warmup_s=2", "workload.sends_per_sec=625", "workload.
 
 
 def storm(name: str) -> dict:
-    return simulate(load_scenario(ROOT / "scenarios" / f"{name}.yaml", STORM)).summary
+    return simulate(load_scenario(ROOT / "scenarios" / f"{name}.yaml", STORM), engine=ENGINE).summary
 
 
 def test_retry_storm_stays_degraded_after_its_trigger_while_its_twin_recovers() -> None:

@@ -65,9 +65,11 @@ def _scenario(name: str, overrides: list[str] | None = None) -> Scenario:
 
 
 def _run(job: Job) -> Summary:
-    """One simulation run (a top-level function so a process pool can call it)."""
+    """One simulation run (a top-level function so a process pool can call it), on the DES: this file
+    validates the reference (the calendar's closed forms are tests/test_calendar.py's, the fast
+    engine's tests/test_fast.py's)."""
     name, overrides, drain = job
-    return simulate(_scenario(name, list(overrides)), drain=drain).summary
+    return simulate(_scenario(name, list(overrides)), drain=drain, engine="des").summary
 
 
 def _settings(seed: int, duration_s: float, warmup_s: float, *extra: str) -> tuple[str, ...]:

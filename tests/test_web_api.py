@@ -207,9 +207,10 @@ def test_run_lifecycle_live_rows_verdict_files_and_yaml_round_trip(client: TestC
     # the downloaded YAML, run by the Python API (as `capsim run` does), gives the same summary
     text = client.get(f"/api/runs/{run_id}/scenario.yaml").text
     assert yaml.safe_load(text)["gateway"]["workers"] == 3 and yaml.safe_load(text)["seed"] == 11
+    assert text.splitlines()[1] == "# capsim run scenario.yaml --engine des reproduces it"
     path = tmp_path / "downloaded.yaml"
     path.write_text(text)
-    again = simulate(load_scenario(path))
+    again = simulate(load_scenario(path), engine="des")  # the engine the header names
     fresh = json.loads(json.dumps(json_safe(again.summary)))
     assert _without_wall(fresh) == _without_wall(state["summary"])
     assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409  # already done
@@ -295,7 +296,7 @@ def test_des_on_window_rows_are_the_timeseries(tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.replace("duration_s: 6", "duration_s: 3"))
     rows: list[dict[str, float]] = []
-    result = simulate(load_scenario(path), on_window=rows.append)
+    result = simulate(load_scenario(path), on_window=rows.append, engine="des")  # the web app's engine
     assert len(rows) == 3
     live = [row.pop("utilization") for row in rows]  # the live view's extra: per-instance busy shares
     assert json_safe(rows) == json_safe(result.timeseries.to_dict("records"))
@@ -307,5 +308,5 @@ def test_des_on_window_rows_are_the_timeseries(tmp_path: Path) -> None:
         assert sum(per_window) / len(per_window) == pytest.approx(figures["utilization_mean"], rel=1e-9)
         assert len(live[-1][component]) == figures["simulated_instances"]
     # watching is read-only: the same run without the hook has the same summary, bit for bit
-    plain = simulate(load_scenario(path)).summary
+    plain = simulate(load_scenario(path), engine="des").summary
     assert json_safe({**plain, "wall_seconds": 0}) == json_safe({**result.summary, "wall_seconds": 0})

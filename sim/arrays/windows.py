@@ -24,12 +24,20 @@ from sim.scenario import Scenario
 def fault_windows(
     sc: Scenario, base: dict[str, int], count: dict[str, int], servers: list[int]
 ) -> dict[int, Windows]:
-    """Capacity windows of the stations that `slow`, `gc_pauses` and `crash` faults hit
-    (sim/fast/support.py): on overlaps the factors multiply and the smallest capacity holds."""
+    """Capacity windows of the stations that `slow`, `gc_pauses`, `crash` (and `shard_loss`,
+    `broker_loss`, `zone_outage`: DOWN windows) faults hit (each engine's support.py says which it
+    takes): on overlaps the factors multiply and the smallest capacity holds."""
     spans: dict[int, list[tuple[float, float, int, float]]] = {}
+    zones = sc.network.zones
     for fault in sc.faults:
+        if fault.kind == "zone_outage":  # every station of the zone is down (the DES's zone: index mod zones)
+            for name, b in base.items():
+                for i in range(count[name]):
+                    if i % zones == fault.zone:
+                        spans.setdefault(b + i, []).append((fault.start_s, fault.end_s, DOWN, 1.0))
+            continue
         name = fault.component or ""
-        if fault.kind not in ("slow", "gc_pauses", "crash", "shard_loss") or name not in base:
+        if fault.kind not in ("slow", "gc_pauses", "crash", "shard_loss", "broker_loss") or name not in base:
             continue
         for i in fault.node_indices(count[name]):
             if i >= count[name]:
@@ -39,7 +47,7 @@ def fault_windows(
                 spans.setdefault(st, []).append(
                     (fault.start_s, fault.end_s, servers[st], fault.factor or 1.0)
                 )
-            elif fault.kind in ("crash", "shard_loss"):  # shard_loss: a Redis crash
+            elif fault.kind in ("crash", "shard_loss", "broker_loss"):  # shard_loss: a Redis crash
                 spans.setdefault(st, []).append((fault.start_s, fault.end_s, DOWN, 1.0))
             else:
                 assert fault.every_s is not None and fault.pause_ms is not None

@@ -34,7 +34,20 @@ from sim.arrays.station import (
     W_AT,
     WAIT_S,
 )
-from sim.calendar import kernel as K
+from sim.calendar import kernel
+from sim.calendar import tables as K
+from sim.calendar.edges import (
+    EDGE_COUNTS,
+    WINDOW_BUCKETS,
+    X_CALLS,
+    X_CLOSED,
+    X_DENIED,
+    X_OPENED,
+    X_REJECTED,
+    X_RETRIES,
+    X_STATE,
+    X_TIMEOUTS,
+)
 from sim.calendar.program import Program, build
 from sim.calendar.support import unsupported
 from sim.run_state import RunState
@@ -70,6 +83,17 @@ class _Pools:
         self.qu = np.zeros((n, K.QU_COLS), np.int64)
         self.ko = np.zeros((n, K.KO_COLS), np.int64)
         self.kof = np.zeros(n)
+        self.ec = np.zeros((n, K.EC_COLS), np.int64)
+        self.ecf = np.zeros(n)
+        n_edges = prog.edge_params.shape[0]
+        self.ex = np.zeros((n_edges, EDGE_COUNTS), np.int64)  # edges' counters and breaker state
+        self.ef = np.zeros((n_edges, 3))
+        self.bk_tot = np.zeros((n_edges, WINDOW_BUCKETS), np.int64)
+        self.bk_bad = np.zeros((n_edges, WINDOW_BUCKETS), np.int64)
+        # when each cached key was last refilled: read only after a Redis shard restarts (a crash)
+        restarts = any(f.kind in ("crash", "shard_loss", "zone_outage") for f in prog.scenario.faults)
+        self.filled_at = np.full(prog.hit_p.size if restarts else 1, -math.inf)
+        self.hints = np.zeros(prog.stations.ints.shape[0], np.int64)  # hints waiting for each node
         self.free = {p: np.arange(n - 1, -1, -1, dtype=np.int64) for p in range(K.N_POOLS)}
         for p in range(K.N_POOLS):
             self.state[K.S_TOP0 + p] = n
@@ -116,7 +140,7 @@ class _Pools:
             for name in ("ht", "hk", "hx", "hy"):
                 self._grow_rows(name, n)
         tables = {K.P_REQ: ("rq", "rqf"), K.P_FRAME: ("fr", "fr_keys", "fr_extra", "wl_op", "wl_f", "wl_e"),
-                  K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof")}
+                  K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof"), K.P_EC: ("ec", "ecf")}
         for p, names in tables.items():
             need = want + 4 * K.MARGIN if p == K.P_FRAME else 4 * K.MARGIN
             while True:
@@ -144,6 +168,28 @@ def _bucket_count(prog: Program, comp: str) -> int:
     return max(int(prog.space_i[prog.spaces.index(s), 0]) for s in spaces) if spaces else 1
 
 
+class _Load:
+    """The load factor over time, from the scenario's `load_spike` faults (overlapping spikes
+    multiply, as in the DES): arrivals are drawn at the flow's base rate in "load time" s, where
+    ds = factor(t) dt, and mapped back to t, which gives a Poisson stream of rate factor(t) x rate."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        spikes = [(f.start_s, f.end_s, f.factor or 1.0) for f in scenario.faults if f.kind == "load_spike"]
+        edges = sorted({0.0, *(a for a, _, _ in spikes), *(b for _, b, _ in spikes)})
+        factor = [float(np.prod([x for a, b, x in spikes if a <= t < b])) for t in edges]
+        self.t = np.array(edges)
+        self.factor = np.array(factor)
+        self.s = np.concatenate([[0.0], np.cumsum(np.diff(self.t) * self.factor[:-1])])
+
+    def to_load(self, t: float) -> float:
+        i = int(np.searchsorted(self.t, t, side="right")) - 1
+        return float(self.s[i] + (t - self.t[i]) * self.factor[i])
+
+    def to_time(self, s: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.s, s, side="right") - 1
+        return self.t[i] + (s - self.s[i]) / self.factor[i]
+
+
 class _Source:
     """One client flow's arrivals: a Poisson stream (or evenly spaced, for the messaging preset's
     `arrivals: deterministic`) drawn ahead in blocks of a fixed size and continued across chunks,
@@ -151,27 +197,29 @@ class _Source:
 
     def __init__(self, flow: int, name: str, rate: float, draw: str, n_keys: int, cdf: np.ndarray,
                  arrivals: np.random.Generator, keys: np.random.Generator, member_key: np.uint64,
-                 deterministic: bool) -> None:
+                 deterministic: bool, load: _Load) -> None:
         self.flow, self.name, self.rate, self.draw = flow, name, rate, draw
         self.n_keys, self.cdf = n_keys, cdf
         self.arrivals, self.key_rng, self.member_key = arrivals, keys, member_key
         self.deterministic = deterministic
+        self.load = load
         self.drawn = 0  # requests drawn so far (the members' draws are numbered by it)
         first = 1.0 / rate if deterministic else float(arrivals.exponential(1.0 / rate))
         self.pending = np.array([first])
 
     def until(self, t1: float) -> np.ndarray:
-        buf = self.pending
-        while buf[-1] < t1:  # blocks of a fixed size: the same sums wherever chunks end
+        buf = self.pending  # in load time
+        s1 = self.load.to_load(t1)
+        while buf[-1] < s1:  # blocks of a fixed size: the same sums wherever chunks end
             if self.deterministic:
                 k = np.arange(1, ARRIVAL_BLOCK + 1) + round(buf[-1] * self.rate)
                 more = k / self.rate
             else:
                 more = buf[-1] + np.cumsum(self.arrivals.exponential(1.0 / self.rate, ARRIVAL_BLOCK))
             buf = np.concatenate([buf, more])
-        cut = int(np.searchsorted(buf, t1, side="left"))
+        cut = int(np.searchsorted(buf, s1, side="left"))
         self.pending = buf[cut:]
-        return buf[:cut]
+        return self.load.to_time(buf[:cut])
 
     def keys(self, n: int, prog: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(key, user, member slot) of the next n requests: a design's key by its space's popularity
@@ -212,6 +260,7 @@ class CalendarEngine:
     # -- arrivals -------------------------------------------------------------------------------
     def _sources(self) -> list[_Source]:
         prog, sc = self.program, self.scenario
+        load = _Load(sc)
         out = []
         for f, name in enumerate(prog.flows):
             rate = prog.client_rates.get(name)
@@ -224,7 +273,7 @@ class CalendarEngine:
             out.append(_Source(f, name, rate, flow.draw, n, prog.cdfs[off:off + n],
                                named_rng(sc.seed, "calendar", "arrivals", name),
                                named_rng(sc.seed, "calendar", "keys", name),
-                               purpose_key(sc.seed, 9_000_000 + f), deterministic))
+                               purpose_key(sc.seed, 9_000_000 + f), deterministic, load))
         return out
 
     def run(self, drain: bool = False) -> RunState:
@@ -236,6 +285,11 @@ class CalendarEngine:
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = _Pools(prog, rec.n_windows)
+        if prog.recoveries:
+            kernel.schedule(np.array([t for t, _, _ in prog.recoveries]), K.EV_HINTS,
+                            np.array([st for _, st, _ in prog.recoveries], np.int64),
+                            np.array([c for _, _, c in prog.recoveries], np.int64),
+                            pools.ht, pools.hk, pools.hx, pools.hy, pools.state)
         sources = self._sources()
         total_rate = sum(src.rate for src in sources) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
@@ -257,6 +311,12 @@ class CalendarEngine:
         if drain:
             self._advance(math.inf, pools, rec)
             end = max(D, float(S.glob[LAST_EVENT]))
+        # rows still held in each pool (requests, frames, joins, quorums, produces, edge calls): work in
+        # flight at the end, none after a drained run (tests/test_calendar.py checks nothing leaks)
+        self.rows_in_use = {name: int(getattr(pools, table).shape[0] - pools.state[K.S_TOP0 + p])
+                            for p, name, table in ((K.P_REQ, "requests", "rq"), (K.P_FRAME, "frames", "fr"),
+                                                   (K.P_JOIN, "joins", "jn"), (K.P_QUORUM, "quorums", "qu"),
+                                                   (K.P_KOP, "produces", "ko"), (K.P_EC, "edge_calls", "ec"))}
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
     def _arrivals(self, sources: list[_Source], t1: float, pools: _Pools, rec: FastRecorder) -> None:
@@ -280,23 +340,27 @@ class CalendarEngine:
             _force_grow(pools, t.size)
         pools.arr_t = t[order]
         pools.arr_r = np.empty(t.size, np.int64)
-        K.inject(pools.arr_t, flow[order], key[order], new[order].astype(np.int64), user[order], slot[order],
-                 pools.arr_r, pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
+        kernel.inject(pools.arr_t, flow[order], key[order], new[order].astype(np.int64), user[order],
+                      slot[order], pools.arr_r, pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
 
     def _advance(self, t_end: float, pools: _Pools, rec: FastRecorder) -> None:
         prog = self.program
         S = prog.stations
         while True:
             p = pools
-            code = K.run(
+            code = kernel.run(
                 t_end, prog.nodes, prog.node_f, prog.branches, prog.comps, prog.comp_f, prog.dists,
                 prog.dist_values, prog.routes, prog.replicas, prog.cdfs, prog.space_i, prog.hit_p,
                 prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp, prog.recipients,
                 np.int64(prog.n_users), prog.member_salt,
+                prog.edge_of, prog.client_edge, prog.edge_params, p.ex, p.ef, p.bk_tot, p.bk_bad,
+                purpose_key(self.scenario.seed, 6_999_998), np.int64(prog.err_timeout),
+                np.int64(prog.err_breaker), p.filled_at, p.hints,
                 S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
                 p.arr_t, p.arr_r, p.ht, p.hk, p.hx, p.hy, p.state, p.rq, p.rqf, p.free[K.P_REQ],
                 p.fr, p.fr_keys, p.fr_extra, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
-                p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.wl_op, p.wl_f, p.wl_e,
+                p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.ec, p.ecf, p.free[K.P_EC], p.wl_op,
+                p.wl_f, p.wl_e,
                 p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens, p.rl_updated,
                 p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, rec.window_s, p.win_hits,
                 p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max)
@@ -329,6 +393,21 @@ class CalendarEngine:
             st[K.S_OUT_N] = 0
 
     # -- the end ----------------------------------------------------------------------------------
+    def _edge_stats(self, pools: _Pools) -> dict[str, dict[str, object]]:
+        """Each policy edge's counters, as the DES reports them (sim/des/policy.Edge.stats)."""
+        out: dict[str, dict[str, object]] = {}
+        for e, name in enumerate(self.program.edge_names):
+            x = pools.ex[e]
+            stats: dict[str, object] = {"calls": int(x[X_CALLS]), "retries": int(x[X_RETRIES]),
+                                        "timeouts": int(x[X_TIMEOUTS]),
+                                        "retries_denied_by_budget": int(x[X_DENIED])}
+            if self.scenario.policies[name].breaker is not None:
+                stats["breaker"] = {"state": ("closed", "open", "half_open")[int(x[X_STATE])],
+                                    "opened": int(x[X_OPENED]), "closed": int(x[X_CLOSED]),
+                                    "rejected": int(x[X_REJECTED])}
+            out[name] = stats
+        return out
+
     def _extra(self, pools: _Pools, rec: FastRecorder) -> dict[str, np.ndarray]:
         n = rec.n_windows
         extra: dict[str, np.ndarray] = {}
@@ -374,11 +453,12 @@ class CalendarEngine:
             cache_component=cache_name,
             redis_hits=int(st[K.S_HITS]), redis_misses=int(st[K.S_MISSES]),
             kafka_lag_max_s=float(pools.lag_max[0]), kafka_lag_max_msgs=int(st[K.S_LAG_MSGS]),
-            kafka_backlog=backlog, async_errors=async_errors, mix=prog.mix, edges={},
+            kafka_backlog=backlog, async_errors=async_errors, mix=prog.mix, edges=self._edge_stats(pools),
             cassandra_faults={"unavailable": int(st[K.S_UNAVAILABLE]), "hints_stored": int(st[K.S_HINTS]),
-                              "hints_replayed": 0, "hedged_reads": 0, "lost_writes": 0}
+                              "hints_replayed": int(st[K.S_HINTS_REPLAYED]), "hedged_reads": 0,
+                              "lost_writes": 0}
             if (prog.comps[:, 0] == 2).any() else {},
-            kafka_unavailable=0, rate_limited=int(st[K.S_RATE_LIMITED]),
+            kafka_unavailable=int(st[K.S_KAFKA_UNAVAILABLE]), rate_limited=int(st[K.S_RATE_LIMITED]),
             events=int(st[K.S_EVENTS]), sim_seconds=end, measured_seconds=end - float(sc.warmup_s),
             wall_seconds=wall_s, drained=drain, system=prog.system,
         )

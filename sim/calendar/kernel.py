@@ -25,27 +25,41 @@ import numba as nb
 import numpy as np
 
 from sim.arrays.placement import member
-from sim.arrays.rng import DETERMINISTIC, EXPONENTIAL, GAMMA, LOGNORMAL, _gamma, norm_ppf, uniform
-from sim.arrays.station import is_down, serve
+from sim.arrays.rng import uniform
+from sim.arrays.station import WIN0, WIN1, _window_at, is_down, last_recovery, serve
+from sim.calendar.consumers import pump
+from sim.calendar.edges import (
+    E_BACKOFF_S,
+    E_BUDGET_RATIO,
+    E_JITTER,
+    E_MAX_ATT,
+    E_MULT,
+    E_TIMEOUT_S,
+    F_BUDGET,
+    X_CALLS,
+    X_DENIED,
+    X_REJECTED,
+    X_RETRIES,
+    X_TIMEOUTS,
+    breaker_allows,
+    breaker_records,
+)
 from sim.calendar.program import (
     C_ACKS,
-    C_BALANCER,
     C_BASE,
     C_CONS_COMP,
-    C_CONS_NODE,
     C_CONS_OFF,
     C_COUNT,
     C_DIST_A,
+    C_DIST_B,
     C_HIT_OFF,
-    C_MAX_IN_FLIGHT,
     C_PART_OFF,
-    C_PARTS,
     C_RF,
     C_RING,
     C_RL_OFF,
-    C_RR,
     ERRS,
     F_BURST,
+    F_ELECTION,
     F_RATE,
     K_CACHE,
     K_CASSANDRA,
@@ -66,140 +80,134 @@ from sim.calendar.program import (
     N_ROUTE,
     N_SLOT,
 )
-
-# events
-EV_START, EV_ARRIVE, EV_DONE, EV_REPLICA, EV_QREPLY, EV_KLEAD, EV_KLEAD_DONE, EV_KFOLLOW, EV_KFOLLOW_DONE, \
-    EV_FILL, EV_RESTART = range(11)
-# worklist operations
-W_START, W_ADV = 0, 1
-# what ends a frame's sequence
-T_FINISH, T_JOIN, T_UNAWAITED, T_MISSED = range(4)
-# request columns (int)
-# (RQ_USER, RQ_SLOT: the messaging preset's user, a sender or a reader, and the sender's member slot)
-(RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT, RQ_USER,
- RQ_SLOT) = range(12)
-RQ_COLS = 12
-RQF_T0, RQF_STARTED = 0, 1
-# frame columns (int); frame floats: extra service seconds (per member)
-FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION = range(5)
-FR_COLS = 5
-# join, quorum, produce columns
-JN_PENDING, JN_SLACK, JN_FRAME, JN_OUT, JN_DONE = range(5)
-JN_COLS = 5
-QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST = range(7)
-QU_COLS = 7
-(KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER, KO_USER,
- KO_SLOT) = range(12)
-KO_COLS = 12
-# pools
-P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP = range(5)
-N_POOLS = 5
-# state slots
-(S_HEAP_N, S_DRAWS, S_OUT_N, S_START_N, S_EVENTS, S_VISITS, S_UNAVAILABLE, S_HINTS, S_RATE_LIMITED,
- S_GROW, S_WL_N, S_HITS, S_MISSES, S_LAG_MSGS, S_KAFKA_LOST, S_ARR_POS, S_ARR_N, S_TOP0) = range(18)
-N_STATE = S_TOP0 + N_POOLS
-# return codes
-DONE, GROW, FLUSH = 0, 1, 2
-MARGIN = 1 << 14  # free rows every pool keeps before an event is taken
-OK = -1  # a step's outcome without error
-
-
-@nb.njit(inline="always", cache=True)
-def _push(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
-          t: float, k: np.int64, x: np.int64, y: np.int64) -> None:
-    i = state[S_HEAP_N]
-    state[S_HEAP_N] = i + 1
-    while i > 0:
-        p = (i - 1) >> 1
-        if ht[p] <= t:
-            break
-        ht[i], hk[i], hx[i], hy[i] = ht[p], hk[p], hx[p], hy[p]
-        i = p
-    ht[i], hk[i], hx[i], hy[i] = t, k, x, y
-
-
-@nb.njit(inline="always", cache=True)
-def _pop(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray) -> None:
-    """Remove the root (read it first)."""
-    n = state[S_HEAP_N] - 1
-    state[S_HEAP_N] = n
-    if n == 0:
-        return
-    t, k, x, y = ht[n], hk[n], hx[n], hy[n]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= n:
-            break
-        if c + 1 < n and ht[c + 1] < ht[c]:
-            c += 1
-        if ht[c] >= t:
-            break
-        ht[i], hk[i], hx[i], hy[i] = ht[c], hk[c], hx[c], hy[c]
-        i = c
-    ht[i], hk[i], hx[i], hy[i] = t, k, x, y
-
-
-@nb.njit(inline="always", cache=True)
-def _alloc(free: np.ndarray, state: np.ndarray, pool: int) -> np.int64:
-    top = state[S_TOP0 + pool] - 1
-    state[S_TOP0 + pool] = top
-    return free[top]
-
-
-@nb.njit(inline="always", cache=True)
-def _release(free: np.ndarray, state: np.ndarray, pool: int, row: np.int64) -> None:
-    top = state[S_TOP0 + pool]
-    free[top] = row
-    state[S_TOP0 + pool] = top + 1
-
-
-@nb.njit(inline="always", cache=True)
-def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: np.int64) -> float:
-    """sim/arrays/rng.py's `sample` of distribution row d, read element by element: slicing the tables
-    would create array views, whose reference counting costs more than the draw."""
-    kind = np.int64(dists[d, 0])
-    if kind == DETERMINISTIC:
-        x = dists[d, 1]
-    elif kind == EXPONENTIAL:
-        x = -dists[d, 1] * math.log(uniform(key, i, np.int64(0)))
-    elif kind == LOGNORMAL:
-        x = math.exp(dists[d, 1] + dists[d, 2] * norm_ppf(uniform(key, i, np.int64(0))))
-    elif kind == GAMMA:
-        x = _gamma(dists[d, 1], key, i, np.int64(0)) * dists[d, 2]
-    else:
-        n = np.int64(dists[d, 7])
-        x = dvals[np.int64(dists[d, 6]) + min(np.int64(uniform(key, i, np.int64(0)) * n), n - 1)]
-    lo, hi = dists[d, 3], dists[d, 4]
-    if x < lo:  # a NaN bound compares false: no bound
-        x = lo
-    if x > hi:
-        x = hi
-    return x * dists[d, 5]
-
-
-@nb.njit(inline="always", cache=True)
-def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
-           state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64, link: np.int64) -> np.int64:
-    """A new frame of the parent's request at `node`, with the parent's keys (a branch, a member, a
-    miss branch)."""
-    g = _alloc(fr_free, state, P_FRAME)
-    r = fr[parent, FR_REQ]
-    fr[g, FR_REQ] = r
-    fr[g, FR_NODE] = node
-    fr[g, FR_THEN] = then
-    fr[g, FR_LINK] = link
-    for z in range(fr_keys.shape[1]):
-        fr_keys[g, z] = fr_keys[parent, z]
-    fr_extra[g] = 0.0
-    rq[r, RQ_REFS] += 1
-    return g
-
-
-@nb.njit(inline="always", cache=True)
-def _win(t: float, window_s: float, nw: np.int64) -> np.int64:
-    w = np.int64(t / window_s)
-    return w if w < nw else nw
+from sim.calendar.tables import (
+    DONE,
+    EC_ATT,
+    EC_DONE,
+    EC_EDGE,
+    EC_FRAME,
+    EC_LIVE,
+    EC_NODE,
+    EC_OUT,
+    EC_REQ,
+    EV_AARRIVE,
+    EV_ADONE,
+    EV_ARRIVE,
+    EV_DONE,
+    EV_FILL,
+    EV_HINTS,
+    EV_KFOLLOW,
+    EV_KFOLLOW_DONE,
+    EV_KLEAD,
+    EV_KLEAD_DONE,
+    EV_QREPLY,
+    EV_REPLICA,
+    EV_RESTART,
+    EV_RETRY,
+    EV_START,
+    EV_TIMEOUT,
+    FLUSH,
+    FR_ATT,
+    FR_CALLER,
+    FR_LINK,
+    FR_NODE,
+    FR_REQ,
+    FR_STATION,
+    FR_THEN,
+    GROW,
+    HINT_BATCH,
+    HINT_PERIOD_S,
+    JN_DONE,
+    JN_FRAME,
+    JN_OUT,
+    JN_PENDING,
+    JN_SLACK,
+    KO_ACKED,
+    KO_ATT,
+    KO_COMP,
+    KO_EC,
+    KO_FLOW,
+    KO_FRAME,
+    KO_KEY,
+    KO_LEADER,
+    KO_LEFT,
+    KO_NEW,
+    KO_OUT,
+    KO_OVER,
+    KO_P,
+    KO_SLOT,
+    KO_USER,
+    MARGIN,
+    OK,
+    P_EC,
+    P_FRAME,
+    P_JOIN,
+    P_KOP,
+    P_QUORUM,
+    P_REQ,
+    QU_ATT,
+    QU_COMP,
+    QU_DIST,
+    QU_DONE,
+    QU_EC,
+    QU_FAIL,
+    QU_FRAME,
+    QU_OUT,
+    QU_SUCC,
+    RQ_CONS,
+    RQ_DONE,
+    RQ_FAN_N,
+    RQ_FAN_NODE,
+    RQ_FLOW,
+    RQ_KCOMP,
+    RQ_KEY,
+    RQ_NEW,
+    RQ_NEXT,
+    RQ_REFS,
+    RQ_SLOT,
+    RQ_USER,
+    RQF_STARTED,
+    RQF_T0,
+    S_ARR_N,
+    S_ARR_POS,
+    S_DRAWS,
+    S_EVENTS,
+    S_GROW,
+    S_HEAP_N,
+    S_HINTS,
+    S_HINTS_REPLAYED,
+    S_HITS,
+    S_KAFKA_LOST,
+    S_KAFKA_UNAVAILABLE,
+    S_LAG_MSGS,
+    S_MISSES,
+    S_OUT_N,
+    S_RATE_LIMITED,
+    S_START_N,
+    S_TOP0,
+    S_UNAVAILABLE,
+    S_VISITS,
+    T_ATTEMPT,
+    T_FINISH,
+    T_JOIN,
+    T_MISSED,
+    T_UNAWAITED,
+    W_ADV,
+    W_ATTEMPT,
+    W_FAILED,
+    W_FINISH,
+    W_REFUSED,
+    W_REPLY,
+    W_START,
+    _alloc,
+    _child,
+    _draw,
+    _pick,
+    _pop,
+    _push,
+    _release,
+    _win,
+)
 
 
 @nb.njit(cache=True)
@@ -227,6 +235,14 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
 
 
 @nb.njit(cache=True)
+def schedule(t: np.ndarray, kind: np.int64, x: np.ndarray, y: np.ndarray, ht: np.ndarray, hk: np.ndarray,
+             hx: np.ndarray, hy: np.ndarray, state: np.ndarray) -> None:
+    """Events known before the run (the hint replays of nodes that come back from a crash)."""
+    for n in range(t.size):
+        _push(ht, hk, hx, hy, state, t[n], kind, x[n], y[n])
+
+
+@nb.njit(cache=True)
 def run(t_end: float,
         # the program
         nodes: np.ndarray, node_f: np.ndarray, branches: np.ndarray, comps: np.ndarray, comp_f: np.ndarray,
@@ -234,6 +250,12 @@ def run(t_end: float,
         space_i: np.ndarray, hit_p: np.ndarray, flow_i: np.ndarray, hop_d: np.int64, key_hop: np.uint64,
         key_node: np.ndarray, key_comp: np.ndarray, recipients: np.ndarray, n_users: np.int64,
         member_salt: np.uint64,
+        # policies: edge per (caller + 1, callee) and per client flow, parameters, counters, breakers
+        edge_of: np.ndarray, client_edge: np.ndarray, ep: np.ndarray, ex: np.ndarray, ef: np.ndarray,
+        bk_tot: np.ndarray, bk_bad: np.ndarray, key_jitter: np.uint64, err_timeout: np.int64,
+        err_breaker: np.int64,
+        # crashes: when each cached key was last refilled, hints waiting for each Cassandra node
+        filled_at: np.ndarray, hints: np.ndarray,
         # stations (sim/fast/station.Stations)
         s_ints: np.ndarray, s_floats: np.ndarray, s_free: np.ndarray, s_ring: np.ndarray, s_win: np.ndarray,
         s_waits: np.ndarray, s_wait_stats: np.ndarray, s_glob: np.ndarray, s_counts: np.ndarray,
@@ -243,8 +265,8 @@ def run(t_end: float,
         rq: np.ndarray, rqf: np.ndarray, req_free: np.ndarray,
         fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray,
         jn: np.ndarray, jn_free: np.ndarray, qu: np.ndarray, qu_free: np.ndarray,
-        ko: np.ndarray, kof: np.ndarray, ko_free: np.ndarray,
-        wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray,
+        ko: np.ndarray, kof: np.ndarray, ko_free: np.ndarray, ec: np.ndarray, ecf: np.ndarray,
+        ec_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray,
         # Kafka logs and consumers, rate-limit buckets
         log_head: np.ndarray, log_tail: np.ndarray, log_len: np.ndarray,
         cons_in: np.ndarray, cons_cursor: np.ndarray, rl_tokens: np.ndarray, rl_updated: np.ndarray,
@@ -264,7 +286,8 @@ def run(t_end: float,
             return GROW
         if (state[S_HEAP_N] + MARGIN > heap_cap or state[S_TOP0 + P_REQ] < MARGIN
                 or state[S_TOP0 + P_FRAME] < MARGIN or state[S_TOP0 + P_JOIN] < MARGIN
-                or state[S_TOP0 + P_QUORUM] < MARGIN or state[S_TOP0 + P_KOP] < MARGIN):
+                or state[S_TOP0 + P_QUORUM] < MARGIN or state[S_TOP0 + P_KOP] < MARGIN
+                or state[S_TOP0 + P_EC] < MARGIN):
             return GROW
         if state[S_OUT_N] + MARGIN > out_cap or state[S_START_N] + MARGIN > start_i.shape[0]:
             return FLUSH
@@ -285,18 +308,21 @@ def run(t_end: float,
         if ev == EV_START:
             r = x
             fl = rq[r, RQ_FLOW]
-            f = _alloc(fr_free, state, P_FRAME)
-            fr[f, FR_REQ] = r
-            fr[f, FR_NODE] = flow_i[fl, 0]
-            fr[f, FR_THEN] = T_FINISH
-            fr[f, FR_LINK] = -1
-            fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
-            if flow_i[fl, 3] >= 0:
-                fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
-            fr_extra[f] = 0.0
-            rq[r, RQ_REFS] += 1
-            wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
-            wl += 1
+            e = client_edge[fl]
+            if e >= 0:  # behind a client edge: each attempt is a path of its own through the system
+                g = _alloc(ec_free, state, P_EC)
+                ec[g, EC_FRAME], ec[g, EC_REQ], ec[g, EC_EDGE], ec[g, EC_NODE] = -1, r, e, -1
+                ec[g, EC_ATT], ec[g, EC_LIVE], ec[g, EC_DONE], ec[g, EC_OUT] = 0, 0, 0, 0
+                ex[e, X_CALLS] += 1
+                if not math.isnan(ep[e, E_BUDGET_RATIO]):
+                    ef[e, F_BUDGET] += ep[e, E_BUDGET_RATIO]
+                rq[r, RQ_REFS] += 1  # the edge call holds the request until it answers
+                wl_op[wl], wl_f[wl], wl_e[wl] = W_ATTEMPT, g, OK
+                wl += 1
+            else:
+                f = _root(fr, fr_keys, fr_extra, fr_free, rq, state, flow_i, r, T_FINISH, -1, 0)
+                wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
+                wl += 1
         elif ev == EV_ARRIVE:
             f = x
             node = fr[f, FR_NODE]
@@ -331,6 +357,10 @@ def run(t_end: float,
                         i = state[S_DRAWS]
                         state[S_DRAWS] = i + 1
                         hit = uniform(key_node[node, 1], i, np.int64(0)) < hit_p[comps[c, C_HIT_OFF] + key]
+                        if hit:  # a shard that restarted holds only what was refilled since
+                            up = last_recovery(s_ints, s_win, fr[f, FR_STATION], now)
+                            if up > -math.inf and filled_at[comps[c, C_HIT_OFF] + key] < up:
+                                hit = False
                         w = _win(now, window_s, nw)
                         if hit:
                             win_hits[w] += 1
@@ -375,13 +405,20 @@ def run(t_end: float,
                     qu[q, QU_SUCC] -= 1
                     if qu[q, QU_SUCC] == 0:
                         qu[q, QU_DONE] = 1
-                        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, qu[q, QU_FRAME], OK
+                        if qu[q, QU_EC] < 0:
+                            wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, qu[q, QU_FRAME], OK
+                        else:
+                            wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, qu[q, QU_EC], qu[q, QU_ATT]
                         wl += 1
                 else:
                     qu[q, QU_FAIL] -= 1
                     if qu[q, QU_FAIL] < 0:
                         qu[q, QU_DONE] = 1
-                        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, qu[q, QU_FRAME], err
+                        if qu[q, QU_EC] < 0:
+                            wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, qu[q, QU_FRAME], err
+                        else:
+                            packed = ((err + 1) << 16) | qu[q, QU_ATT]
+                            wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, qu[q, QU_EC], packed
                         wl += 1
             if qu[q, QU_OUT] == 0:
                 _release(qu_free, state, P_QUORUM, q)
@@ -390,25 +427,29 @@ def run(t_end: float,
             c = ko[o, KO_COMP]
             commit = False
             if ev == EV_KLEAD_DONE:
+                ko[o, KO_OUT] -= 1  # the leader's append is back (followers add their own)
                 if err != OK:
                     ko[o, KO_LEFT] = -1
                 else:
                     if comps[c, C_ACKS] == 1 and ko[o, KO_ACKED] == 0:
                         ko[o, KO_ACKED] = 1
-                        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, ko[o, KO_FRAME], OK
-                        wl += 1
-                    if ko[o, KO_LEFT] == 0:
+                        wl = _ack(ko, o, OK, wl, wl_op, wl_f, wl_e)
+                    nb_ = comps[c, C_COUNT]
+                    p = ko[o, KO_P] - comps[c, C_PART_OFF]
+                    left = 0  # the in-sync followers: the partition's other replicas that are up
+                    for k in range(comps[c, C_RF]):
+                        stn = comps[c, C_BASE] + (p + k) % nb_
+                        if stn == ko[o, KO_LEADER] or is_down(s_ints, s_win, stn, now):
+                            continue
+                        left += 1
+                        ko[o, KO_OUT] += 1
+                        i = state[S_DRAWS]
+                        state[S_DRAWS] = i + 1
+                        h = _draw(dists, dvals, hop_d, key_hop, i)
+                        _push(ht, hk, hx, hy, state, now + h, EV_KFOLLOW, o, stn)
+                    ko[o, KO_LEFT] = left
+                    if left == 0:
                         commit = True
-                    else:
-                        nb_ = comps[c, C_COUNT]
-                        p = ko[o, KO_P] - comps[c, C_PART_OFF]
-                        for k in range(1, comps[c, C_RF]):
-                            ko[o, KO_OUT] += 1
-                            i = state[S_DRAWS]
-                            state[S_DRAWS] = i + 1
-                            h = _draw(dists, dvals, hop_d, key_hop, i)
-                            _push(ht, hk, hx, hy, state, now + h, EV_KFOLLOW, o,
-                                  comps[c, C_BASE] + (p + k) % nb_)
             else:
                 ko[o, KO_OUT] -= 1
                 if ko[o, KO_LEFT] >= 0:
@@ -424,14 +465,12 @@ def run(t_end: float,
                     state[S_KAFKA_LOST] += 1
                 else:
                     ko[o, KO_ACKED] = 1
-                    wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, ko[o, KO_FRAME], err
-                    wl += 1
+                    wl = _ack(ko, o, err, wl, wl_op, wl_f, wl_e)
             if commit:
                 ko[o, KO_OVER] = 1
                 if ko[o, KO_ACKED] == 0:
                     ko[o, KO_ACKED] = 1
-                    wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, ko[o, KO_FRAME], OK
-                    wl += 1
+                    wl = _ack(ko, o, OK, wl, wl_op, wl_f, wl_e)
                 trig = ko[o, KO_FLOW]
                 if trig >= 0:
                     r = _alloc(req_free, state, P_REQ)
@@ -463,15 +502,15 @@ def run(t_end: float,
                         state[S_LAG_MSGS] = log_len[p]
                     win_commit[_win(now, window_s, nw)] += 1
                     n_cons = comps[comps[c, C_CONS_COMP], C_COUNT]
-                    wl = _pump(c, (p - comps[c, C_PART_OFF]) % n_cons, now, W, window_s, nw, nodes, node_f,
+                    wl = pump(c, (p - comps[c, C_PART_OFF]) % n_cons, now, W, window_s, nw, nodes, node_f,
                                comps, dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state,
                                rq, rqf, fr, fr_keys, fr_extra, fr_free, wl_op, wl_f, wl_e, wl, log_head,
                                log_len, rq_next_col=RQ_NEXT, cons_in=cons_in, cons_cursor=cons_cursor,
                                win_lag=win_lag, win_take=win_take, lag_max=lag_max)
             if ko[o, KO_OVER] != 0 and ko[o, KO_OUT] == 0:
                 _release(ko_free, state, P_KOP, o)
-        elif ev == EV_FILL:
-            c = y
+        elif ev == EV_FILL:  # y: the key << 16 | the Redis component
+            c, key = y & 0xFFFF, y >> 16
             i = state[S_DRAWS]
             state[S_DRAWS] = i + 1
             svc = _draw(dists, dvals, comps[c, C_DIST_A], key_comp[c, 0], i)
@@ -480,6 +519,54 @@ def run(t_end: float,
                          x, now, svc)
             if a < 0:
                 async_err[c * ERRS + 4 + np.int64(-a) - 1] += 1
+            elif comps[c, C_HIT_OFF] >= 0 and filled_at.size > 1:  # (kept only when a shard may restart)
+                filled_at[comps[c, C_HIT_OFF] + key] = b
+        elif ev == EV_HINTS:  # a Cassandra node (x, of component y) that came back replays its hints, in
+            # batches of a hundredth of HINT_REPLAY_PER_SEC every 10 ms (sim/des/cassandra.py's throttle)
+            stn, c = x, y
+            if not is_down(s_ints, s_win, stn, now) and hints[stn] > 0:
+                batch = min(hints[stn], HINT_BATCH)
+                hints[stn] -= batch
+                state[S_HINTS_REPLAYED] += batch
+                for _h in range(batch):
+                    i = state[S_DRAWS]
+                    state[S_DRAWS] = i + 1
+                    svc = _draw(dists, dvals, comps[c, C_DIST_B], key_comp[c, 0], i)
+                    state[S_VISITS] += 1
+                    serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
+                          stn, now, svc)
+                if hints[stn] > 0:
+                    _push(ht, hk, hx, hy, state, now + HINT_PERIOD_S, EV_HINTS, stn, c)
+        elif ev == EV_AARRIVE:  # an attempt of an edge call reaches its station (y: station << 16 | attempt)
+            g, stn, att = x, y >> 16, y & 0xFFFF
+            node = ec[g, EC_NODE]
+            c = nodes[node, N_COMP]
+            i = state[S_DRAWS]
+            state[S_DRAWS] = i + 1
+            svc = _draw(dists, dvals, nodes[node, N_DIST], key_comp[c, 0], i) + ecf[g]
+            state[S_VISITS] += 1
+            a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
+                         stn, now, svc)
+            err = c * ERRS + np.int64(-a) - 1 if a < 0 else OK
+            _push(ht, hk, hx, hy, state, b, EV_ADONE, g, ((err + 1) << 16) | att)
+        elif ev == EV_ADONE:
+            wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, x, y
+            wl += 1
+        elif ev == EV_TIMEOUT:  # y: the attempt it times
+            g = x
+            ec[g, EC_OUT] -= 1
+            if y == ec[g, EC_LIVE] and ec[g, EC_DONE] == 0:
+                ex[ec[g, EC_EDGE], X_TIMEOUTS] += 1
+                e_code = err_timeout if ec[g, EC_REQ] >= 0 else nodes[ec[g, EC_NODE], N_COMP] * ERRS + 7
+                wl_op[wl], wl_f[wl], wl_e[wl] = W_FAILED, g, e_code
+                wl += 1
+            elif ec[g, EC_DONE] != 0 and ec[g, EC_OUT] == 0:
+                _release(ec_free, state, P_EC, g)
+        elif ev == EV_RETRY:
+            g = x
+            ec[g, EC_OUT] -= 1
+            wl_op[wl], wl_f[wl], wl_e[wl] = W_ATTEMPT, g, OK
+            wl += 1
         else:  # EV_RESTART: a step deferred until its pools had room
             wl_op[wl], wl_f[wl], wl_e[wl] = W_START, x, OK
             wl += 1
@@ -488,32 +575,114 @@ def run(t_end: float,
         while wl > 0:
             wl -= 1
             op, f, err = wl_op[wl], wl_f[wl], wl_e[wl]
-            if op == W_START:
-                node = fr[f, FR_NODE]
+            if op in (W_REPLY, W_FAILED, W_REFUSED):  # an edge call's attempt answered, timed out or refused
+                g = f
+                e = ec[g, EC_EDGE]
+                code = err
+                if op == W_REPLY:
+                    att, code = err & 0xFFFF, (err >> 16) - 1
+                    ec[g, EC_OUT] -= 1
+                    if att != ec[g, EC_LIVE] or ec[g, EC_DONE] != 0:  # an attempt the caller gave up on
+                        if ec[g, EC_DONE] != 0 and ec[g, EC_OUT] == 0:
+                            _release(ec_free, state, P_EC, g)
+                        continue
+                    if code == OK:
+                        breaker_records(e, now, False, ep, ex, ef, bk_tot, bk_bad)
+                retry = False
+                if code != OK:
+                    ec[g, EC_LIVE] = 0
+                    if op != W_REFUSED:
+                        breaker_records(e, now, True, ep, ex, ef, bk_tot, bk_bad)
+                    if ec[g, EC_ATT] < ep[e, E_MAX_ATT]:
+                        retry = True
+                        if not math.isnan(ep[e, E_BUDGET_RATIO]):
+                            if ef[e, F_BUDGET] < 1.0:
+                                ex[e, X_DENIED] += 1
+                                retry = False
+                            else:
+                                ef[e, F_BUDGET] -= 1.0
+                if retry:
+                    ex[e, X_RETRIES] += 1
+                    delay = ep[e, E_BACKOFF_S] * ep[e, E_MULT] ** (ec[g, EC_ATT] - 1)
+                    if ep[e, E_JITTER] != 0.0:
+                        i = state[S_DRAWS]
+                        state[S_DRAWS] = i + 1
+                        delay *= uniform(key_jitter, i, np.int64(0))
+                    ec[g, EC_OUT] += 1
+                    _push(ht, hk, hx, hy, state, now + delay, EV_RETRY, g, 0)
+                    continue
+                ec[g, EC_DONE] = 1  # the answer: the attempt's success, or the last failure
+                if ec[g, EC_REQ] >= 0:
+                    rq[ec[g, EC_REQ], RQ_REFS] -= 1
+                    wl_op[wl], wl_f[wl], wl_e[wl] = W_FINISH, ec[g, EC_REQ], code
+                else:
+                    wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, ec[g, EC_FRAME], code
+                wl += 1
+                if ec[g, EC_OUT] == 0:
+                    _release(ec_free, state, P_EC, g)
+                continue
+            if op == W_FINISH:  # a request's answer: recorded now
+                r = f
+                o = state[S_OUT_N]
+                out_i[o, 0] = rq[r, RQ_FLOW]
+                out_i[o, 1] = 1 if err == OK else 0
+                out_i[o, 2] = err
+                out_f[o, 0] = rqf[r, RQF_T0]
+                out_f[o, 1] = rqf[r, RQF_STARTED]
+                out_f[o, 2] = now
+                state[S_OUT_N] = o + 1
+                rq[r, RQ_DONE] = 1
+                kc = rq[r, RQ_KCOMP]
+                if kc >= 0:  # a consumer finished a record: it may take the next
+                    cons = rq[r, RQ_CONS]
+                    cons_in[cons] -= 1
+                    wl = pump(kc, cons - comps[kc, C_CONS_OFF], now, W, window_s, nw, nodes, node_f, comps,
+                              dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state, rq, rqf,
+                              fr, fr_keys, fr_extra, fr_free, wl_op, wl_f, wl_e, wl, log_head, log_len,
+                              rq_next_col=RQ_NEXT, cons_in=cons_in, cons_cursor=cons_cursor, win_lag=win_lag,
+                              win_take=win_take, lag_max=lag_max)
+                if rq[r, RQ_REFS] == 0:
+                    _release(req_free, state, P_REQ, r)
+                continue
+            if op in (W_START, W_ATTEMPT):
+                direct = op == W_START  # a call without a policy edge, or any other step
+                g, att = np.int64(-1), np.int64(0)
+                if not direct:  # the next attempt of an edge call
+                    g = f
+                    if ec[g, EC_DONE] != 0:
+                        if ec[g, EC_OUT] == 0:
+                            _release(ec_free, state, P_EC, g)
+                        continue
+                    e = ec[g, EC_EDGE]
+                    ec[g, EC_ATT] += 1
+                    att = ec[g, EC_ATT]
+                    if not breaker_allows(e, now, ep, ex, ef):
+                        ex[e, X_REJECTED] += 1
+                        code = err_breaker if ec[g, EC_REQ] >= 0 else nodes[ec[g, EC_NODE], N_COMP] * ERRS + 8
+                        wl_op[wl], wl_f[wl], wl_e[wl] = W_REFUSED, g, code
+                        wl += 1
+                        continue
+                    ec[g, EC_LIVE] = att
+                    if not math.isnan(ep[e, E_TIMEOUT_S]):
+                        ec[g, EC_OUT] += 1
+                        _push(ht, hk, hx, hy, state, now + ep[e, E_TIMEOUT_S], EV_TIMEOUT, g, att)
+                    if ec[g, EC_REQ] >= 0:  # a client attempt: a path of its own
+                        ec[g, EC_OUT] += 1  # its root frame answers it (W_REPLY)
+                        f = _root(fr, fr_keys, fr_extra, fr_free, rq, state, flow_i, ec[g, EC_REQ], T_ATTEMPT,
+                                  g, att)
+                        wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
+                        wl += 1
+                        continue
+                    f = ec[g, EC_FRAME]
+                    node = ec[g, EC_NODE]
+                else:
+                    node = fr[f, FR_NODE]
                 kind = nodes[node, N_KIND]
                 r = fr[f, FR_REQ]
                 c = nodes[node, N_COMP]
-                if kind in (K_GATEWAY, K_SERVICE, K_REDIS, K_CACHE, K_CONSUME):
-                    if kind in (K_REDIS, K_CACHE):
-                        key = fr_keys[f, nodes[node, N_SLOT]]
-                        fr[f, FR_STATION] = comps[c, C_BASE] + routes[nodes[node, N_ROUTE] + key]
-                    elif kind != K_CONSUME:
-                        if kind == K_GATEWAY and comps[c, C_RL_OFF] >= 0:
-                            bucket = comps[c, C_RL_OFF] + fr_keys[f, nodes[node, N_SLOT]]
-                            tokens = rl_tokens[bucket] + (now - rl_updated[bucket]) * comp_f[c, F_RATE]
-                            if tokens > comp_f[c, F_BURST]:
-                                tokens = comp_f[c, F_BURST]
-                            rl_updated[bucket] = now
-                            if tokens < 1.0:
-                                rl_tokens[bucket] = tokens
-                                state[S_RATE_LIMITED] += 1
-                                wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, c * ERRS + 3
-                                wl += 1
-                                continue
-                            rl_tokens[bucket] = tokens - 1.0
-                        fr[f, FR_STATION] = _pick(c, now, comps, state, key_comp, s_ints, s_win)
+                if direct and kind in (K_SERVICE, K_CONSUME):
                     extra = 0.0
-                    if kind in (K_SERVICE, K_CONSUME) and node_f[node] > 0.0 and nodes[node, N_A] >= 0:
+                    if node_f[node] > 0.0 and nodes[node, N_A] >= 0:
                         fan = nodes[node, N_A]
                         if nodes[fan, N_B] == 1:  # every member but the sender: the conversation's recipients
                             n = np.int64(recipients[fr_keys[f, nodes[fan, N_C]]])
@@ -525,10 +694,47 @@ def run(t_end: float,
                             rq[r, RQ_FAN_N] = n
                         extra = n * node_f[node]
                     fr_extra[f] = extra
+                if direct and kind in (K_GATEWAY, K_SERVICE, K_REDIS, K_CASSANDRA, K_PRODUCE):
+                    e = edge_of[fr[f, FR_CALLER] + 1, c]
+                    if e >= 0:  # a call over an edge with a policy: its attempts are the edge's
+                        g = _alloc(ec_free, state, P_EC)
+                        ec[g, EC_FRAME], ec[g, EC_REQ], ec[g, EC_EDGE], ec[g, EC_NODE] = f, -1, e, node
+                        ec[g, EC_ATT], ec[g, EC_LIVE], ec[g, EC_DONE], ec[g, EC_OUT] = 0, 0, 0, 0
+                        ecf[g] = fr_extra[f] if kind == K_SERVICE else 0.0
+                        ex[e, X_CALLS] += 1
+                        if not math.isnan(ep[e, E_BUDGET_RATIO]):
+                            ef[e, F_BUDGET] += ep[e, E_BUDGET_RATIO]
+                        wl_op[wl], wl_f[wl], wl_e[wl] = W_ATTEMPT, g, OK
+                        wl += 1
+                        continue
+                if kind in (K_GATEWAY, K_SERVICE, K_REDIS, K_CACHE, K_CONSUME):
+                    stn = fr[f, FR_STATION]  # a consumer's own station
+                    if kind in (K_REDIS, K_CACHE):
+                        key = fr_keys[f, nodes[node, N_SLOT]]
+                        stn = comps[c, C_BASE] + routes[nodes[node, N_ROUTE] + key]
+                    elif kind != K_CONSUME:
+                        if kind == K_GATEWAY and comps[c, C_RL_OFF] >= 0:
+                            bucket = comps[c, C_RL_OFF] + fr_keys[f, nodes[node, N_SLOT]]
+                            tokens = rl_tokens[bucket] + (now - rl_updated[bucket]) * comp_f[c, F_RATE]
+                            if tokens > comp_f[c, F_BURST]:
+                                tokens = comp_f[c, F_BURST]
+                            rl_updated[bucket] = now
+                            if tokens < 1.0:
+                                rl_tokens[bucket] = tokens
+                                state[S_RATE_LIMITED] += 1
+                                wl = _refuse(direct, f, g, att, c * ERRS + 3, ec, wl, wl_op, wl_f, wl_e)
+                                continue
+                            rl_tokens[bucket] = tokens - 1.0
+                        stn = _pick(c, now, comps, state, key_comp, s_ints, s_win)
                     i = state[S_DRAWS]
                     state[S_DRAWS] = i + 1
                     h = _draw(dists, dvals, hop_d, key_hop, i)
-                    _push(ht, hk, hx, hy, state, now + h, EV_ARRIVE, f, 0)
+                    if direct:
+                        fr[f, FR_STATION] = stn
+                        _push(ht, hk, hx, hy, state, now + h, EV_ARRIVE, f, 0)
+                    else:
+                        ec[g, EC_OUT] += 1
+                        _push(ht, hk, hx, hy, state, now + h, EV_AARRIVE, g, (stn << 16) | att)
                 elif kind == K_CASSANDRA:
                     key = fr_keys[f, nodes[node, N_SLOT]]
                     pos = comps[c, C_RING] + routes[nodes[node, N_ROUTE] + key]
@@ -541,6 +747,7 @@ def run(t_end: float,
                         for j in range(rf):
                             if is_down(s_ints, s_win, base + replicas[pos, j], now):
                                 state[S_HINTS] += 1
+                                hints[base + replicas[pos, j]] += 1
                             else:
                                 asked += 1
                         first = 0
@@ -555,11 +762,14 @@ def run(t_end: float,
                                     break
                     if asked < k:
                         state[S_UNAVAILABLE] += 1
-                        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, c * ERRS + 1
-                        wl += 1
+                        wl = _refuse(direct, f, g, att, c * ERRS + 1, ec, wl, wl_op, wl_f, wl_e)
                         continue
                     q = _alloc(qu_free, state, P_QUORUM)
                     qu[q, QU_FRAME] = f
+                    qu[q, QU_EC] = g
+                    qu[q, QU_ATT] = att
+                    if not direct:
+                        ec[g, EC_OUT] += 1
                     qu[q, QU_SUCC] = k
                     qu[q, QU_FAIL] = asked - k
                     qu[q, QU_OUT] = asked
@@ -581,8 +791,16 @@ def run(t_end: float,
                 elif kind == K_PRODUCE:
                     key = fr_keys[f, nodes[node, N_SLOT]]
                     p = routes[nodes[node, N_ROUTE] + key]
+                    leader = _leader(c, p, now, comps, comp_f, s_ints, s_win)
+                    if leader < 0:  # no leader until the election ends (or no replica is up)
+                        state[S_KAFKA_UNAVAILABLE] += 1
+                        wl = _refuse(direct, f, g, att, c * ERRS + 1, ec, wl, wl_op, wl_f, wl_e)
+                        continue
                     o = _alloc(ko_free, state, P_KOP)
+                    ko[o, KO_LEADER] = leader
                     ko[o, KO_FRAME] = f
+                    ko[o, KO_EC] = g
+                    ko[o, KO_ATT] = att
                     ko[o, KO_P] = comps[c, C_PART_OFF] + p
                     ko[o, KO_LEFT] = comps[c, C_RF] - 1
                     ko[o, KO_ACKED] = 0
@@ -595,15 +813,19 @@ def run(t_end: float,
                     ko[o, KO_OUT] = 1
                     ko[o, KO_OVER] = 0
                     kof[o] = rqf[r, RQF_T0]
+                    if not direct:
+                        ec[g, EC_OUT] += 1
                     if comps[c, C_ACKS] == 0:
                         ko[o, KO_ACKED] = 1
-                        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, OK
+                        if direct:
+                            wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, OK
+                        else:
+                            wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, g, att
                         wl += 1
                     i = state[S_DRAWS]
                     state[S_DRAWS] = i + 1
                     h = _draw(dists, dvals, hop_d, key_hop, i)
-                    _push(ht, hk, hx, hy, state, now + h, EV_KLEAD, o,
-                          comps[c, C_BASE] + p % comps[c, C_COUNT])
+                    _push(ht, hk, hx, hy, state, now + h, EV_KLEAD, o, leader)
                 elif kind == K_PARALLEL:
                     b0, nbr, need = nodes[node, N_A], nodes[node, N_B], nodes[node, N_C]
                     awaited = 0
@@ -676,6 +898,9 @@ def run(t_end: float,
                 continue
             # W_ADV: the step at the frame's node ended with `err`
             if err == OK:
+                done_kind = nodes[fr[f, FR_NODE], N_KIND]
+                if done_kind in (K_GATEWAY, K_SERVICE, K_CONSUME):  # it makes the next calls (its edges)
+                    fr[f, FR_CALLER] = nodes[fr[f, FR_NODE], N_COMP]
                 nxt = nodes[fr[f, FR_NODE], N_NEXT]
                 if nxt >= 0:
                     fr[f, FR_NODE] = nxt
@@ -689,8 +914,9 @@ def run(t_end: float,
                     i = state[S_DRAWS]
                     state[S_DRAWS] = i + 1
                     h = _draw(dists, dvals, hop_d, key_hop, i)
+                    key = fr_keys[link, nodes[parent_node, N_SLOT]]
                     _push(ht, hk, hx, hy, state, now + h, EV_FILL, fr[link, FR_STATION],
-                          nodes[parent_node, N_COMP])
+                          (key << 16) | nodes[parent_node, N_COMP])
                 wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, link, err
                 wl += 1
             elif then == T_JOIN:
@@ -715,116 +941,82 @@ def run(t_end: float,
             elif then == T_UNAWAITED and err != OK:
                 async_err[err] += 1
             # the frame is over
+            att = fr[f, FR_ATT]
             _release(fr_free, state, P_FRAME, f)
             rq[r, RQ_REFS] -= 1
             if then == T_FINISH:
-                o = state[S_OUT_N]
-                out_i[o, 0] = rq[r, RQ_FLOW]
-                out_i[o, 1] = 1 if err == OK else 0
-                out_i[o, 2] = err
-                out_f[o, 0] = rqf[r, RQF_T0]
-                out_f[o, 1] = rqf[r, RQF_STARTED]
-                out_f[o, 2] = now
-                state[S_OUT_N] = o + 1
-                rq[r, RQ_DONE] = 1
-                kc = rq[r, RQ_KCOMP]
-                if kc >= 0:  # a consumer finished a record: it may take the next
-                    cons = rq[r, RQ_CONS]
-                    cons_in[cons] -= 1
-                    wl = _pump(kc, cons - comps[kc, C_CONS_OFF], now, W, window_s, nw, nodes, node_f, comps,
-                               dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state, rq, rqf,
-                               fr, fr_keys, fr_extra, fr_free, wl_op, wl_f, wl_e, wl, log_head, log_len,
-                               rq_next_col=RQ_NEXT, cons_in=cons_in, cons_cursor=cons_cursor, win_lag=win_lag,
-                               win_take=win_take, lag_max=lag_max)
-            if rq[r, RQ_DONE] == 1 and rq[r, RQ_REFS] == 0:
-                _release(req_free, state, P_REQ, r)
+                wl_op[wl], wl_f[wl], wl_e[wl] = W_FINISH, r, err
+                wl += 1
+            else:
+                if then == T_ATTEMPT:  # a client attempt ended: its edge decides (answer, or retry)
+                    wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, link, ((err + 1) << 16) | att
+                    wl += 1
+                if rq[r, RQ_DONE] == 1 and rq[r, RQ_REFS] == 0:  # the last frame of an answered request
+                    _release(req_free, state, P_REQ, r)
 
 
 @nb.njit(inline="always", cache=True)
-def _pick(c: np.int64, now: float, comps: np.ndarray, state: np.ndarray, key_comp: np.ndarray,
-          s_ints: np.ndarray, s_win: np.ndarray) -> np.int64:
-    """An instance of component c for the next call: random or round robin, never a crashed one
-    while another is up (a crashed one when all are: it answers unavailable)."""
-    base, n = comps[c, C_BASE], comps[c, C_COUNT]
-    if comps[c, C_BALANCER] == 1:
-        k = comps[c, C_RR]
+def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64, ec: np.ndarray, wl: int,
+            wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray) -> int:
+    """A call that fails at once (rate limited, too few replicas, no partition leader): its frame
+    advances with the error, or its edge call's attempt answers it."""
+    if direct:
+        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, err
     else:
-        i = state[S_DRAWS]
-        state[S_DRAWS] = i + 1
-        k = np.int64(uniform(key_comp[c, 1], i, np.int64(0)) * n)
-        if k >= n:
-            k = n - 1
-    for _ in range(n):
-        if not is_down(s_ints, s_win, base + k, now):
-            break
-        k = k + 1 if k + 1 < n else 0
-    if comps[c, C_BALANCER] == 1:
-        comps[c, C_RR] = k + 1 if k + 1 < n else 0
-    return base + k
+        ec[g, EC_OUT] += 1
+        wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, g, ((err + 1) << 16) | att
+    return wl + 1
+
+
+@nb.njit(inline="always", cache=True)
+def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray, wl_f: np.ndarray,
+         wl_e: np.ndarray) -> int:
+    """A produce's answer to its producer: the frame waiting on it, or its edge call's attempt."""
+    if ko[o, KO_EC] < 0:
+        wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, ko[o, KO_FRAME], err
+    else:
+        wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, ko[o, KO_EC], ((err + 1) << 16) | ko[o, KO_ATT]
+    return wl + 1
+
+
+@nb.njit(inline="always", cache=True)
+def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
+          state: np.ndarray, flow_i: np.ndarray, r: np.int64, then: np.int64, link: np.int64,
+          att: np.int64) -> np.int64:
+    """The frame at the start of request r's flow (a client attempt's, with its number)."""
+    fl = rq[r, RQ_FLOW]
+    f = _alloc(fr_free, state, P_FRAME)
+    fr[f, FR_REQ] = r
+    fr[f, FR_NODE] = flow_i[fl, 0]
+    fr[f, FR_THEN] = then
+    fr[f, FR_LINK] = link
+    fr[f, FR_CALLER] = -1
+    fr[f, FR_ATT] = att
+    fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
+    if flow_i[fl, 3] >= 0:
+        fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
+    fr_extra[f] = 0.0
+    rq[r, RQ_REFS] += 1
+    return f
+
+
 
 
 @nb.njit(cache=True)
-def _pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float, nw: np.int64,
-          nodes: np.ndarray, node_f: np.ndarray, comps: np.ndarray, dists: np.ndarray, dvals: np.ndarray,
-          hop_d: np.int64, key_hop: np.uint64, key_node: np.ndarray, flow_i: np.ndarray,
-          ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
-          rq: np.ndarray, rqf: np.ndarray, fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray,
-          fr_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray, wl: int,
-          log_head: np.ndarray, log_len: np.ndarray, rq_next_col: int, cons_in: np.ndarray,
-          cons_cursor: np.ndarray, win_lag: np.ndarray, win_take: np.ndarray, lag_max: np.ndarray) -> int:
-    """Consumer c_local of kafka component kc takes records while it has slots: from its partitions
-    (p = c_local, c_local + n, ...) in turn, each in order, as the DES's Consumer.pump."""
-    cons_comp = comps[kc, C_CONS_COMP]
-    n_cons = comps[cons_comp, C_COUNT]
-    parts = comps[kc, C_PARTS]
-    poff = comps[kc, C_PART_OFF]
-    cons = comps[kc, C_CONS_OFF] + c_local
-    mine = (parts - c_local + n_cons - 1) // n_cons  # partitions it owns
-    node = comps[kc, C_CONS_NODE]
-    limit = comps[kc, C_MAX_IN_FLIGHT]
-    while cons_in[cons] < limit and mine > 0:
-        found = -1
-        for j in range(mine):
-            m = (cons_cursor[cons] + j) % mine
-            p = poff + c_local + m * n_cons
-            if log_len[p] > 0:
-                cons_cursor[cons] = (m + 1) % mine
-                found = p
-                break
-        if found < 0:
-            break
-        p = found
-        r = log_head[p]
-        log_head[p] = rq[r, rq_next_col]
-        log_len[p] -= 1
-        lag = now - rqf[r, RQF_STARTED]
-        w = _win(now, window_s, nw)
-        win_take[w] += 1
-        if lag > win_lag[w]:
-            win_lag[w] = lag
-        if now >= W and lag > lag_max[0]:
-            lag_max[0] = lag
-        cons_in[cons] += 1
-        f = fr_free[state[S_TOP0 + P_FRAME] - 1]
-        state[S_TOP0 + P_FRAME] -= 1
-        fl = rq[r, RQ_FLOW]
-        fr[f, FR_REQ] = r
-        fr[f, FR_NODE] = node
-        fr[f, FR_THEN] = T_FINISH
-        fr[f, FR_LINK] = -1
-        fr[f, FR_STATION] = comps[cons_comp, C_BASE] + c_local
-        fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
-        if flow_i[fl, 3] >= 0:
-            fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
-        fr_extra[f] = 0.0
-        rq[r, RQ_REFS] += 1
-        rq[r, RQ_CONS] = cons
-        wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
-        wl += 1
-    return wl
-
-
-def grow_needed(state: np.ndarray, caps: dict[int, int]) -> list[int]:
-    """Pools (P_*) whose free rows are below the margin."""
-    return [p for p in range(N_POOLS) if state[S_TOP0 + p] < MARGIN or state[S_TOP0 + p] < caps[p] // 8]
-
+def _leader(c: np.int64, p: np.int64, now: float, comps: np.ndarray, comp_f: np.ndarray, s_ints: np.ndarray,
+            s_win: np.ndarray) -> np.int64:
+    """The station leading partition p of Kafka component c now (-1: none). Its first replica (broker
+    p mod B) leads while it is up; once it has been down `election_s`, the next replica that is up
+    leads (the DES elects the first live one; here leadership also returns when the broker does)."""
+    base, nb_ = comps[c, C_BASE], comps[c, C_COUNT]
+    first = base + p % nb_
+    if not is_down(s_ints, s_win, first, now):
+        return first
+    w = _window_at(s_win, s_ints[first, WIN0], s_ints[first, WIN1], now)
+    if now < s_win[w, 0] + comp_f[c, F_ELECTION]:
+        return np.int64(-1)
+    for k in range(1, comps[c, C_RF]):
+        stn = base + (p + k) % nb_
+        if not is_down(s_ints, s_win, stn, now):
+            return stn
+    return np.int64(-1)

@@ -18,9 +18,24 @@ import numpy as np
 
 from sim.arrays.placement import Popularity, salt_mixed
 from sim.arrays.rng import Dist, compile_dist, constant, purpose_key
-from sim.arrays.station import Stations, build_stations
+from sim.arrays.station import DOWN, Stations, build_stations
 from sim.arrays.windows import fault_windows
 from sim.cache import fixed_cache_model, lru_cache_model, scenario_cache_model
+from sim.calendar.edges import (
+    E_BACKOFF_S,
+    E_BREAKER,
+    E_BUDGET_RATIO,
+    E_JITTER,
+    E_MAX_ATT,
+    E_MIN,
+    E_MULT,
+    E_OPEN_S,
+    E_PROBES,
+    E_RATE,
+    E_TIMEOUT_S,
+    E_WINDOW_S,
+    EDGE_PARAMS,
+)
 from sim.distributions import mean_of
 from sim.placement import TokenRing
 from sim.sampling import Cell, make_cell
@@ -41,13 +56,13 @@ NODE_COLS = 10
  C_PARTS, C_PART_OFF, C_CONS_COMP, C_CONS_OFF, C_MAX_IN_FLIGHT, C_ACKS, C_TRIGGER, C_CONS_NODE, C_RL_OFF,
  C_HIT_OFF) = range(21)
 COMP_COLS = 21
-# columns of `compf`: rate limit refill per second and burst
-F_RATE, F_BURST = range(2)
+# columns of `compf`: rate limit refill per second and burst; Kafka's leader election time
+F_RATE, F_BURST, F_ELECTION = range(3)
 KINDS = {"gateway": 0, "service": 1, "cassandra": 2, "redis": 3, "kafka": 4}
 ACKS = {"0": 0, "1": 1, "all": 2}
 # errors by component: code = comp * ERRS + index (names below); cache misses have codes of their own
 ERR_NAMES = ("rejected", "unavailable", "crashed", "rate_limited", "fill_rejected", "fill_unavailable",
-             "fill_crashed")
+             "fill_crashed", "timeout", "breaker_open")
 ERRS = len(ERR_NAMES)
 
 
@@ -62,7 +77,7 @@ class Program:
     node_f: np.ndarray  # float64 [N, 1]: per-member seconds of a service call
     branches: np.ndarray  # int64 [B, 2]: a parallel's (branch node, awaited)
     comps: np.ndarray  # int64 [C, COMP_COLS]
-    comp_f: np.ndarray  # float64 [C, 2]
+    comp_f: np.ndarray  # float64 [C, 3]
     comp_names: list[str]
     dists: np.ndarray  # float64 [D, 8]: sim/arrays/rng.py params, values offset, values count
     dist_values: np.ndarray
@@ -83,8 +98,18 @@ class Program:
     n_consumers: int
     cache_models: dict[str, object] = field(default_factory=dict)
     client_rates: dict[str, float] = field(default_factory=dict)  # per client flow, requests/s in the cell
+    recoveries: list[tuple[float, int, int]] = field(default_factory=list)  # Cassandra nodes coming back:
+    # (time, station, component), when their hints replay
     # the messaging preset: its member-based population (sim/workload.py), each conversation's
     # recipients, users in the cell, the member hash's salt and the arrivals' draws by flow
+    # resilience policies (sim/calendar/edges.py): per (caller + 1, callee) and per client flow the
+    # edge's index (-1: none), and per edge its parameters; the client edges' own failures' codes
+    edge_names: list[str] = field(default_factory=list)
+    edge_of: np.ndarray = field(default_factory=lambda: np.full((1, 1), -1, np.int64))
+    client_edge: np.ndarray = field(default_factory=lambda: np.full(1, -1, np.int64))
+    edge_params: np.ndarray = field(default_factory=lambda: np.zeros((1, EDGE_PARAMS)))
+    err_timeout: int = 0
+    err_breaker: int = 0
     population: Population | None = None
     recipients: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
     n_users: int = 1
@@ -168,9 +193,12 @@ def build(scenario: Scenario) -> Program:
         fleet_of += [i] * counts[name]
     windows = fault_windows(sc, base, counts, servers)
     stations = build_stations(servers, qlimits, fleet_of, len(comp_names), windows)
+    recoveries = [(float(w.t_to[k]), st, fleet_of[st]) for st, w in windows.items()
+                  for k in range(w.t_to.size)
+                  if w.servers[k] == DOWN and system.components[comp_names[fleet_of[st]]].kind == "cassandra"]
 
     comps = np.full((len(comp_names), COMP_COLS), -1, dtype=np.int64)
-    comp_f = np.zeros((len(comp_names), 2))
+    comp_f = np.zeros((len(comp_names), 3))
     routes: list[np.ndarray] = []
     route_off: dict[tuple[str, str], int] = {}
     rings: list[np.ndarray] = []
@@ -198,7 +226,8 @@ def build(scenario: Scenario) -> Program:
                 calling = _spaces_calling(system, name)
                 row[C_RL_OFF] = rl_size
                 rl_size += max(space_n[s] for s in calling) if calling else 1
-                comp_f[i] = (spec.rate_limit.per_user_per_sec, spec.rate_limit.burst)
+                comp_f[i, F_RATE] = spec.rate_limit.per_user_per_sec
+                comp_f[i, F_BURST] = spec.rate_limit.burst
         elif comp.kind == "cassandra":
             rf = spec.replication_factor
             row[C_RF] = rf
@@ -234,6 +263,9 @@ def build(scenario: Scenario) -> Program:
             row[C_RF] = spec.replication_factor
             row[C_ACKS] = ACKS[spec.acks]
             row[C_DIST_A] = b.dist(compile_dist(spec.append_ms, 1e-3))
+            losses = [f.election_s for f in sc.faults if f.kind in ("broker_loss", "zone_outage")
+                      and f.component in (None, name)]
+            comp_f[i, F_ELECTION] = max(losses, default=5.0)
 
     # consumers: the service whose instances consume a kafka's triggered flow
     for flow in system.flows.values():
@@ -418,8 +450,9 @@ def build(scenario: Scenario) -> Program:
         causes=b.causes, stations=stations, hop=hop,
         key_hop=purpose_key(seed, 6_999_999), key_node=key_node, key_comp=key_comp,
         rl_size=max(rl_size, 1), n_partitions=max(part_off, 1), n_consumers=max(cons_off, 1),
-        cache_models=cache_models, client_rates=client_rates,
+        cache_models=cache_models, client_rates=client_rates, recoveries=sorted(recoveries),
     )
+    _edges(prog, b, ci, fi)
     if pop is not None:
         prog.population = pop
         prog.recipients = pop.conversations.recipients.astype(np.int32)
@@ -455,3 +488,46 @@ def _cache_model(system: System, name: str, space_name: str, weights: np.ndarray
         return fixed_cache_model(weights.size, spec.hit_ratio, item)
     full = spec.shards * spec.memory_gb_per_shard * spec.usable_memory_fraction * 2**30
     return lru_cache_model(weights, full * sample, item)
+
+
+def _edges(prog: Program, b: _Builder, ci: dict[str, int], fi: dict[str, int]) -> None:
+    """The scenario's policies as edge tables: a `client->X` edge wraps the whole request of every
+    client flow whose first call is to X (the DES's rule); `A->B` wraps A's calls to B."""
+    sc, system = prog.scenario, prog.system
+    n = len(ci)
+    prog.edge_of = np.full((n + 1, n), -1, np.int64)
+    prog.client_edge = np.full(len(fi), -1, np.int64)
+    names = list(sc.policies)
+    params = np.zeros((max(1, len(names)), EDGE_PARAMS))
+    for e, name in enumerate(names):
+        policy = sc.policies[name]
+        caller, callee = name.split("->", 1)
+        row = params[e]
+        row[E_TIMEOUT_S] = policy.timeout_ms / 1e3 if policy.timeout_ms else np.nan
+        retry = policy.retry
+        row[E_MAX_ATT] = retry.max_attempts if retry else 1
+        row[E_BACKOFF_S] = retry.backoff_ms / 1e3 if retry else 0.0
+        row[E_MULT] = retry.multiplier if retry else 1.0
+        row[E_JITTER] = 1.0 if retry and retry.jitter else 0.0
+        row[E_BUDGET_RATIO] = retry.budget_ratio if retry and retry.budget_ratio is not None else np.nan
+        breaker = policy.breaker
+        if breaker is not None:
+            row[E_BREAKER] = 1.0
+            row[E_RATE], row[E_WINDOW_S] = breaker.error_rate, breaker.window_s
+            row[E_MIN] = breaker.min_requests
+            row[E_OPEN_S], row[E_PROBES] = breaker.open_s, breaker.half_open_probes
+        if callee not in ci:
+            continue
+        if caller == "client":
+            for flow, f in fi.items():
+                spec = system.flows[flow]
+                first = next((s for s in spec.steps if hasattr(s, "component")), None)
+                if not spec.triggered and first is not None and first.component == callee:
+                    prog.client_edge[f] = e
+        elif caller in ci:
+            prog.edge_of[ci[caller] + 1, ci[callee]] = e
+    prog.edge_names = names
+    prog.edge_params = params
+    prog.err_timeout = b.cause("timeout")
+    prog.err_breaker = b.cause("breaker_open")
+    prog.causes = b.causes

@@ -5,17 +5,19 @@ It interprets the system's flows (sim/system/model.py): calls to gateways, servi
 Redis and Kafka, parallel joins, fan-outs, cache lookups with their miss branch and fill, and
 Kafka-triggered flows, for a design and for the messaging preset (its member-based population,
 fan-out on write); queue bounds, random and round-robin balancers, gateway rate limits, and the
-`slow` and `gc_pauses` faults. Not yet: fan-out on read (an inbox load), resilience policies
-(timeouts, retries, breakers, hedging), crashes, zone outages, broker loss and load spikes: those
-run on the DES.
+resilience policies on caller->callee and client edges (timeouts, retries with backoff, jitter and
+a budget, circuit breakers: sim/calendar/edges.py), and every fault kind: crashes (balancers skip
+dead instances, Cassandra coordinators ask the live replicas, store hints and replay them when the
+node is back, a Redis shard restarts empty), Redis shard loss, zone outages, Kafka broker loss
+(partitions it led have no leader for `election_s`), slow nodes, GC pauses and load spikes. Not yet:
+fan-out on read (an inbox load), hedged reads and `lose_data` (lost writes): those run on the DES.
 """
 
 from __future__ import annotations
 
 from sim.errors import ScenarioError
+from sim.faults import MAX_PAUSES_PER_NODE, pauses_per_node
 from sim.scenario import Scenario
-
-SUPPORTED_FAULTS = ("slow", "gc_pauses")
 
 
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
@@ -27,19 +29,21 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
             "group_service.fan_out", "read (an inbox load reads every conversation of the reader) is not in "
                                      "the calendar engine yet; run with --engine des"))
     for edge, policy in scenario.policies.items():
-        features = (("timeout_ms", policy.timeout_ms), ("retry", policy.retry), ("breaker", policy.breaker),
-                    ("hedge_after_ms", policy.hedge_after_ms))
-        used = [name for name, value in features if value is not None]
-        if used:
+        if policy.hedge_after_ms is not None:
             out.append(ScenarioError(
-                f"policies.{edge}.{used[0]}",
-                "resilience policies are not in the calendar engine yet; run with --engine des"))
+                f"policies.{edge}.hedge_after_ms",
+                "hedged reads are not in the calendar engine yet; run with --engine des"))
     for i, fault in enumerate(scenario.faults):
-        if fault.kind not in SUPPORTED_FAULTS:
+        if pauses_per_node(fault) > MAX_PAUSES_PER_NODE:
             out.append(ScenarioError(
-                f"faults[{i}].kind",
-                f"{fault.kind} faults are not in the calendar engine yet (it runs: "
-                f"{', '.join(SUPPORTED_FAULTS)}); run with --engine des"))
+                f"faults[{i}].every_s",
+                f"{pauses_per_node(fault):,} GC pauses per node; the calendar engine makes each a capacity "
+                f"window and takes at most {MAX_PAUSES_PER_NODE:,} per node: run with --engine des"))
+        if fault.lose_data:
+            out.append(ScenarioError(
+                f"faults[{i}].lose_data",
+                "lost writes (sole copies on a node whose disk is lost) are not tracked by the calendar "
+                "engine yet; run with --engine des"))
     if scenario.warmup_s == "auto":
         out.append(ScenarioError(
             "warmup_s", "auto is resolved by a pilot run before simulating; give seconds to simulate "

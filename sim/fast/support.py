@@ -27,6 +27,7 @@ workload or leadership (broker_loss, load_spike).
 from __future__ import annotations
 
 from sim.errors import ScenarioError
+from sim.faults import MAX_PAUSES_PER_NODE, pauses_per_node
 from sim.scenario import Scenario
 
 SUPPORTED_FAULTS = ("slow", "gc_pauses", "crash", "shard_loss")
@@ -71,6 +72,11 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
                 f"path without feedback from its outcome); run with --engine des",
             ))
     for i, fault in enumerate(getattr(scenario, "faults", [])):
+        if pauses_per_node(fault) > MAX_PAUSES_PER_NODE:
+            out.append(ScenarioError(
+                f"faults[{i}].every_s",
+                f"{pauses_per_node(fault):,} GC pauses per node; the fast engine makes each a capacity "
+                f"window and takes at most {MAX_PAUSES_PER_NODE:,} per node: run with --engine des"))
         if fault.kind not in SUPPORTED_FAULTS:
             out.append(ScenarioError(
                 f"faults[{i}].kind",

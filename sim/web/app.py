@@ -43,7 +43,12 @@ from sim.web.runs import QueueFull, RunManager
 STATIC = Path(__file__).parent / "static"
 UPLOAD_NAME = "upload.yaml"
 KEEP_SCENARIOS = 100
-ENGINE = "des"  # the reference engine: every behaviour the knobs reach (retries, fan-out on read, ...)
+# The web app runs on the DES, not on the default (auto): the live per-instance heat map reads the
+# DES's per-window utilization rows (its on_window rows' `utilization`), which the calendar and fast
+# engines do not produce, and the DES runs every behaviour the knobs reach (fan-out on read, hedged
+# reads and lost data too). The run's child (sim/web/runs.py) runs on "des" too, and the downloaded
+# scenario.yaml's header names `--engine des` so that `capsim run` reproduces the web run.
+ENGINE = "des"
 
 
 def plotly_js() -> Path:
@@ -250,7 +255,7 @@ def create_app(runs_dir: Path, scenarios_dir: Path, default_scenario: Path | Non
                 return error(409, str(exc), needs_confirm=True)
             force = True
         options = (f" --replications {settings.replications}" if settings.replications > 1 else "") + (
-            " --force" if force else "")
+            " --force" if force else "") + f" --engine {ENGINE}"  # capsim's default engine is auto
         header = (f"# {sc.name}: the scenario of a capsim web run, knob values applied\n"
                   f"# capsim run scenario.yaml{options} reproduces it\n")
         text = merged_yaml(item.path, sets, header)

@@ -121,7 +121,7 @@ def _run(job: Job, out: Any) -> None:
                 out.put(("row", row))
         else:
             result = simulate(sc, progress=lambda t, d: out.put(("progress", t, d)), force=job.force,
-                              on_window=lambda row: out.put(("row", row)))
+                              on_window=lambda row: out.put(("row", row)), engine="des")  # app.py's ENGINE
         result.write(staged.path)
         try:
             warnings = size_plan(sc).warnings

@@ -1,0 +1,15 @@
+"""The calendar engine (`--engine calendar`, what `auto` picks for nearly every scenario): the
+system's flows (sim/system) run on one compiled event loop, every request, in time order.
+
+engine.py      the engine: builds the program, draws arrivals chunk by chunk, runs the kernel, records
+program.py     the system as flat tables: nodes of the flows, components, routes, distributions
+kernel.py      the event loop: stations served on arrival, frames along flows, joins, quorums, Kafka
+tables.py      the kernel's event kinds, pool columns and small compiled operations on them
+consumers.py   Kafka consumer groups: who takes which record, and when
+edges.py       resilience policies: edge parameters, counters, circuit breakers
+support.py     what the engine cannot run yet, each refused in one line
+
+The kernels' numba cache is kept by sim/arrays (keyed by the sources of every compiled package).
+"""
+
+import sim.arrays  # noqa: F401 - sets the versioned numba cache before any kernel is compiled

@@ -1,0 +1,187 @@
+"""The calendar kernel's tables: event kinds, the columns of its pools, and the small compiled
+operations on them (the heap, pool rows, draws, frames), shared by sim/calendar/kernel.py and the
+modules it calls."""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from sim.arrays.rng import DETERMINISTIC, EXPONENTIAL, GAMMA, LOGNORMAL, _gamma, norm_ppf, uniform
+from sim.arrays.station import is_down
+from sim.calendar.program import C_BALANCER, C_BASE, C_COUNT, C_RR
+
+# events
+(EV_START, EV_ARRIVE, EV_DONE, EV_REPLICA, EV_QREPLY, EV_KLEAD, EV_KLEAD_DONE, EV_KFOLLOW, EV_KFOLLOW_DONE,
+ EV_FILL, EV_RESTART, EV_AARRIVE, EV_ADONE, EV_TIMEOUT, EV_RETRY, EV_HINTS) = range(16)
+HINT_BATCH = 50  # hints a recovered node replays per HINT_PERIOD_S: 5,000/s, sim/des/cassandra.py's throttle
+HINT_PERIOD_S = 0.01
+# worklist operations: start a frame's step, advance it past its step, finish a request; an edge call's
+# next attempt, an attempt's answer (packed (error + 1) << 16 | attempt), a timeout, a breaker's refusal
+W_START, W_ADV, W_FINISH, W_ATTEMPT, W_REPLY, W_FAILED, W_REFUSED = range(7)
+# what ends a frame's sequence (T_ATTEMPT: a client attempt of a request behind a client edge)
+T_FINISH, T_JOIN, T_UNAWAITED, T_MISSED, T_ATTEMPT = range(5)
+# request columns (int)
+# (RQ_USER, RQ_SLOT: the messaging preset's user, a sender or a reader, and the sender's member slot)
+(RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT, RQ_USER,
+ RQ_SLOT) = range(12)
+RQ_COLS = 12
+RQF_T0, RQF_STARTED = 0, 1
+# frame columns (int); frame floats: extra service seconds (per member). FR_CALLER: the component
+# making the next call (names its policy edge); FR_ATT: a client attempt's number
+FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION, FR_CALLER, FR_ATT = range(7)
+FR_COLS = 7
+# join, quorum, produce columns
+JN_PENDING, JN_SLACK, JN_FRAME, JN_OUT, JN_DONE = range(5)
+JN_COLS = 5
+# (QU_EC, QU_ATT and KO_EC, KO_ATT: the edge call and attempt a quorum or a produce answers; -1: none)
+QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST, QU_EC, QU_ATT = range(9)
+QU_COLS = 9
+(KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER, KO_USER,
+ KO_SLOT, KO_EC, KO_ATT, KO_LEADER) = range(15)
+KO_COLS = 15
+# edge calls (one logical call over a caller->callee edge with a policy, or a client request behind
+# a client edge): the frame (or request) it answers, its attempts, the one awaited, attempts in flight
+EC_FRAME, EC_REQ, EC_EDGE, EC_NODE, EC_ATT, EC_LIVE, EC_DONE, EC_OUT, EC_STATION = range(9)
+EC_COLS = 9
+# pools
+P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP, P_EC = range(6)
+N_POOLS = 6
+# state slots
+(S_HEAP_N, S_DRAWS, S_OUT_N, S_START_N, S_EVENTS, S_VISITS, S_UNAVAILABLE, S_HINTS, S_RATE_LIMITED,
+ S_GROW, S_WL_N, S_HITS, S_MISSES, S_LAG_MSGS, S_KAFKA_LOST, S_ARR_POS, S_ARR_N, S_KAFKA_UNAVAILABLE,
+ S_HINTS_REPLAYED, S_TOP0) = range(20)
+N_STATE = S_TOP0 + N_POOLS
+# return codes
+DONE, GROW, FLUSH = 0, 1, 2
+PICK_TRIES = 32  # random draws of a balancer before it walks to the next live instance
+MARGIN = 1 << 14  # free rows every pool keeps before an event is taken
+OK = -1  # a step's outcome without error
+
+
+@nb.njit(inline="always", cache=True)
+def _push(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
+          t: float, k: np.int64, x: np.int64, y: np.int64) -> None:
+    i = state[S_HEAP_N]
+    state[S_HEAP_N] = i + 1
+    while i > 0:
+        p = (i - 1) >> 1
+        if ht[p] <= t:
+            break
+        ht[i], hk[i], hx[i], hy[i] = ht[p], hk[p], hx[p], hy[p]
+        i = p
+    ht[i], hk[i], hx[i], hy[i] = t, k, x, y
+
+
+@nb.njit(inline="always", cache=True)
+def _pop(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray) -> None:
+    """Remove the root (read it first)."""
+    n = state[S_HEAP_N] - 1
+    state[S_HEAP_N] = n
+    if n == 0:
+        return
+    t, k, x, y = ht[n], hk[n], hx[n], hy[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and ht[c + 1] < ht[c]:
+            c += 1
+        if ht[c] >= t:
+            break
+        ht[i], hk[i], hx[i], hy[i] = ht[c], hk[c], hx[c], hy[c]
+        i = c
+    ht[i], hk[i], hx[i], hy[i] = t, k, x, y
+
+
+@nb.njit(inline="always", cache=True)
+def _alloc(free: np.ndarray, state: np.ndarray, pool: int) -> np.int64:
+    top = state[S_TOP0 + pool] - 1
+    state[S_TOP0 + pool] = top
+    return free[top]
+
+
+@nb.njit(inline="always", cache=True)
+def _release(free: np.ndarray, state: np.ndarray, pool: int, row: np.int64) -> None:
+    top = state[S_TOP0 + pool]
+    free[top] = row
+    state[S_TOP0 + pool] = top + 1
+
+
+@nb.njit(inline="always", cache=True)
+def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: np.int64) -> float:
+    """sim/arrays/rng.py's `sample` of distribution row d, read element by element: slicing the tables
+    would create array views, whose reference counting costs more than the draw."""
+    kind = np.int64(dists[d, 0])
+    if kind == DETERMINISTIC:
+        x = dists[d, 1]
+    elif kind == EXPONENTIAL:
+        x = -dists[d, 1] * math.log(uniform(key, i, np.int64(0)))
+    elif kind == LOGNORMAL:
+        x = math.exp(dists[d, 1] + dists[d, 2] * norm_ppf(uniform(key, i, np.int64(0))))
+    elif kind == GAMMA:
+        x = _gamma(dists[d, 1], key, i, np.int64(0)) * dists[d, 2]
+    else:
+        n = np.int64(dists[d, 7])
+        x = dvals[np.int64(dists[d, 6]) + min(np.int64(uniform(key, i, np.int64(0)) * n), n - 1)]
+    lo, hi = dists[d, 3], dists[d, 4]
+    if x < lo:  # a NaN bound compares false: no bound
+        x = lo
+    if x > hi:
+        x = hi
+    return x * dists[d, 5]
+
+
+@nb.njit(inline="always", cache=True)
+def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
+           state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64, link: np.int64) -> np.int64:
+    """A new frame of the parent's request at `node`, with the parent's keys (a branch, a member, a
+    miss branch)."""
+    g = _alloc(fr_free, state, P_FRAME)
+    r = fr[parent, FR_REQ]
+    fr[g, FR_REQ] = r
+    fr[g, FR_NODE] = node
+    fr[g, FR_THEN] = then
+    fr[g, FR_LINK] = link
+    fr[g, FR_CALLER] = fr[parent, FR_CALLER]
+    fr[g, FR_ATT] = 0
+    for z in range(fr_keys.shape[1]):
+        fr_keys[g, z] = fr_keys[parent, z]
+    fr_extra[g] = 0.0
+    rq[r, RQ_REFS] += 1
+    return g
+
+
+@nb.njit(inline="always", cache=True)
+def _win(t: float, window_s: float, nw: np.int64) -> np.int64:
+    w = np.int64(t / window_s)
+    return w if w < nw else nw
+
+
+@nb.njit(inline="always", cache=True)
+def _pick(c: np.int64, now: float, comps: np.ndarray, state: np.ndarray, key_comp: np.ndarray,
+          s_ints: np.ndarray, s_win: np.ndarray) -> np.int64:
+    """An instance of component c for the next call, never a crashed one while another is up (a
+    crashed one when all are: it answers unavailable). Random: uniform over the live instances (a
+    draw that lands on a crashed one draws again, as the DES picks among its live list; after
+    PICK_TRIES the next live one in order); round robin: the rotation skips crashed instances."""
+    base, n = comps[c, C_BASE], comps[c, C_COUNT]
+    if comps[c, C_BALANCER] == 1:
+        k = comps[c, C_RR]
+    else:
+        for _ in range(PICK_TRIES):
+            i = state[S_DRAWS]
+            state[S_DRAWS] = i + 1
+            k = min(np.int64(uniform(key_comp[c, 1], i, np.int64(0)) * n), n - 1)
+            if not is_down(s_ints, s_win, base + k, now):
+                return base + k
+    for _ in range(n):
+        if not is_down(s_ints, s_win, base + k, now):
+            break
+        k = k + 1 if k + 1 < n else 0
+    if comps[c, C_BALANCER] == 1:
+        comps[c, C_RR] = k + 1 if k + 1 < n else 0
+    return base + k
