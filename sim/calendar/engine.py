@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sim.arrays.placement import draw_members
 from sim.arrays.record import FastRecorder, FleetView, Marks, StationView, histogram_from
 from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
@@ -36,6 +35,7 @@ from sim.arrays.station import (
 )
 from sim.calendar import kernel
 from sim.calendar import tables as K
+from sim.calendar.arrivals import Load, Source
 from sim.calendar.edges import (
     EDGE_COUNTS,
     WINDOW_BUCKETS,
@@ -57,7 +57,6 @@ from sim.streams import named_rng
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
 ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival arrays
-ARRIVAL_BLOCK = 4096  # interarrival gaps drawn at a time, per flow
 _INITIAL_ROWS = 1 << 16
 
 
@@ -168,82 +167,6 @@ def _bucket_count(prog: Program, comp: str) -> int:
     return max(int(prog.space_i[prog.spaces.index(s), 0]) for s in spaces) if spaces else 1
 
 
-class _Load:
-    """The load factor over time, from the scenario's `load_spike` faults (overlapping spikes
-    multiply, as in the DES): arrivals are drawn at the flow's base rate in "load time" s, where
-    ds = factor(t) dt, and mapped back to t, which gives a Poisson stream of rate factor(t) x rate."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        spikes = [(f.start_s, f.end_s, f.factor or 1.0) for f in scenario.faults if f.kind == "load_spike"]
-        edges = sorted({0.0, *(a for a, _, _ in spikes), *(b for _, b, _ in spikes)})
-        factor = [float(np.prod([x for a, b, x in spikes if a <= t < b])) for t in edges]
-        self.t = np.array(edges)
-        self.factor = np.array(factor)
-        self.s = np.concatenate([[0.0], np.cumsum(np.diff(self.t) * self.factor[:-1])])
-
-    def to_load(self, t: float) -> float:
-        i = int(np.searchsorted(self.t, t, side="right")) - 1
-        return float(self.s[i] + (t - self.t[i]) * self.factor[i])
-
-    def to_time(self, s: np.ndarray) -> np.ndarray:
-        i = np.searchsorted(self.s, s, side="right") - 1
-        return self.t[i] + (s - self.s[i]) / self.factor[i]
-
-
-class _Source:
-    """One client flow's arrivals: a Poisson stream (or evenly spaced, for the messaging preset's
-    `arrivals: deterministic`) drawn ahead in blocks of a fixed size and continued across chunks,
-    so the times do not depend on the chunk length; and its requests' keys."""
-
-    def __init__(self, flow: int, name: str, rate: float, draw: str, n_keys: int, cdf: np.ndarray,
-                 arrivals: np.random.Generator, keys: np.random.Generator, member_key: np.uint64,
-                 deterministic: bool, load: _Load) -> None:
-        self.flow, self.name, self.rate, self.draw = flow, name, rate, draw
-        self.n_keys, self.cdf = n_keys, cdf
-        self.arrivals, self.key_rng, self.member_key = arrivals, keys, member_key
-        self.deterministic = deterministic
-        self.load = load
-        self.drawn = 0  # requests drawn so far (the members' draws are numbered by it)
-        first = 1.0 / rate if deterministic else float(arrivals.exponential(1.0 / rate))
-        self.pending = np.array([first])
-
-    def until(self, t1: float) -> np.ndarray:
-        buf = self.pending  # in load time
-        s1 = self.load.to_load(t1)
-        while buf[-1] < s1:  # blocks of a fixed size: the same sums wherever chunks end
-            if self.deterministic:
-                k = np.arange(1, ARRIVAL_BLOCK + 1) + round(buf[-1] * self.rate)
-                more = k / self.rate
-            else:
-                more = buf[-1] + np.cumsum(self.arrivals.exponential(1.0 / self.rate, ARRIVAL_BLOCK))
-            buf = np.concatenate([buf, more])
-        cut = int(np.searchsorted(buf, s1, side="left"))
-        self.pending = buf[cut:]
-        return self.load.to_time(buf[:cut])
-
-    def keys(self, n: int, prog: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(key, user, member slot) of the next n requests: a design's key by its space's popularity
-        (or a fresh one); the messaging preset's conversation by its send or read rate, then its
-        sender or reader among the members (sim/workload.py's population)."""
-        zeros = np.zeros(n, np.int64)
-        if self.draw == "new":
-            return self.key_rng.integers(0, self.n_keys, n).astype(np.int64), zeros, zeros
-        if self.draw == "popular":
-            k = np.searchsorted(self.cdf, self.key_rng.random(n), side="right")
-            return np.minimum(k, self.n_keys - 1).astype(np.int64), zeros, zeros
-        pop = prog.population
-        assert pop is not None
-        conv = prog.popularity[self.draw].draw(self.key_rng.random(n))
-        sending = self.draw == "sender"
-        gid = np.arange(self.drawn, self.drawn + n, dtype=np.int64)
-        self.drawn += n
-        slot, user = draw_members(
-            conv, gid, self.member_key, prog.recipients,
-            pop.send_member_weights if sending else pop.read_member_weights,
-            pop.send_member_max if sending else pop.read_member_max, np.int64(prog.n_users), prog.member_salt)
-        return conv.astype(np.int64), user.astype(np.int64), slot.astype(np.int64)
-
-
 class CalendarEngine:
     """Build once from a design scenario; `run()` simulates it and returns the neutral RunState."""
 
@@ -258,9 +181,9 @@ class CalendarEngine:
         self.program = build(scenario)
 
     # -- arrivals -------------------------------------------------------------------------------
-    def _sources(self) -> list[_Source]:
+    def _sources(self) -> list[Source]:
         prog, sc = self.program, self.scenario
-        load = _Load(sc)
+        load = Load(sc)
         out = []
         for f, name in enumerate(prog.flows):
             rate = prog.client_rates.get(name)
@@ -270,7 +193,7 @@ class CalendarEngine:
             slot = prog.spaces.index(flow.space)
             n, off = int(prog.space_i[slot, 0]), int(prog.space_i[slot, 1])
             deterministic = prog.population is not None and sc.workload.arrivals == "deterministic"
-            out.append(_Source(f, name, rate, flow.draw, n, prog.cdfs[off:off + n],
+            out.append(Source(f, name, rate, flow.draw, n, prog.cdfs[off:off + n],
                                named_rng(sc.seed, "calendar", "arrivals", name),
                                named_rng(sc.seed, "calendar", "keys", name),
                                purpose_key(sc.seed, 9_000_000 + f), deterministic, load))
@@ -319,7 +242,7 @@ class CalendarEngine:
                                                    (K.P_KOP, "produces", "ko"), (K.P_EC, "edge_calls", "ec"))}
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
-    def _arrivals(self, sources: list[_Source], t1: float, pools: _Pools, rec: FastRecorder) -> None:
+    def _arrivals(self, sources: list[Source], t1: float, pools: _Pools, rec: FastRecorder) -> None:
         """Each client flow's arrivals before t1, with their keys, into the calendar (time order)."""
         prog = self.program
         parts: list[tuple[np.ndarray, ...]] = []

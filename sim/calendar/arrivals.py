@@ -1,0 +1,90 @@
+"""A client flow's arrivals for the calendar engine: Poisson (or evenly spaced) times drawn ahead
+in blocks of a fixed size, so they do not depend on the chunk length; load spikes as a change of
+time; and each request's keys (a design's by its space's popularity, the messaging preset's from
+its member-based population)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.arrays.placement import draw_members
+from sim.calendar.program import Program
+from sim.scenario import Scenario
+
+ARRIVAL_BLOCK = 4096  # interarrival gaps drawn at a time, per flow
+
+
+class Load:
+    """The load factor over time, from the scenario's `load_spike` faults (overlapping spikes
+    multiply, as in the DES): arrivals are drawn at the flow's base rate in "load time" s, where
+    ds = factor(t) dt, and mapped back to t, which gives a Poisson stream of rate factor(t) x rate."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        spikes = [(f.start_s, f.end_s, f.factor or 1.0) for f in scenario.faults if f.kind == "load_spike"]
+        edges = sorted({0.0, *(a for a, _, _ in spikes), *(b for _, b, _ in spikes)})
+        factor = [float(np.prod([x for a, b, x in spikes if a <= t < b])) for t in edges]
+        self.t = np.array(edges)
+        self.factor = np.array(factor)
+        self.s = np.concatenate([[0.0], np.cumsum(np.diff(self.t) * self.factor[:-1])])
+
+    def to_load(self, t: float) -> float:
+        i = int(np.searchsorted(self.t, t, side="right")) - 1
+        return float(self.s[i] + (t - self.t[i]) * self.factor[i])
+
+    def to_time(self, s: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.s, s, side="right") - 1
+        return self.t[i] + (s - self.s[i]) / self.factor[i]
+
+
+class Source:
+    """One client flow's arrivals: a Poisson stream (or evenly spaced, for the messaging preset's
+    `arrivals: deterministic`) drawn ahead in blocks of a fixed size and continued across chunks,
+    so the times do not depend on the chunk length; and its requests' keys."""
+
+    def __init__(self, flow: int, name: str, rate: float, draw: str, n_keys: int, cdf: np.ndarray,
+                 arrivals: np.random.Generator, keys: np.random.Generator, member_key: np.uint64,
+                 deterministic: bool, load: Load) -> None:
+        self.flow, self.name, self.rate, self.draw = flow, name, rate, draw
+        self.n_keys, self.cdf = n_keys, cdf
+        self.arrivals, self.key_rng, self.member_key = arrivals, keys, member_key
+        self.deterministic = deterministic
+        self.load = load
+        self.drawn = 0  # requests drawn so far (the members' draws are numbered by it)
+        first = 1.0 / rate if deterministic else float(arrivals.exponential(1.0 / rate))
+        self.pending = np.array([first])
+
+    def until(self, t1: float) -> np.ndarray:
+        buf = self.pending  # in load time
+        s1 = self.load.to_load(t1)
+        while buf[-1] < s1:  # blocks of a fixed size: the same sums wherever chunks end
+            if self.deterministic:
+                k = np.arange(1, ARRIVAL_BLOCK + 1) + round(buf[-1] * self.rate)
+                more = k / self.rate
+            else:
+                more = buf[-1] + np.cumsum(self.arrivals.exponential(1.0 / self.rate, ARRIVAL_BLOCK))
+            buf = np.concatenate([buf, more])
+        cut = int(np.searchsorted(buf, s1, side="left"))
+        self.pending = buf[cut:]
+        return self.load.to_time(buf[:cut])
+
+    def keys(self, n: int, prog: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(key, user, member slot) of the next n requests: a design's key by its space's popularity
+        (or a fresh one); the messaging preset's conversation by its send or read rate, then its
+        sender or reader among the members (sim/workload.py's population)."""
+        zeros = np.zeros(n, np.int64)
+        if self.draw == "new":
+            return self.key_rng.integers(0, self.n_keys, n).astype(np.int64), zeros, zeros
+        if self.draw == "popular":
+            k = np.searchsorted(self.cdf, self.key_rng.random(n), side="right")
+            return np.minimum(k, self.n_keys - 1).astype(np.int64), zeros, zeros
+        pop = prog.population
+        assert pop is not None
+        conv = prog.popularity[self.draw].draw(self.key_rng.random(n))
+        sending = self.draw == "sender"
+        gid = np.arange(self.drawn, self.drawn + n, dtype=np.int64)
+        self.drawn += n
+        slot, user = draw_members(
+            conv, gid, self.member_key, prog.recipients,
+            pop.send_member_weights if sending else pop.read_member_weights,
+            pop.send_member_max if sending else pop.read_member_max, np.int64(prog.n_users), prog.member_salt)
+        return conv.astype(np.int64), user.astype(np.int64), slot.astype(np.int64)
