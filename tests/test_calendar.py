@@ -31,16 +31,14 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from conftest import PoolMap
 from scipy import stats
 
 import sim.calendar.engine as calendar_engine
@@ -86,13 +84,9 @@ def _jobs(path: Path, engine: str, runs: int, duration_s: float, warmup_s: float
 
 
 @pytest.fixture(scope="module")
-def run_jobs() -> Iterator[RunJobs]:
-    procs = int(os.environ.get("CAPSIM_TEST_PROCS", os.cpu_count() or 1))
-    if procs <= 1 or "fork" not in mp.get_all_start_methods():
-        yield lambda jobs: [_run(job) for job in jobs]
-        return
-    with ProcessPoolExecutor(procs, mp_context=mp.get_context("fork")) as pool:
-        yield lambda jobs: list(pool.map(_run, jobs))
+def run_jobs(pool_map: PoolMap) -> RunJobs:
+    """Independent runs, in parallel where the platform forks cheaply (tests/conftest.py)."""
+    return lambda jobs: pool_map(_run, jobs)
 
 
 def near_theory(label: str, values: list[float], theory: float) -> None:

@@ -26,16 +26,14 @@ The replications run in a pool of CAPSIM_TEST_PROCS processes (default: the CPU 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import PoolMap
 from scipy import optimize, stats
 
 from sim import Scenario, load_scenario, simulate
@@ -80,14 +78,9 @@ RunJobs = Callable[[list[Job]], list[Summary]]
 
 
 @pytest.fixture(scope="module")
-def run_jobs() -> Iterator[RunJobs]:
-    """Run independent jobs, in parallel where the platform forks cheaply."""
-    procs = int(os.environ.get("CAPSIM_TEST_PROCS", os.cpu_count() or 1))
-    if procs <= 1 or "fork" not in mp.get_all_start_methods():
-        yield lambda jobs: [_run(job) for job in jobs]
-        return
-    with ProcessPoolExecutor(procs, mp_context=mp.get_context("fork")) as pool:
-        yield lambda jobs: list(pool.map(_run, jobs))
+def run_jobs(pool_map: PoolMap) -> RunJobs:
+    """Independent runs, in parallel where the platform forks cheaply (tests/conftest.py)."""
+    return lambda jobs: pool_map(_run, jobs)
 
 
 def _replications(run_jobs: RunJobs, name: str, duration_s: float, warmup_s: float) -> list[Summary]:

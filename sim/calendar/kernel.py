@@ -170,7 +170,6 @@ from sim.calendar.tables import (
     RQF_T0,
     S_ARR_N,
     S_ARR_POS,
-    S_DRAWS,
     S_EVENTS,
     S_GROW,
     S_HEAP_N,
@@ -206,6 +205,7 @@ from sim.calendar.tables import (
     _pop,
     _push,
     _release,
+    _tick,
     _win,
 )
 
@@ -326,8 +326,7 @@ def run(t_end: float,
         elif ev == EV_ARRIVE:
             f = x
             node = fr[f, FR_NODE]
-            i = state[S_DRAWS]
-            state[S_DRAWS] = i + 1
+            i = _tick(state)
             c = nodes[node, N_COMP]
             svc = _draw(dists, dvals, nodes[node, N_DIST], key_comp[c, 0], i) + fr_extra[f]
             state[S_VISITS] += 1
@@ -354,8 +353,7 @@ def run(t_end: float,
                     r = fr[f, FR_REQ]
                     if rq[r, RQ_NEW] == 0:
                         key = fr_keys[f, nodes[node, N_SLOT]]
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
+                        i = _tick(state)
                         hit = uniform(key_node[node, 1], i, np.int64(0)) < hit_p[comps[c, C_HIT_OFF] + key]
                         if hit:  # a shard that restarted holds only what was refilled since
                             up = last_recovery(s_ints, s_win, fr[f, FR_STATION], now)
@@ -389,8 +387,7 @@ def run(t_end: float,
             else:
                 c = ko[x, KO_COMP]
                 d = comps[c, C_DIST_A]  # the append time
-            i = state[S_DRAWS]
-            state[S_DRAWS] = i + 1
+            i = _tick(state)
             svc = _draw(dists, dvals, d, key_comp[c, 0], i)
             state[S_VISITS] += 1
             a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
@@ -443,8 +440,7 @@ def run(t_end: float,
                             continue
                         left += 1
                         ko[o, KO_OUT] += 1
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
+                        i = _tick(state)
                         h = _draw(dists, dvals, hop_d, key_hop, i)
                         _push(ht, hk, hx, hy, state, now + h, EV_KFOLLOW, o, stn)
                     ko[o, KO_LEFT] = left
@@ -511,8 +507,7 @@ def run(t_end: float,
                 _release(ko_free, state, P_KOP, o)
         elif ev == EV_FILL:  # y: the key << 16 | the Redis component
             c, key = y & 0xFFFF, y >> 16
-            i = state[S_DRAWS]
-            state[S_DRAWS] = i + 1
+            i = _tick(state)
             svc = _draw(dists, dvals, comps[c, C_DIST_A], key_comp[c, 0], i)
             state[S_VISITS] += 1
             a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
@@ -529,8 +524,7 @@ def run(t_end: float,
                 hints[stn] -= batch
                 state[S_HINTS_REPLAYED] += batch
                 for _h in range(batch):
-                    i = state[S_DRAWS]
-                    state[S_DRAWS] = i + 1
+                    i = _tick(state)
                     svc = _draw(dists, dvals, comps[c, C_DIST_B], key_comp[c, 0], i)
                     state[S_VISITS] += 1
                     serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
@@ -541,8 +535,7 @@ def run(t_end: float,
             g, stn, att = x, y >> 16, y & 0xFFFF
             node = ec[g, EC_NODE]
             c = nodes[node, N_COMP]
-            i = state[S_DRAWS]
-            state[S_DRAWS] = i + 1
+            i = _tick(state)
             svc = _draw(dists, dvals, nodes[node, N_DIST], key_comp[c, 0], i) + ecf[g]
             state[S_VISITS] += 1
             a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
@@ -605,8 +598,7 @@ def run(t_end: float,
                     ex[e, X_RETRIES] += 1
                     delay = ep[e, E_BACKOFF_S] * ep[e, E_MULT] ** (ec[g, EC_ATT] - 1)
                     if ep[e, E_JITTER] != 0.0:
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
+                        i = _tick(state)
                         delay *= uniform(key_jitter, i, np.int64(0))
                     ec[g, EC_OUT] += 1
                     _push(ht, hk, hx, hy, state, now + delay, EV_RETRY, g, 0)
@@ -687,8 +679,7 @@ def run(t_end: float,
                         if nodes[fan, N_B] == 1:  # every member but the sender: the conversation's recipients
                             n = np.int64(recipients[fr_keys[f, nodes[fan, N_C]]])
                         else:
-                            i = state[S_DRAWS]
-                            state[S_DRAWS] = i + 1
+                            i = _tick(state)
                             n = max(0, round(_draw(dists, dvals, nodes[fan, N_DIST], key_node[fan, 0], i)))
                             rq[r, RQ_FAN_NODE] = fan
                             rq[r, RQ_FAN_N] = n
@@ -726,8 +717,7 @@ def run(t_end: float,
                                 continue
                             rl_tokens[bucket] = tokens - 1.0
                         stn = _pick(c, now, comps, state, key_comp, s_ints, s_win)
-                    i = state[S_DRAWS]
-                    state[S_DRAWS] = i + 1
+                    i = _tick(state)
                     h = _draw(dists, dvals, hop_d, key_hop, i)
                     if direct:
                         fr[f, FR_STATION] = stn
@@ -752,8 +742,7 @@ def run(t_end: float,
                                 asked += 1
                         first = 0
                     else:
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
+                        i = _tick(state)
                         first = np.int64(uniform(key_comp[c, 2], i, np.int64(0)) * rf)
                         for j in range(rf):
                             if not is_down(s_ints, s_win, base + replicas[pos, (first + j) % rf], now):
@@ -784,8 +773,7 @@ def run(t_end: float,
                         if is_down(s_ints, s_win, stn, now):
                             continue
                         sent += 1
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
+                        i = _tick(state)
                         h = _draw(dists, dvals, hop_d, key_hop, i)
                         _push(ht, hk, hx, hy, state, now + h, EV_REPLICA, q, stn)
                 elif kind == K_PRODUCE:
@@ -822,8 +810,7 @@ def run(t_end: float,
                         else:
                             wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, g, att
                         wl += 1
-                    i = state[S_DRAWS]
-                    state[S_DRAWS] = i + 1
+                    i = _tick(state)
                     h = _draw(dists, dvals, hop_d, key_hop, i)
                     _push(ht, hk, hx, hy, state, now + h, EV_KLEAD, o, leader)
                 elif kind == K_PARALLEL:
@@ -857,8 +844,7 @@ def run(t_end: float,
                         n = rq[r, RQ_FAN_N]
                         rq[r, RQ_FAN_NODE] = -1
                     else:
-                        i = state[S_DRAWS]
-                        state[S_DRAWS] = i + 1
+                        i = _tick(state)
                         n = max(0, round(_draw(dists, dvals, nodes[node, N_DIST], key_node[node, 0], i)))
                     head = nodes[node, N_A]
                     if n == 0 or head < 0:
@@ -885,8 +871,7 @@ def run(t_end: float,
                         if members:
                             who = member(conv, m if m < sender else m + 1, n_users, member_salt)
                         else:
-                            i = state[S_DRAWS]
-                            state[S_DRAWS] = i + 1
+                            i = _tick(state)
                             u = uniform(key_node[node, 1], i, np.int64(0))
                             who = np.searchsorted(cdfs[sp_off:sp_off + sp_n], u, side="right")
                             if who >= sp_n:
@@ -911,8 +896,7 @@ def run(t_end: float,
             if then == T_MISSED:  # the parent's cache step: a filled miss writes the value back
                 parent_node = fr[link, FR_NODE]
                 if err == OK and nodes[parent_node, N_B] == 1:
-                    i = state[S_DRAWS]
-                    state[S_DRAWS] = i + 1
+                    i = _tick(state)
                     h = _draw(dists, dvals, hop_d, key_hop, i)
                     key = fr_keys[link, nodes[parent_node, N_SLOT]]
                     _push(ht, hk, hx, hy, state, now + h, EV_FILL, fr[link, FR_STATION],

@@ -98,6 +98,14 @@ def _pop(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: 
 
 
 @nb.njit(inline="always", cache=True)
+def _tick(state: np.ndarray) -> np.int64:
+    """The next random draw's number (every draw of a run has its own: the counter-based streams)."""
+    i = state[S_DRAWS]
+    state[S_DRAWS] = i + 1
+    return i
+
+
+@nb.njit(inline="always", cache=True)
 def _alloc(free: np.ndarray, state: np.ndarray, pool: int) -> np.int64:
     top = state[S_TOP0 + pool] - 1
     state[S_TOP0 + pool] = top
@@ -173,8 +181,7 @@ def _pick(c: np.int64, now: float, comps: np.ndarray, state: np.ndarray, key_com
         k = comps[c, C_RR]
     else:
         for _ in range(PICK_TRIES):
-            i = state[S_DRAWS]
-            state[S_DRAWS] = i + 1
+            i = _tick(state)
             k = min(np.int64(uniform(key_comp[c, 1], i, np.int64(0)) * n), n - 1)
             if not is_down(s_ints, s_win, base + k, now):
                 return base + k
