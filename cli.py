@@ -92,11 +92,10 @@ ForceOpt = Annotated[bool, typer.Option(
 OUT_HELP = ("Output folder, new or empty (default: a fresh reports/{default}); written in a staging folder "
             "and moved into place when complete.")
 EngineOpt = Annotated[str, typer.Option(
-    metavar="des|fast|calendar|auto",
-    help="des: SimPy, every behaviour (the reference); fast: vectorised, full scale, messaging sections "
-         "only, no retries, breakers or hedging; calendar: compiled event calendar over a design's flows, "
-         "no resilience policies or crashes; auto: the first of calendar, fast, des that runs every "
-         "scenario of the command, with the reason printed.")]
+    metavar="des|calendar|auto",
+    help="des: SimPy, every behaviour (the reference); calendar: compiled event calendar over the "
+         "scenario's flows, every request at full scale (what it cannot run yet it refuses in one line); "
+         "auto: calendar if it runs every scenario of the command, else des, with the reason printed.")]
 
 
 def _pick_engine(engine: str, named: list[tuple[str, Scenario]]) -> tuple[str, str | None]:
@@ -186,7 +185,7 @@ def run(
             try:
                 result = simulate(sc, progress=lambda t, _total: bar.update(task, completed=t), engine=engine,
                                   force=force)
-            except ScenarioError as exc:  # e.g. a feature the fast engine cannot simulate
+            except ScenarioError as exc:  # e.g. a feature the calendar engine cannot simulate
                 _fail(str(exc))
                 raise  # unreachable: _fail exits
     with _staged(out, Path("reports") / sc.name, "", "the results") as staged:

@@ -42,19 +42,6 @@ def _des_run(scenario: Scenario, progress: Progress | None, drain: bool,
     return Engine(scenario, progress=progress, on_window=on_window).run(drain=drain)
 
 
-def _fast_supports(scenario: Scenario) -> list[ScenarioError]:
-    from sim.fast.support import unsupported  # no numba compile: only the rules
-
-    return unsupported(scenario)
-
-
-def _fast_run(scenario: Scenario, progress: Progress | None, drain: bool,
-              on_window: OnWindow | None = None) -> RunState:
-    from sim.fast.engine import FastEngine  # numba compiles on first use: import only when asked
-
-    return FastEngine(scenario, progress=progress, on_window=on_window).run(drain=drain)
-
-
 def _calendar_supports(scenario: Scenario) -> list[ScenarioError]:
     from sim.calendar.support import unsupported  # no numba compile: only the rules
 
@@ -70,8 +57,6 @@ def _calendar_run(scenario: Scenario, progress: Progress | None, drain: bool,
 
 ENGINES: dict[str, EngineSpec] = {
     "des": EngineSpec("des", "SimPy, every behaviour (the reference)", _des_supports, _des_run),
-    "fast": EngineSpec("fast", "arrays + numba, full scale; no retries, breakers, hedging, "
-                               "fan-out on read or data loss", _fast_supports, _fast_run),
     "calendar": EngineSpec("calendar", "compiled event calendar over the system's flows (numba): designs and "
                                        "the messaging preset, policies and faults; no hedged reads, lost "
                                        "writes or fan-out on read yet",
@@ -81,9 +66,8 @@ ENGINES: dict[str, EngineSpec] = {
 
 AUTO = "auto"  # not an engine: `choose` picks one for the scenario
 DEFAULT_ENGINE = AUTO  # what the CLI, simulate() and sim.experiments use when no engine is named
-PREFERENCE = ("calendar", "fast", "des")  # compiled engines first; the DES runs everything: the last resort
+PREFERENCE = ("calendar", "des")  # the compiled engine first; the DES runs everything: the last resort
 _CHOSEN = {"calendar": "compiled event calendar, every request of the scenario's cell",
-           "fast": "arrays + numba, every request of the scenario's cell",
            "des": "SimPy, the reference"}
 
 

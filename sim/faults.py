@@ -92,7 +92,7 @@ class Fault(BaseModel):
         return list(self.nodes) if self.nodes is not None else list(range(min(self.count or 0, fleet_size)))
 
 
-# GC pauses one node may take on the array engines (sim/fast, sim/calendar), which turn each pause
+# GC pauses one node may take on the calendar engine (sim/calendar), which turn each pause
 # into a capacity window before the run and merge overlapping ones (quadratic in the pauses of a
 # node: 5,000 take ~2 s); beyond it they refuse the fault and the DES (pauses as events) runs it
 MAX_PAUSES_PER_NODE = 5_000

@@ -217,7 +217,7 @@ def fan_out_burst(scenario: Scenario, cassandra_cell_nodes: int) -> dict[str, ob
                  f"inbox writes on each of the cell's {cassandra_cell_nodes} Cassandra nodes at once "
                  f"({rate(per_node)} per node over {c.nodes:,} at full scale): about {drain_ms:.0f} ms of "
                  f"queueing the design would not see, so the cell's send and delivery tails after big "
-                 f"groups are not the design's; --sample 1 (--engine fast) spreads them"),
+                 f"groups are not the design's; --sample 1 spreads them"),
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sim.histogram import Histogram
 
-OPS = ("send", "read", "delivery")  # the messaging preset's flows (the fast engine's recorder)
+OPS = ("send", "read", "delivery")  # the messaging preset's flows (the calendar's recorder keeps these too)
 
 
 def flows_in_series(columns: Iterable[str]) -> list[str]:

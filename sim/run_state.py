@@ -1,7 +1,7 @@
 """What an engine hands to the result builder (sim/result.py): the neutral run state.
 
 Both engines fill it; neither owns it. Fleets are read through `FleetStats`: the DES's
-sim/des/station.Fleet and the fast engine's sim/fast/record.FleetView both provide it.
+sim/des/station.Fleet and the array engines' sim/arrays/record.FleetView both provide it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class RunState:
 
     scenario: Scenario
     cell: Cell
-    recorder: Any  # sim.metrics.Recorder, or the fast engine's recorder with the same interface
+    recorder: Any  # sim.metrics.Recorder, or sim/arrays/record.FastRecorder (same interface)
     fleets: dict[str, Any]  # FleetStats per fleet
     cache: CacheModel | None
     redis_hits: int

@@ -283,4 +283,4 @@ def require_following(scenarios: list[Scenario], labels: list[str], what: str) -
         f"the cell cannot answer this {what}: the simulated count of {'; '.join(parts)} does not follow "
         f"the value, so a point would show another count's per-instance load, not its own; allowed: "
         f"--sample {answer:g} (the smallest at which every value keeps its per-instance load) or "
-        f"--engine fast --sample 1")
+        f"--sample 1 (every request, on the calendar engine)")

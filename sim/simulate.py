@@ -13,17 +13,16 @@ __all__ = ["ENGINES", "simulate"]
 
 def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool = False,
              engine: str = DEFAULT_ENGINE, force: bool = False, on_window: OnWindow | None = None) -> Result:
-    """Run `scenario` on an engine: "des" (SimPy, the reference), "fast" (vectorised, sim/fast/),
-    "calendar" (compiled event calendar over a design's flows, sim/calendar/) or "auto" (the first of
-    calendar, fast, des that runs the scenario: sim.engines.choose); the summary's `engine` names the
-    engine that ran.
+    """Run `scenario` on an engine: "des" (SimPy, the reference), "calendar" (compiled event calendar
+    over the scenario's flows, sim/calendar/) or "auto" (the calendar if it runs the scenario, else
+    the DES: sim.engines.choose); the summary's `engine` names the engine that ran.
 
     `progress(t, duration)` is called as simulated time advances (every simulated second on the
-    DES, every chunk on the fast engine). With `drain`, arrivals stop at `duration_s` and the run
+    DES, every chunk of arrivals on the calendar). With `drain`, arrivals stop at `duration_s` and the run
     continues until every request has finished (used by tests of conservation; the default stops
     the clock at `duration_s` with requests in flight). `on_window(row)` receives each per-second
     timeseries row (the columns of timeseries.csv) as the run passes its end, so a caller can draw
-    the run live; the fast engine's rows are provisional (a request finishing in a window may be
+    the run live; the calendar's rows are provisional (a request finishing in a window may be
     recorded a chunk later), timeseries.csv holds the final ones.
 
     A run whose estimated work exceeds the engine's budget is refused with a ScenarioError before

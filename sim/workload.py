@@ -196,7 +196,7 @@ class Population:
     read_member_weights: np.ndarray
     lookups_per_read: float
     # per conversation, an upper bound (float32, rounded up) of its members' send and read member
-    # weights: the fast engine draws a member by rejection against it (sim/arrays/placement.py)
+    # weights: the calendar engine draws a member by rejection against it (sim/arrays/placement.py)
     send_member_max: np.ndarray | None = None
     read_member_max: np.ndarray | None = None
     inbox_offsets: np.ndarray | None = None

@@ -196,7 +196,7 @@ def test_help_names_what_each_option_takes(command: str) -> None:
     assert result.exit_code == 0
     assert "<str>" not in result.stdout
     if command in ("run", "sweep", "compare"):
-        for metavar in ("SECONDS", "SECONDS|auto", "FOLDER", "des|fast"):
+        for metavar in ("SECONDS", "SECONDS|auto", "FOLDER", "des|calendar|auto"):
             assert metavar in result.stdout, metavar
         assert "--force" in result.stdout
 
@@ -231,10 +231,10 @@ def test_numba_cache_root_is_the_users_cache(tmp_path: Path) -> None:
     assert numba_cache_root({"XDG_CACHE_HOME": "relative"}, home) == home / ".cache" / "capsim" / "numba"
 
 
-def test_fast_engine_cache_is_outside_the_source_tree(tmp_path: Path) -> None:
+def test_compiled_kernels_cache_is_outside_the_source_tree(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), MPLCONFIGDIR=str(tmp_path / "mpl"))
-    proc = subprocess.run([sys.executable, "-c", "import sim.fast, numba; print(numba.config.CACHE_DIR)"],
+    proc = subprocess.run([sys.executable, "-c", "import sim.calendar, numba; print(numba.config.CACHE_DIR)"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     cache = Path(proc.stdout.strip())

@@ -367,23 +367,23 @@ def test_cli_sweep_and_compare(tmp_path: Path) -> None:
     assert (tmp_path / "cmp" / "compare.md").exists() and "B - A" in res.output
 
 
-def test_experiments_run_on_the_fast_engine(tmp_path: Path) -> None:
-    """Replications, sweeps and comparisons take --engine fast: every run is the fast engine's, and
+def test_experiments_run_on_the_calendar_engine(tmp_path: Path) -> None:
+    """Replications, sweeps and comparisons take --engine calendar: every run is the calendar's, and
     a real difference is still found with common random numbers (counter-based draws)."""
     arms = plan_compare(MM1, None, [], ["gateway.service_ms={dist: exponential, mean: 0.8}"],
                         ["gateway.service_ms={dist: exponential, mean: 1.0}"],
                         ["duration_s=3", "warmup_s=0.5"])
-    comparison = run_compare(arms, 4, LocalExecutor(1), engine="fast")
-    assert comparison.a.summary["engine"] == comparison.b.summary["engine"] == "fast"
+    comparison = run_compare(arms, 4, LocalExecutor(1), engine="calendar")
+    assert comparison.a.summary["engine"] == comparison.b.summary["engine"] == "calendar"
     row = next(r for r in comparison.rows() if r.metric == "latency_ms.send.mean")
     assert row.verdict == "B higher" and row.diff.low > 0
     res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--replications", 2, "--workers", 1,
-               "--engine", "fast", "--quiet", "--out", tmp_path / "run")
+               "--engine", "calendar", "--quiet", "--out", tmp_path / "run")
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["engine"] == "fast" and summary["replications"]["count"] == 2
+    assert summary["engine"] == "calendar" and summary["replications"]["count"] == 2
     res = _cli("sweep", MM1, "--set", "workload.sends_per_sec=300,600", "--duration", 2, "--warmup", 0.5,
-               "--workers", 1, "--engine", "fast", "--quiet", "--out", tmp_path / "sweep")
+               "--workers", 1, "--engine", "calendar", "--quiet", "--out", tmp_path / "sweep")
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
     assert sorted(set(table["point"])) == [0, 1] and (table["status"] == "ok").all()
@@ -391,10 +391,11 @@ def test_experiments_run_on_the_fast_engine(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["run", MM1, "--replications", "0"], "--replications 0: allowed: a whole number >= 1"),
-    (["sweep", MM1, "--set", "workload.sends_per_sec=1,2", "--warmup", "auto", "--engine", "fast"],
+    (["sweep", MM1, "--set", "workload.sends_per_sec=1,2", "--warmup", "auto", "--engine", "calendar"],
      "warmup_s: auto is resolved by a pilot run"),
-    (["compare", ROOT / "scenarios" / "retry-storm.yaml", "--b", "seed=2", "--engine", "fast"],
-     "retries are not supported by the fast engine"),
+    (["compare", MM1, "--b", "seed=2", "--engine", "calendar", "--set",
+      "faults=[{kind: gc_pauses, component: gateway, count: 1, pause_ms: 0.01, every_s: 0.0001, start_s: 0,"
+      " duration_s: 1}]"], "10,000 GC pauses per node; the calendar engine"),
     (["compare", MM1, "--b", "seed=2", "--engine", "warp"], "--engine warp: unknown engine"),
     (["sweep", MM1, "--set", "workload.sends_per_sec=1,2", "--workers", "x"], "--workers x: allowed"),
     (["sweep", MM1, "--duration", "2", "--warmup", "0.5"], "nothing to sweep"),

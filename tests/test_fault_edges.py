@@ -121,7 +121,7 @@ ALL_WRITES = ["sample=0.25", "duration_s=12", "warmup_s=1", "workload.sends_per_
 OVERLAP = faults(crash([0], start=2.0, duration=4.0), crash([0], start=4.0, duration=6.0))  # [2, 6), [4, 10)
 
 
-@pytest.mark.parametrize("engine", ["des", "fast"])
+@pytest.mark.parametrize("engine", ["des", "calendar"])
 def test_overlapping_crashes_keep_the_node_down_until_the_last_ends(engine: str) -> None:
     ts = simulate(load_scenario(SMALL, [*ALL_WRITES, OVERLAP]), engine=engine).timeseries
     for _, row in ts.iterrows():  # the window ending at t_s covers [t_s - 1, t_s), by completion time
@@ -178,7 +178,7 @@ def test_des_overlapping_gc_pauses_hold_capacity_at_zero_until_the_last_ends() -
     assert cap == [0, 0, 0, sc.cassandra.workers]
 
 
-def test_fast_windows_of_overlapping_crashes_are_one_down_window() -> None:
+def test_array_windows_of_overlapping_crashes_are_one_down_window() -> None:
     sc = load_scenario(SMALL, [*NO_TRAFFIC, OVERLAP])
     windows = fault_windows(sc, {"cassandra": 0}, {"cassandra": 3}, [8, 8, 8])
     w = windows[0]
@@ -192,7 +192,7 @@ def test_fast_windows_of_overlapping_crashes_are_one_down_window() -> None:
     assert last_recovery(S.ints, S.win, np.int64(0), 10.5) == 10.0
 
 
-def test_fast_crashes_that_touch_are_a_recovery_as_in_the_des() -> None:
+def test_array_crashes_that_touch_are_a_recovery_as_in_the_des() -> None:
     sc = load_scenario(SMALL, [*NO_TRAFFIC, faults(crash([0], start=2.0, duration=2.0),
                                                    crash([0], start=4.0, duration=2.0))])
     w = fault_windows(sc, {"cassandra": 0}, {"cassandra": 3}, [8, 8, 8])[0]

@@ -2,7 +2,8 @@
 narrower than the histogram's resolution, and P(wait) with the mean queue wait in every output.
 
 The Erlang C checks of P(wait) and the mean wait are with the other closed forms: tests/test_queueing.py
-(the DES) and tests/test_fast.py (the fast engine), both on scenarios/validation/mmc.yaml.
+(the DES, scenarios/validation/mmc.yaml) and tests/test_calendar.py (the calendar engine,
+scenarios/validation/design-mmc.yaml).
 """
 
 from __future__ import annotations

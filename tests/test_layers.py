@@ -36,14 +36,14 @@ def _modules(folder: str = "") -> list[Path]:
 
 
 def test_the_detector_sees_every_spelling(tmp_path: Path) -> None:
-    probe = tmp_path / "sim" / "fast" / "probe.py"
+    probe = tmp_path / "sim" / "calendar" / "probe.py"
     probe.parent.mkdir(parents=True)
     probe.write_text("import sim.des.engine\nfrom sim.des import station\nfrom ..des.kafka import x\n")
     assert [m for m, _ in _imports(probe, tmp_path)] == ["sim.des.engine", "sim.des", "sim.des.kafka"]
 
 
 def test_no_engine_imports_another() -> None:
-    engines = ("des", "fast", "calendar")
+    engines = ("des", "calendar")
     for engine in engines:
         others = [f"sim.{e}" for e in engines if e != engine]
         for path in _modules(engine):
@@ -53,15 +53,15 @@ def test_no_engine_imports_another() -> None:
 
 def test_the_shared_array_primitives_import_no_engine() -> None:
     for path in _modules("arrays"):
-        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.fast", "sim.calendar")]
+        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.calendar")]
         assert not bad, f"{path.relative_to(SIM)} imports an engine: {bad}"
 
 
 def test_only_the_registry_knows_the_engines() -> None:
     for path in _modules():
-        if path.parts[-2] in ("des", "fast", "calendar") or path.name == "engines.py":
+        if path.parts[-2] in ("des", "calendar") or path.name == "engines.py":
             continue
-        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.fast", "sim.calendar")]
+        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.calendar")]
         assert not bad, f"{path.relative_to(SIM)} imports an engine directly: {bad}"
 
 
@@ -87,13 +87,13 @@ def test_nothing_in_sim_imports_the_cli() -> None:
 def test_the_system_model_knows_no_engine_and_no_result() -> None:
     """sim/system/ is what both engines consume: it imports neither, nor anything built on runs."""
     for path in _modules("system"):
-        above = ("sim.des", "sim.fast", "sim.result", "sim.report", "sim.experiments", "sim.engines")
+        above = ("sim.des", "sim.calendar", "sim.result", "sim.report", "sim.experiments", "sim.engines")
         bad = [m for m, _ in _imports(path) if _under(m, *above)]
         assert not bad, f"{path.relative_to(SIM)} imports {bad}"
 
 
 def test_the_engines_take_flows_from_the_system() -> None:
     """Both engines compile the scenario through sim.system (one home for placement and flows)."""
-    for engine in ("des", "fast"):
+    for engine in ("des", "calendar"):
         imported = {m for path in _modules(engine) for m, _ in _imports(path)}
         assert any(m.startswith("sim.system") for m in imported), engine

@@ -64,8 +64,7 @@ def _scenario(name: str, overrides: list[str] | None = None) -> Scenario:
 
 def _run(job: Job) -> Summary:
     """One simulation run (a top-level function so a process pool can call it), on the DES: this file
-    validates the reference (the calendar's closed forms are tests/test_calendar.py's, the fast
-    engine's tests/test_fast.py's)."""
+    validates the reference (the calendar's closed forms are tests/test_calendar.py's)."""
     name, overrides, drain = job
     return simulate(_scenario(name, list(overrides)), drain=drain, engine="des").summary
 

@@ -63,7 +63,8 @@ def test_sweep_refuses_a_fleet_count_the_cell_cannot_follow() -> None:
     assert "cassandra (cassandra.nodes=400: 3 of 400 simulated, load factor 0.333x" in text
     assert "cassandra.nodes=1200: 3 of 1,200 simulated, load factor 1x" in text
     # 3/400 = 0.0075 is the smallest F giving 400 nodes RF = 3 exact nodes; 1,200 then get 9 exactly
-    assert "allowed: --sample 0.0075 (the smallest" in text and "or --engine fast --sample 1" in text
+    assert "allowed: --sample 0.0075 (the smallest" in text
+    assert "or --sample 1 (every request, on the calendar engine)" in text
     assert "\n" not in text
 
 

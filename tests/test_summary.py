@@ -28,7 +28,7 @@ def _text(summary: dict[str, Any]) -> str:
     return json.dumps(json_safe(summary), indent=2)
 
 
-@pytest.fixture(scope="module", params=["des", "fast"])
+@pytest.fixture(scope="module", params=["des", "calendar"])
 def result(request: pytest.FixtureRequest) -> Any:
     slos = ("slo=[{metric: latency_ms.read.p99, max: 100}, "
             "{metric: components.redis.utilization_max, max: 0.9}]")

@@ -1,4 +1,4 @@
-"""Compiled array primitives the array engines share (sim/fast, sim/calendar): FIFO multi-server
+"""Compiled array primitives the calendar engine (sim/calendar) uses: FIFO multi-server
 stations served on arrival (station.py), counter-based random numbers (rng.py), bulk recording in
 the shapes sim/result.py reads (record.py), and faults as stations' capacity windows (windows.py).
 Neither engine owns them; no engine is imported here. Importing it keeps their compiled kernels
@@ -23,7 +23,7 @@ def numba_cache_root(environ: dict[str, str] | os._Environ[str], home: Path) -> 
     return base / "capsim" / "numba"
 
 
-COMPILED = ("arrays", "fast", "calendar")  # the packages of sim/ with numba kernels
+COMPILED = ("arrays", "calendar")  # the packages of sim/ with numba kernels
 
 
 def sources_digest(sim_dir: Path) -> str:

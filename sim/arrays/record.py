@@ -1,4 +1,4 @@
-"""What the array engines (sim/fast, sim/calendar) measure, in the shapes sim/result.py reads from the DES.
+"""What the calendar engine (sim/calendar) measures, in the shapes sim/result.py reads from the DES.
 
 Requests are recorded in bulk when their outcome is known: counters, latency histograms
 (bucketed by compiled code in sim/histogram.py's layout, then handed over as `Histogram`s),

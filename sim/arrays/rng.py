@@ -4,7 +4,7 @@ The array engines never keep a generator's state: the service time of replica 2 
 81,723 at Cassandra is `sample(dist, key("cassandra.write.svc"), 81723, 2)` wherever and whenever
 it is computed. That makes results independent of the order work is done in (chunk length,
 slices, which station is processed first) and lets a lower bound of a later delay be computed
-before the job exists (sim/fast/storage.py uses that to order Redis and Cassandra work).
+before the job exists.
 
 The bits come from two rounds of the splitmix64 finaliser over (key + id * golden) and (+ index),
 the construction of SplitMix/`SeedSequence`-style counter generators; a uniform is the top 53

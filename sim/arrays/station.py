@@ -25,8 +25,8 @@ events, and the same start times as any work-conserving FIFO c-server queue (the
   (start > arrival) and their summed wait (P(wait), mean wait), and per fleet bucketed like
   sim/histogram.py.
 
-The recursion needs each station's arrivals in time order: sim/fast/order.py sorts them; the calendar
-engine (sim/calendar) takes events in time order.
+The recursion needs each station's arrivals in time order: the calendar engine (sim/calendar) takes
+events in time order.
 """
 
 from __future__ import annotations

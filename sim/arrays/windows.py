@@ -8,7 +8,7 @@ fails, work in service fails when it would have ended, arrivals are refused). Wh
 overlap, DOWN wins, slow factors multiply and a pause holds capacity at 0, as in the DES
 (sim/des/faults.py): a station hit by overlapping crashes is one DOWN window from the first's
 start to the last's end, so it recovers (and a Redis shard restarts empty) once, at that end.
-Other kinds are refused (sim/fast/support.py, sim/calendar/support.py).
+Other kinds are refused (sim/calendar/support.py).
 """
 
 from __future__ import annotations

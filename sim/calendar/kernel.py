@@ -256,7 +256,7 @@ def run(t_end: float,
         err_breaker: np.int64,
         # crashes: when each cached key was last refilled, hints waiting for each Cassandra node
         filled_at: np.ndarray, hints: np.ndarray,
-        # stations (sim/fast/station.Stations)
+        # stations (sim/arrays/station.Stations)
         s_ints: np.ndarray, s_floats: np.ndarray, s_free: np.ndarray, s_ring: np.ndarray, s_win: np.ndarray,
         s_waits: np.ndarray, s_wait_stats: np.ndarray, s_glob: np.ndarray, s_counts: np.ndarray,
         # the chunk's client arrivals (time order), the calendar and the pools

@@ -2,7 +2,7 @@
 k-th replica reply for the consistency level.
 
 The token ring (vnodes, RF replicas per key, one per zone while zones are left) is
-sim/placement.py's, shared with the fast engine. Routing is token-aware: the coordinator is a
+sim/placement.py's, shared with the calendar engine. Routing is token-aware: the coordinator is a
 replica, and its own work is folded into the replica service time.
 
 A write goes to the live replicas and succeeds at the k-th reply; a read goes to k live replicas

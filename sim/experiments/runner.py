@@ -53,7 +53,7 @@ def run_points(points: Sequence[Scenario | PointFailure], replications: int | No
                force: bool = False) -> list[Replicated | PointFailure]:
     """Run every point `replications` times (None: once, with its own seed) on `engine` and
     combine (`auto`: the engine `resolve_engine` picks for all the points). Pilots for automatic
-    warm-ups run on the DES (the fast and calendar engines refuse `auto`).
+    warm-ups run on the DES (the calendar engine refuses `auto`).
     `force` lets every run past the work budget (sim/budget.py; never past the memory bound)."""
     executor = executor or LocalExecutor(1)
     failed: dict[int, PointFailure] = {i: p for i, p in enumerate(points) if isinstance(p, PointFailure)}

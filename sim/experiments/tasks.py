@@ -25,7 +25,7 @@ class RunTask:
     point: int  # which scenario of the experiment
     replication: int
     pilot: bool = False  # pilots only need the per-window series
-    engine: str = "des"  # sim.simulate's engine: des, fast or calendar (run_points resolves auto first)
+    engine: str = "des"  # sim.simulate's engine: des or calendar (run_points resolves auto first)
     force: bool = False  # run past the work budget (sim/budget.py; never past the memory bound)
 
 

@@ -44,8 +44,8 @@ STATIC = Path(__file__).parent / "static"
 UPLOAD_NAME = "upload.yaml"
 KEEP_SCENARIOS = 100
 # The web app runs on the DES, not on the default (auto): the live per-instance heat map reads the
-# DES's per-window utilization rows (its on_window rows' `utilization`), which the calendar and fast
-# engines do not produce, and the DES runs every behaviour the knobs reach (fan-out on read, hedged
+# DES's per-window utilization rows (its on_window rows' `utilization`), which the calendar
+# engine does not produce, and the DES runs every behaviour the knobs reach (fan-out on read, hedged
 # reads and lost data too). The run's child (sim/web/runs.py) runs on "des" too, and the downloaded
 # scenario.yaml's header names `--engine des` so that `capsim run` reproduces the web run.
 ENGINE = "des"
