@@ -939,7 +939,7 @@ def run(t_end: float,
                     _release(req_free, state, P_REQ, r)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64, ec: np.ndarray, wl: int,
             wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray) -> int:
     """A call that fails at once (rate limited, too few replicas, no partition leader): its frame
@@ -952,7 +952,7 @@ def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64
     return wl + 1
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray, wl_f: np.ndarray,
          wl_e: np.ndarray) -> int:
     """A produce's answer to its producer: the frame waiting on it, or its edge call's attempt."""
@@ -963,7 +963,7 @@ def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray,
     return wl + 1
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
           state: np.ndarray, flow_i: np.ndarray, r: np.int64, then: np.int64, link: np.int64,
           att: np.int64) -> np.int64:

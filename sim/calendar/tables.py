@@ -61,7 +61,7 @@ MARGIN = 1 << 14  # free rows every pool keeps before an event is taken
 OK = -1  # a step's outcome without error
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _push(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
           t: float, k: np.int64, x: np.int64, y: np.int64) -> None:
     i = state[S_HEAP_N]
@@ -105,21 +105,21 @@ def _tick(state: np.ndarray) -> np.int64:
     return i
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _alloc(free: np.ndarray, state: np.ndarray, pool: int) -> np.int64:
     top = state[S_TOP0 + pool] - 1
     state[S_TOP0 + pool] = top
     return free[top]
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _release(free: np.ndarray, state: np.ndarray, pool: int, row: np.int64) -> None:
     top = state[S_TOP0 + pool]
     free[top] = row
     state[S_TOP0 + pool] = top + 1
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: np.int64) -> float:
     """sim/arrays/rng.py's `sample` of distribution row d, read element by element: slicing the tables
     would create array views, whose reference counting costs more than the draw."""
@@ -143,7 +143,7 @@ def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: 
     return x * dists[d, 5]
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
            state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64, link: np.int64) -> np.int64:
     """A new frame of the parent's request at `node`, with the parent's keys (a branch, a member, a
@@ -169,7 +169,7 @@ def _win(t: float, window_s: float, nw: np.int64) -> np.int64:
     return w if w < nw else nw
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _pick(c: np.int64, now: float, comps: np.ndarray, state: np.ndarray, key_comp: np.ndarray,
           s_ints: np.ndarray, s_win: np.ndarray) -> np.int64:
     """An instance of component c for the next call, never a crashed one while another is up (a
