@@ -44,7 +44,7 @@ WORK_BUDGET: dict[str, float] = {"des": 2e9, "calendar": 5e10}
 
 BYTES_PER_USER = 64  # activity and membership weights, rate-limit buckets (float64 arrays)
 BYTES_PER_CONVERSATION = 64  # size, group flag, send and read weights
-BYTES_PER_MEMBERSHIP = 16  # (conversation, user) pairs kept for inbox reads (fan-out on read)
+BYTES_PER_MEMBERSHIP = 4  # an inbox entry (an int32 conversation id) kept for inbox reads (fan-out on read)
 BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
 BYTES_PER_VNODE = 32  # a token on Cassandra's ring
 BYTES_PER_KEY = 16  # a design key space's cell key: its weight and its cumulative weight (float64)

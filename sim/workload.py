@@ -29,7 +29,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -103,7 +103,6 @@ def popularity(weights: np.ndarray, rng: np.random.Generator) -> Callable[[], in
 
 MEMBER_SLOT_BITS = 20  # member slot j of conversation c hashes the id c << 20 | j
 _SALT_MEMBERS = 2
-_CHUNK_MEMBERSHIPS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -157,21 +156,6 @@ def member_ids(conv: np.ndarray, slot: np.ndarray, n_users: int) -> np.ndarray:
     """User id in member slot `slot` of conversation `conv` (vectorised)."""
     ids = conv.astype(np.uint64) * np.uint64(1 << MEMBER_SLOT_BITS) + slot.astype(np.uint64)
     return (hash_keys(ids, salt=_SALT_MEMBERS) % np.uint64(n_users)).astype(np.int64)
-
-
-def _memberships(sizes: np.ndarray, n_users: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(conversation, user) for every membership, in chunks of about _CHUNK_MEMBERSHIPS."""
-    ends = np.cumsum(sizes)
-    start_conv = 0
-    while start_conv < sizes.size:
-        base = ends[start_conv - 1] if start_conv else 0
-        stop = int(np.searchsorted(ends, base + _CHUNK_MEMBERSHIPS, side="right"))
-        stop = max(stop, start_conv + 1)
-        conv = np.repeat(np.arange(start_conv, stop, dtype=np.int64), sizes[start_conv:stop])
-        first = np.concatenate([[0], np.cumsum(sizes[start_conv:stop])[:-1]])
-        slot = np.arange(conv.size, dtype=np.int64) - np.repeat(first, sizes[start_conv:stop])
-        yield conv, member_ids(conv, slot, n_users)
-        start_conv = stop
 
 
 @dataclass(frozen=True)
@@ -231,7 +215,7 @@ class Population:
             read_w = _with_hot(reads, n_conv, read_hot)
         offsets = members_of = None
         if inbox_reads:
-            offsets, members_of = _inbox(sizes, n_users)
+            offsets, members_of = _inbox(sizes, degree, n_users, salt)
         return cls(users=n_users, conversations=conv, user_weights=activity, send_weights=send_w,
                    read_weights=read_w, send_member_weights=send_mw, read_member_weights=read_mw,
                    lookups_per_read=lookups, send_member_max=_upper_f32(send_max),
@@ -314,14 +298,24 @@ def _upper_f32(x: np.ndarray) -> np.ndarray:
     return np.where(y.astype(np.float64) < x, np.nextafter(y, np.float32(np.inf)), y)
 
 
-def _inbox(sizes: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's conversations, as offsets into one array sorted by user."""
-    convs, users = zip(*_memberships(sizes, n_users), strict=True)
-    conv = np.concatenate(convs)
-    user = np.concatenate(users)
-    order = np.argsort(user, kind="stable")
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(user, minlength=n_users))]).astype(np.int64)
-    return offsets, conv[order].astype(np.int64)
+@nb.njit(cache=False)
+def _inbox(sizes: np.ndarray, degree: np.ndarray, n_users: int,
+           salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's conversations (a conversation once per member slot the user holds in it), as
+    offsets (int64, one per user and one past the end) into one int32 array sorted by user, each
+    user's in conversation order: a counting sort over the members' hashes, so nothing the size of
+    every membership is kept but the answer (4 bytes a membership)."""
+    offsets = np.zeros(n_users + 1, np.int64)
+    for m in range(n_users):
+        offsets[m + 1] = offsets[m] + np.int64(degree[m])
+    cursor = offsets[:-1].copy()
+    conv = np.empty(offsets[n_users], np.int32)
+    for c in range(sizes.size):
+        for j in range(sizes[c]):
+            m = _member(c, j, n_users, salt)
+            conv[cursor[m]] = c
+            cursor[m] += 1
+    return offsets, conv
 
 
 def draw_member(members: np.ndarray, weights: np.ndarray, u: float) -> int:

@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from agreement import disagreements, welch
 from conftest import PoolMap
 from scipy import stats
 
 import sim.calendar.engine as calendar_engine
 from sim import load_scenario, simulate
-from sim.histogram import GROWTH
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATION = ROOT / "scenarios" / "validation"
@@ -60,7 +60,6 @@ ALPHA = 0.001
 R = 10  # replications for the closed forms
 T_CRIT = float(stats.t.ppf(1 - ALPHA / 2, R - 1))  # 4.781
 R_AGREE = 6  # replications per engine for calendar vs DES
-HIST = math.sqrt(GROWTH) - 1  # the histogram's relative quantile error, per engine
 
 Summary = dict[str, Any]
 Job = tuple[str, str, tuple[str, ...], bool]  # scenario path, engine, overrides, drain
@@ -97,16 +96,6 @@ def near_theory(label: str, values: list[float], theory: float) -> None:
     assert abs(mean - theory) <= T_CRIT * se, (
         f"{label}: {mean:.6g} vs theory {theory:.6g}, off by {abs(mean - theory):.3g} > "
         f"T_CRIT x SE = {T_CRIT * se:.3g}")
-
-
-def welch(a: list[float], b: list[float], alpha: float) -> tuple[float, float, float]:
-    """(difference of means, SE of the difference, two-sided Student-t critical value at alpha and
-    the Welch-Satterthwaite degrees of freedom)."""
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
-    se = math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1)) if se > 0 else 1.0
-    return float(xa.mean() - xb.mean()), se, float(stats.t.ppf(1 - alpha / 2, df))
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,22 +243,16 @@ def test_calendar_agrees_with_the_des(agreement_runs: dict[tuple[str, str], list
     cal, des = agreement_runs[(name, "calendar")], agreement_runs[(name, "des")]
     figures = _figures(des[0])
     assert [f[0] for f in figures] == [f[0] for f in _figures(cal[0])]
-    alpha = ALPHA / len(figures)  # Bonferroni: the design's figures are one family at 0.001
-    failures = []
-    for label, get, quantile in figures:
-        flow = label.split(".")[1]
-        if label.startswith("latency_ms") and min(s["latency_ms"][flow]["count"] for s in cal + des) == 0:
-            print(f"{name} {label}: skipped, a replication saw no {flow} request")
+    measured = []
+    for figure in figures:
+        flow = figure[0].split(".")[1]
+        if figure[0].startswith("latency_ms") and min(s["latency_ms"][flow]["count"] for s in cal + des) == 0:
+            print(f"{name} {figure[0]}: skipped, a replication saw no {flow} request")
             continue
-        a, b = [get(s) for s in cal], [get(s) for s in des]
-        diff, se, t = welch(a, b, alpha)
-        tol = t * se + (HIST * (abs(np.mean(a)) + abs(np.mean(b))) if quantile else 0.0)
-        line = (f"{name} {label}: calendar {np.mean(a):.5g}, des {np.mean(b):.5g}, difference {diff:+.3g}, "
-                f"tolerance {tol:.3g} (t {t:.2f} x SE {se:.3g})")
-        print(line)
-        if not abs(diff) <= tol:
-            failures.append(line)
-    assert not failures, f"{len(failures)} of {len(figures)} figures disagree:\n" + "\n".join(failures)
+        measured.append(figure)
+    # Bonferroni: the design's figures are one family at 0.001
+    failures = disagreements(name, measured, cal, des, ALPHA)
+    assert not failures, f"{len(failures)} of {len(measured)} figures disagree:\n" + "\n".join(failures)
 
 
 # --------------------------------------------------------------------------------------------

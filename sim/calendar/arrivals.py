@@ -1,7 +1,7 @@
 """A client flow's arrivals for the calendar engine: Poisson (or evenly spaced) times drawn ahead
 in blocks of a fixed size, so they do not depend on the chunk length; load spikes as a change of
 time; and each request's keys (a design's by its space's popularity, the messaging preset's from
-its member-based population)."""
+its member-based population: a conversation and one of its members, or a reader)."""
 
 from __future__ import annotations
 
@@ -70,13 +70,17 @@ class Source:
     def keys(self, n: int, prog: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(key, user, member slot) of the next n requests: a design's key by its space's popularity
         (or a fresh one); the messaging preset's conversation by its send or read rate, then its
-        sender or reader among the members (sim/workload.py's population)."""
+        sender or reader among the members, or under fan-out on read a reader by activity
+        (sim/workload.py's population)."""
         zeros = np.zeros(n, np.int64)
         if self.draw == "new":
             return self.key_rng.integers(0, self.n_keys, n).astype(np.int64), zeros, zeros
         if self.draw == "popular":
             k = np.searchsorted(self.cdf, self.key_rng.random(n), side="right")
             return np.minimum(k, self.n_keys - 1).astype(np.int64), zeros, zeros
+        if self.draw == "reader":  # the user is the key: the read flow's space is "user"
+            user = prog.popularity["reader"].draw(self.key_rng.random(n))
+            return user, user, zeros
         pop = prog.population
         assert pop is not None
         conv = prog.popularity[self.draw].draw(self.key_rng.random(n))

@@ -24,7 +24,6 @@ import math
 import numba as nb
 import numpy as np
 
-from sim.arrays.placement import member
 from sim.arrays.rng import uniform
 from sim.arrays.station import WIN0, WIN1, _window_at, is_down, last_recovery, serve
 from sim.calendar.consumers import pump
@@ -44,6 +43,7 @@ from sim.calendar.edges import (
     breaker_allows,
     breaker_records,
 )
+from sim.calendar.fans import related, related_key
 from sim.calendar.program import (
     C_ACKS,
     C_BASE,
@@ -249,7 +249,7 @@ def run(t_end: float,
         dists: np.ndarray, dvals: np.ndarray, routes: np.ndarray, replicas: np.ndarray, cdfs: np.ndarray,
         space_i: np.ndarray, hit_p: np.ndarray, flow_i: np.ndarray, hop_d: np.int64, key_hop: np.uint64,
         key_node: np.ndarray, key_comp: np.ndarray, recipients: np.ndarray, n_users: np.int64,
-        member_salt: np.uint64,
+        member_salt: np.uint64, inbox_off: np.ndarray, inbox_conv: np.ndarray,
         # policies: edge per (caller + 1, callee) and per client flow, parameters, counters, breakers
         edge_of: np.ndarray, client_edge: np.ndarray, ep: np.ndarray, ex: np.ndarray, ef: np.ndarray,
         bk_tot: np.ndarray, bk_bad: np.ndarray, key_jitter: np.uint64, err_timeout: np.int64,
@@ -676,9 +676,8 @@ def run(t_end: float,
                     extra = 0.0
                     if node_f[node] > 0.0 and nodes[node, N_A] >= 0:
                         fan = nodes[node, N_A]
-                        if nodes[fan, N_B] == 1:  # every member but the sender: the conversation's recipients
-                            n = np.int64(recipients[fr_keys[f, nodes[fan, N_C]]])
-                        else:
+                        n = related(fan, f, nodes, fr_keys, recipients, inbox_off)  # recipients, an inbox
+                        if n < 0:  # a group's size, drawn now and kept for its fan-out
                             i = _tick(state)
                             n = max(0, round(_draw(dists, dvals, nodes[fan, N_DIST], key_node[fan, 0], i)))
                             rq[r, RQ_FAN_NODE] = fan
@@ -836,16 +835,17 @@ def run(t_end: float,
                     if awaited == 0:
                         _release(jn_free, state, P_JOIN, jn_row)
                 elif kind == K_FANOUT:
-                    members = nodes[node, N_B] == 1  # a conversation's members, but the sender
-                    if members:
-                        conv = fr_keys[f, nodes[node, N_C]]
-                        n = np.int64(recipients[conv])
-                    elif rq[r, RQ_FAN_NODE] == node:
-                        n = rq[r, RQ_FAN_N]
-                        rq[r, RQ_FAN_NODE] = -1
-                    else:
-                        i = _tick(state)
-                        n = max(0, round(_draw(dists, dvals, nodes[node, N_DIST], key_node[node, 0], i)))
+                    # a conversation's members but the sender, a user's conversations (sim/calendar/fans.py),
+                    # or a group's members, drawn
+                    n = related(node, f, nodes, fr_keys, recipients, inbox_off)
+                    relation = n >= 0
+                    if not relation:
+                        if rq[r, RQ_FAN_NODE] == node:
+                            n = rq[r, RQ_FAN_N]
+                            rq[r, RQ_FAN_NODE] = -1
+                        else:
+                            i = _tick(state)
+                            n = max(0, round(_draw(dists, dvals, nodes[node, N_DIST], key_node[node, 0], i)))
                     head = nodes[node, N_A]
                     if n == 0 or head < 0:
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, OK
@@ -868,8 +868,9 @@ def run(t_end: float,
                     sp_n, sp_off = space_i[slot, 0], space_i[slot, 1]
                     sender = rq[r, RQ_SLOT]
                     for m in range(n):
-                        if members:
-                            who = member(conv, m if m < sender else m + 1, n_users, member_salt)
+                        if relation:
+                            who = related_key(node, f, m, sender, nodes, fr_keys, inbox_off, inbox_conv,
+                                              n_users, member_salt)
                         else:
                             i = _tick(state)
                             u = uniform(key_node[node, 1], i, np.int64(0))

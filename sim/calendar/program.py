@@ -51,6 +51,9 @@ K_GATEWAY, K_SERVICE, K_CASSANDRA, K_REDIS, K_PRODUCE, K_PARALLEL, K_FANOUT, K_C
 # columns of `nodes`
 (N_KIND, N_COMP, N_NEXT, N_ROUTE, N_SLOT, N_DIST, N_A, N_B, N_C, N_D) = range(10)
 NODE_COLS = 10
+# a fan-out node's N_B: over what (a group's drawn members otherwise); N_C is then the slot of the key
+# it reads (the conversation whose members, the user whose inbox)
+FAN_MEMBERS, FAN_INBOX = 1, 2
 # columns of `comps`
 (C_KIND, C_BASE, C_COUNT, C_BALANCER, C_RR, C_RF, C_WRITE_K, C_READ_K, C_DIST_A, C_DIST_B, C_RING,
  C_PARTS, C_PART_OFF, C_CONS_COMP, C_CONS_OFF, C_MAX_IN_FLIGHT, C_ACKS, C_TRIGGER, C_CONS_NODE, C_RL_OFF,
@@ -101,7 +104,8 @@ class Program:
     recoveries: list[tuple[float, int, int]] = field(default_factory=list)  # Cassandra nodes coming back:
     # (time, station, component), when their hints replay
     # the messaging preset: its member-based population (sim/workload.py), each conversation's
-    # recipients, users in the cell, the member hash's salt and the arrivals' draws by flow
+    # recipients, users in the cell, the member hash's salt and the arrivals' draws by flow; under
+    # fan-out on read each user's inbox (the population's CSR: offsets per user into conversation ids)
     # resilience policies (sim/calendar/edges.py): per (caller + 1, callee) and per client flow the
     # edge's index (-1: none), and per edge its parameters; the client edges' own failures' codes
     edge_names: list[str] = field(default_factory=list)
@@ -116,6 +120,8 @@ class Program:
     member_salt: np.uint64 = field(default_factory=lambda: np.uint64(0))
     popularity: dict[str, Popularity] = field(default_factory=dict)
     mix: dict[str, float] = field(default_factory=dict)
+    inbox_off: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int64))
+    inbox_conv: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int32))
 
 
 class _Builder:
@@ -158,12 +164,15 @@ def build(scenario: Scenario) -> Program:
             b.cause(f"{name}.{err}")
 
     # key spaces: cell keys and their cumulative popularity (the messaging preset's keys come from
-    # its population instead: conversations by their send or read rate, then a member)
+    # its population instead: conversations by their send or read rate, then a member; or, under
+    # fan-out on read, a reader by activity, who loads their inbox)
     messaging = system.preset == "messaging"
     pop: Population | None = None
     if messaging:
+        gs = sc.group_service  # the DES's rule (sim/des/engine.py `_keys`)
+        inbox_reads = bool(gs.enabled and gs.fan_out == "read")
         pop = Population.build(sc.workload, cell.users, cell.conversations, cell.sample,
-                               stream_rngs(seed)["conversations"])
+                               stream_rngs(seed)["conversations"], inbox_reads=inbox_reads)
         space_n = {"user": cell.users, "conversation": int(pop.conversations.recipients.size)}
     else:
         space_n = {name: cell_keys(space, cell.sample) for name, space in system.keys.items()}
@@ -381,8 +390,11 @@ def build(scenario: Scenario) -> Program:
         assert isinstance(step, FanOut)
         n = new_node(K_FANOUT)
         if step.relation == "conversation_members":  # every member of the conversation but the sender
-            b.nodes[n][N_B] = 1
+            b.nodes[n][N_B] = FAN_MEMBERS
             b.nodes[n][N_C] = si["conversation"]
+        elif step.relation == "user_conversations":  # every conversation of the user (their inbox)
+            b.nodes[n][N_B] = FAN_INBOX
+            b.nodes[n][N_C] = si["user"]
         elif step.relation == "group" and step.members is not None:
             b.nodes[n][N_DIST] = b.dist(compile_dist(step.members))
         else:  # pragma: no cover - refused by sim/calendar/support.py
@@ -455,12 +467,16 @@ def build(scenario: Scenario) -> Program:
     _edges(prog, b, ci, fi)
     if pop is not None:
         prog.population = pop
-        prog.recipients = pop.conversations.recipients.astype(np.int32)
+        prog.recipients = np.asarray(pop.conversations.recipients, np.int32)  # (no copy: int32 already)
         prog.n_users = cell.users
         prog.member_salt = salt_mixed(2)  # sim.workload.member_ids's salt
         prog.popularity = {"sender": Popularity(pop.send_weights),
                            "conversation_reader": Popularity(pop.read_weights)}
         prog.mix = pop.mix()
+        if pop.inbox_offsets is not None and pop.inbox_conversations is not None:  # the population's own
+            prog.inbox_off = pop.inbox_offsets  # arrays: int64 offsets, int32 conversation ids
+            prog.inbox_conv = pop.inbox_conversations
+            prog.popularity["reader"] = Popularity(pop.user_weights)
     return prog
 
 

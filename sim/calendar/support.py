@@ -4,13 +4,14 @@ refused in one line each (`--engine auto` then picks another engine and says why
 It interprets the system's flows (sim/system/model.py): calls to gateways, services, Cassandra,
 Redis and Kafka, parallel joins, fan-outs, cache lookups with their miss branch and fill, and
 Kafka-triggered flows, for a design and for the messaging preset (its member-based population,
-fan-out on write); queue bounds, random and round-robin balancers, gateway rate limits, and the
-resilience policies on caller->callee and client edges (timeouts, retries with backoff, jitter and
-a budget, circuit breakers: sim/calendar/edges.py), and every fault kind: crashes (balancers skip
-dead instances, Cassandra coordinators ask the live replicas, store hints and replay them when the
-node is back, a Redis shard restarts empty), Redis shard loss, zone outages, Kafka broker loss
-(partitions it led have no leader for `election_s`), slow nodes, GC pauses and load spikes. Not yet:
-fan-out on read (an inbox load), hedged reads and `lose_data` (lost writes): those run on the DES.
+fan-out on write, and fan-out on read: an inbox load looks up every conversation of the reader);
+queue bounds, random and round-robin balancers, gateway rate limits, and the resilience policies
+on caller->callee and client edges (timeouts, retries with backoff, jitter and a budget, circuit
+breakers: sim/calendar/edges.py), and every fault kind: crashes (balancers skip dead instances,
+Cassandra coordinators ask the live replicas, store hints and replay them when the node is back, a
+Redis shard restarts empty), Redis shard loss, zone outages, Kafka broker loss (partitions it led
+have no leader for `election_s`), slow nodes, GC pauses and load spikes. Not yet: hedged reads and
+`lose_data` (lost writes): those run on the DES.
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ from sim.scenario import Scenario
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
     """Every feature of `scenario` the calendar engine cannot simulate, each a one-line error."""
     out: list[ScenarioError] = []
-    gs = getattr(scenario, "group_service", None)
-    if not scenario.is_design and gs is not None and gs.enabled and gs.fan_out == "read":
-        out.append(ScenarioError(
-            "group_service.fan_out", "read (an inbox load reads every conversation of the reader) is not in "
-                                     "the calendar engine yet; run with --engine des"))
     for edge, policy in scenario.policies.items():
         if policy.hedge_after_ms is not None:
             out.append(ScenarioError(
