@@ -58,8 +58,8 @@ def _calendar_run(scenario: Scenario, progress: Progress | None, drain: bool,
 ENGINES: dict[str, EngineSpec] = {
     "des": EngineSpec("des", "SimPy, every behaviour (the reference)", _des_supports, _des_run),
     "calendar": EngineSpec("calendar", "compiled event calendar over the system's flows (numba): designs and "
-                                       "the messaging preset, policies and faults; no hedged reads or lost "
-                                       "writes yet",
+                                       "the messaging preset, policies, hedged reads and faults, lost writes "
+                                       "included",
                            _calendar_supports, _calendar_run),
 }
 

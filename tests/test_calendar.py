@@ -420,9 +420,10 @@ def test_a_circuit_breaker_opens_on_a_crash_and_closes_after_it() -> None:
     assert breaker["opened"] >= 1 and breaker["rejected"] > 0
     assert breaker["closed"] >= 1 and breaker["state"] == "closed"
     assert "send:cassandra.breaker_open" in s["errors"]
-    # the crashed nodes' hints are stored while they are down and all replayed once they are back
+    # with 2 of 3 replicas down at QUORUM every write in the crash is refused at once, and a refused
+    # write stores no hint, as in the DES (hint replay: tests/test_faults.py, test_calendar_cassandra.py)
     cass = s["resilience"]["cassandra"]
-    assert cass["hints_stored"] > 0 and cass["hints_replayed"] == cass["hints_stored"]
+    assert cass["hints_stored"] == cass["hints_replayed"] == 0
 
 
 def test_a_balancer_spreads_calls_evenly_over_the_live_instances() -> None:

@@ -35,6 +35,8 @@ def gc_storm(component: str) -> str:
 MM1_DES = gc_storm("gateway")
 CRASH = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1}]"
 GC = gc_storm("cassandra")
+LOSE = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1, lose_data: true}]"
+HEDGE = 'policies={"message_service->cassandra": {hedge_after_ms: 5}}'
 
 
 def _one_line(reason: str) -> str:
@@ -49,8 +51,9 @@ def test_a_messaging_scenario_goes_to_the_calendar_engine() -> None:
                                       "scenario's cell)")
 
 
-def test_crashes_and_retries_go_to_the_calendar_engine() -> None:
-    for sc in (load_scenario(SMALL, [CRASH]), load_scenario(RETRY_STORM)):
+def test_crashes_retries_hedges_and_lost_data_go_to_the_calendar_engine() -> None:
+    for sc in (load_scenario(SMALL, [CRASH]), load_scenario(RETRY_STORM), load_scenario(SMALL, [LOSE]),
+               load_scenario(SMALL, [HEDGE])):
         assert ENGINES["calendar"].supports(sc) == []
         assert choose(sc)[0] == "calendar"
 
@@ -68,6 +71,14 @@ def test_a_design_goes_to_the_calendar_engine() -> None:
     assert ENGINES["calendar"].supports(sc) == []
     assert choose(sc) == ("calendar", "engine: calendar (compiled event calendar, every request of the "
                                       "scenario's cell)")
+
+
+@pytest.mark.parametrize("override", [
+    'policies={"api->links": {hedge_after_ms: 5}}',
+    "faults=[{kind: crash, component: links, count: 1, start_s: 1, duration_s: 1, lose_data: true}]",
+])
+def test_hedges_and_lost_data_in_a_design_run_on_the_calendar(override: str) -> None:
+    assert choose(load_scenario(SHORTENER, [override]))[0] == "calendar"
 
 
 def test_a_design_the_calendar_refuses_goes_to_the_des_naming_the_field() -> None:

@@ -256,7 +256,7 @@ def test_lost_writes_at_one_are_the_sole_copies_no_replayed_hint_covers(
 
     monkeypatch.setattr(CassandraCluster, "write", logged_write)
     monkeypatch.setattr(des_cassandra, "call", logged_call)
-    lost = simulate(sc).summary["resilience"]["lost_writes"]
+    lost = simulate(sc, engine="des").summary["resilience"]["lost_writes"]  # the log is the DES's
 
     # hints for node 1 replay from its recovery, HINT_REPLAY_PER_SEC in batches every 10 ms
     batch = int(HINT_REPLAY_PER_SEC * 0.01)
@@ -277,15 +277,17 @@ def test_lost_writes_at_one_are_the_sole_copies_no_replayed_hint_covers(
     assert lost == expected
 
 
-def test_a_disk_lost_while_the_node_is_already_down_loses_its_sole_copies() -> None:
+@pytest.mark.parametrize("engine", ["des", "calendar"])
+def test_a_disk_lost_while_the_node_is_already_down_loses_its_sole_copies(engine: str) -> None:
     # node 0 is down from 0.5 s, so writes to {0, 2} are sole copies on node 2 until 6 s. Node 2
     # goes down at 1 s; its disk is lost either by that crash or by another one starting at 3 s,
     # while it is still down: the same writes are lost (nothing reaches node 2 or node 0 between).
     common = [*LOSS, "duration_s=7"]
     at_once = simulate(load_scenario(SMALL, [*common, faults(
-        crash([0], start=0.5, duration=5.5), crash([2], start=1.0, duration=4.0, lose_data=True))])).summary
+        crash([0], start=0.5, duration=5.5), crash([2], start=1.0, duration=4.0, lose_data=True))]),
+        engine=engine).summary
     later = simulate(load_scenario(SMALL, [*common, faults(
         crash([0], start=0.5, duration=5.5), crash([2], start=1.0, duration=4.0),
-        crash([2], start=3.0, duration=1.0, lose_data=True))])).summary
+        crash([2], start=3.0, duration=1.0, lose_data=True))]), engine=engine).summary
     assert at_once["resilience"]["lost_writes"] > 50
     assert later["resilience"]["lost_writes"] == at_once["resilience"]["lost_writes"]

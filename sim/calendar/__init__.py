@@ -7,6 +7,7 @@ program.py     the system as flat tables: nodes of the flows, components, routes
 kernel.py      the event loop: stations served on arrival, frames along flows, joins, quorums, Kafka
 tables.py      the kernel's event kinds, pool columns and small compiled operations on them
 consumers.py   Kafka consumer groups: who takes which record, and when
+cassandra.py   Cassandra's hints, hedged reads and sole copies (the writes a lost disk loses)
 edges.py       resilience policies: edge parameters, counters, circuit breakers
 support.py     what the engine cannot run yet, each refused in one line
 

@@ -48,7 +48,7 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
-from sim.calendar.program import Program, build
+from sim.calendar.program import A_HINTS, A_LOSE, C_KIND, C_RF, KINDS, Program, build
 from sim.calendar.support import unsupported
 from sim.run_state import RunState
 from sim.scenario import Scenario
@@ -92,10 +92,27 @@ class _Pools:
         # when each cached key was last refilled: read only after a Redis shard restarts (a crash)
         restarts = any(f.kind in ("crash", "shard_loss", "zone_outage") for f in prog.scenario.faults)
         self.filled_at = np.full(prog.hit_p.size if restarts else 1, -math.inf)
-        self.hints = np.zeros(prog.stations.ints.shape[0], np.int64)  # hints waiting for each node
+        n_st = prog.stations.ints.shape[0]
+        self.hints = np.zeros((n_st, K.HN_COLS), np.int64)  # each node's hints: waiting, stored, replayed
+        # sole copies (sim/calendar/cassandra.py), tracked only when a fault may lose data: a row holds
+        # up to RF - 1 hints (a write that goes ahead has a live replica)
+        self.track = prog.track_lost
+        max_rf = max([int(r) for r in prog.comps[prog.comps[:, C_KIND] == KINDS["cassandra"], C_RF]] or [1])
+        self.so = np.zeros((n if self.track else 1, K.SO_HINTS + 2 * max(1, max_rf - 1)), np.int64)
+        self.holders = np.zeros((n_st, K.H_COLS), np.int64)
+        self.holders[:, K.H_HEAD] = self.holders[:, K.H_TAIL] = -1
+        self.state[K.S_TRACK] = int(self.track)
         self.free = {p: np.arange(n - 1, -1, -1, dtype=np.int64) for p in range(K.N_POOLS)}
         for p in range(K.N_POOLS):
             self.state[K.S_TOP0 + p] = n
+        if not self.track:
+            self.free[K.P_SOLE] = np.zeros(1, np.int64)
+            self.state[K.S_TOP0 + K.P_SOLE] = 1
+        # the faults' timed actions on Cassandra nodes, in the DES's order (program.py `_fault_actions`)
+        acts = prog.fault_actions
+        kinds = {A_HINTS: K.EV_HINTS, A_LOSE: K.EV_LOSE}
+        self.fault_t = np.array([a[0] for a in acts], np.float64)
+        self.fault_i = np.array([[kinds[a[3]], a[4], a[5]] for a in acts], np.int64).reshape(len(acts), 3)
         self.wl_op = np.zeros(n, np.int64)
         self.wl_f = np.zeros(n, np.int64)
         self.wl_e = np.zeros(n, np.int64)
@@ -140,6 +157,8 @@ class _Pools:
                 self._grow_rows(name, n)
         tables = {K.P_REQ: ("rq", "rqf"), K.P_FRAME: ("fr", "fr_keys", "fr_extra", "wl_op", "wl_f", "wl_e"),
                   K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof"), K.P_EC: ("ec", "ecf")}
+        if self.track:
+            tables[K.P_SOLE] = ("so",)
         for p, names in tables.items():
             need = want + 4 * K.MARGIN if p == K.P_FRAME else 4 * K.MARGIN
             while True:
@@ -208,11 +227,6 @@ class CalendarEngine:
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = _Pools(prog, rec.n_windows)
-        if prog.recoveries:
-            kernel.schedule(np.array([t for t, _, _ in prog.recoveries]), K.EV_HINTS,
-                            np.array([st for _, st, _ in prog.recoveries], np.int64),
-                            np.array([c for _, _, c in prog.recoveries], np.int64),
-                            pools.ht, pools.hk, pools.hx, pools.hy, pools.state)
         sources = self._sources()
         total_rate = sum(src.rate for src in sources) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
@@ -240,6 +254,10 @@ class CalendarEngine:
                             for p, name, table in ((K.P_REQ, "requests", "rq"), (K.P_FRAME, "frames", "fr"),
                                                    (K.P_JOIN, "joins", "jn"), (K.P_QUORUM, "quorums", "qu"),
                                                    (K.P_KOP, "produces", "ko"), (K.P_EC, "edge_calls", "ec"))}
+        # sole-copy rows still held: the writes in flight that may become one, and the copies listed per
+        # holder (after a drained run, only the latter: `sole_copies_listed`)
+        self.sole_rows_in_use = int(pools.so.shape[0] - pools.state[K.S_TOP0 + K.P_SOLE])
+        self.sole_copies_listed = int(pools.holders[:, K.H_LEN].sum())
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
     def _arrivals(self, sources: list[Source], t1: float, pools: _Pools, rec: FastRecorder) -> None:
@@ -278,7 +296,8 @@ class CalendarEngine:
                 np.int64(prog.n_users), prog.member_salt, prog.inbox_off, prog.inbox_conv,
                 prog.edge_of, prog.client_edge, prog.edge_params, p.ex, p.ef, p.bk_tot, p.bk_bad,
                 purpose_key(self.scenario.seed, 6_999_998), np.int64(prog.err_timeout),
-                np.int64(prog.err_breaker), p.filled_at, p.hints,
+                np.int64(prog.err_breaker), p.filled_at, p.hints, p.so, p.free[K.P_SOLE], p.holders,
+                p.fault_t, p.fault_i,
                 S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
                 p.arr_t, p.arr_r, p.ht, p.hk, p.hx, p.hy, p.state, p.rq, p.rqf, p.free[K.P_REQ],
                 p.fr, p.fr_keys, p.fr_extra, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
@@ -378,8 +397,8 @@ class CalendarEngine:
             kafka_lag_max_s=float(pools.lag_max[0]), kafka_lag_max_msgs=int(st[K.S_LAG_MSGS]),
             kafka_backlog=backlog, async_errors=async_errors, mix=prog.mix, edges=self._edge_stats(pools),
             cassandra_faults={"unavailable": int(st[K.S_UNAVAILABLE]), "hints_stored": int(st[K.S_HINTS]),
-                              "hints_replayed": int(st[K.S_HINTS_REPLAYED]), "hedged_reads": 0,
-                              "lost_writes": 0}
+                              "hints_replayed": int(st[K.S_HINTS_REPLAYED]),
+                              "hedged_reads": int(st[K.S_HEDGES]), "lost_writes": int(st[K.S_LOST_WRITES])}
             if (prog.comps[:, 0] == 2).any() else {},
             kafka_unavailable=int(st[K.S_KAFKA_UNAVAILABLE]), rate_limited=int(st[K.S_RATE_LIMITED]),
             events=int(st[K.S_EVENTS]), sim_seconds=end, measured_seconds=end - float(sc.warmup_s),

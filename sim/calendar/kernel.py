@@ -11,6 +11,11 @@ branch) runs from a worklist before the next event, so nothing waits for a later
 act sooner: the order of events is the DES's, and every feedback (a join, a quorum, a consumer
 freeing a slot) acts at its exact time.
 
+The faults' timed actions on Cassandra nodes (a node back from a crash starts replaying its hints, a
+`lose_data` fault loses a disk) are a list sorted before the run in the DES's order, taken ahead of
+any other event at the same instant; a Cassandra read with a hedge holds its quorum row until its
+hedge time (EV_HEDGE); hints, hedges and sole copies are sim/calendar/cassandra.py's.
+
 Flows are programs (sim/calendar/program.py): a frame is where one sequence of steps stands (the
 DES's Cursor), a join waits for its branches, a quorum for Cassandra's replicas, a produce for
 Kafka's replicas. They live in pools of rows with free lists; when a pool runs low the loop
@@ -26,6 +31,7 @@ import numpy as np
 
 from sim.arrays.rng import uniform
 from sim.arrays.station import WIN0, WIN1, _window_at, is_down, last_recovery, serve
+from sim.calendar.cassandra import hedge, lose, sole_reply, store_hints
 from sim.calendar.consumers import pump
 from sim.calendar.edges import (
     E_BACKOFF_S,
@@ -60,6 +66,7 @@ from sim.calendar.program import (
     ERRS,
     F_BURST,
     F_ELECTION,
+    F_HEDGE,
     F_RATE,
     K_CACHE,
     K_CASSANDRA,
@@ -95,11 +102,13 @@ from sim.calendar.tables import (
     EV_ARRIVE,
     EV_DONE,
     EV_FILL,
+    EV_HEDGE,
     EV_HINTS,
     EV_KFOLLOW,
     EV_KFOLLOW_DONE,
     EV_KLEAD,
     EV_KLEAD_DONE,
+    EV_LOSE,
     EV_QREPLY,
     EV_REPLICA,
     EV_RESTART,
@@ -117,6 +126,8 @@ from sim.calendar.tables import (
     GROW,
     HINT_BATCH,
     HINT_PERIOD_S,
+    HN_REPLAYED,
+    HN_WAITING,
     JN_DONE,
     JN_FRAME,
     JN_OUT,
@@ -145,6 +156,8 @@ from sim.calendar.tables import (
     P_KOP,
     P_QUORUM,
     P_REQ,
+    P_SOLE,
+    QU_ASKED,
     QU_ATT,
     QU_COMP,
     QU_DIST,
@@ -153,6 +166,8 @@ from sim.calendar.tables import (
     QU_FAIL,
     QU_FRAME,
     QU_OUT,
+    QU_POS,
+    QU_SOLE,
     QU_SUCC,
     RQ_CONS,
     RQ_DONE,
@@ -171,9 +186,9 @@ from sim.calendar.tables import (
     S_ARR_N,
     S_ARR_POS,
     S_EVENTS,
+    S_FAULT_POS,
     S_GROW,
     S_HEAP_N,
-    S_HINTS,
     S_HINTS_REPLAYED,
     S_HITS,
     S_KAFKA_LOST,
@@ -184,6 +199,7 @@ from sim.calendar.tables import (
     S_RATE_LIMITED,
     S_START_N,
     S_TOP0,
+    S_TRACK,
     S_UNAVAILABLE,
     S_VISITS,
     T_ATTEMPT,
@@ -235,14 +251,6 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
 
 
 @nb.njit(cache=True)
-def schedule(t: np.ndarray, kind: np.int64, x: np.ndarray, y: np.ndarray, ht: np.ndarray, hk: np.ndarray,
-             hx: np.ndarray, hy: np.ndarray, state: np.ndarray) -> None:
-    """Events known before the run (the hint replays of nodes that come back from a crash)."""
-    for n in range(t.size):
-        _push(ht, hk, hx, hy, state, t[n], kind, x[n], y[n])
-
-
-@nb.njit(cache=True)
 def run(t_end: float,
         # the program
         nodes: np.ndarray, node_f: np.ndarray, branches: np.ndarray, comps: np.ndarray, comp_f: np.ndarray,
@@ -254,8 +262,11 @@ def run(t_end: float,
         edge_of: np.ndarray, client_edge: np.ndarray, ep: np.ndarray, ex: np.ndarray, ef: np.ndarray,
         bk_tot: np.ndarray, bk_bad: np.ndarray, key_jitter: np.uint64, err_timeout: np.int64,
         err_breaker: np.int64,
-        # crashes: when each cached key was last refilled, hints waiting for each Cassandra node
-        filled_at: np.ndarray, hints: np.ndarray,
+        # crashes: when each cached key was last refilled, each Cassandra node's hints (waiting, stored,
+        # replayed), its sole copies (sim/calendar/cassandra.py), and the faults' timed actions in the
+        # DES's order (time; kind EV_HINTS or EV_LOSE, station, component)
+        filled_at: np.ndarray, hints: np.ndarray, so: np.ndarray, so_free: np.ndarray, holders: np.ndarray,
+        fault_t: np.ndarray, fault_i: np.ndarray,
         # stations (sim/arrays/station.Stations)
         s_ints: np.ndarray, s_floats: np.ndarray, s_free: np.ndarray, s_ring: np.ndarray, s_win: np.ndarray,
         s_waits: np.ndarray, s_wait_stats: np.ndarray, s_glob: np.ndarray, s_counts: np.ndarray,
@@ -287,12 +298,18 @@ def run(t_end: float,
         if (state[S_HEAP_N] + MARGIN > heap_cap or state[S_TOP0 + P_REQ] < MARGIN
                 or state[S_TOP0 + P_FRAME] < MARGIN or state[S_TOP0 + P_JOIN] < MARGIN
                 or state[S_TOP0 + P_QUORUM] < MARGIN or state[S_TOP0 + P_KOP] < MARGIN
-                or state[S_TOP0 + P_EC] < MARGIN):
+                or state[S_TOP0 + P_EC] < MARGIN
+                or (state[S_TRACK] != 0 and state[S_TOP0 + P_SOLE] < MARGIN)):
             return GROW
         if state[S_OUT_N] + MARGIN > out_cap or state[S_START_N] + MARGIN > start_i.shape[0]:
             return FLUSH
         pos = state[S_ARR_POS]
-        if pos < state[S_ARR_N] and (state[S_HEAP_N] == 0 or arr_t[pos] <= ht[0]):
+        fp = state[S_FAULT_POS]  # a fault's action comes first at a tie, as the DES arms them before the run
+        if (fp < fault_t.size and fault_t[fp] < t_end and (pos >= state[S_ARR_N] or fault_t[fp] <= arr_t[pos])
+                and (state[S_HEAP_N] == 0 or fault_t[fp] <= ht[0])):
+            now, ev, x, y = fault_t[fp], fault_i[fp, 0], fault_i[fp, 1], fault_i[fp, 2]
+            state[S_FAULT_POS] = fp + 1
+        elif pos < state[S_ARR_N] and (state[S_HEAP_N] == 0 or arr_t[pos] <= ht[0]):
             now, ev, x, y = arr_t[pos], EV_START, arr_r[pos], np.int64(0)
             state[S_ARR_POS] = pos + 1
         elif state[S_HEAP_N] == 0 or ht[0] >= t_end:
@@ -393,9 +410,12 @@ def run(t_end: float,
             a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
                          y, now, svc)
             err = c * ERRS + np.int64(-a) - 1 if a < 0 else OK
-            _push(ht, hk, hx, hy, state, b, ev + 1, x, err)  # EV_QREPLY, EV_KLEAD_DONE, EV_KFOLLOW_DONE
+            if ev == EV_REPLICA:  # the replica's station too: a sole copy's holder
+                _push(ht, hk, hx, hy, state, b, EV_QREPLY, x, ((err + 1) << 32) | y)
+            else:
+                _push(ht, hk, hx, hy, state, b, ev + 1, x, err)  # EV_KLEAD_DONE, EV_KFOLLOW_DONE
         elif ev == EV_QREPLY:
-            q, err = x, y
+            q, err, stn = x, (y >> 32) - 1, y & 0xFFFFFFFF
             qu[q, QU_OUT] -= 1
             if qu[q, QU_DONE] == 0:
                 if err == OK:
@@ -417,8 +437,20 @@ def run(t_end: float,
                             packed = ((err + 1) << 16) | qu[q, QU_ATT]
                             wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, qu[q, QU_EC], packed
                         wl += 1
+            if qu[q, QU_SOLE] >= 0:
+                sole_reply(q, stn, err, qu, so, so_free, holders, hints, state)
             if qu[q, QU_OUT] == 0:
                 _release(qu_free, state, P_QUORUM, q)
+        elif ev == EV_HEDGE:  # a read's hedge (its pending hedge held its quorum row)
+            q = x
+            qu[q, QU_OUT] -= 1
+            if qu[q, QU_DONE] == 0:
+                hedge(q, now, qu, comps, replicas, dists, dvals, hop_d, key_hop, s_ints, s_win, ht, hk, hx,
+                      hy, state)
+            elif qu[q, QU_OUT] == 0:
+                _release(qu_free, state, P_QUORUM, q)
+        elif ev == EV_LOSE:  # a lose_data fault starts on Cassandra node x: its sole copies are lost
+            lose(x, so, so_free, holders, hints, state)
         elif ev in (EV_KLEAD_DONE, EV_KFOLLOW_DONE):
             o, err = x, y
             c = ko[o, KO_COMP]
@@ -519,9 +551,10 @@ def run(t_end: float,
         elif ev == EV_HINTS:  # a Cassandra node (x, of component y) that came back replays its hints, in
             # batches of a hundredth of HINT_REPLAY_PER_SEC every 10 ms (sim/des/cassandra.py's throttle)
             stn, c = x, y
-            if not is_down(s_ints, s_win, stn, now) and hints[stn] > 0:
-                batch = min(hints[stn], HINT_BATCH)
-                hints[stn] -= batch
+            if not is_down(s_ints, s_win, stn, now) and hints[stn, HN_WAITING] > 0:
+                batch = min(hints[stn, HN_WAITING], HINT_BATCH)
+                hints[stn, HN_WAITING] -= batch
+                hints[stn, HN_REPLAYED] += batch
                 state[S_HINTS_REPLAYED] += batch
                 for _h in range(batch):
                     i = _tick(state)
@@ -529,7 +562,7 @@ def run(t_end: float,
                     state[S_VISITS] += 1
                     serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
                           stn, now, svc)
-                if hints[stn] > 0:
+                if hints[stn, HN_WAITING] > 0:
                     _push(ht, hk, hx, hy, state, now + HINT_PERIOD_S, EV_HINTS, stn, c)
         elif ev == EV_AARRIVE:  # an attempt of an edge call reaches its station (y: station << 16 | attempt)
             g, stn, att = x, y >> 16, y & 0xFFFF
@@ -734,10 +767,7 @@ def run(t_end: float,
                     asked = 0
                     if write:
                         for j in range(rf):
-                            if is_down(s_ints, s_win, base + replicas[pos, j], now):
-                                state[S_HINTS] += 1
-                                hints[base + replicas[pos, j]] += 1
-                            else:
+                            if not is_down(s_ints, s_win, base + replicas[pos, j], now):
                                 asked += 1
                         first = 0
                     else:
@@ -764,6 +794,13 @@ def run(t_end: float,
                     qu[q, QU_DONE] = 0
                     qu[q, QU_COMP] = c
                     qu[q, QU_DIST] = nodes[node, N_DIST]
+                    qu[q, QU_POS] = pos
+                    qu[q, QU_SOLE] = -1
+                    if write and (asked < rf or state[S_TRACK] != 0):  # hints for the replicas down
+                        qu[q, QU_SOLE] = store_hints(c, pos, k, now, comps, replicas, s_ints, s_win, hints,
+                                                     state, so, so_free)
+                    hedged = not write and k < rf and comp_f[c, F_HEDGE] > 0.0  # (RF <= 62: support.py)
+                    mask = np.int64(0)
                     sent = 0
                     for j in range(rf):
                         if sent == asked:
@@ -772,9 +809,15 @@ def run(t_end: float,
                         if is_down(s_ints, s_win, stn, now):
                             continue
                         sent += 1
+                        if hedged:
+                            mask |= np.int64(1) << ((first + j) % rf)
                         i = _tick(state)
                         h = _draw(dists, dvals, hop_d, key_hop, i)
                         _push(ht, hk, hx, hy, state, now + h, EV_REPLICA, q, stn)
+                    qu[q, QU_ASKED] = mask
+                    if hedged:  # the hedge holds the quorum row until its time
+                        qu[q, QU_OUT] += 1
+                        _push(ht, hk, hx, hy, state, now + comp_f[c, F_HEDGE], EV_HEDGE, q, 0)
                 elif kind == K_PRODUCE:
                     key = fr_keys[f, nodes[node, N_SLOT]]
                     p = routes[nodes[node, N_ROUTE] + key]

@@ -18,7 +18,7 @@ import numpy as np
 
 from sim.arrays.placement import Popularity, salt_mixed
 from sim.arrays.rng import Dist, compile_dist, constant, purpose_key
-from sim.arrays.station import DOWN, Stations, build_stations
+from sim.arrays.station import DOWN, Stations, Windows, build_stations
 from sim.arrays.windows import fault_windows
 from sim.cache import fixed_cache_model, lru_cache_model, scenario_cache_model
 from sim.calendar.edges import (
@@ -37,6 +37,7 @@ from sim.calendar.edges import (
     EDGE_PARAMS,
 )
 from sim.distributions import mean_of
+from sim.faults import Fault
 from sim.placement import TokenRing
 from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario, replies_needed
@@ -59,8 +60,13 @@ FAN_MEMBERS, FAN_INBOX = 1, 2
  C_PARTS, C_PART_OFF, C_CONS_COMP, C_CONS_OFF, C_MAX_IN_FLIGHT, C_ACKS, C_TRIGGER, C_CONS_NODE, C_RL_OFF,
  C_HIT_OFF) = range(21)
 COMP_COLS = 21
-# columns of `compf`: rate limit refill per second and burst; Kafka's leader election time
-F_RATE, F_BURST, F_ELECTION = range(3)
+# columns of `compf`: rate limit refill per second and burst; Kafka's leader election time; a Cassandra
+# read's hedge delay in seconds (0: no hedge)
+F_RATE, F_BURST, F_ELECTION, F_HEDGE = range(4)
+COMPF_COLS = 4
+# the faults' timed actions on Cassandra nodes: a node back from a crash replays its hints; a disk is lost
+A_HINTS, A_LOSE = 0, 1
+DOWN_KINDS = ("crash", "zone_outage", "broker_loss", "shard_loss")
 KINDS = {"gateway": 0, "service": 1, "cassandra": 2, "redis": 3, "kafka": 4}
 ACKS = {"0": 0, "1": 1, "all": 2}
 # errors by component: code = comp * ERRS + index (names below); cache misses have codes of their own
@@ -80,7 +86,7 @@ class Program:
     node_f: np.ndarray  # float64 [N, 1]: per-member seconds of a service call
     branches: np.ndarray  # int64 [B, 2]: a parallel's (branch node, awaited)
     comps: np.ndarray  # int64 [C, COMP_COLS]
-    comp_f: np.ndarray  # float64 [C, 3]
+    comp_f: np.ndarray  # float64 [C, COMPF_COLS]
     comp_names: list[str]
     dists: np.ndarray  # float64 [D, 8]: sim/arrays/rng.py params, values offset, values count
     dist_values: np.ndarray
@@ -101,8 +107,10 @@ class Program:
     n_consumers: int
     cache_models: dict[str, object] = field(default_factory=dict)
     client_rates: dict[str, float] = field(default_factory=dict)  # per client flow, requests/s in the cell
-    recoveries: list[tuple[float, int, int]] = field(default_factory=list)  # Cassandra nodes coming back:
-    # (time, station, component), when their hints replay
+    # the faults' timed actions on Cassandra nodes in the DES's order, (time, fault, phase, action, station,
+    # component): A_HINTS when a node comes back (its hints replay), A_LOSE when a lose_data fault starts
+    fault_actions: list[tuple[float, int, int, int, int, int]] = field(default_factory=list)
+    track_lost: bool = False  # a fault may lose data: sole copies are tracked (sim/calendar/cassandra.py)
     # the messaging preset: its member-based population (sim/workload.py), each conversation's
     # recipients, users in the cell, the member hash's salt and the arrivals' draws by flow; under
     # fan-out on read each user's inbox (the population's CSR: offsets per user into conversation ids)
@@ -202,12 +210,12 @@ def build(scenario: Scenario) -> Program:
         fleet_of += [i] * counts[name]
     windows = fault_windows(sc, base, counts, servers)
     stations = build_stations(servers, qlimits, fleet_of, len(comp_names), windows)
-    recoveries = [(float(w.t_to[k]), st, fleet_of[st]) for st, w in windows.items()
-                  for k in range(w.t_to.size)
-                  if w.servers[k] == DOWN and system.components[comp_names[fleet_of[st]]].kind == "cassandra"]
+    cassandra_st = {st for st, f in enumerate(fleet_of)
+                    if system.components[comp_names[f]].kind == "cassandra"}
+    actions = _fault_actions(sc, windows, base, counts, cassandra_st, fleet_of)
 
     comps = np.full((len(comp_names), COMP_COLS), -1, dtype=np.int64)
-    comp_f = np.zeros((len(comp_names), 3))
+    comp_f = np.zeros((len(comp_names), COMPF_COLS))
     routes: list[np.ndarray] = []
     route_off: dict[tuple[str, str], int] = {}
     rings: list[np.ndarray] = []
@@ -252,6 +260,10 @@ def build(scenario: Scenario) -> Program:
             row[C_RING] = ring_off
             ring_off += rep.shape[0]
             rings_of[name] = ring
+            # the DES's rule (sim/des/engine.py): the first policy on an edge into it with a hedge
+            hedges = [p.hedge_after_ms for edge, p in sc.policies.items()
+                      if edge.endswith(f"->{name}") and p.hedge_after_ms]
+            comp_f[i, F_HEDGE] = hedges[0] / 1e3 if hedges else 0.0
         elif comp.kind == "redis":
             row[C_DIST_A] = b.dist(compile_dist(spec.service_ms, 1e-3))
             cached = _cached_space(system, name)
@@ -462,7 +474,8 @@ def build(scenario: Scenario) -> Program:
         causes=b.causes, stations=stations, hop=hop,
         key_hop=purpose_key(seed, 6_999_999), key_node=key_node, key_comp=key_comp,
         rl_size=max(rl_size, 1), n_partitions=max(part_off, 1), n_consumers=max(cons_off, 1),
-        cache_models=cache_models, client_rates=client_rates, recoveries=sorted(recoveries),
+        cache_models=cache_models, client_rates=client_rates, fault_actions=actions,
+        track_lost=any(f.lose_data for f in sc.faults),
     )
     _edges(prog, b, ci, fi)
     if pop is not None:
@@ -478,6 +491,42 @@ def build(scenario: Scenario) -> Program:
             prog.inbox_conv = pop.inbox_conversations
             prog.popularity["reader"] = Popularity(pop.user_weights)
     return prog
+
+
+def _fault_stations(fault: Fault, base: dict[str, int], counts: dict[str, int], zones: int) -> list[int]:
+    """The stations a down fault takes (sim/des/faults.py `targets`; sim/arrays/windows.py)."""
+    if fault.kind == "zone_outage":
+        return [b + i for name, b in base.items() for i in range(counts[name]) if i % zones == fault.zone]
+    name = fault.component or ""
+    if name not in base:
+        return []
+    return [base[name] + i for i in fault.node_indices(counts[name]) if i < counts[name]]
+
+
+def _fault_actions(sc: Scenario, windows: dict[int, Windows], base: dict[str, int], counts: dict[str, int],
+                   cassandra: set[int], fleet_of: list[int]) -> list[tuple[float, int, int, int, int, int]]:
+    """Hint replays and lost disks of Cassandra nodes, in the DES's order: it arms every fault before
+    the run (each one's start, then its end, in the scenario's order), so at one instant they act in
+    that order. A node comes back at the end of its DOWN window (overlapping crashes are one window),
+    ended by the last fault there to end then; a lose_data fault loses the disks it takes as it starts,
+    down already or not (sim/des/faults.py)."""
+    zones = sc.network.zones
+    down = [(i, f, set(_fault_stations(f, base, counts, zones))) for i, f in enumerate(sc.faults)
+            if f.kind in DOWN_KINDS]
+    out = []
+    for st, w in windows.items():
+        if st not in cassandra:
+            continue
+        for k in range(w.t_to.size):
+            if w.servers[k] != DOWN:
+                continue
+            t = float(w.t_to[k])
+            order = max((i for i, f, sts in down if st in sts and f.end_s == t), default=len(sc.faults))
+            out.append((t, order, 1, A_HINTS, st, fleet_of[st]))
+    for i, f, sts in down:
+        if f.lose_data:
+            out += [(f.start_s, i, 0, A_LOSE, st, fleet_of[st]) for st in sorted(sts & cassandra)]
+    return sorted(out)
 
 
 def _spaces_calling(system: System, comp: str) -> set[str]:

@@ -7,11 +7,12 @@ Kafka-triggered flows, for a design and for the messaging preset (its member-bas
 fan-out on write, and fan-out on read: an inbox load looks up every conversation of the reader);
 queue bounds, random and round-robin balancers, gateway rate limits, and the resilience policies
 on caller->callee and client edges (timeouts, retries with backoff, jitter and a budget, circuit
-breakers: sim/calendar/edges.py), and every fault kind: crashes (balancers skip dead instances,
-Cassandra coordinators ask the live replicas, store hints and replay them when the node is back, a
-Redis shard restarts empty), Redis shard loss, zone outages, Kafka broker loss (partitions it led
-have no leader for `election_s`), slow nodes, GC pauses and load spikes. Not yet: hedged reads and
-`lose_data` (lost writes): those run on the DES.
+breakers: sim/calendar/edges.py), hedged Cassandra reads, and every fault kind: crashes (balancers
+skip dead instances, Cassandra coordinators ask the live replicas, store hints and replay them when
+the node is back, a Redis shard restarts empty; with `lose_data` the writes only the lost disk had
+are lost: sim/calendar/cassandra.py), Redis shard loss, zone outages, Kafka broker loss (partitions
+it led have no leader for `election_s`), slow nodes, GC pauses and load spikes. It refuses only
+what it cannot represent (below); those run on the DES.
 """
 
 from __future__ import annotations
@@ -20,26 +21,35 @@ from sim.errors import ScenarioError
 from sim.faults import MAX_PAUSES_PER_NODE, pauses_per_node
 from sim.scenario import Scenario
 
+MAX_HEDGED_RF = 62  # a hedged read's replicas asked are bits of one int64 (sim/calendar/kernel.py)
+
+
+def _replication_factors(scenario: Scenario) -> dict[str, int]:
+    """Each Cassandra component's replication factor, by the name policy edges call it."""
+    if scenario.is_design:
+        return {name: c.replication_factor for name, c in scenario.components.items()
+                if c.kind == "cassandra"}
+    return {"cassandra": scenario.cassandra.replication_factor} if scenario.cassandra.enabled else {}
+
 
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
     """Every feature of `scenario` the calendar engine cannot simulate, each a one-line error."""
     out: list[ScenarioError] = []
+    rf = _replication_factors(scenario)
     for edge, policy in scenario.policies.items():
-        if policy.hedge_after_ms is not None:
+        callee = edge.partition("->")[2]
+        if policy.hedge_after_ms is not None and rf.get(callee, 0) > MAX_HEDGED_RF:
             out.append(ScenarioError(
                 f"policies.{edge}.hedge_after_ms",
-                "hedged reads are not in the calendar engine yet; run with --engine des"))
+                f"hedged reads at replication_factor {rf[callee]}: the calendar engine keeps the replicas a "
+                f"read asked as bits of one integer, for replication_factor up to {MAX_HEDGED_RF}; run with "
+                "--engine des"))
     for i, fault in enumerate(scenario.faults):
         if pauses_per_node(fault) > MAX_PAUSES_PER_NODE:
             out.append(ScenarioError(
                 f"faults[{i}].every_s",
                 f"{pauses_per_node(fault):,} GC pauses per node; the calendar engine makes each a capacity "
                 f"window and takes at most {MAX_PAUSES_PER_NODE:,} per node: run with --engine des"))
-        if fault.lose_data:
-            out.append(ScenarioError(
-                f"faults[{i}].lose_data",
-                "lost writes (sole copies on a node whose disk is lost) are not tracked by the calendar "
-                "engine yet; run with --engine des"))
     if scenario.warmup_s == "auto":
         out.append(ScenarioError(
             "warmup_s", "auto is resolved by a pilot run before simulating; give seconds to simulate "

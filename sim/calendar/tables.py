@@ -14,8 +14,9 @@ from sim.arrays.station import is_down
 from sim.calendar.program import C_BALANCER, C_BASE, C_COUNT, C_RR
 
 # events
+# (EV_HEDGE: a hedged read's moment to ask one more replica; EV_LOSE: a Cassandra node's disk is lost)
 (EV_START, EV_ARRIVE, EV_DONE, EV_REPLICA, EV_QREPLY, EV_KLEAD, EV_KLEAD_DONE, EV_KFOLLOW, EV_KFOLLOW_DONE,
- EV_FILL, EV_RESTART, EV_AARRIVE, EV_ADONE, EV_TIMEOUT, EV_RETRY, EV_HINTS) = range(16)
+ EV_FILL, EV_RESTART, EV_AARRIVE, EV_ADONE, EV_TIMEOUT, EV_RETRY, EV_HINTS, EV_HEDGE, EV_LOSE) = range(18)
 HINT_BATCH = 50  # hints a recovered node replays per HINT_PERIOD_S: 5,000/s, sim/des/cassandra.py's throttle
 HINT_PERIOD_S = 0.01
 # worklist operations: start a frame's step, advance it past its step, finish a request; an edge call's
@@ -36,9 +37,12 @@ FR_COLS = 7
 # join, quorum, produce columns
 JN_PENDING, JN_SLACK, JN_FRAME, JN_OUT, JN_DONE = range(5)
 JN_COLS = 5
-# (QU_EC, QU_ATT and KO_EC, KO_ATT: the edge call and attempt a quorum or a produce answers; -1: none)
-QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST, QU_EC, QU_ATT = range(9)
-QU_COLS = 9
+# (QU_EC, QU_ATT and KO_EC, KO_ATT: the edge call and attempt a quorum or a produce answers; -1: none.
+# A read's QU_POS is its ring row and QU_ASKED a bit per replica asked (bit j: the row's j-th), for its
+# hedge; a write's QU_SOLE is its sole-copy row while lost data is tracked, else -1)
+(QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST, QU_EC, QU_ATT, QU_POS, QU_ASKED,
+ QU_SOLE) = range(12)
+QU_COLS = 12
 (KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER, KO_USER,
  KO_SLOT, KO_EC, KO_ATT, KO_LEADER) = range(15)
 KO_COLS = 15
@@ -46,13 +50,24 @@ KO_COLS = 15
 # a client edge): the frame (or request) it answers, its attempts, the one awaited, attempts in flight
 EC_FRAME, EC_REQ, EC_EDGE, EC_NODE, EC_ATT, EC_LIVE, EC_DONE, EC_OUT, EC_STATION = range(9)
 EC_COLS = 9
+# sole copies (sim/calendar/sole.py): a write acknowledged at its first reply, while it is in flight and
+# then, if one replica alone applied it, in its holder's list: the next row, the holder (in flight: -1
+# none applied yet, -2 two or more), and the (node, hint sequence number) of each hint stored for it
+SO_NEXT, SO_HOLDER, SO_N, SO_HINTS = range(4)
+# per station, its list of sole copies: head and tail rows, length, length kept at the last compaction,
+# and the copies that no hint covers (never safe: counted, not listed)
+H_HEAD, H_TAIL, H_LEN, H_KEPT, H_BARE = range(5)
+H_COLS = 5
+# per station, its hints: waiting, ever stored (the last one's sequence number), ever replayed
+HN_WAITING, HN_STORED, HN_REPLAYED = range(3)
+HN_COLS = 3
 # pools
-P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP, P_EC = range(6)
-N_POOLS = 6
-# state slots
+P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP, P_EC, P_SOLE = range(7)
+N_POOLS = 7
+# state slots (S_FAULT_POS: the next of the faults' timed actions; S_TRACK: 1 when a fault may lose data)
 (S_HEAP_N, S_DRAWS, S_OUT_N, S_START_N, S_EVENTS, S_VISITS, S_UNAVAILABLE, S_HINTS, S_RATE_LIMITED,
  S_GROW, S_WL_N, S_HITS, S_MISSES, S_LAG_MSGS, S_KAFKA_LOST, S_ARR_POS, S_ARR_N, S_KAFKA_UNAVAILABLE,
- S_HINTS_REPLAYED, S_TOP0) = range(20)
+ S_HINTS_REPLAYED, S_HEDGES, S_LOST_WRITES, S_FAULT_POS, S_TRACK, S_TOP0) = range(24)
 N_STATE = S_TOP0 + N_POOLS
 # return codes
 DONE, GROW, FLUSH = 0, 1, 2
