@@ -1,6 +1,6 @@
 """The calendar engine's compiled loop: events in time order, each station visit served on arrival.
 
-One binary heap holds every pending event (time, kind, x, y). An event is taken in time order and
+One 4-ary heap holds every pending event (time, kind, x, y). An event is taken in time order and
 handled to the end: a call's arrival at a station is served there by the Kiefer-Wolfowitz
 recursion of sim/arrays/station.py (`serve`: FIFO multi-server, queue bound, capacity windows,
 statistics), which knows the job's start and end the moment it arrives, so a visit costs one
