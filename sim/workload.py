@@ -205,12 +205,17 @@ class Population:
         read_mw = np.divide(activity, degree, out=np.zeros(n_users), where=degree > 0)
         sends, reads, send_max, read_max = _per_conversation(
             sizes, n_conv, v, send_mw, activity if inbox_reads else read_mw, read_mw, n_users, salt)
+        # what follows works in place and drops each array once used: at 10M users and 40M
+        # conversations every float64 array is 320 MB, and the build's peak is the process's peak
+        del v, weight_sum
+        send_max32, read_max32 = _upper_f32(send_max), _upper_f32(read_max)
+        del send_max, read_max
         lookups = float(np.sum(activity * degree)) if inbox_reads else 1.0
         send_hot = [h.sends_per_sec / workload.sends_per_sec if workload.sends_per_sec else 0.0 for h in hot]
         read_hot = [h.reads_per_sec / workload.reads_per_sec if workload.reads_per_sec else 0.0 for h in hot]
         send_w = _with_hot(sends, n_conv, send_hot)
         if inbox_reads and reads.sum() > 0:  # each member reads every conversation of theirs
-            read_w = reads / reads.sum()
+            read_w = np.divide(reads, reads.sum(), out=reads)
         else:
             read_w = _with_hot(reads, n_conv, read_hot)
         offsets = members_of = None
@@ -218,8 +223,8 @@ class Population:
             offsets, members_of = _inbox(sizes, degree, n_users, salt)
         return cls(users=n_users, conversations=conv, user_weights=activity, send_weights=send_w,
                    read_weights=read_w, send_member_weights=send_mw, read_member_weights=read_mw,
-                   lookups_per_read=lookups, send_member_max=_upper_f32(send_max),
-                   read_member_max=_upper_f32(read_max), inbox_offsets=offsets,
+                   lookups_per_read=lookups, send_member_max=send_max32,
+                   read_member_max=read_max32, inbox_offsets=offsets,
                    inbox_conversations=members_of)
 
     def mix(self) -> dict[str, float]:
@@ -233,16 +238,21 @@ class Population:
 
 
 def _with_hot(rates: np.ndarray, n_regular: int, hot_shares: list[float]) -> np.ndarray:
-    """Regular conversations share what the declared hot ones leave; each hot one has its share."""
-    out = np.zeros(rates.size)
+    """Regular conversations share what the declared hot ones leave; each hot one has its share.
+    In place: `rates` (float64, regular then hot conversations) becomes the answer."""
+    out = rates
     total = rates[:n_regular].sum()
     left = max(0.0, 1.0 - sum(hot_shares))
+    regular = out[:n_regular]
     if total > 0:
-        out[:n_regular] = rates[:n_regular] / total * left
+        np.divide(regular, total, out=regular)
+        np.multiply(regular, left, out=regular)
+    else:
+        regular[:] = 0.0
     out[n_regular:] = hot_shares
     if out.sum() <= 0:
         out[:] = 1.0
-    return out / out.sum()
+    return np.divide(out, out.sum(), out=out)
 
 
 @nb.njit(cache=False)
@@ -292,10 +302,15 @@ def _per_conversation(sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw:
     return sends, reads, send_max, read_max
 
 
-def _upper_f32(x: np.ndarray) -> np.ndarray:
-    """`x` as float32, each value rounded up (a bound that stays a bound in half the memory)."""
-    y = x.astype(np.float32)
-    return np.where(y.astype(np.float64) < x, np.nextafter(y, np.float32(np.inf)), y)
+def _upper_f32(x: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+    """`x` as float32, each value rounded up (a bound that stays a bound in half the memory), block
+    by block so that the temporaries stay small."""
+    out = np.empty(x.size, np.float32)
+    for i in range(0, x.size, block):
+        xb = x[i:i + block]
+        y = xb.astype(np.float32)
+        out[i:i + block] = np.where(y.astype(np.float64) < xb, np.nextafter(y, np.float32(np.inf)), y)
+    return out
 
 
 @nb.njit(cache=False)

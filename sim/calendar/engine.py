@@ -291,9 +291,9 @@ class CalendarEngine:
             p = pools
             code = kernel.run(
                 t_end, prog.nodes, prog.node_f, prog.branches, prog.comps, prog.comp_f, prog.dists,
-                prog.dist_values, prog.routes, prog.replicas, prog.cdfs, prog.space_i, prog.hit_p,
-                prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp, prog.recipients,
-                np.int64(prog.n_users), prog.member_salt, prog.inbox_off, prog.inbox_conv,
+                prog.dist_values, prog.routes, prog.hashed_routes, prog.replicas, prog.cdfs, prog.space_i,
+                prog.hit_p, prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp,
+                prog.recipients, np.int64(prog.n_users), prog.member_salt, prog.inbox_off, prog.inbox_conv,
                 prog.edge_of, prog.client_edge, prog.edge_params, p.ex, p.ef, p.bk_tot, p.bk_bad,
                 purpose_key(self.scenario.seed, 6_999_998), np.int64(prog.err_timeout),
                 np.int64(prog.err_breaker), p.filled_at, p.hints, p.so, p.free[K.P_SOLE], p.holders,

@@ -221,6 +221,7 @@ from sim.calendar.tables import (
     _pop,
     _push,
     _release,
+    _route,
     _tick,
     _win,
 )
@@ -254,7 +255,8 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
 def run(t_end: float,
         # the program
         nodes: np.ndarray, node_f: np.ndarray, branches: np.ndarray, comps: np.ndarray, comp_f: np.ndarray,
-        dists: np.ndarray, dvals: np.ndarray, routes: np.ndarray, replicas: np.ndarray, cdfs: np.ndarray,
+        dists: np.ndarray, dvals: np.ndarray, routes: np.ndarray, hroutes: np.ndarray, replicas: np.ndarray,
+        cdfs: np.ndarray,
         space_i: np.ndarray, hit_p: np.ndarray, flow_i: np.ndarray, hop_d: np.int64, key_hop: np.uint64,
         key_node: np.ndarray, key_comp: np.ndarray, recipients: np.ndarray, n_users: np.int64,
         member_salt: np.uint64, inbox_off: np.ndarray, inbox_conv: np.ndarray,
@@ -734,7 +736,7 @@ def run(t_end: float,
                     stn = fr[f, FR_STATION]  # a consumer's own station
                     if kind in (K_REDIS, K_CACHE):
                         key = fr_keys[f, nodes[node, N_SLOT]]
-                        stn = comps[c, C_BASE] + routes[nodes[node, N_ROUTE] + key]
+                        stn = comps[c, C_BASE] + _route(routes, hroutes, nodes[node, N_ROUTE], key)
                     elif kind != K_CONSUME:
                         if kind == K_GATEWAY and comps[c, C_RL_OFF] >= 0:
                             bucket = comps[c, C_RL_OFF] + fr_keys[f, nodes[node, N_SLOT]]
@@ -759,7 +761,7 @@ def run(t_end: float,
                         _push(ht, hk, hx, hy, state, now + h, EV_AARRIVE, g, (stn << 16) | att)
                 elif kind == K_CASSANDRA:
                     key = fr_keys[f, nodes[node, N_SLOT]]
-                    pos = comps[c, C_RING] + routes[nodes[node, N_ROUTE] + key]
+                    pos = comps[c, C_RING] + _route(routes, hroutes, nodes[node, N_ROUTE], key)
                     rf = comps[c, C_RF]
                     k = nodes[node, N_B]
                     base = comps[c, C_BASE]
@@ -820,7 +822,7 @@ def run(t_end: float,
                         _push(ht, hk, hx, hy, state, now + comp_f[c, F_HEDGE], EV_HEDGE, q, 0)
                 elif kind == K_PRODUCE:
                     key = fr_keys[f, nodes[node, N_SLOT]]
-                    p = routes[nodes[node, N_ROUTE] + key]
+                    p = _route(routes, hroutes, nodes[node, N_ROUTE], key)
                     leader = _leader(c, p, now, comps, comp_f, s_ints, s_win)
                     if leader < 0:  # no leader until the election ends (or no replica is up)
                         state[S_KAFKA_UNAVAILABLE] += 1

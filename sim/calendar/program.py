@@ -12,7 +12,7 @@ Pure construction: no numba here, nothing is simulated.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from sim.streams import named_rng, stream_rngs
 from sim.system.compile import system_of
 from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_keys, cell_weights
 from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, member_space
-from sim.workload import Population, hash_keys
+from sim.workload import Population
 
 # node kinds
 K_GATEWAY, K_SERVICE, K_CASSANDRA, K_REDIS, K_PRODUCE, K_PARALLEL, K_FANOUT, K_CACHE, K_CONSUME = range(9)
@@ -90,7 +90,8 @@ class Program:
     comp_names: list[str]
     dists: np.ndarray  # float64 [D, 8]: sim/arrays/rng.py params, values offset, values count
     dist_values: np.ndarray
-    routes: np.ndarray  # int32: per (component, space) a table over the cell's keys
+    routes: np.ndarray  # int32: per (Cassandra component, space) a ring position per key of the cell
+    hashed_routes: np.ndarray  # uint64 [R, 3]: routes by a hash of the key (Redis, Kafka): see tables._route
     replicas: np.ndarray  # int64 [positions, max rf]: Cassandra rings, stacked
     cdfs: np.ndarray  # float64: per space the cumulative weights of its cell keys, stacked
     space_i: np.ndarray  # int64 [S, 2]: keys in the cell, offset in cdfs
@@ -217,6 +218,7 @@ def build(scenario: Scenario) -> Program:
     comps = np.full((len(comp_names), COMP_COLS), -1, dtype=np.int64)
     comp_f = np.zeros((len(comp_names), COMPF_COLS))
     routes: list[np.ndarray] = []
+    hashed: list[tuple[int, int, int]] = []  # per hashed route: (mixed salt, shards or partitions, is Redis)
     route_off: dict[tuple[str, str], int] = {}
     rings: list[np.ndarray] = []
     ring_off = 0
@@ -306,15 +308,15 @@ def build(scenario: Scenario) -> Program:
         kind = system.components[comp].kind
         if kind in ("gateway", "service"):
             return -1
-        ids = np.arange(space_n[space])
         salt = system.keys[space].salt_for(kind)
-        if kind == "cassandra":
-            table = rings_of[comp].positions(ids, salt).astype(np.int32)
-        elif kind == "redis":
-            slots = hash_keys(ids, salt=salt) % np.uint64(16384)
-            table = (slots.astype(np.int64) * counts[comp] // 16384).astype(np.int32)
-        else:
-            table = (hash_keys(ids, salt=salt) % np.uint64(comps[ci[comp], C_PARTS])).astype(np.int32)
+        if kind != "cassandra":  # a hash of the key, computed in the loop (sim/calendar/tables.py `_route`)
+            # a Redis slot's shard (slot x shards // 16384), or a Kafka partition (hash mod partitions)
+            n = counts[comp] if kind == "redis" else comps[ci[comp], C_PARTS]
+            hashed.append((int(salt_mixed(salt)), int(n), int(kind == "redis")))
+            route_off[comp, space] = -2 - (len(hashed) - 1)
+            return route_off[comp, space]
+        ids = np.arange(space_n[space])
+        table = rings_of[comp].positions(ids, salt).astype(np.int32)
         route_off[comp, space] = sum(r.size for r in routes)
         routes.append(table)
         return route_off[comp, space]
@@ -466,10 +468,12 @@ def build(scenario: Scenario) -> Program:
         dists=np.array(rows, dtype=np.float64),
         dist_values=np.concatenate(values) if values else np.zeros(0),
         routes=np.concatenate(routes) if routes else np.zeros(1, dtype=np.int32),
+        hashed_routes=np.array(hashed if hashed else [(0, 1, 0)], dtype=np.uint64),
         replicas=np.concatenate(rings) if rings else np.zeros((1, 1), dtype=np.int64),
         cdfs=np.concatenate(cdf_parts) if cdf_parts else np.zeros(1),
         space_i=np.array(space_rows, dtype=np.int64).reshape(len(space_rows), 2),
-        hit_p=np.concatenate(hit_parts) if hit_parts else np.zeros(1),
+        hit_p=(hit_parts[0] if len(hit_parts) == 1 else np.concatenate(hit_parts) if hit_parts  # no copy of
+               else np.zeros(1)),  # one cache's 40M probabilities
         flow_i=np.array(flow_rows, dtype=np.int64).reshape(len(flow_rows), 4),
         causes=b.causes, stations=stations, hop=hop,
         key_hop=purpose_key(seed, 6_999_999), key_node=key_node, key_comp=key_comp,
@@ -486,6 +490,9 @@ def build(scenario: Scenario) -> Program:
         prog.popularity = {"sender": Popularity(pop.send_weights),
                            "conversation_reader": Popularity(pop.read_weights)}
         prog.mix = pop.mix()
+        # the conversations' send and read weights live on as the popularities' CDFs: the kernel
+        # never reads them, and at full scale they are 640 MB (prog.population.mix() is then void)
+        prog.population = pop = replace(pop, send_weights=np.zeros(0), read_weights=np.zeros(0))
         if pop.inbox_offsets is not None and pop.inbox_conversations is not None:  # the population's own
             prog.inbox_off = pop.inbox_offsets  # arrays: int64 offsets, int32 conversation ids
             prog.inbox_conv = pop.inbox_conversations
