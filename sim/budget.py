@@ -12,7 +12,10 @@
 - fault events: every `gc_pauses` pause on every node it names, over the run;
 - time windows: one per simulated second (each is recorded, on every engine);
 - memory: the cell's users and conversations (and their memberships where an engine keeps them),
-  the simulated instances and Cassandra's ring (nodes x vnodes), the per-second series.
+  the simulated instances and Cassandra's ring (nodes x vnodes), the per-second series, and every
+  `gc_pauses` pause over the fault's whole duration (the calendar holds one capacity window per
+  pause per node, the DES two scheduled events per pause), so a GC storm too big to hold is refused
+  here, never allocated.
 
 A design (components and flows) counts its station visits by its traffic equations instead
 (`design_estimate`: every component's operations per second, sim/system/loads.py) and its key
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 
 from sim.distributions import mean_of
 from sim.errors import ScenarioError
+from sim.faults import Fault
 from sim.sampling import Cell, make_cell, partitions_fleet
 from sim.scenario import Scenario, replies_needed
 
@@ -49,6 +53,11 @@ BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
 BYTES_PER_VNODE = 32  # a token on Cassandra's ring
 BYTES_PER_KEY = 16  # a design key space's cell key: its weight and its cumulative weight (float64)
 BYTES_PER_WINDOW = 4_096  # one simulated second of series, all fleets
+# a GC pause: per node, a capacity window (a 48-byte row of Stations.win, plus its merged copy and
+# the sweep's arrays while built: 107-212 B measured 2026-11-30, 1M pauses on 1-12 nodes); and once,
+# the DES's two scheduled events (595 B measured). Their sum bounds either engine.
+BYTES_PER_PAUSE_WINDOW = 256
+BYTES_PER_PAUSE_EVENTS = 640
 BASE_BYTES = 512 * 2**20  # the interpreter, numpy, numba kernels, chunked working arrays
 FALLBACK_MEMORY_BYTES = 8 * 2**30  # when the machine's memory cannot be read
 
@@ -167,19 +176,44 @@ def estimate(scenario: Scenario) -> Estimate:
              f"{BYTES_PER_VNODE} B"),
         Term(windows * BYTES_PER_WINDOW, "duration_s", f"{windows:,} one-second windows x "
                                                        f"{BYTES_PER_WINDOW // 1024} KiB"),
+        *_pause_memory(sc, cell),
     ]
     return Estimate(requests=requests, visits_per_request=per_request, work=work, memory=memory)
 
 
-def _pause_terms(sc: Scenario, cell: Cell) -> list[Term]:
-    """Two events per `gc_pauses` pause on every node it names, over the run."""
+def _pause_nodes(sc: Scenario, cell: Cell) -> list[tuple[int, Fault, int]]:
+    """(index, fault, nodes it names in the cell) of every `gc_pauses` fault."""
     out = []
     for i, fault in enumerate(sc.faults):
         if fault.kind != "gc_pauses" or not fault.every_s:
             continue
         fleet = cell.fleets.get(fault.component or "")
-        nodes = len(fault.nodes) if fault.nodes is not None else min(fault.count or 0,
-                                                                     fleet.simulated if fleet else 0)
+        out.append((i, fault, len(fault.nodes) if fault.nodes is not None else min(
+            fault.count or 0, fleet.simulated if fleet else 0)))
+    return out
+
+
+def _pause_memory(sc: Scenario, cell: Cell) -> list[Term]:
+    """Every pause of each `gc_pauses` fault, over its whole duration (both engines make them all
+    before it starts): a capacity window per node, and the DES's events once."""
+    out = []
+    for i, fault, nodes in _pause_nodes(sc, cell):
+        assert fault.every_s is not None
+        pauses = fault.duration_s / fault.every_s
+        pauses = float(math.ceil(pauses)) if math.isfinite(pauses) else pauses
+        per = nodes * BYTES_PER_PAUSE_WINDOW + BYTES_PER_PAUSE_EVENTS
+        out.append(Term(pauses * per, f"faults[{i}].every_s",
+                        f"{_n(pauses)} gc pauses (every {fault.every_s:g} s for {fault.duration_s:g} s) x "
+                        f"({nodes} nodes x {BYTES_PER_PAUSE_WINDOW} B of capacity windows + "
+                        f"{BYTES_PER_PAUSE_EVENTS} B of DES events)"))
+    return out
+
+
+def _pause_terms(sc: Scenario, cell: Cell) -> list[Term]:
+    """Two events per `gc_pauses` pause on every node it names, over the run."""
+    out = []
+    for i, fault, nodes in _pause_nodes(sc, cell):
+        assert fault.every_s is not None
         window = max(0.0, min(fault.end_s, sc.duration_s) - fault.start_s)
         pauses = nodes * window / fault.every_s
         out.append(Term(2 * pauses, f"faults[{i}].every_s",
@@ -246,6 +280,7 @@ def design_estimate(scenario: Scenario) -> Estimate:
                            f"{BYTES_PER_VNODE} B"))
     memory.append(Term(windows * BYTES_PER_WINDOW, "duration_s",
                        f"{windows:,} one-second windows x {BYTES_PER_WINDOW // 1024} KiB"))
+    memory += _pause_memory(sc, cell)
     return Estimate(requests=rate * sc.sample * seconds, visits_per_request=per_request, work=work,
                     memory=memory)
 

@@ -92,19 +92,6 @@ class Fault(BaseModel):
         return list(self.nodes) if self.nodes is not None else list(range(min(self.count or 0, fleet_size)))
 
 
-# GC pauses one node may take on the calendar engine (sim/calendar), which turn each pause
-# into a capacity window before the run and merge overlapping ones (quadratic in the pauses of a
-# node: 5,000 take ~2 s); beyond it they refuse the fault and the DES (pauses as events) runs it
-MAX_PAUSES_PER_NODE = 5_000
-
-
-def pauses_per_node(fault: Fault) -> int:
-    """How many pauses a `gc_pauses` fault makes on each node it names (0 for other kinds)."""
-    if fault.kind != "gc_pauses" or not fault.every_s:
-        return 0
-    return math.ceil(fault.duration_s / fault.every_s)
-
-
 UNITS = {"cassandra": "nodes", "redis": "shards", "kafka": "brokers"}  # the rest: instances
 
 

@@ -317,10 +317,11 @@ RUNAWAYS = [
       "budget of 5e+10 for the calendar engine", "--force"]),  # the engine auto picks for BASE
     ("spike-1e9", "faults: [{kind: load_spike, factor: 1.0e+9, start_s: 2, duration_s: 5}]\n",
      ["error: faults[0].factor: work: ~", "load_spike factors over their windows", "exceeds the budget"]),
+    # 5e9 pauses: too many to hold (a capacity window each on the calendar, two events on the DES)
     ("gc-every-ns", "faults: [{kind: gc_pauses, component: gateway, count: 1, pause_ms: 1, every_s: 1.0e-9, "
                     "start_s: 2, duration_s: 5}]\n",
-     ["error: faults[0].every_s: work: ~1e+10 station visits",
-      "gc pauses (every 1e-09 s on 1 nodes for 5 s)"]),
+     ["error: faults[0].every_s: memory: ~4.48 TB estimated", "5e+09 gc pauses (every 1e-09 s for 5 s) x "
+      "(1 nodes x 256 B of capacity windows + 640 B of DES events)", "--force does not skip this bound"]),
     ("users-5e9", "workload: {users: 5000000000}\n",
      ["error: workload.users: memory: ~", "GB estimated", "5,000,000,000 users in the cell",
       "--force does not skip this bound"]),

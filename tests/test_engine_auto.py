@@ -5,6 +5,7 @@ run nothing; the CLI checks run tiny scenarios on the engine chosen. Everything 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -26,13 +27,16 @@ TINY = ["duration_s=2", "warmup_s=0.5"]  # an M/M/1 run of ~0.03 s on the DES
 
 
 def gc_storm(component: str) -> str:
-    """What only the DES runs: 10,000 GC pauses on one node (the calendar takes 5,000 at most,
-    sim/faults.py MAX_PAUSES_PER_NODE); 10 us each, so the run is barely slower."""
+    """10,000 GC pauses on one node, 10 us each: the calendar runs any number (it merged at most
+    5,000 per node before its windows were merged by a sweep line, sim/arrays/windows.py)."""
     return (f"faults=[{{kind: gc_pauses, component: {component}, count: 1, pause_ms: 0.01, every_s: 0.0001,"
             f" start_s: 0, duration_s: 1}}]")
 
 
-MM1_DES = gc_storm("gateway")
+# What only the DES runs: an automatic warm-up, whose pilot runs (and so the measured runs) are the DES's
+DES_ONLY = "warmup_s=auto"
+DES_ONLY_WHY = "warmup_s: auto is resolved by a pilot run before simulating"
+MM1_DES = DES_ONLY
 CRASH = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1}]"
 GC = gc_storm("cassandra")
 LOSE = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1, lose_data: true}]"
@@ -58,12 +62,17 @@ def test_crashes_retries_hedges_and_lost_data_go_to_the_calendar_engine() -> Non
         assert choose(sc)[0] == "calendar"
 
 
-def test_a_gc_storm_sends_a_messaging_scenario_to_the_des_with_the_reason() -> None:
-    name, reason = choose(load_scenario(SMALL, [GC]))
+def test_a_gc_storm_goes_to_the_calendar_engine() -> None:
+    for sc in (load_scenario(SMALL, [GC]), load_scenario(SHORTENER, [gc_storm("links")])):
+        assert ENGINES["calendar"].supports(sc) == []
+        assert choose(sc)[0] == "calendar"
+
+
+def test_a_des_only_feature_sends_a_messaging_scenario_to_the_des_with_the_reason() -> None:
+    name, reason = choose(load_scenario(SMALL, [DES_ONLY]))
     assert name == "des"
-    assert _one_line(reason) == (
-        "engine: des (calendar cannot run it: faults[0].every_s: 10,000 GC pauses per node)")
-    assert "--engine" not in reason  # the refusal's advice ("run with --engine des") is cut
+    assert _one_line(reason) == f"engine: des (calendar cannot run it: {DES_ONLY_WHY})"
+    assert "give seconds" not in reason  # the refusal's advice (after "; ") is cut
 
 
 def test_a_design_goes_to_the_calendar_engine() -> None:
@@ -82,9 +91,9 @@ def test_hedges_and_lost_data_in_a_design_run_on_the_calendar(override: str) -> 
 
 
 def test_a_design_the_calendar_refuses_goes_to_the_des_naming_the_field() -> None:
-    name, reason = choose(load_scenario(SHORTENER, [gc_storm("links")]))
+    name, reason = choose(load_scenario(SHORTENER, [DES_ONLY]))
     assert name == "des"
-    assert _one_line(reason).startswith("engine: des (calendar cannot run it: faults[0].every_s: ")
+    assert _one_line(reason).startswith("engine: des (calendar cannot run it: warmup_s: ")
 
 
 def test_an_automatic_warmup_stays_on_the_des() -> None:
@@ -96,16 +105,15 @@ def test_an_automatic_warmup_stays_on_the_des() -> None:
 
 
 def test_several_scenarios_share_the_first_engine_that_runs_them_all() -> None:
-    small, stormy = load_scenario(SMALL), load_scenario(SMALL, [GC])
-    name, reason = choose_all([("point #0", small), ("point #1", stormy), ("point #2", small)])
+    small, des_only = load_scenario(SMALL), load_scenario(SMALL, [DES_ONLY])
+    name, reason = choose_all([("point #0", small), ("point #1", des_only), ("point #2", small)])
     assert name == "des"
     assert _one_line(reason) == (
-        "engine: des for all 3 scenarios (calendar cannot run point #1: faults[0].every_s: 10,000 GC pauses "
-        "per node)")
-    name, reason = choose_all([("arm A", small), ("arm B", small)])
+        f"engine: des for all 3 scenarios (calendar cannot run point #1: {DES_ONLY_WHY})")
+    name, reason = choose_all([("arm A", small), ("arm B", load_scenario(SMALL, [GC]))])
     assert name == "calendar" and reason.startswith("engine: calendar for both scenarios (compiled")
-    many = choose_all([(f"point #{i}", stormy) for i in range(5)] + [("point #5", small)])[1]
-    assert "calendar cannot run point #0, point #1, point #2 and 2 more (point #0: faults[0]." in many
+    many = choose_all([(f"point #{i}", des_only) for i in range(5)] + [("point #5", small)])[1]
+    assert "calendar cannot run point #0, point #1, point #2 and 2 more (point #0: warmup_s: auto" in many
 
 
 def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
@@ -122,8 +130,13 @@ def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
         budget_problem(est, AUTO, False, 8 * 2**30)
 
 
-def test_simulate_records_the_engine_auto_chose() -> None:
-    result = simulate(load_scenario(MM1, [*TINY, MM1_DES]), engine=AUTO)
+def test_simulate_records_the_engine_auto_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """simulate() takes no automatic warm-up (sim.experiments resolves it), so the calendar is made
+    to refuse a plain M/M/1 here for auto to pick the DES."""
+    assert simulate(load_scenario(MM1, TINY), engine=AUTO).summary["engine"] == "calendar"
+    refuse = dataclasses.replace(ENGINES["calendar"], supports=lambda sc: [ScenarioError("x", "refused")])
+    monkeypatch.setitem(ENGINES, "calendar", refuse)
+    result = simulate(load_scenario(MM1, TINY), engine=AUTO)
     assert result.summary["engine"] == "des"
 
 
@@ -164,12 +177,15 @@ def test_the_default_engine_is_auto_and_the_cli_says_which_engine_it_picked(tmp_
 
 
 def test_cli_compare_runs_both_arms_on_one_engine_and_names_the_arm_that_forced_it(tmp_path: Path) -> None:
-    res = _cli("compare", MM1, "--b", MM1_DES, "--duration", 2, "--warmup", 0.5, "--replications", 2,
+    # arm B's automatic warm-up in its file: --warmup would set both arms' warm-ups
+    (tmp_path / "a.yaml").write_text(f"extends: {MM1}\nduration_s: 3\nwarmup_s: 0.5\n")
+    (tmp_path / "b.yaml").write_text(f"extends: {MM1}\nduration_s: 3\nwarmup_s: auto\n")
+    res = _cli("compare", tmp_path / "a.yaml", tmp_path / "b.yaml", "--replications", 2,
                "--workers", 1, "--engine", "auto", "--quiet", "--out", tmp_path / "cmp")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
     assert len(lines) == 1 and lines[0].startswith("engine: des for both scenarios (")
-    assert "calendar cannot run arm B: faults[0].every_s: 10,000 GC pauses per node" in lines[0]
+    assert f"calendar cannot run arm B: {DES_ONLY_WHY}" in lines[0]
     saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert saved["a"]["engine"] == saved["b"]["engine"] == "des"
 

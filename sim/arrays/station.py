@@ -13,6 +13,9 @@ events, and the same start times as any work-conserving FIFO c-server queue (the
   service `factor` (a GC pause: 0 servers; a slow node: factor 3). A job starts at the first
   time t >= a at which fewer than `servers(t)` jobs are in service; jobs already in service finish
   (non-preemptive), and a job's service is multiplied by the factor in force when it starts.
+  Windows are found by binary search, and each row also holds the next crash at or after it and
+  the last recovery up to it, so a station with a million windows (a GC storm) costs O(log n) per
+  arrival, plus the windows a job's wait actually crosses.
 * A crash is a window with `servers` DOWN (-1), with sim/des/station.py's meaning: an arrival in
   it is refused at once (UNAVAILABLE), work queued at its start fails then, work in service fails
   when it would have finished (CRASHED; its server is free from the crash on), and the station
@@ -72,6 +75,10 @@ class Windows(NamedTuple):
     STARTED,
     QUEUED,
 ) = range(14)
+# columns of Stations.win: a window's span, servers and factor; the start of the first DOWN window at
+# or after it (inf: none) and the end of the last DOWN window at or before it (-inf: none)
+W_FROM, W_TO, W_SERVERS, W_FACTOR, W_NEXT_DOWN, W_LAST_UP = range(6)
+WIN_COLS = 6
 # columns of Stations.floats
 BUSY_S, JOBS_S, LAST_ARRIVAL, WAIT_S = range(4)
 # Stations.glob: the measured window [W, D), the latest event; Stations.counts: jobs served, out of order
@@ -92,7 +99,7 @@ class Stations(NamedTuple):
     # summed queue wait (s) of jobs starting in [W, D)
     free: np.ndarray  # float64: servers' next-free times, station st at ints[st, FREE_OFF] (a heap if many)
     ring: np.ndarray  # float64: start times of waiting jobs of queue-bounded stations
-    win: np.ndarray  # float64 [windows, 4]: t_from, t_to, servers, factor (station st: rows WIN0..WIN1)
+    win: np.ndarray  # float64 [windows, WIN_COLS]: the W_ columns (station st: rows WIN0..WIN1)
     waits: (
         np.ndarray
     )  # int64 [F, WAIT_BUCKETS + 1]: waits (ms) of jobs starting in [W, D); last column: < 1 us
@@ -119,23 +126,15 @@ def build_stations(
     ints[:, FLEET] = np.asarray(fleets, dtype=np.int64)
     ints[:, FREE_OFF] = np.concatenate([[0], np.cumsum(c)[:-1]]) if n else 0
     ints[:, RING_OFF] = np.concatenate([[0], np.cumsum(np.maximum(q, 0))[:-1]]) if n else 0
-    rows: list[np.ndarray] = []
     k = 0
-    for st in range(n):
+    for st in range(n):  # each station's rows, in station order
         ints[st, WIN0] = k
         w = windows.get(st)
-        if w is not None:
-            order = np.argsort(w.t_from)
-            w = Windows(*(np.asarray(x, dtype=np.float64)[order] for x in w))
-            if np.any(w.t_to <= w.t_from) or np.any(w.t_from[1:] < w.t_to[:-1]):
-                raise ValueError(f"station {st}: capacity windows must be non-empty and not overlap")
-            if np.any(w.servers < DOWN) or np.any(w.servers > c[st]) or np.any(w.factor <= 0):
-                raise ValueError(
-                    f"station {st}: window servers must be in 0..{c[st]} or {DOWN} (down), factors > 0"
-                )
-            rows.append(np.column_stack([w.t_from, w.t_to, w.servers, w.factor]))
-            k += len(w.t_from)
+        k += 0 if w is None else len(w.t_from)
         ints[st, WIN1] = k
+    win = np.empty((k, WIN_COLS))
+    for st, w in windows.items():
+        _fill_windows(win[ints[st, WIN0]:ints[st, WIN1]], w, st, int(c[st]))
     floats = np.zeros((n, 4))
     floats[:, LAST_ARRIVAL] = -math.inf
     stats = np.zeros((n_fleets, 3))
@@ -145,12 +144,33 @@ def build_stations(
         floats=floats,
         free=np.zeros(int(c.sum())),
         ring=np.zeros(int(np.maximum(q, 0).sum())),
-        win=np.concatenate(rows) if rows else np.zeros((0, 4)),
+        win=win,
         waits=np.zeros((n_fleets, WAIT_BUCKETS + 1), dtype=np.int64),
         wait_stats=stats,
         glob=np.array([0.0, math.inf, 0.0]),
         counts=np.zeros(2, dtype=np.int64),
     )
+
+
+def _fill_windows(rows: np.ndarray, w: Windows, st: int, c: int) -> None:
+    """One station's windows into its rows of Stations.win, sorted, checked, with their crash columns."""
+    w = Windows(*(np.asarray(x, dtype=np.float64) for x in w))
+    if np.any(w.t_from[1:] < w.t_from[:-1]):  # a merged set comes sorted already
+        order = np.argsort(w.t_from, kind="stable")
+        w = Windows(*(x[order] for x in w))
+    if np.any(w.t_to <= w.t_from) or np.any(w.t_from[1:] < w.t_to[:-1]):
+        raise ValueError(f"station {st}: capacity windows must be non-empty and not overlap")
+    if np.any(w.servers < DOWN) or np.any(w.servers > c) or np.any(w.factor <= 0):
+        raise ValueError(f"station {st}: window servers must be in 0..{c} or {DOWN} (down), factors > 0")
+    n = w.t_from.size
+    rows[:, W_FROM], rows[:, W_TO], rows[:, W_SERVERS], rows[:, W_FACTOR] = w
+    down = w.servers == DOWN
+    idx = np.arange(n)
+    # the first DOWN row at or after each row (n: none), the last at or before it (-1: none)
+    nxt = np.minimum.accumulate(np.where(down, idx, n)[::-1])[::-1]
+    rows[:, W_NEXT_DOWN] = np.append(w.t_from, math.inf)[nxt]
+    last = np.maximum.accumulate(np.where(down, idx, -1))
+    rows[:, W_LAST_UP] = np.where(last >= 0, w.t_to[last], -math.inf)
 
 
 _LOG_G = math.log(GROWTH)
@@ -196,13 +216,13 @@ def is_down(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> bool:
 @nb.njit(cache=True)
 def last_recovery(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> float:
     """When station st last came back from a crash at or before t (-inf: never crashed by then)."""
-    up = -math.inf
-    for w in range(ints[st, WIN0], ints[st, WIN1]):
-        if win[w, 0] > t:
-            break
-        if win[w, 2] == DOWN and win[w, 1] <= t:
-            up = win[w, 1]
-    return up
+    w0, w1 = ints[st, WIN0], ints[st, WIN1]
+    w = _window_at(win, w0, w1, t)
+    if w < w0:
+        return -math.inf
+    if win[w, W_SERVERS] == DOWN and t < win[w, W_TO]:  # down now: the recovery before this crash
+        return win[w - 1, W_LAST_UP] if w > w0 else -math.inf
+    return win[w, W_LAST_UP]
 
 
 @nb.njit(cache=True)
@@ -240,7 +260,8 @@ def _windowed_start(
                 slot = k
         if busy < cap and slot >= 0:
             return t, slot, factor
-        t = min(next_free, next_edge)
+        # every server busy: no window edge before a server frees matters (a GC storm's pauses)
+        t = next_free if slot < 0 else min(next_free, next_edge)
         if t == math.inf:  # capacity 0 for ever: never starts
             return math.inf, off, factor
 
@@ -342,10 +363,9 @@ def serve(
         w = _window_at(win, w0, w1, a)
         if w >= w0 and win[w, 2] == DOWN and a < win[w, 1]:
             return UNAVAILABLE, a  # not an arrival (as the DES's Station.submit when down)
-        for x in range(max(w + 1, w0), w1):
-            if win[x, 2] == DOWN:
-                crash_at = win[x, 0]
-                break
+        x = max(w + 1, w0)
+        if x < w1:
+            crash_at = win[x, W_NEXT_DOWN]
         start, slot, factor = _windowed_start(free, off, c, win, w0, w1, a)
     elif c > HEAP_ABOVE:
         slot = off

@@ -524,10 +524,7 @@ def _fault_actions(sc: Scenario, windows: dict[int, Windows], base: dict[str, in
     for st, w in windows.items():
         if st not in cassandra:
             continue
-        for k in range(w.t_to.size):
-            if w.servers[k] != DOWN:
-                continue
-            t = float(w.t_to[k])
+        for t in w.t_to[w.servers == DOWN].tolist():  # not every pause of a GC storm
             order = max((i for i, f, sts in down if st in sts and f.end_s == t), default=len(sc.faults))
             out.append((t, order, 1, A_HINTS, st, fleet_of[st]))
     for i, f, sts in down:

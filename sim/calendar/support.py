@@ -11,14 +11,14 @@ breakers: sim/calendar/edges.py), hedged Cassandra reads, and every fault kind: 
 skip dead instances, Cassandra coordinators ask the live replicas, store hints and replay them when
 the node is back, a Redis shard restarts empty; with `lose_data` the writes only the lost disk had
 are lost: sim/calendar/cassandra.py), Redis shard loss, zone outages, Kafka broker loss (partitions
-it led have no leader for `election_s`), slow nodes, GC pauses and load spikes. It refuses only
-what it cannot represent (below); those run on the DES.
+it led have no leader for `election_s`), slow nodes, GC pauses (any number per node: capacity
+windows merged by a sweep line, sim/arrays/windows.py; the memory bound, sim/budget.py, counts
+them) and load spikes. It refuses only what it cannot represent (below); those run on the DES.
 """
 
 from __future__ import annotations
 
 from sim.errors import ScenarioError
-from sim.faults import MAX_PAUSES_PER_NODE, pauses_per_node
 from sim.scenario import Scenario
 
 MAX_HEDGED_RF = 62  # a hedged read's replicas asked are bits of one int64 (sim/calendar/kernel.py)
@@ -44,12 +44,6 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
                 f"hedged reads at replication_factor {rf[callee]}: the calendar engine keeps the replicas a "
                 f"read asked as bits of one integer, for replication_factor up to {MAX_HEDGED_RF}; run with "
                 "--engine des"))
-    for i, fault in enumerate(scenario.faults):
-        if pauses_per_node(fault) > MAX_PAUSES_PER_NODE:
-            out.append(ScenarioError(
-                f"faults[{i}].every_s",
-                f"{pauses_per_node(fault):,} GC pauses per node; the calendar engine makes each a capacity "
-                f"window and takes at most {MAX_PAUSES_PER_NODE:,} per node: run with --engine des"))
     if scenario.warmup_s == "auto":
         out.append(ScenarioError(
             "warmup_s", "auto is resolved by a pilot run before simulating; give seconds to simulate "
