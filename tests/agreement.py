@@ -1,6 +1,8 @@
 """Two engines' replications of one scenario compared figure by figure (shared by the calendar's
 agreement tests): Welch's two-sample t at a Bonferroni-split family alpha, plus each histogram's
-relative quantile error for quantiles."""
+relative quantile error for quantiles; and figures of a summary to compare (a flow's latency
+quantile or availability, an error cause's share of its flow's requests, an edge's counts per
+call)."""
 
 from __future__ import annotations
 
@@ -45,3 +47,39 @@ def disagreements(name: str, figures: list[Figure], cal: list[Summary], des: lis
         if not abs(diff) <= tol:
             failures.append(line)
     return failures
+
+
+# Figures of a summary, for `disagreements`
+
+
+def latency(flow: str, q: str) -> Figure:
+    return f"latency_ms.{flow}.{q}", lambda s: s["latency_ms"][flow][q], q != "mean"
+
+
+def availability(flow: str) -> Figure:
+    return f"availability.{flow}", lambda s: s["availability"][flow], False
+
+
+def flows(*names: str, avail: bool = True) -> list[Figure]:
+    """p50 and p99 of each flow, and its availability unless it never fails (an exact check)."""
+    out: list[Figure] = []
+    for f in names:
+        out += [latency(f, "p50"), latency(f, "p99")] + ([availability(f)] if avail else [])
+    return out
+
+
+def share(key: str) -> Figure:
+    """An error cause ("flow:component.cause") per request of its flow sent."""
+    flow = key.split(":")[0]
+    return (f"errors[{key}] / {flow} sent",
+            lambda s: s["errors"].get(key, 0) / s["requests"][flow]["sent"], False)
+
+
+def per_call(edge: str, *path: str) -> Figure:
+    """An edge's count (a path under resilience.edges[edge], e.g. ("timeouts",)) per first call."""
+    def get(s: Summary) -> float:
+        x = s["resilience"]["edges"][edge]
+        for key in path:
+            x = x[key]
+        return x / s["resilience"]["edges"][edge]["calls"]
+    return f"{edge} {'.'.join(path)} per call", get, False

@@ -33,6 +33,7 @@ from sim.calendar.tables import (
     RQ_REFS,
     RQ_USER,
     RQF_STARTED,
+    RQF_T0,
     S_TOP0,
     T_FINISH,
     W_START,
@@ -46,7 +47,8 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
           hop_d: np.int64, key_hop: np.uint64, key_node: np.ndarray, flow_i: np.ndarray,
           ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
           rq: np.ndarray, rqf: np.ndarray, fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray,
-          fr_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray, wl: int,
+          fr_t0: np.ndarray, fr_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray,
+          wl: int,
           log_head: np.ndarray, log_len: np.ndarray, rq_next_col: int, cons_in: np.ndarray,
           cons_cursor: np.ndarray, win_lag: np.ndarray, win_take: np.ndarray, lag_max: np.ndarray) -> int:
     """Consumer c_local of kafka component kc takes records while it has slots: from its partitions
@@ -96,6 +98,7 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
         if flow_i[fl, 3] >= 0:
             fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
         fr_extra[f] = 0.0
+        fr_t0[f] = rqf[r, RQF_T0]
         rq[r, RQ_REFS] += 1
         rq[r, RQ_CONS] = cons
         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK

@@ -78,6 +78,9 @@ class _Pools:
         self.fr = np.zeros((n, K.FR_COLS), np.int64)
         self.fr_keys = np.zeros((n, ns), np.int64)
         self.fr_extra = np.zeros(n)
+        # when the latency of a record a frame produces starts: its client attempt's start, else its
+        # request's t0 (a triggered flow's latency starts at its producer's, as in the DES)
+        self.fr_t0 = np.zeros(n)
         self.jn = np.zeros((n, K.JN_COLS), np.int64)
         self.qu = np.zeros((n, K.QU_COLS), np.int64)
         self.ko = np.zeros((n, K.KO_COLS), np.int64)
@@ -155,7 +158,8 @@ class _Pools:
             n = self.ht.size
             for name in ("ht", "hk", "hx", "hy"):
                 self._grow_rows(name, n)
-        tables = {K.P_REQ: ("rq", "rqf"), K.P_FRAME: ("fr", "fr_keys", "fr_extra", "wl_op", "wl_f", "wl_e"),
+        tables = {K.P_REQ: ("rq", "rqf"),
+                  K.P_FRAME: ("fr", "fr_keys", "fr_extra", "fr_t0", "wl_op", "wl_f", "wl_e"),
                   K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof"), K.P_EC: ("ec", "ecf")}
         if self.track:
             tables[K.P_SOLE] = ("so",)
@@ -300,7 +304,7 @@ class CalendarEngine:
                 p.fault_t, p.fault_i,
                 S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
                 p.arr_t, p.arr_r, p.ht, p.hk, p.hx, p.hy, p.state, p.rq, p.rqf, p.free[K.P_REQ],
-                p.fr, p.fr_keys, p.fr_extra, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
+                p.fr, p.fr_keys, p.fr_extra, p.fr_t0, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
                 p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.ec, p.ecf, p.free[K.P_EC], p.wl_op,
                 p.wl_f, p.wl_e,
                 p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens, p.rl_updated,

@@ -30,7 +30,7 @@ import numba as nb
 import numpy as np
 
 from sim.arrays.rng import uniform
-from sim.arrays.station import WIN0, WIN1, _window_at, is_down, last_recovery, serve
+from sim.arrays.station import DOWN, WIN0, WIN1, _window_at, is_down, last_recovery, serve
 from sim.calendar.cassandra import hedge, lose, sole_reply, store_hints
 from sim.calendar.consumers import pump
 from sim.calendar.edges import (
@@ -276,7 +276,7 @@ def run(t_end: float,
         arr_t: np.ndarray, arr_r: np.ndarray,
         ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
         rq: np.ndarray, rqf: np.ndarray, req_free: np.ndarray,
-        fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray,
+        fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
         jn: np.ndarray, jn_free: np.ndarray, qu: np.ndarray, qu_free: np.ndarray,
         ko: np.ndarray, kof: np.ndarray, ko_free: np.ndarray, ec: np.ndarray, ecf: np.ndarray,
         ec_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray,
@@ -339,7 +339,8 @@ def run(t_end: float,
                 wl_op[wl], wl_f[wl], wl_e[wl] = W_ATTEMPT, g, OK
                 wl += 1
             else:
-                f = _root(fr, fr_keys, fr_extra, fr_free, rq, state, flow_i, r, T_FINISH, -1, 0)
+                f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, r, T_FINISH, -1, 0,
+                          rqf[r, RQF_T0])
                 wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
                 wl += 1
         elif ev == EV_ARRIVE:
@@ -397,7 +398,8 @@ def run(t_end: float,
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, f, outcome
                         wl += 1
                     else:
-                        g = _child(fr, fr_keys, fr_extra, fr_free, rq, state, f, miss_head, T_MISSED, f)
+                        g = _child(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, f, miss_head, T_MISSED,
+                                   f)
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, g, OK
                         wl += 1
         elif ev in (EV_REPLICA, EV_KLEAD, EV_KFOLLOW):
@@ -534,9 +536,9 @@ def run(t_end: float,
                     n_cons = comps[comps[c, C_CONS_COMP], C_COUNT]
                     wl = pump(c, (p - comps[c, C_PART_OFF]) % n_cons, now, W, window_s, nw, nodes, node_f,
                                comps, dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state,
-                               rq, rqf, fr, fr_keys, fr_extra, fr_free, wl_op, wl_f, wl_e, wl, log_head,
-                               log_len, rq_next_col=RQ_NEXT, cons_in=cons_in, cons_cursor=cons_cursor,
-                               win_lag=win_lag, win_take=win_take, lag_max=lag_max)
+                               rq, rqf, fr, fr_keys, fr_extra, fr_t0, fr_free, wl_op, wl_f, wl_e, wl,
+                               log_head, log_len, rq_next_col=RQ_NEXT, cons_in=cons_in,
+                               cons_cursor=cons_cursor, win_lag=win_lag, win_take=win_take, lag_max=lag_max)
             if ko[o, KO_OVER] != 0 and ko[o, KO_OUT] == 0:
                 _release(ko_free, state, P_KOP, o)
         elif ev == EV_FILL:  # y: the key << 16 | the Redis component
@@ -665,7 +667,7 @@ def run(t_end: float,
                     cons_in[cons] -= 1
                     wl = pump(kc, cons - comps[kc, C_CONS_OFF], now, W, window_s, nw, nodes, node_f, comps,
                               dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state, rq, rqf,
-                              fr, fr_keys, fr_extra, fr_free, wl_op, wl_f, wl_e, wl, log_head, log_len,
+                              fr, fr_keys, fr_extra, fr_t0, fr_free, wl_op, wl_f, wl_e, wl, log_head, log_len,
                               rq_next_col=RQ_NEXT, cons_in=cons_in, cons_cursor=cons_cursor, win_lag=win_lag,
                               win_take=win_take, lag_max=lag_max)
                 if rq[r, RQ_REFS] == 0:
@@ -695,8 +697,8 @@ def run(t_end: float,
                         _push(ht, hk, hx, hy, state, now + ep[e, E_TIMEOUT_S], EV_TIMEOUT, g, att)
                     if ec[g, EC_REQ] >= 0:  # a client attempt: a path of its own
                         ec[g, EC_OUT] += 1  # its root frame answers it (W_REPLY)
-                        f = _root(fr, fr_keys, fr_extra, fr_free, rq, state, flow_i, ec[g, EC_REQ], T_ATTEMPT,
-                                  g, att)
+                        f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, ec[g, EC_REQ],
+                                  T_ATTEMPT, g, att, now)  # its records' latency starts now
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
                         wl += 1
                         continue
@@ -844,7 +846,7 @@ def run(t_end: float,
                     ko[o, KO_FLOW] = nodes[node, N_A]
                     ko[o, KO_OUT] = 1
                     ko[o, KO_OVER] = 0
-                    kof[o] = rqf[r, RQF_T0]
+                    kof[o] = fr_t0[f]  # the producer's t0: its attempt's, behind a client edge
                     if not direct:
                         ec[g, EC_OUT] += 1
                     if comps[c, C_ACKS] == 0:
@@ -870,7 +872,8 @@ def run(t_end: float,
                     jn[jn_row, JN_DONE] = 0
                     for j in range(b0, b0 + nbr):
                         then = T_JOIN if branches[j, 1] == 1 else T_UNAWAITED
-                        g = _child(fr, fr_keys, fr_extra, fr_free, rq, state, f, branches[j, 0], then, jn_row)
+                        g = _child(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, f, branches[j, 0], then,
+                                   jn_row)
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, g, OK
                         wl += 1
                     if need == 0:
@@ -922,7 +925,7 @@ def run(t_end: float,
                             who = np.searchsorted(cdfs[sp_off:sp_off + sp_n], u, side="right")
                             if who >= sp_n:
                                 who = sp_n - 1
-                        g = _child(fr, fr_keys, fr_extra, fr_free, rq, state, f, head, T_JOIN, jn_row)
+                        g = _child(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, f, head, T_JOIN, jn_row)
                         fr_keys[g, slot] = who
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, g, OK
                         wl += 1
@@ -1010,10 +1013,12 @@ def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray,
 
 
 @nb.njit(cache=True)
-def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
-          state: np.ndarray, flow_i: np.ndarray, r: np.int64, then: np.int64, link: np.int64,
-          att: np.int64) -> np.int64:
-    """The frame at the start of request r's flow (a client attempt's, with its number)."""
+def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
+          rq: np.ndarray, state: np.ndarray, flow_i: np.ndarray, r: np.int64, then: np.int64, link: np.int64,
+          att: np.int64, t0: float) -> np.int64:
+    """The frame at the start of request r's flow (a client attempt's, with its number), whose records
+    produced start their triggered flow's latency at t0 (the request's t0, or the attempt's start:
+    the DES's attempt is a request of its own, started then)."""
     fl = rq[r, RQ_FLOW]
     f = _alloc(fr_free, state, P_FRAME)
     fr[f, FR_REQ] = r
@@ -1026,6 +1031,7 @@ def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np
     if flow_i[fl, 3] >= 0:
         fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]
     fr_extra[f] = 0.0
+    fr_t0[f] = t0
     rq[r, RQ_REFS] += 1
     return f
 
@@ -1036,15 +1042,21 @@ def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np
 def _leader(c: np.int64, p: np.int64, now: float, comps: np.ndarray, comp_f: np.ndarray, s_ints: np.ndarray,
             s_win: np.ndarray) -> np.int64:
     """The station leading partition p of Kafka component c now (-1: none). Its first replica (broker
-    p mod B) leads while it is up; once it has been down `election_s`, the next replica that is up
-    leads (the DES elects the first live one; here leadership also returns when the broker does)."""
+    p mod B) leads while it is up; from its crash the partition has no leader for `election_s`, even
+    if the broker is back sooner (the DES's rule: the election runs its course, then elects the first
+    live replica, the broker itself if it is back); after that, while it is down, the next replica
+    that is up leads (the DES elects the first live one; here leadership also returns when the broker
+    does)."""
     base, nb_ = comps[c, C_BASE], comps[c, C_COUNT]
     first = base + p % nb_
+    w0 = s_ints[first, WIN0]
+    w = _window_at(s_win, w0, s_ints[first, WIN1], now)
+    while w >= w0 and s_win[w, 2] != DOWN:  # its last crash (a slow or paused window is no crash)
+        w -= 1
+    if w >= w0 and now < s_win[w, 0] + comp_f[c, F_ELECTION]:
+        return np.int64(-1)
     if not is_down(s_ints, s_win, first, now):
         return first
-    w = _window_at(s_win, s_ints[first, WIN0], s_ints[first, WIN1], now)
-    if now < s_win[w, 0] + comp_f[c, F_ELECTION]:
-        return np.int64(-1)
     for k in range(1, comps[c, C_RF]):
         stn = base + (p + k) % nb_
         if not is_down(s_ints, s_win, stn, now):

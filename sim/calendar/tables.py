@@ -180,10 +180,11 @@ def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: 
 
 
 @nb.njit(cache=True)
-def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: np.ndarray, rq: np.ndarray,
-           state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64, link: np.int64) -> np.int64:
-    """A new frame of the parent's request at `node`, with the parent's keys (a branch, a member, a
-    miss branch)."""
+def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
+           rq: np.ndarray, state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64,
+           link: np.int64) -> np.int64:
+    """A new frame of the parent's request at `node`, with the parent's keys and latency origin (a
+    branch, a member, a miss branch)."""
     g = _alloc(fr_free, state, P_FRAME)
     r = fr[parent, FR_REQ]
     fr[g, FR_REQ] = r
@@ -195,6 +196,7 @@ def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_free: n
     for z in range(fr_keys.shape[1]):
         fr_keys[g, z] = fr_keys[parent, z]
     fr_extra[g] = 0.0
+    fr_t0[g] = fr_t0[parent]
     rq[r, RQ_REFS] += 1
     return g
 

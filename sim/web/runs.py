@@ -300,13 +300,15 @@ class RunManager:
         kind = message[0]
         with self.lock:
             if kind == "progress":
-                run.t, run.duration = float(message[1]), float(message[2])
+                run.t, run.duration = max(run.t, float(message[1])), float(message[2])
             elif kind == "row":
                 row = dict(message[1])
                 utilization = row.pop("utilization", None)  # only the latest is kept: memory stays bounded
                 if utilization is not None:
                     run.live_utilization = utilization
                 run.rows.append(row)
+                # a closed window means the run has reached its end, whichever message came first
+                run.t = max(run.t, float(row.get("t_s", 0.0)))
             elif kind == "done":
                 run.status = "done"
                 return True
