@@ -50,12 +50,23 @@ def salt_mixed(salt: int) -> np.uint64:
     return np.uint64(splitmix64(np.array([salt], dtype=np.uint64))[0])
 
 
+@nb.njit(inline="always", cache=True)
+def shard_of(key: np.int64, n_shards: np.int64, salt: np.uint64) -> np.int64:
+    """The Redis shard of a key: its hash slot (of SLOTS) spread evenly over the shards."""
+    return np.int64(key_hash(key, salt) % np.uint64(SLOTS)) * n_shards // SLOTS
+
+
+@nb.njit(inline="always", cache=True)
+def partition_of(key: np.int64, n_partitions: np.int64, salt: np.uint64) -> np.int64:
+    """The Kafka partition of a key: its hash mod the partitions."""
+    return np.int64(key_hash(key, salt) % np.uint64(n_partitions))
+
+
 @nb.njit(cache=True)
 def shards_of(conv: np.ndarray, n_shards: np.int64, salt: np.uint64) -> np.ndarray:
     out = np.empty(conv.size, np.int64)
     for i in range(conv.size):
-        slot = np.int64(key_hash(conv[i], salt) % np.uint64(SLOTS))
-        out[i] = slot * n_shards // SLOTS
+        out[i] = shard_of(conv[i], n_shards, salt)
     return out
 
 
@@ -63,7 +74,7 @@ def shards_of(conv: np.ndarray, n_shards: np.int64, salt: np.uint64) -> np.ndarr
 def partitions_of(conv: np.ndarray, n_partitions: np.int64, salt: np.uint64) -> np.ndarray:
     out = np.empty(conv.size, np.int64)
     for i in range(conv.size):
-        out[i] = np.int64(key_hash(conv[i], salt) % np.uint64(n_partitions))
+        out[i] = partition_of(conv[i], n_partitions, salt)
     return out
 
 

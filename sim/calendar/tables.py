@@ -9,7 +9,7 @@ import math
 import numba as nb
 import numpy as np
 
-from sim.arrays.placement import SLOTS, key_hash
+from sim.arrays.placement import partition_of, shard_of
 from sim.arrays.rng import DETERMINISTIC, EXPONENTIAL, GAMMA, LOGNORMAL, _gamma, norm_ppf, uniform
 from sim.arrays.station import is_down
 from sim.calendar.program import C_BALANCER, C_BASE, C_COUNT, C_RR
@@ -122,15 +122,14 @@ def _pop(ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: 
 def _route(routes: np.ndarray, hashed: np.ndarray, r: np.int64, key: np.int64) -> np.int64:
     """Where `key` goes on route r of a node (its N_ROUTE): r >= 0 is an offset into `routes` (a
     Cassandra ring position per key); r <= -2 is hashed route -2 - r, computed as sim.workload's
-    hash_keys does it for the DES: a Redis shard (16384 slots spread over the shards) or a Kafka
-    partition (hash mod partitions), so no table over 40M keys is read or kept."""
+    hash_keys does it, by the DES's rules (sim/arrays/placement.py shard_of, partition_of): a Redis
+    shard or a Kafka partition, so no table over 40M keys is read or kept."""
     if r >= 0:
         return np.int64(routes[r + key])
     h = hashed[-2 - r]
-    z = key_hash(key, h[0])
     if h[2] == 1:
-        return np.int64(z % np.uint64(SLOTS)) * np.int64(h[1]) // SLOTS
-    return np.int64(z % h[1])
+        return shard_of(key, np.int64(h[1]), h[0])
+    return partition_of(key, np.int64(h[1]), h[0])
 
 
 @nb.njit(inline="always", cache=True)
