@@ -37,8 +37,10 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+import sim.arrays  # noqa: F401  (first: it sets the directory of the compiled kernels below)
 from sim.distributions import BLOCK, draw, stream
 from sim.scenario import Scenario, Workload
+from sim.threads import in_parts
 
 _GOLDEN = (5**0.5 - 1) / 2
 _SQRT2 = 2**0.5
@@ -122,13 +124,11 @@ class Conversations:
     @classmethod
     def build(cls, workload: Workload, n_conv: int, rng: np.random.Generator,
               hot_members: list[int] | None = None) -> Conversations:
-        index = np.arange(1, n_conv + 1, dtype=np.float64)
-        is_group = np.modf(index * _GOLDEN)[0] < workload.group_share
+        is_group = _kronecker_groups(n_conv, workload.group_share)
         recipients = np.ones(n_conv, dtype=np.int32)
         if is_group.any():
             sizes = np.sort(np.maximum(np.rint(draw(workload.group_size, rng, _SIZE_QUANTILES)), 2))
-            u = np.modf(index[is_group] * _SQRT2)[0]
-            recipients[is_group] = (sizes[(u * sizes.size).astype(np.int64)] - 1).astype(np.int32)
+            _kronecker_sizes(is_group, sizes, recipients)
         hot = np.asarray(hot_members or [], dtype=np.int64)
         return cls(recipients=np.concatenate([recipients, np.maximum(hot - 1, 1).astype(np.int32)]),
                    is_group=np.concatenate([is_group, np.ones(hot.size, bool)]))
@@ -188,10 +188,12 @@ class Population:
 
     @classmethod
     def build(cls, workload: Workload, n_users: int, n_conv: int, sample: float,
-              rng: np.random.Generator, inbox_reads: bool = False) -> Population:
+              rng: np.random.Generator, inbox_reads: bool = False, threads: int | None = None) -> Population:
         """The population of a cell of `n_users` users and `n_conv` regular conversations.
 
-        `inbox_reads` (fan-out on read): a read loads the reader's whole inbox.
+        `inbox_reads` (fan-out on read): a read loads the reader's whole inbox. The loops over every
+        membership run on `threads` threads (default: every core this process may use); the
+        result is the same bits whatever the number.
         """
         hot = workload.hot_conversations
         conv = Conversations.build(workload, n_conv, rng, [min(h.members, n_users) for h in hot])
@@ -200,11 +202,11 @@ class Population:
         activity = zipf_cell_weights(n_users, workload.user_zipf_s, sample)
         v = regular.astype(np.float64) ** -workload.send_size_exponent
         salt = np.uint64(splitmix64(np.array([_SALT_MEMBERS], dtype=np.uint64))[0])
-        weight_sum, degree = _per_user(sizes, n_conv, v, n_users, salt)
+        weight_sum, degree = _per_user(sizes, n_conv, v, n_users, salt, threads)
         send_mw = np.divide(activity, weight_sum, out=np.zeros(n_users), where=weight_sum > 0)
         read_mw = np.divide(activity, degree, out=np.zeros(n_users), where=degree > 0)
         sends, reads, send_max, read_max = _per_conversation(
-            sizes, n_conv, v, send_mw, activity if inbox_reads else read_mw, read_mw, n_users, salt)
+            sizes, n_conv, v, send_mw, activity if inbox_reads else read_mw, read_mw, n_users, salt, threads)
         # what follows works in place and drops each array once used: at 10M users and 40M
         # conversations every float64 array is 320 MB, and the build's peak is the process's peak
         del v, weight_sum
@@ -220,7 +222,7 @@ class Population:
             read_w = _with_hot(reads, n_conv, read_hot)
         offsets = members_of = None
         if inbox_reads:
-            offsets, members_of = _inbox(sizes, degree, n_users, salt)
+            offsets, members_of = _inbox(sizes, degree, n_users, salt, threads)
         return cls(users=n_users, conversations=conv, user_weights=activity, send_weights=send_w,
                    read_weights=read_w, send_member_weights=send_mw, read_member_weights=read_mw,
                    lookups_per_read=lookups, send_member_max=send_max32,
@@ -255,7 +257,26 @@ def _with_hot(rates: np.ndarray, n_regular: int, hot_shares: list[float]) -> np.
     return np.divide(out, out.sum(), out=out)
 
 
-@nb.njit(cache=False)
+@nb.njit(cache=True, nogil=True)
+def _kronecker_groups(n_conv: int, group_share: float) -> np.ndarray:
+    """Conversation i (0-based) is a group when frac((i + 1) x golden ratio) < group_share."""
+    out = np.empty(n_conv, np.bool_)
+    for i in range(n_conv):
+        x = (i + 1) * _GOLDEN
+        out[i] = x - np.floor(x) < group_share  # exact: the fractional part of a positive float
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _kronecker_sizes(is_group: np.ndarray, sizes: np.ndarray, recipients: np.ndarray) -> None:
+    """Group i's recipients: the frac((i + 1) x sqrt 2) quantile of the sorted `sizes`, minus one."""
+    for i in range(is_group.size):
+        if is_group[i]:
+            u = (i + 1) * _SQRT2
+            recipients[i] = np.int32(sizes[np.int64((u - np.floor(u)) * sizes.size)] - 1)
+
+
+@nb.njit(cache=True, nogil=True)
 def _member(conv: np.int64, slot: np.int64, n_users: np.int64, salt: np.uint64) -> np.int64:
     """member_ids for one slot: splitmix64((conv << 20 | slot) ^ splitmix64(salt)) mod n_users."""
     z = ((np.uint64(conv) << np.uint64(MEMBER_SLOT_BITS)) | np.uint64(slot)) ^ salt
@@ -266,40 +287,56 @@ def _member(conv: np.int64, slot: np.int64, n_users: np.int64, salt: np.uint64) 
     return np.int64(z % np.uint64(n_users))
 
 
-@nb.njit(cache=False)
-def _per_user(sizes: np.ndarray, n_regular: int, v: np.ndarray, n_users: int,
-              salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
-    """Per user: the sum of size**-e over their regular conversations, and their conversation count."""
+def _per_user(sizes: np.ndarray, n_regular: int, v: np.ndarray, n_users: int, salt: np.uint64,
+              threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per user: the sum of size**-e over their regular conversations, and their conversation count.
+    Each thread walks every membership and keeps those of its range of users (so each user's sum
+    is added up in conversation order, as in one thread)."""
     weight_sum = np.zeros(n_users)
     degree = np.zeros(n_users)
-    for c in range(sizes.size):
-        for j in range(sizes[c]):
-            m = _member(c, j, n_users, salt)
-            degree[m] += 1.0
-            if c < n_regular:
-                weight_sum[m] += v[c]
+    in_parts(n_users, lambda lo, hi: _per_user_part(
+        sizes, n_regular, v, n_users, salt, lo, hi, weight_sum, degree), threads)
     return weight_sum, degree
 
 
-@nb.njit(cache=False)
-def _per_conversation(sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
-                      read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int,
-                      salt: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per conversation: the members' sends into it (regular ones), their reads of it, and the
-    largest send and read member weight among its members."""
-    sends = np.zeros(sizes.size)
-    reads = np.zeros(sizes.size)
-    send_max = np.zeros(sizes.size)
-    read_max = np.zeros(sizes.size)
+@nb.njit(cache=True, nogil=True)
+def _per_user_part(sizes: np.ndarray, n_regular: int, v: np.ndarray, n_users: int, salt: np.uint64,
+                   lo: int, hi: int, weight_sum: np.ndarray, degree: np.ndarray) -> None:
     for c in range(sizes.size):
         for j in range(sizes[c]):
             m = _member(c, j, n_users, salt)
+            if lo <= m < hi:
+                degree[m] += 1.0
+                if c < n_regular:
+                    weight_sum[m] += v[c]
+
+
+def _per_conversation(sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
+                      read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int, salt: np.uint64,
+                      threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per conversation: the members' sends into it (regular ones), their reads of it, and the
+    largest send and read member weight among its members (threads split the conversations)."""
+    out = tuple(np.zeros(sizes.size) for _ in range(4))
+    in_parts(sizes.size, lambda lo, hi: _per_conversation_part(
+        sizes, n_regular, v, send_mw, read_rate_w, read_mw, n_users, salt, lo, hi, *out), threads)
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _per_conversation_part(sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
+                           read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int, salt: np.uint64,
+                           lo: int, hi: int, sends: np.ndarray, reads: np.ndarray, send_max: np.ndarray,
+                           read_max: np.ndarray) -> None:
+    for c in range(lo, hi):
+        s = r = s_max = r_max = 0.0
+        for j in range(sizes[c]):
+            m = _member(c, j, n_users, salt)
             if c < n_regular:
-                sends[c] += send_mw[m] * v[c]
-            reads[c] += read_rate_w[m]
-            send_max[c] = max(send_max[c], send_mw[m])
-            read_max[c] = max(read_max[c], read_mw[m])
-    return sends, reads, send_max, read_max
+                s += send_mw[m] * v[c]
+            r += read_rate_w[m]
+            s_max = max(s_max, send_mw[m])
+            r_max = max(r_max, read_mw[m])
+        sends[c], reads[c], send_max[c], read_max[c] = s, r, s_max, r_max
 
 
 def _upper_f32(x: np.ndarray, block: int = 1 << 22) -> np.ndarray:
@@ -313,24 +350,29 @@ def _upper_f32(x: np.ndarray, block: int = 1 << 22) -> np.ndarray:
     return out
 
 
-@nb.njit(cache=False)
-def _inbox(sizes: np.ndarray, degree: np.ndarray, n_users: int,
-           salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+def _inbox(sizes: np.ndarray, degree: np.ndarray, n_users: int, salt: np.uint64,
+           threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each user's conversations (a conversation once per member slot the user holds in it), as
     offsets (int64, one per user and one past the end) into one int32 array sorted by user, each
     user's in conversation order: a counting sort over the members' hashes, so nothing the size of
-    every membership is kept but the answer (4 bytes a membership)."""
+    every membership is kept but the answer (4 bytes a membership). Threads split the users."""
     offsets = np.zeros(n_users + 1, np.int64)
-    for m in range(n_users):
-        offsets[m + 1] = offsets[m] + np.int64(degree[m])
-    cursor = offsets[:-1].copy()
+    np.cumsum(degree.astype(np.int64), out=offsets[1:])
     conv = np.empty(offsets[n_users], np.int32)
+    in_parts(n_users, lambda lo, hi: _inbox_part(sizes, offsets, n_users, salt, lo, hi, conv), threads)
+    return offsets, conv
+
+
+@nb.njit(cache=True, nogil=True)
+def _inbox_part(sizes: np.ndarray, offsets: np.ndarray, n_users: int, salt: np.uint64, lo: int, hi: int,
+                conv: np.ndarray) -> None:
+    cursor = offsets[lo:hi].copy()
     for c in range(sizes.size):
         for j in range(sizes[c]):
             m = _member(c, j, n_users, salt)
-            conv[cursor[m]] = c
-            cursor[m] += 1
-    return offsets, conv
+            if lo <= m < hi:
+                conv[cursor[m - lo]] = c
+                cursor[m - lo] += 1
 
 
 def draw_member(members: np.ndarray, weights: np.ndarray, u: float) -> int:

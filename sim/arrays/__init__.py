@@ -27,11 +27,12 @@ COMPILED = ("arrays", "calendar")  # the packages of sim/ with numba kernels
 
 
 def sources_digest(sim_dir: Path) -> str:
-    """A hash of the sources of every package with kernels (and sim/histogram.py, whose constants
-    they use): a kernel inlines functions and constants of other modules and packages."""
+    """A hash of the sources of every package with kernels, of sim/histogram.py (whose constants
+    they use), and of the modules with loops of their own (sim/workload.py, sim/cache.py): a kernel
+    inlines functions and constants of other modules and packages."""
     digest = hashlib.sha256()
     paths = [p for pkg in COMPILED for p in sorted((sim_dir / pkg).glob("*.py"))]
-    for path in [*paths, sim_dir / "histogram.py"]:
+    for path in [*paths, *(sim_dir / name for name in ("histogram.py", "workload.py", "cache.py"))]:
         digest.update(str(path.relative_to(sim_dir)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 

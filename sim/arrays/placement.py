@@ -88,7 +88,7 @@ SCAN_MEMBERS = 8  # conversations this small draw by one scan; larger ones by re
 MAX_TRIES = 64  # rejection tries before a draw falls back to the scan
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def draw_members(
     conv: np.ndarray, gid: np.ndarray, key: np.uint64, recipients: np.ndarray, weights: np.ndarray,
     bound: np.ndarray, n_users: np.int64, salt: np.uint64,
@@ -156,7 +156,7 @@ class Popularity:
         return _draw(self.cdf, self.guide, u)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _draw(cdf: np.ndarray, guide: np.ndarray, u: np.ndarray) -> np.ndarray:
     cells = guide.size
     last = cdf.size - 1

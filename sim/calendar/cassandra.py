@@ -96,7 +96,7 @@ def store_hints(c: np.int64, pos: np.int64, k: np.int64, now: float, comps: np.n
 @nb.njit(cache=True)
 def hedge(q: np.int64, now: float, qu: np.ndarray, comps: np.ndarray, replicas: np.ndarray, dists: np.ndarray,
           dvals: np.ndarray, hop_d: np.int64, key_hop: np.uint64, s_ints: np.ndarray, s_win: np.ndarray,
-          ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray) -> None:
+          ht: np.ndarray, hp: np.ndarray, state: np.ndarray) -> None:
     """Read quorum q, not done `hedge_after_ms` after it was issued, asks the first replica of its
     ring row it has not asked that is up (none: nothing happens), and may now fail once more."""
     c = qu[q, QU_COMP]
@@ -113,7 +113,7 @@ def hedge(q: np.int64, now: float, qu: np.ndarray, comps: np.ndarray, replicas: 
         qu[q, QU_OUT] += 1
         i = _tick(state)
         h = _draw(dists, dvals, hop_d, key_hop, i)
-        _push(ht, hk, hx, hy, state, now + h, EV_REPLICA, q, stn)
+        _push(ht, hp, state, now + h, EV_REPLICA, q, stn)
         return
 
 

@@ -45,7 +45,7 @@ from sim.calendar.tables import (
 def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float, nw: np.int64,
           nodes: np.ndarray, node_f: np.ndarray, comps: np.ndarray, dists: np.ndarray, dvals: np.ndarray,
           hop_d: np.int64, key_hop: np.uint64, key_node: np.ndarray, flow_i: np.ndarray,
-          ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
+          ht: np.ndarray, hp: np.ndarray, state: np.ndarray,
           rq: np.ndarray, rqf: np.ndarray, fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray,
           fr_t0: np.ndarray, fr_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray,
           wl: int,

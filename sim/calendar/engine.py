@@ -14,6 +14,8 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,9 +69,7 @@ class _Pools:
         ns = max(1, len(prog.spaces))
         n = 4 * _INITIAL_ROWS
         self.ht = np.zeros(n)
-        self.hk = np.zeros(n, np.int64)
-        self.hx = np.zeros(n, np.int64)
-        self.hy = np.zeros(n, np.int64)
+        self.hp = np.zeros((n, 3), np.int64)  # each pending event's (kind, x, y)
         self.state = np.zeros(K.N_STATE, np.int64)
         self.arr_t = np.zeros(0)  # the chunk's client arrivals, in time order, and their request rows
         self.arr_r = np.zeros(0, np.int64)
@@ -156,7 +156,7 @@ class _Pools:
         st[K.S_GROW] = 0
         while self.ht.size - st[K.S_HEAP_N] < max(self.ht.size // 2, 4 * want + 4 * K.MARGIN):
             n = self.ht.size
-            for name in ("ht", "hk", "hx", "hy"):
+            for name in ("ht", "hp"):
                 self._grow_rows(name, n)
         tables = {K.P_REQ: ("rq", "rqf"),
                   K.P_FRAME: ("fr", "fr_keys", "fr_extra", "fr_t0", "wl_op", "wl_f", "wl_e"),
@@ -235,19 +235,30 @@ class CalendarEngine:
         total_rate = sum(src.rate for src in sources) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
         chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
-        sent = 0
+        ends: list[float] = []
         t = 0.0
         while t < D - 1e-12:
-            t1 = min(D, t + chunk_s)
-            self._arrivals(sources, t1, pools, rec)
-            self._advance(t1, pools, rec)
-            t = t1
-            if self.on_window is not None:
-                while sent < rec.n_windows and (sent + 1) * rec.window_s <= t + 1e-9:
-                    self.on_window(rec.window_row(sent, 1.0 / prog.cell.sample, self._extra(pools, rec)))
-                    sent += 1
-            if self.progress is not None:
-                self.progress(t, D)
+            t = min(D, t + chunk_s)
+            ends.append(t)
+        sent = 0
+        # the next chunk's arrivals are drawn on a second thread while the kernel (which releases
+        # the GIL) runs this one: they depend only on their flows' own streams, drawn in chunk
+        # order on that one thread, so the numbers are the same as drawing them in turn
+        with ThreadPoolExecutor(1, thread_name_prefix="capsim-arrivals") as ahead:
+            pending = [ahead.submit(_draw_arrivals, sources, ends[0], prog)] if ends else []
+            for i, t1 in enumerate(ends):
+                batch = pending.pop().result()
+                if i + 1 < len(ends):
+                    pending.append(ahead.submit(_draw_arrivals, sources, ends[i + 1], prog))
+                self._inject(batch, pools, rec)
+                self._advance(t1, pools, rec)
+                t = t1
+                if self.on_window is not None:
+                    while sent < rec.n_windows and (sent + 1) * rec.window_s <= t + 1e-9:
+                        self.on_window(rec.window_row(sent, 1.0 / prog.cell.sample, self._extra(pools, rec)))
+                        sent += 1
+                if self.progress is not None:
+                    self.progress(t, D)
         end = D
         if drain:
             self._advance(math.inf, pools, rec)
@@ -264,29 +275,20 @@ class CalendarEngine:
         self.sole_copies_listed = int(pools.holders[:, K.H_LEN].sum())
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
-    def _arrivals(self, sources: list[Source], t1: float, pools: _Pools, rec: FastRecorder) -> None:
-        """Each client flow's arrivals before t1, with their keys, into the calendar (time order)."""
-        prog = self.program
-        parts: list[tuple[np.ndarray, ...]] = []
-        for src in sources:
-            t = src.until(t1)
-            if not t.size:
-                continue
-            key, user, slot = src.keys(t.size, prog)
-            new = np.full(t.size, int(src.draw == "new"))
-            parts.append((t, np.full(t.size, src.flow, np.int64), key, new, user, slot))
-            rec.start(src.name, t, t)
-        if not parts:
+    def _inject(self, batch: _Arrivals, pools: _Pools, rec: FastRecorder) -> None:
+        """A chunk's client arrivals into the calendar (time order), recorded as started."""
+        for name, t in batch.started:
+            rec.start(name, t, t)
+        n = batch.t.size
+        if not n:
             pools.state[K.S_ARR_N] = 0
             return
-        t, flow, key, new, user, slot = (np.concatenate(cols) for cols in zip(*parts, strict=True))
-        order = np.argsort(t, kind="stable")
-        while pools.state[K.S_TOP0 + K.P_REQ] < t.size + K.MARGIN:
-            _force_grow(pools, t.size)
-        pools.arr_t = t[order]
-        pools.arr_r = np.empty(t.size, np.int64)
-        kernel.inject(pools.arr_t, flow[order], key[order], new[order].astype(np.int64), user[order],
-                      slot[order], pools.arr_r, pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
+        while pools.state[K.S_TOP0 + K.P_REQ] < n + K.MARGIN:
+            _force_grow(pools, n)
+        pools.arr_t = batch.t
+        pools.arr_r = np.empty(n, np.int64)
+        kernel.inject(batch.t, batch.flow, batch.key, batch.new, batch.user, batch.slot, pools.arr_r,
+                      pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
 
     def _advance(self, t_end: float, pools: _Pools, rec: FastRecorder) -> None:
         prog = self.program
@@ -303,7 +305,7 @@ class CalendarEngine:
                 np.int64(prog.err_breaker), p.filled_at, p.hints, p.so, p.free[K.P_SOLE], p.holders,
                 p.fault_t, p.fault_i,
                 S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
-                p.arr_t, p.arr_r, p.ht, p.hk, p.hx, p.hy, p.state, p.rq, p.rqf, p.free[K.P_REQ],
+                p.arr_t, p.arr_r, p.ht, p.hp, p.state, p.rq, p.rqf, p.free[K.P_REQ],
                 p.fr, p.fr_keys, p.fr_extra, p.fr_t0, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
                 p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.ec, p.ecf, p.free[K.P_EC], p.wl_op,
                 p.wl_f, p.wl_e,
@@ -408,6 +410,39 @@ class CalendarEngine:
             events=int(st[K.S_EVENTS]), sim_seconds=end, measured_seconds=end - float(sc.warmup_s),
             wall_seconds=wall_s, drained=drain, system=prog.system,
         )
+
+
+@dataclass(frozen=True)
+class _Arrivals:
+    """A chunk's client requests of every flow, in time order, and each flow's start times."""
+
+    t: np.ndarray
+    flow: np.ndarray
+    key: np.ndarray
+    new: np.ndarray
+    user: np.ndarray
+    slot: np.ndarray
+    started: list[tuple[str, np.ndarray]]
+
+
+def _draw_arrivals(sources: list[Source], t1: float, prog: Program) -> _Arrivals:
+    """Each client flow's arrivals before t1, with their keys (sources continue where they stopped)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    started: list[tuple[str, np.ndarray]] = []
+    for src in sources:
+        t = src.until(t1)
+        if not t.size:
+            continue
+        key, user, slot = src.keys(t.size, prog)
+        new = np.full(t.size, int(src.draw == "new"), np.int64)
+        parts.append((t, np.full(t.size, src.flow, np.int64), key, new, user, slot))
+        started.append((src.name, t))
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return _Arrivals(np.empty(0), empty, empty, empty, empty, empty, started)
+    t, flow, key, new, user, slot = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+    order = np.argsort(t, kind="stable")
+    return _Arrivals(t[order], flow[order], key[order], new[order], user[order], slot[order], started)
 
 
 def _live_requests(pools: _Pools) -> np.ndarray:

@@ -251,7 +251,7 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
     state[S_ARR_N] = t.size
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)  # the next chunk's arrivals are drawn meanwhile
 def run(t_end: float,
         # the program
         nodes: np.ndarray, node_f: np.ndarray, branches: np.ndarray, comps: np.ndarray, comp_f: np.ndarray,
@@ -274,7 +274,7 @@ def run(t_end: float,
         s_waits: np.ndarray, s_wait_stats: np.ndarray, s_glob: np.ndarray, s_counts: np.ndarray,
         # the chunk's client arrivals (time order), the calendar and the pools
         arr_t: np.ndarray, arr_r: np.ndarray,
-        ht: np.ndarray, hk: np.ndarray, hx: np.ndarray, hy: np.ndarray, state: np.ndarray,
+        ht: np.ndarray, hp: np.ndarray, state: np.ndarray,
         rq: np.ndarray, rqf: np.ndarray, req_free: np.ndarray,
         fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
         jn: np.ndarray, jn_free: np.ndarray, qu: np.ndarray, qu_free: np.ndarray,
@@ -318,8 +318,8 @@ def run(t_end: float,
             return DONE
         else:
             now = ht[0]
-            ev, x, y = hk[0], hx[0], hy[0]
-            _pop(ht, hk, hx, hy, state)
+            ev, x, y = hp[0, 0], hp[0, 1], hp[0, 2]
+            _pop(ht, hp, state)
         state[S_EVENTS] += 1
         wl = 0  # the worklist: (op, frame, error) handled before the next event
 
@@ -353,9 +353,9 @@ def run(t_end: float,
             a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
                          fr[f, FR_STATION], now, svc)
             if a < 0:
-                _push(ht, hk, hx, hy, state, b, EV_DONE, f, c * ERRS + np.int64(-a) - 1)
+                _push(ht, hp, state, b, EV_DONE, f, c * ERRS + np.int64(-a) - 1)
             else:
-                _push(ht, hk, hx, hy, state, b, EV_DONE, f, OK)
+                _push(ht, hp, state, b, EV_DONE, f, OK)
         elif ev == EV_DONE:
             f, err = x, y
             node = fr[f, FR_NODE]
@@ -415,9 +415,9 @@ def run(t_end: float,
                          y, now, svc)
             err = c * ERRS + np.int64(-a) - 1 if a < 0 else OK
             if ev == EV_REPLICA:  # the replica's station too: a sole copy's holder
-                _push(ht, hk, hx, hy, state, b, EV_QREPLY, x, ((err + 1) << 32) | y)
+                _push(ht, hp, state, b, EV_QREPLY, x, ((err + 1) << 32) | y)
             else:
-                _push(ht, hk, hx, hy, state, b, ev + 1, x, err)  # EV_KLEAD_DONE, EV_KFOLLOW_DONE
+                _push(ht, hp, state, b, ev + 1, x, err)  # EV_KLEAD_DONE, EV_KFOLLOW_DONE
         elif ev == EV_QREPLY:
             q, err, stn = x, (y >> 32) - 1, y & 0xFFFFFFFF
             qu[q, QU_OUT] -= 1
@@ -449,8 +449,7 @@ def run(t_end: float,
             q = x
             qu[q, QU_OUT] -= 1
             if qu[q, QU_DONE] == 0:
-                hedge(q, now, qu, comps, replicas, dists, dvals, hop_d, key_hop, s_ints, s_win, ht, hk, hx,
-                      hy, state)
+                hedge(q, now, qu, comps, replicas, dists, dvals, hop_d, key_hop, s_ints, s_win, ht, hp, state)
             elif qu[q, QU_OUT] == 0:
                 _release(qu_free, state, P_QUORUM, q)
         elif ev == EV_LOSE:  # a lose_data fault starts on Cassandra node x: its sole copies are lost
@@ -478,7 +477,7 @@ def run(t_end: float,
                         ko[o, KO_OUT] += 1
                         i = _tick(state)
                         h = _draw(dists, dvals, hop_d, key_hop, i)
-                        _push(ht, hk, hx, hy, state, now + h, EV_KFOLLOW, o, stn)
+                        _push(ht, hp, state, now + h, EV_KFOLLOW, o, stn)
                     ko[o, KO_LEFT] = left
                     if left == 0:
                         commit = True
@@ -535,7 +534,7 @@ def run(t_end: float,
                     win_commit[_win(now, window_s, nw)] += 1
                     n_cons = comps[comps[c, C_CONS_COMP], C_COUNT]
                     wl = pump(c, (p - comps[c, C_PART_OFF]) % n_cons, now, W, window_s, nw, nodes, node_f,
-                               comps, dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state,
+                               comps, dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hp, state,
                                rq, rqf, fr, fr_keys, fr_extra, fr_t0, fr_free, wl_op, wl_f, wl_e, wl,
                                log_head, log_len, rq_next_col=RQ_NEXT, cons_in=cons_in,
                                cons_cursor=cons_cursor, win_lag=win_lag, win_take=win_take, lag_max=lag_max)
@@ -567,7 +566,7 @@ def run(t_end: float,
                     serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
                           stn, now, svc)
                 if hints[stn, HN_WAITING] > 0:
-                    _push(ht, hk, hx, hy, state, now + HINT_PERIOD_S, EV_HINTS, stn, c)
+                    _push(ht, hp, state, now + HINT_PERIOD_S, EV_HINTS, stn, c)
         elif ev == EV_AARRIVE:  # an attempt of an edge call reaches its station (y: station << 16 | attempt)
             g, stn, att = x, y >> 16, y & 0xFFFF
             node = ec[g, EC_NODE]
@@ -578,7 +577,7 @@ def run(t_end: float,
             a, b = serve(s_ints, s_floats, s_free, s_ring, s_win, s_waits, s_wait_stats, s_glob, s_counts,
                          stn, now, svc)
             err = c * ERRS + np.int64(-a) - 1 if a < 0 else OK
-            _push(ht, hk, hx, hy, state, b, EV_ADONE, g, ((err + 1) << 16) | att)
+            _push(ht, hp, state, b, EV_ADONE, g, ((err + 1) << 16) | att)
         elif ev == EV_ADONE:
             wl_op[wl], wl_f[wl], wl_e[wl] = W_REPLY, x, y
             wl += 1
@@ -638,7 +637,7 @@ def run(t_end: float,
                         i = _tick(state)
                         delay *= uniform(key_jitter, i, np.int64(0))
                     ec[g, EC_OUT] += 1
-                    _push(ht, hk, hx, hy, state, now + delay, EV_RETRY, g, 0)
+                    _push(ht, hp, state, now + delay, EV_RETRY, g, 0)
                     continue
                 ec[g, EC_DONE] = 1  # the answer: the attempt's success, or the last failure
                 if ec[g, EC_REQ] >= 0:
@@ -666,7 +665,7 @@ def run(t_end: float,
                     cons = rq[r, RQ_CONS]
                     cons_in[cons] -= 1
                     wl = pump(kc, cons - comps[kc, C_CONS_OFF], now, W, window_s, nw, nodes, node_f, comps,
-                              dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hk, hx, hy, state, rq, rqf,
+                              dists, dvals, hop_d, key_hop, key_node, flow_i, ht, hp, state, rq, rqf,
                               fr, fr_keys, fr_extra, fr_t0, fr_free, wl_op, wl_f, wl_e, wl, log_head, log_len,
                               rq_next_col=RQ_NEXT, cons_in=cons_in, cons_cursor=cons_cursor, win_lag=win_lag,
                               win_take=win_take, lag_max=lag_max)
@@ -694,7 +693,7 @@ def run(t_end: float,
                     ec[g, EC_LIVE] = att
                     if not math.isnan(ep[e, E_TIMEOUT_S]):
                         ec[g, EC_OUT] += 1
-                        _push(ht, hk, hx, hy, state, now + ep[e, E_TIMEOUT_S], EV_TIMEOUT, g, att)
+                        _push(ht, hp, state, now + ep[e, E_TIMEOUT_S], EV_TIMEOUT, g, att)
                     if ec[g, EC_REQ] >= 0:  # a client attempt: a path of its own
                         ec[g, EC_OUT] += 1  # its root frame answers it (W_REPLY)
                         f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, ec[g, EC_REQ],
@@ -757,10 +756,10 @@ def run(t_end: float,
                     h = _draw(dists, dvals, hop_d, key_hop, i)
                     if direct:
                         fr[f, FR_STATION] = stn
-                        _push(ht, hk, hx, hy, state, now + h, EV_ARRIVE, f, 0)
+                        _push(ht, hp, state, now + h, EV_ARRIVE, f, 0)
                     else:
                         ec[g, EC_OUT] += 1
-                        _push(ht, hk, hx, hy, state, now + h, EV_AARRIVE, g, (stn << 16) | att)
+                        _push(ht, hp, state, now + h, EV_AARRIVE, g, (stn << 16) | att)
                 elif kind == K_CASSANDRA:
                     key = fr_keys[f, nodes[node, N_SLOT]]
                     pos = comps[c, C_RING] + _route(routes, hroutes, nodes[node, N_ROUTE], key)
@@ -817,11 +816,11 @@ def run(t_end: float,
                             mask |= np.int64(1) << ((first + j) % rf)
                         i = _tick(state)
                         h = _draw(dists, dvals, hop_d, key_hop, i)
-                        _push(ht, hk, hx, hy, state, now + h, EV_REPLICA, q, stn)
+                        _push(ht, hp, state, now + h, EV_REPLICA, q, stn)
                     qu[q, QU_ASKED] = mask
                     if hedged:  # the hedge holds the quorum row until its time
                         qu[q, QU_OUT] += 1
-                        _push(ht, hk, hx, hy, state, now + comp_f[c, F_HEDGE], EV_HEDGE, q, 0)
+                        _push(ht, hp, state, now + comp_f[c, F_HEDGE], EV_HEDGE, q, 0)
                 elif kind == K_PRODUCE:
                     key = fr_keys[f, nodes[node, N_SLOT]]
                     p = _route(routes, hroutes, nodes[node, N_ROUTE], key)
@@ -858,7 +857,7 @@ def run(t_end: float,
                         wl += 1
                     i = _tick(state)
                     h = _draw(dists, dvals, hop_d, key_hop, i)
-                    _push(ht, hk, hx, hy, state, now + h, EV_KLEAD, o, leader)
+                    _push(ht, hp, state, now + h, EV_KLEAD, o, leader)
                 elif kind == K_PARALLEL:
                     b0, nbr, need = nodes[node, N_A], nodes[node, N_B], nodes[node, N_C]
                     awaited = 0
@@ -903,7 +902,7 @@ def run(t_end: float,
                             or n + MARGIN > wl_op.size - wl):
                         rq[r, RQ_FAN_NODE] = node  # keep the drawn size for the retry
                         rq[r, RQ_FAN_N] = n
-                        _push(ht, hk, hx, hy, state, now, EV_RESTART, f, 0)
+                        _push(ht, hp, state, now, EV_RESTART, f, 0)
                         state[S_GROW] = max(state[S_GROW], n)
                         continue
                     jn_row = _alloc(jn_free, state, P_JOIN)
@@ -948,7 +947,7 @@ def run(t_end: float,
                     i = _tick(state)
                     h = _draw(dists, dvals, hop_d, key_hop, i)
                     key = fr_keys[link, nodes[parent_node, N_SLOT]]
-                    _push(ht, hk, hx, hy, state, now + h, EV_FILL, fr[link, FR_STATION],
+                    _push(ht, hp, state, now + h, EV_FILL, fr[link, FR_STATION],
                           (key << 16) | nodes[parent_node, N_COMP])
                 wl_op[wl], wl_f[wl], wl_e[wl] = W_ADV, link, err
                 wl += 1
