@@ -213,7 +213,7 @@ def is_down(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> bool:
     return w >= w0 and win[w, 2] == DOWN and t < win[w, 1]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def last_recovery(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> float:
     """When station st last came back from a crash at or before t (-inf: never crashed by then)."""
     w0, w1 = ints[st, WIN0], ints[st, WIN1]
@@ -234,7 +234,7 @@ def down_mask(ints: np.ndarray, win: np.ndarray, st: np.ndarray, t: np.ndarray) 
     return out
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _windowed_start(
     free: np.ndarray, off: np.int64, c: np.int64, win: np.ndarray, w0: np.int64, w1: np.int64, a: float
 ) -> tuple[float, np.int64, float]:
@@ -327,7 +327,7 @@ def _record_wait(
             wait_stats[fleet, 1] = wait_ms
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def serve(
     ints: np.ndarray,
     floats: np.ndarray,

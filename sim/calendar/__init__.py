@@ -12,6 +12,12 @@ edges.py       resilience policies: edge parameters, counters, circuit breakers
 support.py     what the engine cannot run yet, each refused in one line
 
 The kernels' numba cache is kept by sim/arrays (keyed by the sources of every compiled package).
+
+Every kernel here (and sim/arrays/station.py's) is compiled with `_nrt=False`, numba's reference
+counting off (a private option that numba's own tests use; pyproject.toml bounds numba's version).
+They allocate nothing (the engine hands them every array; an allocation would not compile), so
+nothing needs counting, and each call stops paying an atomic increment and decrement for every
+array it takes: 15% of the loop's time at full scale (378 -> 326 ns per event on the 2-vCPU box).
 """
 
 import sim.arrays  # noqa: F401 - sets the versioned numba cache before any kernel is compiled

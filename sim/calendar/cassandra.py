@@ -66,7 +66,7 @@ from sim.calendar.tables import (
 COMPACT_SLACK = 64  # copies a holder's list may grow beyond twice its last pass's before the next
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def store_hints(c: np.int64, pos: np.int64, k: np.int64, now: float, comps: np.ndarray, replicas: np.ndarray,
                 s_ints: np.ndarray, s_win: np.ndarray, hints: np.ndarray, state: np.ndarray, so: np.ndarray,
                 so_free: np.ndarray) -> np.int64:
@@ -93,7 +93,7 @@ def store_hints(c: np.int64, pos: np.int64, k: np.int64, now: float, comps: np.n
     return row
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def hedge(q: np.int64, now: float, qu: np.ndarray, comps: np.ndarray, replicas: np.ndarray, dists: np.ndarray,
           dvals: np.ndarray, hop_d: np.int64, key_hop: np.uint64, s_ints: np.ndarray, s_win: np.ndarray,
           ht: np.ndarray, hp: np.ndarray, state: np.ndarray) -> None:
@@ -117,7 +117,7 @@ def hedge(q: np.int64, now: float, qu: np.ndarray, comps: np.ndarray, replicas: 
         return
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def sole_reply(q: np.int64, stn: np.int64, err: np.int64, qu: np.ndarray, so: np.ndarray, so_free: np.ndarray,
                holders: np.ndarray, hints: np.ndarray, state: np.ndarray) -> None:
     """A reply of station stn to tracked write q (after the quorum counted it): once the last reply
@@ -149,7 +149,7 @@ def sole_reply(q: np.int64, stn: np.int64, err: np.int64, qu: np.ndarray, so: np
         _compact(h, so, so_free, holders, hints, state)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def lose(h: np.int64, so: np.ndarray, so_free: np.ndarray, holders: np.ndarray, hints: np.ndarray,
          state: np.ndarray) -> None:
     """Station h's disk is lost, and with it the writes only it has: each unsafe copy is a lost write."""
@@ -178,7 +178,7 @@ def _safe(row: np.int64, so: np.ndarray, hints: np.ndarray) -> bool:
     return False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _prune_front(h: np.int64, so: np.ndarray, so_free: np.ndarray, holders: np.ndarray, hints: np.ndarray,
                  state: np.ndarray) -> None:
     row = holders[h, H_HEAD]
@@ -192,7 +192,7 @@ def _prune_front(h: np.int64, so: np.ndarray, so_free: np.ndarray, holders: np.n
         holders[h, H_TAIL] = -1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _compact(h: np.int64, so: np.ndarray, so_free: np.ndarray, holders: np.ndarray, hints: np.ndarray,
              state: np.ndarray) -> None:
     """Drop every safe copy of holder h's list, keeping the others in order."""

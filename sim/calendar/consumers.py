@@ -41,7 +41,7 @@ from sim.calendar.tables import (
 )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float, nw: np.int64,
           nodes: np.ndarray, node_f: np.ndarray, comps: np.ndarray, dists: np.ndarray, dvals: np.ndarray,
           hop_d: np.int64, key_hop: np.uint64, key_node: np.ndarray, flow_i: np.ndarray,

@@ -29,7 +29,7 @@ F_BUDGET, F_OPENED_AT, F_HEAD_T = range(3)
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def breaker_allows(e: np.int64, now: float, ep: np.ndarray, ex: np.ndarray, ef: np.ndarray) -> bool:
     """May an attempt go through the edge's breaker now (closed, or a half-open probe)?"""
     if ep[e, E_BREAKER] == 0.0:
@@ -47,7 +47,7 @@ def breaker_allows(e: np.int64, now: float, ep: np.ndarray, ex: np.ndarray, ef: 
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _open(e: np.int64, now: float, ex: np.ndarray, ef: np.ndarray, tot: np.ndarray, bad: np.ndarray) -> None:
     ex[e, X_STATE] = OPEN
     ef[e, F_OPENED_AT] = now
@@ -55,7 +55,7 @@ def _open(e: np.int64, now: float, ex: np.ndarray, ef: np.ndarray, tot: np.ndarr
     _clear(e, ex, tot, bad)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _clear(e: np.int64, ex: np.ndarray, tot: np.ndarray, bad: np.ndarray) -> None:
     for b in range(tot.shape[1]):
         tot[e, b] = 0
@@ -64,7 +64,7 @@ def _clear(e: np.int64, ex: np.ndarray, tot: np.ndarray, bad: np.ndarray) -> Non
     ex[e, X_FAILED] = 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def breaker_records(e: np.int64, now: float, failed: bool, ep: np.ndarray, ex: np.ndarray, ef: np.ndarray,
                     tot: np.ndarray, bad: np.ndarray) -> None:
     """An attempt's outcome (at the time the caller learns it)."""

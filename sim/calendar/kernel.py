@@ -227,7 +227,7 @@ from sim.calendar.tables import (
 )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, user: np.ndarray,
            slot: np.ndarray, arr_r: np.ndarray, rq: np.ndarray, rqf: np.ndarray, req_free: np.ndarray,
            state: np.ndarray) -> None:
@@ -251,7 +251,7 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
     state[S_ARR_N] = t.size
 
 
-@nb.njit(cache=True, nogil=True)  # the next chunk's arrivals are drawn meanwhile
+@nb.njit(cache=True, nogil=True, _nrt=False)  # the next chunk's arrivals are drawn meanwhile
 def run(t_end: float,
         # the program
         nodes: np.ndarray, node_f: np.ndarray, branches: np.ndarray, comps: np.ndarray, comp_f: np.ndarray,
@@ -987,7 +987,7 @@ def run(t_end: float,
                     _release(req_free, state, P_REQ, r)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64, ec: np.ndarray, wl: int,
             wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray) -> int:
     """A call that fails at once (rate limited, too few replicas, no partition leader): its frame
@@ -1000,7 +1000,7 @@ def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64
     return wl + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray, wl_f: np.ndarray,
          wl_e: np.ndarray) -> int:
     """A produce's answer to its producer: the frame waiting on it, or its edge call's attempt."""
@@ -1011,7 +1011,7 @@ def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray,
     return wl + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
           rq: np.ndarray, state: np.ndarray, flow_i: np.ndarray, r: np.int64, then: np.int64, link: np.int64,
           att: np.int64, t0: float) -> np.int64:
@@ -1037,7 +1037,7 @@ def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.n
 
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _leader(c: np.int64, p: np.int64, now: float, comps: np.ndarray, comp_f: np.ndarray, s_ints: np.ndarray,
             s_win: np.ndarray) -> np.int64:
     """The station leading partition p of Kafka component c now (-1: none). Its first replica (broker

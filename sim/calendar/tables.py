@@ -82,7 +82,7 @@ OK = -1  # a step's outcome without error
 # events: 171 against 212 ns per pop and push in a micro-benchmark on the 2-vCPU box). Each event's
 # (kind, x, y) is one row of `hp`, so a move touches two arrays, not four (at the ~25k events of
 # the reference design: 85 against 104 ns per pop and push).
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _push(ht: np.ndarray, hp: np.ndarray, state: np.ndarray, t: float, k: np.int64, x: np.int64,
           y: np.int64) -> None:
     i = state[S_HEAP_N]
@@ -146,21 +146,21 @@ def _tick(state: np.ndarray) -> np.int64:
     return i
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _alloc(free: np.ndarray, state: np.ndarray, pool: int) -> np.int64:
     top = state[S_TOP0 + pool] - 1
     state[S_TOP0 + pool] = top
     return free[top]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _release(free: np.ndarray, state: np.ndarray, pool: int, row: np.int64) -> None:
     top = state[S_TOP0 + pool]
     free[top] = row
     state[S_TOP0 + pool] = top + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: np.int64) -> float:
     """sim/arrays/rng.py's `sample` of distribution row d, read element by element: slicing the tables
     would create array views, whose reference counting costs more than the draw."""
@@ -184,7 +184,7 @@ def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: 
     return x * dists[d, 5]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
            rq: np.ndarray, state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64,
            link: np.int64) -> np.int64:
@@ -212,7 +212,7 @@ def _win(t: float, window_s: float, nw: np.int64) -> np.int64:
     return w if w < nw else nw
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _pick(c: np.int64, now: float, comps: np.ndarray, state: np.ndarray, key_comp: np.ndarray,
           s_ints: np.ndarray, s_win: np.ndarray) -> np.int64:
     """An instance of component c for the next call, never a crashed one while another is up (a
