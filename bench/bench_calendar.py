@@ -362,8 +362,10 @@ def main(argv: list[str] | None = None) -> None:
                           text=True).stdout.strip()
     digest = calendar_digest()
     print(f"capsim calendar engine benchmark: Python {sys.version.split()[0]}, numpy {np.__version__}, "
-          f"numba {numba.__version__}, simpy {simpy.__version__}, {os.cpu_count()} CPUs (one used); "
+          f"numba {numba.__version__}, simpy {simpy.__version__}, {os.cpu_count()} CPUs; "
           f"commit {head}, sim/calendar sources {digest}")
+    print("    (the calendar uses two threads: its event loop, and a helper that draws the next chunk's "
+          "arrivals and records the last one's outcomes; SimPy uses one)")
     print(f"    {machine_line()}")
     print()
     if "mmc" not in args.skip:

@@ -10,7 +10,8 @@ from sim.scenario import Workload
 from sim.threads import in_parts
 from sim.workload import Population
 
-WORKLOAD = Workload(users=3_000, conversations=9_000, group_share=0.3, sends_per_sec=1_000, reads_per_sec=5_000,
+WORKLOAD = Workload(users=3_000, conversations=9_000, group_share=0.3, sends_per_sec=1_000,
+                    reads_per_sec=5_000,
                     group_size={"dist": "lognormal", "mean": 6, "p99": 40, "min": 3, "max": 60},
                     hot_conversations=[{"members": 500, "sends_per_sec": 10, "reads_per_sec": 100}])
 
@@ -30,7 +31,8 @@ def test_parts_cover_every_index_once(n: int, threads: int) -> None:
 @pytest.mark.parametrize("inbox_reads", [False, True])
 def test_population_is_the_same_on_any_number_of_threads(inbox_reads: bool) -> None:
     one, many = (Population.build(WORKLOAD, WORKLOAD.users, WORKLOAD.conversations, 1.0,
-                                  np.random.default_rng(4), inbox_reads=inbox_reads, threads=k) for k in (1, 3))
+                                  np.random.default_rng(4), inbox_reads=inbox_reads, threads=k)
+                 for k in (1, 3))
     for name in ("user_weights", "send_weights", "read_weights", "send_member_weights", "read_member_weights",
                  "send_member_max", "read_member_max", "inbox_offsets", "inbox_conversations"):
         a, b = getattr(one, name), getattr(many, name)

@@ -145,9 +145,12 @@ def _scan(
 class Popularity:
     """Member indices drawn by weight: index = first i with cdf[i] > u (sim.workload.popularity)."""
 
-    def __init__(self, weights: np.ndarray) -> None:
-        cdf = np.cumsum(weights)
-        cdf[-1] = 1.0
+    def __init__(self, weights: np.ndarray | None = None, cdf: np.ndarray | None = None) -> None:
+        """From the weights, or from their cumulative sums (`cdf`, ending at exactly 1.0)."""
+        if cdf is None:
+            assert weights is not None
+            cdf = np.cumsum(weights)
+            cdf[-1] = 1.0
         self.cdf = cdf
         cells = int(min(max(1024, 2 * cdf.size), 1 << 23))
         self.guide = np.searchsorted(cdf, np.arange(cells) / cells, side="right").astype(np.int64)

@@ -134,7 +134,7 @@ class FastRecorder:
         keep = started < self.D
         s.sent += int(keep.sum())
         s.offered_m += int((t0[keep] >= self.W).sum())
-        np.add.at(self.offered[op], self._window(started[keep]), 1)
+        _count(self.offered[op], self._window(started[keep]))
 
     def _area(self, started: np.ndarray, end: np.ndarray) -> float:
         lo = np.maximum(started, self.W)
@@ -163,8 +163,8 @@ class FastRecorder:
         n_ok = int(ok.sum())
         s.succeeded += n_ok
         s.failed += int(ok.size - n_ok)
-        np.add.at(self.succeeded[op], win[ok], 1)
-        np.add.at(self.failed[op], win[~ok], 1)
+        _count(self.succeeded[op], win[ok])
+        _count(self.failed[op], win[~ok])
         lat = (fin[ok] - t0[ok]) * 1e3
         b = bucket_of(lat)
         _tally(win[ok], lat, b, self.win_counts[op], self.win_under[op], self.win_min[op], self.win_max[op])
@@ -183,7 +183,7 @@ class FastRecorder:
                 s.errors[cause_names[code]] += n
         s.sojourn_sum_m += float((fin[measured] - started[measured]).sum())
         sel = np.flatnonzero(within)[ok & measured]
-        if sel.size:
+        if sel.size and marks.parts:  # without marks the breakdown has nothing to show (Breakdown.tail)
             _breakdown(
                 s.breakdown, lat[m_ok], t0[ok & measured], [(name, times[sel]) for name, times in marks.parts]
             )
@@ -228,6 +228,12 @@ class FastRecorder:
         for name, values in (extra or {}).items():
             row[name] = float(values[w])
         return row
+
+
+def _count(counts: np.ndarray, windows: np.ndarray) -> None:
+    """counts[w] += 1 for each w in `windows` (np.add.at's result, by one bincount)."""
+    if windows.size:
+        counts += np.bincount(windows, minlength=counts.size)[:counts.size]
 
 
 def _breakdown(

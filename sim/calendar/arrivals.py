@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.arrays.placement import draw_members
+from sim.arrays.placement import Popularity, draw_members
 from sim.calendar.program import Program
 from sim.scenario import Scenario
 
@@ -45,7 +45,8 @@ class Source:
                  arrivals: np.random.Generator, keys: np.random.Generator, member_key: np.uint64,
                  deterministic: bool, load: Load) -> None:
         self.flow, self.name, self.rate, self.draw = flow, name, rate, draw
-        self.n_keys, self.cdf = n_keys, cdf
+        self.n_keys = n_keys
+        self.popular = Popularity(cdf=cdf) if draw == "popular" else None  # cdf[i] > u by a guide table
         self.arrivals, self.key_rng, self.member_key = arrivals, keys, member_key
         self.deterministic = deterministic
         self.load = load
@@ -75,9 +76,9 @@ class Source:
         zeros = np.zeros(n, np.int64)
         if self.draw == "new":
             return self.key_rng.integers(0, self.n_keys, n).astype(np.int64), zeros, zeros
-        if self.draw == "popular":
-            k = np.searchsorted(self.cdf, self.key_rng.random(n), side="right")
-            return np.minimum(k, self.n_keys - 1).astype(np.int64), zeros, zeros
+        if self.popular is not None:
+            k = self.popular.draw(self.key_rng.random(n))
+            return np.minimum(k, self.n_keys - 1), zeros, zeros
         if self.draw == "reader":  # the user is the key: the read flow's space is "user"
             user = prog.popularity["reader"].draw(self.key_rng.random(n))
             return user, user, zeros

@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -241,28 +241,32 @@ class CalendarEngine:
             t = min(D, t + chunk_s)
             ends.append(t)
         sent = 0
-        # the next chunk's arrivals are drawn on a second thread while the kernel (which releases
-        # the GIL) runs this one: they depend only on their flows' own streams, drawn in chunk
-        # order on that one thread, so the numbers are the same as drawing them in turn
-        with ThreadPoolExecutor(1, thread_name_prefix="capsim-arrivals") as ahead:
+        end = D
+        # while the kernel (which releases the GIL) runs a chunk, one helper thread draws the next
+        # chunk's arrivals (they depend only on their flows' own streams, drawn in chunk order) and
+        # records what the kernel handed back, in the order it was handed: the numbers are the same
+        # bits as doing both in turn on this thread (one thread, not two: they would contend for
+        # the GIL)
+        with (ThreadPoolExecutor(1, thread_name_prefix="capsim-helper") as ahead,
+              _Recording(rec, ahead) as recording):
             pending = [ahead.submit(_draw_arrivals, sources, ends[0], prog)] if ends else []
             for i, t1 in enumerate(ends):
                 batch = pending.pop().result()
                 if i + 1 < len(ends):
                     pending.append(ahead.submit(_draw_arrivals, sources, ends[i + 1], prog))
-                self._inject(batch, pools, rec)
-                self._advance(t1, pools, rec)
+                self._inject(batch, pools, recording)
+                self._advance(t1, pools, recording)
                 t = t1
                 if self.on_window is not None:
+                    recording.wait()
                     while sent < rec.n_windows and (sent + 1) * rec.window_s <= t + 1e-9:
                         self.on_window(rec.window_row(sent, 1.0 / prog.cell.sample, self._extra(pools, rec)))
                         sent += 1
                 if self.progress is not None:
                     self.progress(t, D)
-        end = D
-        if drain:
-            self._advance(math.inf, pools, rec)
-            end = max(D, float(S.glob[LAST_EVENT]))
+            if drain:
+                self._advance(math.inf, pools, recording)
+                end = max(D, float(S.glob[LAST_EVENT]))
         # rows still held in each pool (requests, frames, joins, quorums, produces, edge calls): work in
         # flight at the end, none after a drained run (tests/test_calendar.py checks nothing leaks)
         self.rows_in_use = {name: int(getattr(pools, table).shape[0] - pools.state[K.S_TOP0 + p])
@@ -275,10 +279,9 @@ class CalendarEngine:
         self.sole_copies_listed = int(pools.holders[:, K.H_LEN].sum())
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
-    def _inject(self, batch: _Arrivals, pools: _Pools, rec: FastRecorder) -> None:
+    def _inject(self, batch: _Arrivals, pools: _Pools, recording: _Recording) -> None:
         """A chunk's client arrivals into the calendar (time order), recorded as started."""
-        for name, t in batch.started:
-            rec.start(name, t, t)
+        recording.submit(_record_starts, recording.rec, batch.started)
         n = batch.t.size
         if not n:
             pools.state[K.S_ARR_N] = 0
@@ -290,7 +293,7 @@ class CalendarEngine:
         kernel.inject(batch.t, batch.flow, batch.key, batch.new, batch.user, batch.slot, pools.arr_r,
                       pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
 
-    def _advance(self, t_end: float, pools: _Pools, rec: FastRecorder) -> None:
+    def _advance(self, t_end: float, pools: _Pools, recording: _Recording) -> None:
         prog = self.program
         S = prog.stations
         while True:
@@ -310,34 +313,27 @@ class CalendarEngine:
                 p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.ec, p.ecf, p.free[K.P_EC], p.wl_op,
                 p.wl_f, p.wl_e,
                 p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens, p.rl_updated,
-                p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, rec.window_s, p.win_hits,
+                p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, recording.rec.window_s, p.win_hits,
                 p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max)
-            self._flush(pools, rec)
+            self._flush(pools, recording)
             if code == K.DONE:
                 return
             if code == K.GROW:
                 pools.grow()
 
-    def _flush(self, pools: _Pools, rec: FastRecorder) -> None:
-        """Record the requests that ended and the triggered ones that started."""
-        prog = self.program
+    def _flush(self, pools: _Pools, recording: _Recording) -> None:
+        """Hand the requests that ended and the triggered ones that started to the recorder (copies:
+        the kernel reuses its output rows)."""
         st = pools.state
         n = int(st[K.S_START_N])
         if n:
-            fl = pools.start_i[:n]
-            for f in np.unique(fl).tolist():
-                sel = fl == f
-                rec.start(prog.flows[f], pools.start_f[:n, 0][sel], pools.start_f[:n, 1][sel])
+            recording.submit(_record_triggered, recording.rec, self.program, pools.start_i[:n].copy(),
+                             pools.start_f[:n].copy())
             st[K.S_START_N] = 0
         n = int(st[K.S_OUT_N])
         if n:
-            oi, of = pools.out_i[:n], pools.out_f[:n]
-            for f in np.unique(oi[:, 0]).tolist():
-                sel = oi[:, 0] == f
-                ok = oi[sel, 1] == 1
-                causes = np.where(ok, 0, oi[sel, 2])
-                rec.finish(prog.flows[f], of[sel, 0], of[sel, 1], of[sel, 2], ok, causes, prog.causes,
-                           Marks([]))
+            recording.submit(_record_outcomes, recording.rec, self.program, pools.out_i[:n].copy(),
+                             pools.out_f[:n].copy())
             st[K.S_OUT_N] = 0
 
     # -- the end ----------------------------------------------------------------------------------
@@ -443,6 +439,52 @@ def _draw_arrivals(sources: list[Source], t1: float, prog: Program) -> _Arrivals
     t, flow, key, new, user, slot = (np.concatenate(cols) for cols in zip(*parts, strict=True))
     order = np.argsort(t, kind="stable")
     return _Arrivals(t[order], flow[order], key[order], new[order], user[order], slot[order], started)
+
+
+class _Recording:
+    """The recorder's work on the helper thread `pool`, done in the order it was submitted; `wait`
+    returns once everything submitted is recorded (and raises what any of it raised)."""
+
+    def __init__(self, rec: FastRecorder, pool: ThreadPoolExecutor) -> None:
+        self.rec = rec
+        self._pool = pool
+        self._queued: list[Future[None]] = []
+
+    def submit(self, fn: Callable[..., None], *args: object) -> None:
+        self._queued.append(self._pool.submit(fn, *args))
+
+    def wait(self) -> None:
+        queued, self._queued = self._queued, []
+        for done in queued:
+            done.result()
+
+    def __enter__(self) -> _Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.wait()
+
+
+def _record_starts(rec: FastRecorder, started: list[tuple[str, np.ndarray]]) -> None:
+    for name, t in started:
+        rec.start(name, t, t)
+
+
+def _record_triggered(rec: FastRecorder, prog: Program, flows: np.ndarray, times: np.ndarray) -> None:
+    """Triggered requests that started (flow, and their start and first-attempt times)."""
+    for f in np.unique(flows).tolist():
+        sel = flows == f
+        rec.start(prog.flows[f], times[:, 0][sel], times[:, 1][sel])
+
+
+def _record_outcomes(rec: FastRecorder, prog: Program, oi: np.ndarray, of: np.ndarray) -> None:
+    """Requests that ended: (flow, ok, cause) and (start, end, first-attempt) rows."""
+    for f in np.unique(oi[:, 0]).tolist():
+        sel = oi[:, 0] == f
+        ok = oi[sel, 1] == 1
+        causes = np.where(ok, 0, oi[sel, 2])
+        rec.finish(prog.flows[f], of[sel, 0], of[sel, 1], of[sel, 2], ok, causes, prog.causes, Marks([]))
 
 
 def _live_requests(pools: _Pools) -> np.ndarray:
