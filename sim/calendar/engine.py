@@ -443,7 +443,9 @@ def _draw_arrivals(sources: list[Source], t1: float, prog: Program) -> _Arrivals
 
 class _Recording:
     """The recorder's work on the helper thread `pool`, done in the order it was submitted; `wait`
-    returns once everything submitted is recorded (and raises what any of it raised)."""
+    returns once everything submitted is recorded (and raises what any of it raised). The queue
+    holds at most two chunks' outputs: each chunk's arrivals are drawn on the same thread, queued
+    behind the outputs of the chunk two before it, and the loop waits for them before running it."""
 
     def __init__(self, rec: FastRecorder, pool: ThreadPoolExecutor) -> None:
         self.rec = rec
