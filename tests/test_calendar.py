@@ -307,6 +307,26 @@ def test_same_seed_same_summary_and_chunks_change_nothing(monkeypatch: pytest.Mo
     assert first["requests"] == chunked["requests"] and first["events"] == chunked["events"]
 
 
+@pytest.mark.parametrize("task", ["_draw_arrivals", "_record_outcomes", "_record_starts"])
+def test_a_failure_on_the_helper_thread_ends_the_run_with_it(monkeypatch: pytest.MonkeyPatch,
+                                                             task: str) -> None:
+    """The helper thread's errors (drawing arrivals, recording) reach the caller: the run neither
+    hangs nor finishes with figures missing."""
+    calls = []
+
+    def broken(*args: object) -> None:
+        calls.append(args)
+        if len(calls) == 3:  # mid-run, with work queued behind it
+            raise RuntimeError(f"{task} broke")
+        return getattr(calendar_engine, f"_real{task}")(*args)
+
+    monkeypatch.setattr(calendar_engine, f"_real{task}", getattr(calendar_engine, task), raising=False)
+    monkeypatch.setattr(calendar_engine, task, broken)
+    with pytest.raises(RuntimeError, match=f"{task} broke"):
+        simulate(load_scenario(MMC, ["duration_s=6", "warmup_s=1"]), engine="calendar")
+    assert len(calls) >= 3
+
+
 @pytest.mark.parametrize("path", [URL, NEWS, RIDE, TANDEM, MMC, BOUND], ids=lambda p: p.stem)
 def test_drain_conserves_and_little_is_exact(path: Path) -> None:
     """With no warm-up the system starts empty and with `drain` it ends empty, so every request
