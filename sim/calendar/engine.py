@@ -50,7 +50,21 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
-from sim.calendar.program import A_HINTS, A_LOSE, C_KIND, C_RF, KINDS, Program, build
+from sim.calendar.program import (
+    A_HINTS,
+    A_KBACK,
+    A_KLOST,
+    A_LOSE,
+    C_BASE,
+    C_COUNT,
+    C_KIND,
+    C_PART_OFF,
+    C_PARTS,
+    C_RF,
+    KINDS,
+    Program,
+    build,
+)
 from sim.calendar.support import unsupported
 from sim.run_state import RunState
 from sim.scenario import Scenario
@@ -113,7 +127,7 @@ class _Pools:
             self.state[K.S_TOP0 + K.P_SOLE] = 1
         # the faults' timed actions on Cassandra nodes, in the DES's order (program.py `_fault_actions`)
         acts = prog.fault_actions
-        kinds = {A_HINTS: K.EV_HINTS, A_LOSE: K.EV_LOSE}
+        kinds = {A_HINTS: K.EV_HINTS, A_LOSE: K.EV_LOSE, A_KLOST: K.EV_KLOST, A_KBACK: K.EV_KBACK}
         self.fault_t = np.array([a[0] for a in acts], np.float64)
         self.fault_i = np.array([[kinds[a[3]], a[4], a[5]] for a in acts], np.int64).reshape(len(acts), 3)
         self.wl_op = np.zeros(n, np.int64)
@@ -124,6 +138,13 @@ class _Pools:
         self.out_f = np.zeros((m, 3))
         self.start_i = np.zeros(m, np.int64)
         self.start_f = np.zeros((m, 2))
+        # each Kafka partition's leader (a station) and the time it has no leader until (inf: no replica
+        # was up at its election); its first replica (broker p mod B) leads at the start
+        self.k_lead = np.zeros((prog.n_partitions, 2))
+        for c in np.flatnonzero(prog.comps[:, C_KIND] == KINDS["kafka"]).tolist():
+            off, parts = int(prog.comps[c, C_PART_OFF]), int(prog.comps[c, C_PARTS])
+            brokers = int(prog.comps[c, C_COUNT])
+            self.k_lead[off:off + parts, 0] = prog.comps[c, C_BASE] + np.arange(parts) % brokers
         self.log_head = np.full(prog.n_partitions, -1, np.int64)
         self.log_tail = np.full(prog.n_partitions, -1, np.int64)
         self.log_len = np.zeros(prog.n_partitions, np.int64)
@@ -312,7 +333,8 @@ class CalendarEngine:
                 p.fr, p.fr_keys, p.fr_extra, p.fr_t0, p.free[K.P_FRAME], p.jn, p.free[K.P_JOIN], p.qu,
                 p.free[K.P_QUORUM], p.ko, p.kof, p.free[K.P_KOP], p.ec, p.ecf, p.free[K.P_EC], p.wl_op,
                 p.wl_f, p.wl_e,
-                p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens, p.rl_updated,
+                p.k_lead, p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens,
+                p.rl_updated,
                 p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, recording.rec.window_s, p.win_hits,
                 p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max)
             self._flush(pools, recording)

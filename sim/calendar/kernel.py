@@ -30,7 +30,7 @@ import numba as nb
 import numpy as np
 
 from sim.arrays.rng import uniform
-from sim.arrays.station import DOWN, WIN0, WIN1, _window_at, is_down, last_recovery, serve
+from sim.arrays.station import is_down, last_recovery, serve
 from sim.calendar.cassandra import hedge, lose, sole_reply, store_hints
 from sim.calendar.consumers import pump
 from sim.calendar.edges import (
@@ -60,12 +60,12 @@ from sim.calendar.program import (
     C_DIST_B,
     C_HIT_OFF,
     C_PART_OFF,
+    C_PARTS,
     C_RF,
     C_RING,
     C_RL_OFF,
     ERRS,
     F_BURST,
-    F_ELECTION,
     F_HEDGE,
     F_RATE,
     K_CACHE,
@@ -104,10 +104,13 @@ from sim.calendar.tables import (
     EV_FILL,
     EV_HEDGE,
     EV_HINTS,
+    EV_KBACK,
+    EV_KELECT,
     EV_KFOLLOW,
     EV_KFOLLOW_DONE,
     EV_KLEAD,
     EV_KLEAD_DONE,
+    EV_KLOST,
     EV_LOSE,
     EV_QREPLY,
     EV_REPLICA,
@@ -266,7 +269,7 @@ def run(t_end: float,
         err_breaker: np.int64,
         # crashes: when each cached key was last refilled, each Cassandra node's hints (waiting, stored,
         # replayed), its sole copies (sim/calendar/cassandra.py), and the faults' timed actions in the
-        # DES's order (time; kind EV_HINTS or EV_LOSE, station, component)
+        # DES's order (time; kind EV_HINTS, EV_LOSE, EV_KLOST or EV_KBACK, station, component)
         filled_at: np.ndarray, hints: np.ndarray, so: np.ndarray, so_free: np.ndarray, holders: np.ndarray,
         fault_t: np.ndarray, fault_i: np.ndarray,
         # stations (sim/arrays/station.Stations)
@@ -280,8 +283,8 @@ def run(t_end: float,
         jn: np.ndarray, jn_free: np.ndarray, qu: np.ndarray, qu_free: np.ndarray,
         ko: np.ndarray, kof: np.ndarray, ko_free: np.ndarray, ec: np.ndarray, ecf: np.ndarray,
         ec_free: np.ndarray, wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray,
-        # Kafka logs and consumers, rate-limit buckets
-        log_head: np.ndarray, log_tail: np.ndarray, log_len: np.ndarray,
+        # Kafka leaders, logs and consumers, rate-limit buckets
+        k_lead: np.ndarray, log_head: np.ndarray, log_tail: np.ndarray, log_len: np.ndarray,
         cons_in: np.ndarray, cons_cursor: np.ndarray, rl_tokens: np.ndarray, rl_updated: np.ndarray,
         # outputs
         out_i: np.ndarray, out_f: np.ndarray, start_i: np.ndarray, start_f: np.ndarray,
@@ -452,6 +455,17 @@ def run(t_end: float,
                 hedge(q, now, qu, comps, replicas, dists, dvals, hop_d, key_hop, s_ints, s_win, ht, hp, state)
             elif qu[q, QU_OUT] == 0:
                 _release(qu_free, state, P_QUORUM, q)
+        elif ev == EV_KLOST:  # Kafka broker x is lost (y: election ns << 16 | component): what it led
+            c = y & 0xFFFF  # waits for an election
+            elected = now + np.float64(y >> 16) * 1e-9
+            for q in range(comps[c, C_PART_OFF], comps[c, C_PART_OFF] + comps[c, C_PARTS]):
+                if np.int64(k_lead[q, 0]) == x:
+                    k_lead[q, 1] = elected
+                    _push(ht, hp, state, elected, EV_KELECT, q, c)
+        elif ev == EV_KELECT:  # partition x (of component y) elects its first replica that is up, if any
+            _elect(x, y, now, comps, k_lead, s_ints, s_win)
+        elif ev == EV_KBACK:  # broker x is back: it leads the partitions of its that had no replica up
+            _back(x, y, now, comps, k_lead)
         elif ev == EV_LOSE:  # a lose_data fault starts on Cassandra node x: its sole copies are lost
             lose(x, so, so_free, holders, hints, state)
         elif ev in (EV_KLEAD_DONE, EV_KFOLLOW_DONE):
@@ -824,7 +838,8 @@ def run(t_end: float,
                 elif kind == K_PRODUCE:
                     key = fr_keys[f, nodes[node, N_SLOT]]
                     p = _route(routes, hroutes, nodes[node, N_ROUTE], key)
-                    leader = _leader(c, p, now, comps, comp_f, s_ints, s_win)
+                    q = comps[c, C_PART_OFF] + p
+                    leader = np.int64(k_lead[q, 0]) if now >= k_lead[q, 1] else np.int64(-1)
                     if leader < 0:  # no leader until the election ends (or no replica is up)
                         state[S_KAFKA_UNAVAILABLE] += 1
                         wl = _refuse(direct, f, g, att, c * ERRS + 1, ec, wl, wl_op, wl_f, wl_e)
@@ -1038,26 +1053,34 @@ def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.n
 
 
 @nb.njit(cache=True, _nrt=False)
-def _leader(c: np.int64, p: np.int64, now: float, comps: np.ndarray, comp_f: np.ndarray, s_ints: np.ndarray,
-            s_win: np.ndarray) -> np.int64:
-    """The station leading partition p of Kafka component c now (-1: none). Its first replica (broker
-    p mod B) leads while it is up; from its crash the partition has no leader for `election_s`, even
-    if the broker is back sooner (the DES's rule: the election runs its course, then elects the first
-    live replica, the broker itself if it is back); after that, while it is down, the next replica
-    that is up leads (the DES elects the first live one; here leadership also returns when the broker
-    does)."""
+def _elect(q: np.int64, c: np.int64, now: float, comps: np.ndarray, k_lead: np.ndarray, s_ints: np.ndarray,
+           s_win: np.ndarray) -> None:
+    """Partition q of Kafka component c, leaderless since its leader was lost `election_s` ago, elects
+    its first replica (broker p mod B, then the next ones) that is up now, which then leads until it is
+    lost itself, a broker that comes back leading nothing (the DES's rule); with none up, it has no
+    leader until one of its replicas is back (`_back`)."""
+    p = q - comps[c, C_PART_OFF]
     base, nb_ = comps[c, C_BASE], comps[c, C_COUNT]
-    first = base + p % nb_
-    w0 = s_ints[first, WIN0]
-    w = _window_at(s_win, w0, s_ints[first, WIN1], now)
-    while w >= w0 and s_win[w, 2] != DOWN:  # its last crash (a slow or paused window is no crash)
-        w -= 1
-    if w >= w0 and now < s_win[w, 0] + comp_f[c, F_ELECTION]:
-        return np.int64(-1)
-    if not is_down(s_ints, s_win, first, now):
-        return first
-    for k in range(1, comps[c, C_RF]):
+    k_lead[q, 1] = math.inf
+    for k in range(comps[c, C_RF]):
         stn = base + (p + k) % nb_
         if not is_down(s_ints, s_win, stn, now):
-            return stn
-    return np.int64(-1)
+            k_lead[q, 0] = stn
+            k_lead[q, 1] = now
+            return
+
+
+@nb.njit(cache=True, _nrt=False)
+def _back(stn: np.int64, c: np.int64, now: float, comps: np.ndarray, k_lead: np.ndarray) -> None:
+    """Broker `stn` of Kafka component c is back: it leads its partitions that found no replica up at
+    their election."""
+    base, nb_, off = comps[c, C_BASE], comps[c, C_COUNT], comps[c, C_PART_OFF]
+    for q in range(off, off + comps[c, C_PARTS]):
+        if k_lead[q, 1] == math.inf:
+            for k in range(comps[c, C_RF]):
+                if base + (q - off + k) % nb_ == stn:
+                    k_lead[q, 0] = stn
+                    k_lead[q, 1] = now
+                    break
+
+

@@ -62,10 +62,10 @@ FAN_MEMBERS, FAN_INBOX = 1, 2
 COMP_COLS = 21
 # columns of `compf`: rate limit refill per second and burst; Kafka's leader election time; a Cassandra
 # read's hedge delay in seconds (0: no hedge)
-F_RATE, F_BURST, F_ELECTION, F_HEDGE = range(4)
-COMPF_COLS = 4
+F_RATE, F_BURST, F_HEDGE = range(3)
+COMPF_COLS = 3
 # the faults' timed actions on Cassandra nodes: a node back from a crash replays its hints; a disk is lost
-A_HINTS, A_LOSE = 0, 1
+A_HINTS, A_LOSE, A_KLOST, A_KBACK = 0, 1, 2, 3
 DOWN_KINDS = ("crash", "zone_outage", "broker_loss", "shard_loss")
 KINDS = {"gateway": 0, "service": 1, "cassandra": 2, "redis": 3, "kafka": 4}
 ACKS = {"0": 0, "1": 1, "all": 2}
@@ -213,7 +213,8 @@ def build(scenario: Scenario) -> Program:
     stations = build_stations(servers, qlimits, fleet_of, len(comp_names), windows)
     cassandra_st = {st for st, f in enumerate(fleet_of)
                     if system.components[comp_names[f]].kind == "cassandra"}
-    actions = _fault_actions(sc, windows, base, counts, cassandra_st, fleet_of)
+    kafka_st = {st for st, f in enumerate(fleet_of) if system.components[comp_names[f]].kind == "kafka"}
+    actions = _fault_actions(sc, windows, base, counts, cassandra_st, fleet_of, kafka_st)
 
     comps = np.full((len(comp_names), COMP_COLS), -1, dtype=np.int64)
     comp_f = np.zeros((len(comp_names), COMPF_COLS))
@@ -286,9 +287,6 @@ def build(scenario: Scenario) -> Program:
             row[C_RF] = spec.replication_factor
             row[C_ACKS] = ACKS[spec.acks]
             row[C_DIST_A] = b.dist(compile_dist(spec.append_ms, 1e-3))
-            losses = [f.election_s for f in sc.faults if f.kind in ("broker_loss", "zone_outage")
-                      and f.component in (None, name)]
-            comp_f[i, F_ELECTION] = max(losses, default=5.0)
 
     # consumers: the service whose instances consume a kafka's triggered flow
     for flow in system.flows.values():
@@ -511,12 +509,14 @@ def _fault_stations(fault: Fault, base: dict[str, int], counts: dict[str, int], 
 
 
 def _fault_actions(sc: Scenario, windows: dict[int, Windows], base: dict[str, int], counts: dict[str, int],
-                   cassandra: set[int], fleet_of: list[int]) -> list[tuple[float, int, int, int, int, int]]:
-    """Hint replays and lost disks of Cassandra nodes, in the DES's order: it arms every fault before
-    the run (each one's start, then its end, in the scenario's order), so at one instant they act in
-    that order. A node comes back at the end of its DOWN window (overlapping crashes are one window),
-    ended by the last fault there to end then; a lose_data fault loses the disks it takes as it starts,
-    down already or not (sim/des/faults.py)."""
+                   cassandra: set[int], fleet_of: list[int],
+                   kafka: set[int] | None = None) -> list[tuple[float, int, int, int, int, int]]:
+    """Hint replays and lost disks of Cassandra nodes, and Kafka brokers lost and back, in the DES's
+    order: it arms every fault before the run (each one's start, then its end, in the scenario's
+    order), so at one instant they act in that order. A node comes back at the end of its DOWN window
+    (overlapping crashes are one window), ended by the last fault there to end then, and goes down
+    at its start, by the first fault there to start then; a lose_data fault loses the disks it takes
+    as it starts, down already or not (sim/des/faults.py)."""
     zones = sc.network.zones
     down = [(i, f, set(_fault_stations(f, base, counts, zones))) for i, f in enumerate(sc.faults)
             if f.kind in DOWN_KINDS]
@@ -530,6 +530,18 @@ def _fault_actions(sc: Scenario, windows: dict[int, Windows], base: dict[str, in
     for i, f, sts in down:
         if f.lose_data:
             out += [(f.start_s, i, 0, A_LOSE, st, fleet_of[st]) for st in sorted(sts & cassandra)]
+    for st, w in windows.items():
+        if st not in (kafka or set()):
+            continue
+        lost = w.servers == DOWN
+        for t0, t1 in zip(w.t_from[lost].tolist(), w.t_to[lost].tolist(), strict=True):
+            first = min((i for i, f, sts in down if st in sts and f.start_s == t0), default=len(sc.faults))
+            last = max((i for i, f, sts in down if st in sts and f.end_s == t1), default=len(sc.faults))
+            # the election lasts the election_s of the fault that takes the broker down (the DES's
+            # broker_lost), in whole nanoseconds above the component's 16 bits
+            election_ns = round((sc.faults[first].election_s if first < len(sc.faults) else 5.0) * 1e9)
+            out += [(t0, first, 0, A_KLOST, st, election_ns << 16 | fleet_of[st]),
+                    (t1, last, 1, A_KBACK, st, fleet_of[st])]
     return sorted(out)
 
 

@@ -17,7 +17,8 @@ from sim.calendar.program import C_BALANCER, C_BASE, C_COUNT, C_RR
 # events
 # (EV_HEDGE: a hedged read's moment to ask one more replica; EV_LOSE: a Cassandra node's disk is lost)
 (EV_START, EV_ARRIVE, EV_DONE, EV_REPLICA, EV_QREPLY, EV_KLEAD, EV_KLEAD_DONE, EV_KFOLLOW, EV_KFOLLOW_DONE,
- EV_FILL, EV_RESTART, EV_AARRIVE, EV_ADONE, EV_TIMEOUT, EV_RETRY, EV_HINTS, EV_HEDGE, EV_LOSE) = range(18)
+ EV_FILL, EV_RESTART, EV_AARRIVE, EV_ADONE, EV_TIMEOUT, EV_RETRY, EV_HINTS, EV_HEDGE, EV_LOSE,
+ EV_KLOST, EV_KBACK, EV_KELECT) = range(21)
 HINT_BATCH = 50  # hints a recovered node replays per HINT_PERIOD_S: 5,000/s, sim/des/cassandra.py's throttle
 HINT_PERIOD_S = 0.01
 # worklist operations: start a frame's step, advance it past its step, finish a request; an edge call's

@@ -203,7 +203,7 @@ class KafkaCluster:
         for p, replicas in enumerate(self.replicas):
             if broker in replicas and self.leader[p] is not broker and broker not in self.followers[p]:
                 self.followers[p] = (*self.followers[p], broker)
-            if self.leaderless_until[p] == float("inf"):
+            if broker in replicas and self.leaderless_until[p] == float("inf"):  # none was up at its election
                 self.leaderless_until[p] = 0.0
                 self.leader[p] = broker
                 self.followers[p] = tuple(s for s in replicas if s is not broker and not s.down)
