@@ -152,7 +152,7 @@ def test_bad_knob_value_gets_the_clis_one_line(client: TestClient) -> None:
 
 def test_over_budget_needs_confirm_and_past_memory_is_refused(client: TestClient) -> None:
     sid = client.post("/api/scenarios", json={"design": "interview-small"}).json()["scenario_id"]
-    big = {"duration_s": 3600, "workload.reads_per_sec": 100_000}
+    big = {"duration_s": 36_000, "workload.reads_per_sec": 300_000}  # ~6e10 visits: over the calendar's 5e10
     r = client.post("/api/runs", json={"scenario_id": sid, "overrides": big})
     assert "exceeds the budget" in _one_line_error(r, 409) and r.json()["needs_confirm"] is True
     huge = {"workload.users": 10_000_000_000, "workload.conversations": 10_000_000_000}
@@ -176,8 +176,10 @@ def _without_wall(tree: Any) -> Any:
 @pytest.mark.slow
 def test_run_lifecycle_live_rows_verdict_files_and_yaml_round_trip(client: TestClient,
                                                                    tmp_path: Path) -> None:
-    sid = _upload(client)["scenario_id"]
-    overrides = {"gateway.workers": 3, "seed": 11, "duration_s": 6}  # duration_s unchanged: not set
+    # 300 simulated s: on the calendar engine (what the page runs it on) ~1 s of run, long enough
+    # to watch rows arrive while it runs (its 6 s would be over between two polls)
+    sid = _upload(client, TINY.replace("duration_s: 6", "duration_s: 300"))["scenario_id"]
+    overrides = {"gateway.workers": 3, "seed": 11, "duration_s": 300}  # duration_s unchanged: not set
     r = client.post("/api/runs", json={"scenario_id": sid, "overrides": overrides})
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
@@ -187,8 +189,8 @@ def test_run_lifecycle_live_rows_verdict_files_and_yaml_round_trip(client: TestC
     assert statuses[0] in ("queued", "running") and "running" in statuses
     live = [p for p in polls if p["status"] == "running" and p["rows"]]
     assert live, "no timeseries row arrived before the run was done"
-    assert 0 < live[0]["progress"]["t"] < 6 and live[0]["progress"]["duration"] == 6
-    assert len(state["rows"]) == 6 and state["next"] == 6
+    assert 0 < live[0]["progress"]["t"] < 300 and live[0]["progress"]["duration"] == 300
+    assert len(state["rows"]) == 300 and state["next"] == 300
     assert set(state["rows"][0]) >= {"t_s", "send_p50_ms", "send_p99_ms", "send_offered_per_sec",
                                      "send_succeeded_per_sec", "send_failed_per_sec"}
     assert client.get(f"/api/runs/{run_id}?since=4").json()["rows"] == state["rows"][4:]
@@ -207,10 +209,12 @@ def test_run_lifecycle_live_rows_verdict_files_and_yaml_round_trip(client: TestC
     # the downloaded YAML, run by the Python API (as `capsim run` does), gives the same summary
     text = client.get(f"/api/runs/{run_id}/scenario.yaml").text
     assert yaml.safe_load(text)["gateway"]["workers"] == 3 and yaml.safe_load(text)["seed"] == 11
-    assert text.splitlines()[1] == "# capsim run scenario.yaml --engine des reproduces it"
+    engine = state["summary"]["engine"]
+    assert engine == "calendar"  # what `capsim run` (auto) picks for it
+    assert text.splitlines()[1] == f"# capsim run scenario.yaml --engine {engine} reproduces it"
     path = tmp_path / "downloaded.yaml"
     path.write_text(text)
-    again = simulate(load_scenario(path), engine="des")  # the engine the header names
+    again = simulate(load_scenario(path), engine=engine)  # the engine the header names
     fresh = json.loads(json.dumps(json_safe(again.summary)))
     assert _without_wall(fresh) == _without_wall(state["summary"])
     assert client.post(f"/api/runs/{run_id}/cancel").status_code == 409  # already done
@@ -290,6 +294,31 @@ def test_welch_interval_matches_the_textbook_formula() -> None:
     single = {"latency_ms": {"send": {"p99": 1.0}}}
     (row,) = [r for r in compare_runs(single, single) if r["figure"] == "latency_ms.send.p99"]
     assert row["ci95"] is None
+
+
+def test_calendar_on_window_rows_are_the_timeseries(tmp_path: Path) -> None:
+    """The calendar's live rows (what the web page draws while a run goes) are its timeseries rows,
+    plus each instance's busy share of the window. A job's service counts in the window it arrives
+    in, so over the measured windows the shares add up to the run's utilization but for the work in
+    service at the two ends of the measured period: at most one residual service per server at
+    each end (exponential, mean 0.5 ms: under 10 ms but with probability e^-20), against 5 s."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    rows: list[dict[str, float]] = []
+    result = simulate(load_scenario(path), on_window=rows.append, engine="calendar")
+    assert len(rows) == 6
+    live = [row.pop("utilization") for row in rows]
+    assert json_safe(rows) == json_safe(result.timeseries.to_dict("records"))
+    warmup, duration = result.summary["warmup_seconds"], result.summary["sim_seconds"]
+    measured = [u for u, row in zip(live, rows, strict=True) if row["t_s"] > warmup + 1e-9]
+    figures = result.summary["components"]["gateway"]
+    per_window = [sum(w["gateway"]) / len(w["gateway"]) for w in measured]
+    assert len(live[-1]["gateway"]) == figures["simulated_instances"] == 2
+    assert sum(per_window) / len(per_window) == pytest.approx(figures["utilization_mean"],
+                                                              abs=2 * 0.010 / (duration - warmup))
+    assert all(0.2 < u < 0.6 for w in live for u in w["gateway"])  # ~37.5% busy, warm-up included
+    plain = simulate(load_scenario(path), engine="calendar").summary  # watching is read-only
+    assert json_safe({**plain, "wall_seconds": 0}) == json_safe({**result.summary, "wall_seconds": 0})
 
 
 def test_des_on_window_rows_are_the_timeseries(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 installs): `capsim serve` runs in a subprocess on a free port with a temporary runs folder, and
 Selenium drives the page as a user does (the DOM contract of issue 13).
 
-Runs are tiny: interview-small with knobs duration 3 s (6 s for the run whose live chart is watched),
-warm-up 0.5 s and sample 0.25: a few seconds of DES work each. The tests share one server and one
+Runs are tiny: interview-small with knobs duration 3 s (300 s for the run whose live chart is watched:
+the calendar engine, which the page runs it on, takes a few seconds for them), warm-up 0.5 s and
+sample 0.25. The tests share one server and one
 browser; the module's runs are made once by module fixtures and each test asserts one behaviour of
 them.
 """
@@ -48,7 +49,7 @@ from web_browser_helpers import (
 
 SMALL = "scenarios/interview-small.yaml"
 DEFAULT = "scenarios/messaging-1m.yaml"
-TINY = {"duration_s": 3, "warmup_s": 0.5, "sample": 0.25}  # ~4 s of DES work per run
+TINY = {"duration_s": 3, "warmup_s": 0.5, "sample": 0.25}  # ~1 s per run, most of it the build
 RUN_TIMEOUT_S = 180.0  # a tiny run on a busy 2-core machine, with the child process's imports
 FINISHED = {"done", "failed", "cancelled"}
 
@@ -117,7 +118,7 @@ def shards_run(session: Session) -> Observed:
     """interview-small with the Redis shard count turned from 2 down to 1 in the page, run."""
     small_design(session)
     set_knob(session.driver, "redis.shards", 1)
-    set_knob(session.driver, "duration_s", 6)  # six one-second windows to watch the chart grow
+    set_knob(session.driver, "duration_s", 300)  # 300 one-second windows (~5 s): the chart grows
     seen = run_and_watch(session)
     assert seen.final_status == "done", (seen.final_status, run_view(session, seen.run_id)["error"])
     return seen
@@ -240,7 +241,7 @@ def test_downloaded_yaml_reproduces_the_runs_summary(session: Session, shards_ru
     file = session.tmp / "downloaded.yaml"
     file.write_text(text)
     sc = load_scenario(file)
-    assert (sc.redis.shards, sc.duration_s, sc.sample) == (1, 6, 0.25)  # the knobs travel in the YAML
+    assert (sc.redis.shards, sc.duration_s, sc.sample) == (1, 300, 0.25)  # the knobs travel in the YAML
     served = run_view(session, shards_run.run_id)["summary"]
     out = session.tmp / "cli-run"
     cli = subprocess.run([str(Path(sys.executable).with_name("capsim")), "run", str(file), "--engine",
@@ -292,7 +293,7 @@ def test_compare_two_runs_fills_the_table(session: Session, shards_run: Observed
 def test_cancel_stops_a_running_run(session: Session) -> None:
     d = session.driver
     small_design(session)
-    set_knob(d, "duration_s", 60)  # a minute of simulated time: far longer than the test waits
+    set_knob(d, "duration_s", 3600)  # an hour of simulated time (~1 min): far longer than the test waits
     run_id = click_run(d, session.server)
     wait_for(d, lambda dr: status(dr) == "running" and (num_attr(dr, "progress", "data-t") or 0) > 0,
              RUN_TIMEOUT_S, "the run to be running and advancing")
@@ -302,7 +303,7 @@ def test_cancel_stops_a_running_run(session: Session) -> None:
     wait_status(d, {"cancelled"}, 30)
     view = run_view(session, run_id)
     assert view["status"] == "cancelled" and view["summary"] is None
-    assert view["progress"]["t"] < 60
+    assert view["progress"]["t"] < 3600
     time.sleep(2)  # it stays cancelled: the child was stopped, not left to finish
     assert run_view(session, run_id)["status"] == "cancelled"
     assert status(d) == "cancelled"

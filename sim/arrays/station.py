@@ -79,8 +79,10 @@ class Windows(NamedTuple):
 # or after it (inf: none) and the end of the last DOWN window at or before it (-inf: none)
 W_FROM, W_TO, W_SERVERS, W_FACTOR, W_NEXT_DOWN, W_LAST_UP = range(6)
 WIN_COLS = 6
-# columns of Stations.floats
-BUSY_S, JOBS_S, LAST_ARRIVAL, WAIT_S = range(4)
+# columns of Stations.floats: busy and job seconds in the measured window [W, D), the last arrival,
+# queue wait; and every second of service since the start, counted as the job arrives (what the live
+# per-window view of utilization reads: work that ends in a later window counts in its arrival's)
+BUSY_S, JOBS_S, LAST_ARRIVAL, WAIT_S, SERVICE_S = range(5)
 # Stations.glob: the measured window [W, D), the latest event; Stations.counts: jobs served, out of order
 W_AT, D_AT, LAST_EVENT = range(3)
 SERVED, OUT_OF_ORDER = range(2)
@@ -135,7 +137,7 @@ def build_stations(
     win = np.empty((k, WIN_COLS))
     for st, w in windows.items():
         _fill_windows(win[ints[st, WIN0]:ints[st, WIN1]], w, st, int(c[st]))
-    floats = np.zeros((n, 4))
+    floats = np.zeros((n, 5))
     floats[:, LAST_ARRIVAL] = -math.inf
     stats = np.zeros((n_fleets, 3))
     stats[:, 2] = math.inf
@@ -416,6 +418,7 @@ def serve(
             floats[st, BUSY_S] += _overlap(start, crash_at, W, D)
         if crash_at > W and a < D:
             floats[st, JOBS_S] += _overlap(a, crash_at, W, D)
+        floats[st, SERVICE_S] += crash_at - start
         _record_wait(ints, floats, waits, wait_stats, st, fleet, W, D, a, start)
         return CRASHED, end
     if end > glob[LAST_EVENT]:
@@ -425,6 +428,7 @@ def serve(
         floats[st, BUSY_S] += _overlap(start, end, W, D)
     if end > W and a < D:
         floats[st, JOBS_S] += _overlap(a, end, W, D)
+    floats[st, SERVICE_S] += end - start
     if W <= end < D:
         ints[st, COMPLETIONS] += 1
     _record_wait(ints, floats, waits, wait_stats, st, fleet, W, D, a, start)

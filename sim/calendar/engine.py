@@ -31,6 +31,7 @@ from sim.arrays.station import (
     QUEUED,
     REJECTIONS,
     SERVERS,
+    SERVICE_S,
     STARTED,
     W_AT,
     WAIT_S,
@@ -252,6 +253,7 @@ class CalendarEngine:
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = _Pools(prog, rec.n_windows)
+        self._served_seen = np.zeros(S.floats.shape[0])  # service seconds at the last window's close
         sources = self._sources()
         total_rate = sum(src.rate for src in sources) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
@@ -281,7 +283,8 @@ class CalendarEngine:
                 if self.on_window is not None:
                     recording.wait()
                     while sent < rec.n_windows and (sent + 1) * rec.window_s <= t + 1e-9:
-                        self.on_window(rec.window_row(sent, 1.0 / prog.cell.sample, self._extra(pools, rec)))
+                        row = rec.window_row(sent, 1.0 / prog.cell.sample, self._extra(pools, rec))
+                        self.on_window({**row, "utilization": self._window_utilization(rec.window_s)})
                         sent += 1
                 if self.progress is not None:
                     self.progress(t, D)
@@ -357,6 +360,19 @@ class CalendarEngine:
             recording.submit(_record_outcomes, recording.rec, self.program, pools.out_i[:n].copy(),
                              pools.out_f[:n].copy())
             st[K.S_OUT_N] = 0
+
+    def _window_utilization(self, window_s: float) -> dict[str, list[float]]:
+        """Each instance's busy share of the window just closed, per component (the live view's heat
+        map, as the DES's rows carry it; the run's own figure is the measured period's, in
+        summary.json). A job's service counts in the window it arrives in: a window gains what ends
+        after it and loses what it finishes of the previous one's, one service time at most."""
+        S = self.program.stations
+        served = S.floats[:, SERVICE_S].copy()
+        shares = (served - self._served_seen) / (S.ints[:, SERVERS] * window_s)
+        self._served_seen = served
+        comps = self.program.comps
+        return {name: shares[comps[c, C_BASE]:comps[c, C_BASE] + comps[c, C_COUNT]].tolist()
+                for c, name in enumerate(self.program.comp_names)}
 
     # -- the end ----------------------------------------------------------------------------------
     def _edge_stats(self, pools: _Pools) -> dict[str, dict[str, object]]:

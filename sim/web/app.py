@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sim.budget import check_budget
 from sim.diagram import svg, topology
-from sim.engines import ENGINES
+from sim.engines import ENGINES, choose
 from sim.errors import ScenarioError
 from sim.jsonsafe import json_safe
 from sim.loading import MAX_YAML_BYTES, load_scenario
@@ -43,12 +43,10 @@ from sim.web.runs import QueueFull, RunManager
 STATIC = Path(__file__).parent / "static"
 UPLOAD_NAME = "upload.yaml"
 KEEP_SCENARIOS = 100
-# The web app runs on the DES, not on the default (auto): the live per-instance heat map reads the
-# DES's per-window utilization rows (its on_window rows' `utilization`), which the calendar
-# engine does not produce, and the DES runs every behaviour the knobs reach (fan-out on read, hedged
-# reads and lost data too). The run's child (sim/web/runs.py) runs on "des" too, and the downloaded
-# scenario.yaml's header names `--engine des` so that `capsim run` reproduces the web run.
-ENGINE = "des"
+# The web app runs each scenario on the engine `capsim run` picks for it (`auto`, sim.engines.choose):
+# both engines' on_window rows carry the live heat map's per-instance utilization. The run's child
+# (sim/web/runs.py) gets the engine by name, and the downloaded scenario.yaml's header names it, so
+# that `capsim run` reproduces the web run.
 
 
 def plotly_js() -> Path:
@@ -237,7 +235,8 @@ def create_app(runs_dir: Path, scenarios_dir: Path, default_scenario: Path | Non
         try:
             settings = run_settings(item.scenario, body.get("overrides") or {})
             sc, sets = with_fault(item.path, settings)
-            problems = ENGINES[ENGINE].supports(sc)
+            engine, _ = choose(sc)
+            problems = ENGINES[engine].supports(sc)
             if problems:
                 raise problems[0]
         except ScenarioError as exc:
@@ -245,23 +244,23 @@ def create_app(runs_dir: Path, scenarios_dir: Path, default_scenario: Path | Non
             return error(422, text)
         force = False
         try:
-            check_budget(sc, ENGINE)
+            check_budget(sc, engine)
         except ScenarioError as exc:
             try:
-                check_budget(sc, ENGINE, force=True)
+                check_budget(sc, engine, force=True)
             except ScenarioError as hard:
                 return error(422, str(hard))
             if body.get("confirm") is not True:
                 return error(409, str(exc), needs_confirm=True)
             force = True
         options = (f" --replications {settings.replications}" if settings.replications > 1 else "") + (
-            " --force" if force else "") + f" --engine {ENGINE}"  # capsim's default engine is auto
+            " --force" if force else "") + f" --engine {engine}"
         header = (f"# {sc.name}: the scenario of a capsim web run, knob values applied\n"
                   f"# capsim run scenario.yaml{options} reproduces it\n")
         text = merged_yaml(item.path, sets, header)
         overrides = body.get("overrides") or {}
         try:
-            run_id = runs.submit(sc.name, overrides, text, settings.replications, force)
+            run_id = runs.submit(sc.name, overrides, text, settings.replications, force, engine)
         except QueueFull as exc:
             return error(429, str(exc))
         return JSONResponse({"run_id": run_id}, status_code=202)

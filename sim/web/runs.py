@@ -54,6 +54,7 @@ class Job:
     scenario_yaml: str
     replications: int
     force: bool
+    engine: str  # sim.engines' name of the engine that runs it (app.py picks it as `auto` would)
 
 
 @dataclass
@@ -115,13 +116,13 @@ def _run(job: Job, out: Any) -> None:
                 out.put(("progress", share * sc.duration_s, sc.duration_s))
 
             reps = job.replications if job.replications > 1 else None
-            replicated = replicate(sc, reps, LocalExecutor(1), tick, "des", job.force)
+            replicated = replicate(sc, reps, LocalExecutor(1), tick, job.engine, job.force)
             sc, result = replicated.scenario, replicated.result()
             for row in result.timeseries.to_dict("records"):
                 out.put(("row", row))
         else:
             result = simulate(sc, progress=lambda t, d: out.put(("progress", t, d)), force=job.force,
-                              on_window=lambda row: out.put(("row", row)), engine="des")  # app.py's ENGINE
+                              on_window=lambda row: out.put(("row", row)), engine=job.engine)
         result.write(staged.path)
         try:
             warnings = size_plan(sc).warnings
@@ -161,7 +162,7 @@ class RunManager:
 
     # -- requests -----------------------------------------------------------------------------
     def submit(self, name: str, overrides: dict[str, Any], scenario_yaml: str, replications: int,
-               force: bool) -> str:
+               force: bool, engine: str) -> str:
         with self.lock:
             active = len(self.waiting) + (self.current is not None)
             if active > self.max_waiting:
@@ -171,7 +172,7 @@ class RunManager:
             while run_id in self.runs or (self.runs_dir / run_id).exists():
                 run_id = new_run_id()
             job = Job(run_id, str(self.runs_dir), name, dt.datetime.now().isoformat(timespec="seconds"),
-                      dict(overrides), scenario_yaml, replications, force)
+                      dict(overrides), scenario_yaml, replications, force, engine)
             run = Run(job)
             self.runs[run_id] = run
             self.waiting.append(run)
