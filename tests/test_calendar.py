@@ -307,7 +307,7 @@ def test_same_seed_same_summary_and_chunks_change_nothing(monkeypatch: pytest.Mo
     assert first["requests"] == chunked["requests"] and first["events"] == chunked["events"]
 
 
-@pytest.mark.parametrize("task", ["_draw_arrivals", "_record_outcomes", "_record_starts"])
+@pytest.mark.parametrize("task", ["draw_chunk", "_record_outcomes", "_record_starts"])
 def test_a_failure_on_the_helper_thread_ends_the_run_with_it(monkeypatch: pytest.MonkeyPatch,
                                                              task: str) -> None:
     """The helper thread's errors (drawing arrivals, recording) reach the caller: the run neither

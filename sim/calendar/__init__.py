@@ -2,7 +2,8 @@
 system's flows (sim/system) run on one compiled event loop, every request, in time order.
 
 engine.py      the engine: builds the program, runs the kernel chunk by chunk, records the outcomes
-arrivals.py    client arrivals: Poisson streams in blocks, load spikes, the requests' keys
+pools.py       the kernel's pools, heap, worklist and outputs, grown when it asks
+arrivals.py    client arrivals: Poisson streams in blocks, load spikes, the requests' keys, a chunk's
 program.py     the system as flat tables: nodes of the flows, components, routes, distributions
 kernel.py      the event loop: stations served on arrival, frames along flows, joins, quorums, Kafka
 tables.py      the kernel's event kinds, pool columns and small compiled operations on them

@@ -1,9 +1,13 @@
 """A client flow's arrivals for the calendar engine: Poisson (or evenly spaced) times drawn ahead
 in blocks of a fixed size, so they do not depend on the chunk length; load spikes as a change of
 time; and each request's keys (a design's by its space's popularity, the messaging preset's from
-its member-based population: a conversation and one of its members, or a reader)."""
+its member-based population: a conversation and one of its members, or a reader); and a chunk's
+requests of every flow together, in time order (`draw_chunk`, which the engine runs on its helper
+thread)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,3 +97,36 @@ class Source:
             pop.send_member_weights if sending else pop.read_member_weights,
             pop.send_member_max if sending else pop.read_member_max, np.int64(prog.n_users), prog.member_salt)
         return conv.astype(np.int64), user.astype(np.int64), slot.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A chunk's client requests of every flow, in time order, and each flow's start times."""
+
+    t: np.ndarray
+    flow: np.ndarray
+    key: np.ndarray
+    new: np.ndarray
+    user: np.ndarray
+    slot: np.ndarray
+    started: list[tuple[str, np.ndarray]]
+
+
+def draw_chunk(sources: list[Source], t1: float, prog: Program) -> Chunk:
+    """Each client flow's arrivals before t1, with their keys (sources continue where they stopped)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    started: list[tuple[str, np.ndarray]] = []
+    for src in sources:
+        t = src.until(t1)
+        if not t.size:
+            continue
+        key, user, slot = src.keys(t.size, prog)
+        new = np.full(t.size, int(src.draw == "new"), np.int64)
+        parts.append((t, np.full(t.size, src.flow, np.int64), key, new, user, slot))
+        started.append((src.name, t))
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return Chunk(np.empty(0), empty, empty, empty, empty, empty, started)
+    t, flow, key, new, user, slot = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+    order = np.argsort(t, kind="stable")
+    return Chunk(t[order], flow[order], key[order], new[order], user[order], slot[order], started)

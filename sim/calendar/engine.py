@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,10 +37,8 @@ from sim.arrays.station import (
 )
 from sim.calendar import kernel
 from sim.calendar import tables as K
-from sim.calendar.arrivals import Load, Source
+from sim.calendar.arrivals import Chunk, Load, Source, draw_chunk
 from sim.calendar.edges import (
-    EDGE_COUNTS,
-    WINDOW_BUCKETS,
     X_CALLS,
     X_CLOSED,
     X_DENIED,
@@ -51,18 +48,10 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
+from sim.calendar.pools import Pools, force_grow, live_requests
 from sim.calendar.program import (
-    A_HINTS,
-    A_KBACK,
-    A_KLOST,
-    A_LOSE,
     C_BASE,
     C_COUNT,
-    C_KIND,
-    C_PART_OFF,
-    C_PARTS,
-    C_RF,
-    KINDS,
     Program,
     build,
 )
@@ -74,144 +63,6 @@ from sim.streams import named_rng
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
 ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival arrays
-_INITIAL_ROWS = 1 << 16
-
-
-class _Pools:
-    """The kernel's pools, heap, worklist and outputs; `grow` doubles what runs low."""
-
-    def __init__(self, prog: Program, n_windows: int) -> None:
-        ns = max(1, len(prog.spaces))
-        n = 4 * _INITIAL_ROWS
-        self.ht = np.zeros(n)
-        self.hp = np.zeros((n, 3), np.int64)  # each pending event's (kind, x, y)
-        self.state = np.zeros(K.N_STATE, np.int64)
-        self.arr_t = np.zeros(0)  # the chunk's client arrivals, in time order, and their request rows
-        self.arr_r = np.zeros(0, np.int64)
-        self.rq = np.zeros((n, K.RQ_COLS), np.int64)
-        self.rqf = np.zeros((n, 2))
-        self.fr = np.zeros((n, K.FR_COLS), np.int64)
-        self.fr_keys = np.zeros((n, ns), np.int64)
-        self.fr_extra = np.zeros(n)
-        # when the latency of a record a frame produces starts: its client attempt's start, else its
-        # request's t0 (a triggered flow's latency starts at its producer's, as in the DES)
-        self.fr_t0 = np.zeros(n)
-        self.jn = np.zeros((n, K.JN_COLS), np.int64)
-        self.qu = np.zeros((n, K.QU_COLS), np.int64)
-        self.ko = np.zeros((n, K.KO_COLS), np.int64)
-        self.kof = np.zeros(n)
-        self.ec = np.zeros((n, K.EC_COLS), np.int64)
-        self.ecf = np.zeros(n)
-        n_edges = prog.edge_params.shape[0]
-        self.ex = np.zeros((n_edges, EDGE_COUNTS), np.int64)  # edges' counters and breaker state
-        self.ef = np.zeros((n_edges, 3))
-        self.bk_tot = np.zeros((n_edges, WINDOW_BUCKETS), np.int64)
-        self.bk_bad = np.zeros((n_edges, WINDOW_BUCKETS), np.int64)
-        # when each cached key was last refilled: read only after a Redis shard restarts (a crash)
-        restarts = any(f.kind in ("crash", "shard_loss", "zone_outage") for f in prog.scenario.faults)
-        self.filled_at = np.full(prog.hit_p.size if restarts else 1, -math.inf)
-        n_st = prog.stations.ints.shape[0]
-        self.hints = np.zeros((n_st, K.HN_COLS), np.int64)  # each node's hints: waiting, stored, replayed
-        # sole copies (sim/calendar/cassandra.py), tracked only when a fault may lose data: a row holds
-        # up to RF - 1 hints (a write that goes ahead has a live replica)
-        self.track = prog.track_lost
-        max_rf = max([int(r) for r in prog.comps[prog.comps[:, C_KIND] == KINDS["cassandra"], C_RF]] or [1])
-        self.so = np.zeros((n if self.track else 1, K.SO_HINTS + 2 * max(1, max_rf - 1)), np.int64)
-        self.holders = np.zeros((n_st, K.H_COLS), np.int64)
-        self.holders[:, K.H_HEAD] = self.holders[:, K.H_TAIL] = -1
-        self.state[K.S_TRACK] = int(self.track)
-        self.free = {p: np.arange(n - 1, -1, -1, dtype=np.int64) for p in range(K.N_POOLS)}
-        for p in range(K.N_POOLS):
-            self.state[K.S_TOP0 + p] = n
-        if not self.track:
-            self.free[K.P_SOLE] = np.zeros(1, np.int64)
-            self.state[K.S_TOP0 + K.P_SOLE] = 1
-        # the faults' timed actions on Cassandra nodes, in the DES's order (program.py `_fault_actions`)
-        acts = prog.fault_actions
-        kinds = {A_HINTS: K.EV_HINTS, A_LOSE: K.EV_LOSE, A_KLOST: K.EV_KLOST, A_KBACK: K.EV_KBACK}
-        self.fault_t = np.array([a[0] for a in acts], np.float64)
-        self.fault_i = np.array([[kinds[a[3]], a[4], a[5]] for a in acts], np.int64).reshape(len(acts), 3)
-        self.wl_op = np.zeros(n, np.int64)
-        self.wl_f = np.zeros(n, np.int64)
-        self.wl_e = np.zeros(n, np.int64)
-        m = 1 << 17
-        self.out_i = np.zeros((m, 3), np.int64)
-        self.out_f = np.zeros((m, 3))
-        self.start_i = np.zeros(m, np.int64)
-        self.start_f = np.zeros((m, 2))
-        # each Kafka partition's leader (a station) and the time it has no leader until (inf: no replica
-        # was up at its election); its first replica (broker p mod B) leads at the start
-        self.k_lead = np.zeros((prog.n_partitions, 2))
-        for c in np.flatnonzero(prog.comps[:, C_KIND] == KINDS["kafka"]).tolist():
-            off, parts = int(prog.comps[c, C_PART_OFF]), int(prog.comps[c, C_PARTS])
-            brokers = int(prog.comps[c, C_COUNT])
-            self.k_lead[off:off + parts, 0] = prog.comps[c, C_BASE] + np.arange(parts) % brokers
-        self.log_head = np.full(prog.n_partitions, -1, np.int64)
-        self.log_tail = np.full(prog.n_partitions, -1, np.int64)
-        self.log_len = np.zeros(prog.n_partitions, np.int64)
-        self.cons_in = np.zeros(prog.n_consumers, np.int64)
-        self.cons_cursor = np.zeros(prog.n_consumers, np.int64)
-        self.rl_tokens = np.zeros(prog.rl_size)
-        self.rl_updated = np.zeros(prog.rl_size)
-        for c, name in enumerate(prog.comp_names):
-            off = int(prog.comps[c, 19])  # C_RL_OFF
-            if off >= 0:
-                size = _bucket_count(prog, name)
-                self.rl_tokens[off:off + size] = prog.comp_f[c, 1]
-        self.async_err = np.zeros(len(prog.causes), np.int64)
-        nw = n_windows + 1
-        self.win_hits = np.zeros(nw, np.int64)
-        self.win_misses = np.zeros(nw, np.int64)
-        self.win_lag = np.zeros(nw)
-        self.win_commit = np.zeros(nw, np.int64)
-        self.win_take = np.zeros(nw, np.int64)
-        self.lag_max = np.zeros(1)
-
-    def _grow_rows(self, name: str, extra: int) -> None:
-        arr = getattr(self, name)
-        shape = (extra, *arr.shape[1:])
-        setattr(self, name, np.concatenate([arr, np.zeros(shape, arr.dtype)]))
-
-    def grow(self) -> None:
-        st = self.state
-        want = int(st[K.S_GROW])  # a fan-out's members waiting for frames
-        st[K.S_GROW] = 0
-        while self.ht.size - st[K.S_HEAP_N] < max(self.ht.size // 2, 4 * want + 4 * K.MARGIN):
-            n = self.ht.size
-            for name in ("ht", "hp"):
-                self._grow_rows(name, n)
-        tables = {K.P_REQ: ("rq", "rqf"),
-                  K.P_FRAME: ("fr", "fr_keys", "fr_extra", "fr_t0", "wl_op", "wl_f", "wl_e"),
-                  K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof"), K.P_EC: ("ec", "ecf")}
-        if self.track:
-            tables[K.P_SOLE] = ("so",)
-        for p, names in tables.items():
-            need = want + 4 * K.MARGIN if p == K.P_FRAME else 4 * K.MARGIN
-            while True:
-                cap = getattr(self, names[0]).shape[0]
-                top = int(st[K.S_TOP0 + p])
-                if top >= max(need, cap // 4):
-                    break
-                for name in names:
-                    self._grow_rows(name, cap)
-                grown = np.empty(2 * cap, np.int64)
-                grown[:top] = self.free[p][:top]
-                grown[top:top + cap] = np.arange(2 * cap - 1, cap - 1, -1)
-                self.free[p] = grown
-                st[K.S_TOP0 + p] = top + cap
-
-    def in_use(self) -> int:
-        return sum(getattr(self, t).shape[0] - int(self.state[K.S_TOP0 + p])
-                   for p, t in ((K.P_REQ, "rq"), (K.P_FRAME, "fr")))
-
-
-def _bucket_count(prog: Program, comp: str) -> int:
-    from sim.calendar.program import _spaces_calling
-
-    spaces = _spaces_calling(prog.system, comp)
-    return max(int(prog.space_i[prog.spaces.index(s), 0]) for s in spaces) if spaces else 1
-
-
 class CalendarEngine:
     """Build once from a design scenario; `run()` simulates it and returns the neutral RunState."""
 
@@ -252,7 +103,7 @@ class CalendarEngine:
         S.glob[W_AT] = W
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
-        pools = _Pools(prog, rec.n_windows)
+        pools = Pools(prog, rec.n_windows)
         self._served_seen = np.zeros(S.floats.shape[0])  # service seconds at the last window's close
         sources = self._sources()
         total_rate = sum(src.rate for src in sources) or 1.0
@@ -272,11 +123,11 @@ class CalendarEngine:
         # the GIL)
         with (ThreadPoolExecutor(1, thread_name_prefix="capsim-helper") as ahead,
               _Recording(rec, ahead) as recording):
-            pending = [ahead.submit(_draw_arrivals, sources, ends[0], prog)] if ends else []
+            pending = [ahead.submit(draw_chunk, sources, ends[0], prog)] if ends else []
             for i, t1 in enumerate(ends):
                 batch = pending.pop().result()
                 if i + 1 < len(ends):
-                    pending.append(ahead.submit(_draw_arrivals, sources, ends[i + 1], prog))
+                    pending.append(ahead.submit(draw_chunk, sources, ends[i + 1], prog))
                 self._inject(batch, pools, recording)
                 self._advance(t1, pools, recording)
                 t = t1
@@ -303,7 +154,7 @@ class CalendarEngine:
         self.sole_copies_listed = int(pools.holders[:, K.H_LEN].sum())
         return self._state(pools, rec, end, time.perf_counter() - wall0, drain)
 
-    def _inject(self, batch: _Arrivals, pools: _Pools, recording: _Recording) -> None:
+    def _inject(self, batch: Chunk, pools: Pools, recording: _Recording) -> None:
         """A chunk's client arrivals into the calendar (time order), recorded as started."""
         recording.submit(_record_starts, recording.rec, batch.started)
         n = batch.t.size
@@ -311,13 +162,13 @@ class CalendarEngine:
             pools.state[K.S_ARR_N] = 0
             return
         while pools.state[K.S_TOP0 + K.P_REQ] < n + K.MARGIN:
-            _force_grow(pools, n)
+            force_grow(pools, n)
         pools.arr_t = batch.t
         pools.arr_r = np.empty(n, np.int64)
         kernel.inject(batch.t, batch.flow, batch.key, batch.new, batch.user, batch.slot, pools.arr_r,
                       pools.rq, pools.rqf, pools.free[K.P_REQ], pools.state)
 
-    def _advance(self, t_end: float, pools: _Pools, recording: _Recording) -> None:
+    def _advance(self, t_end: float, pools: Pools, recording: _Recording) -> None:
         prog = self.program
         S = prog.stations
         while True:
@@ -346,7 +197,7 @@ class CalendarEngine:
             if code == K.GROW:
                 pools.grow()
 
-    def _flush(self, pools: _Pools, recording: _Recording) -> None:
+    def _flush(self, pools: Pools, recording: _Recording) -> None:
         """Hand the requests that ended and the triggered ones that started to the recorder (copies:
         the kernel reuses its output rows)."""
         st = pools.state
@@ -375,7 +226,7 @@ class CalendarEngine:
                 for c, name in enumerate(self.program.comp_names)}
 
     # -- the end ----------------------------------------------------------------------------------
-    def _edge_stats(self, pools: _Pools) -> dict[str, dict[str, object]]:
+    def _edge_stats(self, pools: Pools) -> dict[str, dict[str, object]]:
         """Each policy edge's counters, as the DES reports them (sim/des/policy.Edge.stats)."""
         out: dict[str, dict[str, object]] = {}
         for e, name in enumerate(self.program.edge_names):
@@ -390,7 +241,7 @@ class CalendarEngine:
             out[name] = stats
         return out
 
-    def _extra(self, pools: _Pools, rec: FastRecorder) -> dict[str, np.ndarray]:
+    def _extra(self, pools: Pools, rec: FastRecorder) -> dict[str, np.ndarray]:
         n = rec.n_windows
         extra: dict[str, np.ndarray] = {}
         prog = self.program
@@ -403,11 +254,11 @@ class CalendarEngine:
             extra["kafka_backlog_msgs"] = (np.cumsum(pools.win_commit) - np.cumsum(pools.win_take))[:n]
         return extra
 
-    def _state(self, pools: _Pools, rec: FastRecorder, end: float, wall_s: float, drain: bool) -> RunState:
+    def _state(self, pools: Pools, rec: FastRecorder, end: float, wall_s: float, drain: bool) -> RunState:
         prog, sc = self.program, self.scenario
         S = prog.stations
         # requests still in flight: started, never ended
-        live = _live_requests(pools)
+        live = live_requests(pools)
         for f in np.unique(pools.rq[live, K.RQ_FLOW]).tolist() if live.size else []:
             sel = live[pools.rq[live, K.RQ_FLOW] == f]
             rec.unfinished(prog.flows[f], pools.rqf[sel, K.RQF_STARTED])
@@ -444,39 +295,6 @@ class CalendarEngine:
             events=int(st[K.S_EVENTS]), sim_seconds=end, measured_seconds=end - float(sc.warmup_s),
             wall_seconds=wall_s, drained=drain, system=prog.system,
         )
-
-
-@dataclass(frozen=True)
-class _Arrivals:
-    """A chunk's client requests of every flow, in time order, and each flow's start times."""
-
-    t: np.ndarray
-    flow: np.ndarray
-    key: np.ndarray
-    new: np.ndarray
-    user: np.ndarray
-    slot: np.ndarray
-    started: list[tuple[str, np.ndarray]]
-
-
-def _draw_arrivals(sources: list[Source], t1: float, prog: Program) -> _Arrivals:
-    """Each client flow's arrivals before t1, with their keys (sources continue where they stopped)."""
-    parts: list[tuple[np.ndarray, ...]] = []
-    started: list[tuple[str, np.ndarray]] = []
-    for src in sources:
-        t = src.until(t1)
-        if not t.size:
-            continue
-        key, user, slot = src.keys(t.size, prog)
-        new = np.full(t.size, int(src.draw == "new"), np.int64)
-        parts.append((t, np.full(t.size, src.flow, np.int64), key, new, user, slot))
-        started.append((src.name, t))
-    if not parts:
-        empty = np.empty(0, np.int64)
-        return _Arrivals(np.empty(0), empty, empty, empty, empty, empty, started)
-    t, flow, key, new, user, slot = (np.concatenate(cols) for cols in zip(*parts, strict=True))
-    order = np.argsort(t, kind="stable")
-    return _Arrivals(t[order], flow[order], key[order], new[order], user[order], slot[order], started)
 
 
 class _Recording:
@@ -525,29 +343,3 @@ def _record_outcomes(rec: FastRecorder, prog: Program, oi: np.ndarray, of: np.nd
         ok = oi[sel, 1] == 1
         causes = np.where(ok, 0, oi[sel, 2])
         rec.finish(prog.flows[f], of[sel, 0], of[sel, 1], of[sel, 2], ok, causes, prog.causes, Marks([]))
-
-
-def _live_requests(pools: _Pools) -> np.ndarray:
-    """Rows of requests started and not ended (in flight, or waiting in a Kafka log)."""
-    cap = pools.rq.shape[0]
-    used = np.ones(cap, bool)
-    top = int(pools.state[K.S_TOP0 + K.P_REQ])
-    used[pools.free[K.P_REQ][:top]] = False
-    rows = np.flatnonzero(used)
-    return rows[pools.rq[rows, K.RQ_DONE] == 0]
-
-
-def _force_grow(pools: _Pools, need: int) -> None:
-    st = pools.state
-    cap = pools.rq.shape[0]
-    top = int(st[K.S_TOP0 + K.P_REQ])
-    if top < need + K.MARGIN:
-        extra = max(cap, need + K.MARGIN)
-        pools._grow_rows("rq", extra)
-        pools._grow_rows("rqf", extra)
-        grown = np.empty(cap + extra, np.int64)
-        grown[:top] = pools.free[K.P_REQ][:top]
-        grown[top:top + extra] = np.arange(cap + extra - 1, cap - 1, -1)
-        pools.free[K.P_REQ] = grown
-        st[K.S_TOP0 + K.P_REQ] = top + extra
-
