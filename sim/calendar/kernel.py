@@ -11,8 +11,9 @@ branch) runs from a worklist before the next event, so nothing waits for a later
 act sooner: the order of events is the DES's, and every feedback (a join, a quorum, a consumer
 freeing a slot) acts at its exact time.
 
-The faults' timed actions on Cassandra nodes (a node back from a crash starts replaying its hints, a
-`lose_data` fault loses a disk) are a list sorted before the run in the DES's order, taken ahead of
+The faults' timed actions (a Cassandra node back from a crash starts replaying its hints, a
+`lose_data` fault loses a disk, a Kafka broker is lost or back: each partition's leader is state,
+`k_lead`, as the DES elects it) are a list sorted before the run in the DES's order, taken ahead of
 any other event at the same instant; a Cassandra read with a hedge holds its quorum row until its
 hedge time (EV_HEDGE); hints, hedges and sole copies are sim/calendar/cassandra.py's.
 

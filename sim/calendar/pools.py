@@ -77,7 +77,8 @@ class Pools:
         if not self.track:
             self.free[K.P_SOLE] = np.zeros(1, np.int64)
             self.state[K.S_TOP0 + K.P_SOLE] = 1
-        # the faults' timed actions on Cassandra nodes, in the DES's order (program.py `_fault_actions`)
+        # the faults' timed actions (Cassandra nodes, Kafka brokers), in the DES's order (program.py
+        # `_fault_actions`)
         acts = prog.fault_actions
         kinds = {A_HINTS: K.EV_HINTS, A_LOSE: K.EV_LOSE, A_KLOST: K.EV_KLOST, A_KBACK: K.EV_KBACK}
         self.fault_t = np.array([a[0] for a in acts], np.float64)

@@ -60,11 +60,12 @@ FAN_MEMBERS, FAN_INBOX = 1, 2
  C_PARTS, C_PART_OFF, C_CONS_COMP, C_CONS_OFF, C_MAX_IN_FLIGHT, C_ACKS, C_TRIGGER, C_CONS_NODE, C_RL_OFF,
  C_HIT_OFF) = range(21)
 COMP_COLS = 21
-# columns of `compf`: rate limit refill per second and burst; Kafka's leader election time; a Cassandra
-# read's hedge delay in seconds (0: no hedge)
+# columns of `compf`: rate limit refill per second and burst; a Cassandra read's hedge delay in seconds
+# (0: no hedge)
 F_RATE, F_BURST, F_HEDGE = range(3)
 COMPF_COLS = 3
-# the faults' timed actions on Cassandra nodes: a node back from a crash replays its hints; a disk is lost
+# the faults' timed actions: a Cassandra node back from a crash replays its hints; a disk is lost; a Kafka
+# broker is lost (its partitions wait for an election) or back
 A_HINTS, A_LOSE, A_KLOST, A_KBACK = 0, 1, 2, 3
 DOWN_KINDS = ("crash", "zone_outage", "broker_loss", "shard_loss")
 KINDS = {"gateway": 0, "service": 1, "cassandra": 2, "redis": 3, "kafka": 4}
@@ -108,8 +109,9 @@ class Program:
     n_consumers: int
     cache_models: dict[str, object] = field(default_factory=dict)
     client_rates: dict[str, float] = field(default_factory=dict)  # per client flow, requests/s in the cell
-    # the faults' timed actions on Cassandra nodes in the DES's order, (time, fault, phase, action, station,
-    # component): A_HINTS when a node comes back (its hints replay), A_LOSE when a lose_data fault starts
+    # the faults' timed actions in the DES's order, (time, fault, phase, action, station, component):
+    # A_HINTS when a Cassandra node comes back (its hints replay), A_LOSE when a lose_data fault starts,
+    # A_KLOST and A_KBACK when a Kafka broker goes down (component: election ns << 16 | component) and back
     fault_actions: list[tuple[float, int, int, int, int, int]] = field(default_factory=list)
     track_lost: bool = False  # a fault may lose data: sole copies are tracked (sim/calendar/cassandra.py)
     # the messaging preset: its member-based population (sim/workload.py), each conversation's
