@@ -2,7 +2,7 @@
 agreement tests): Welch's two-sample t at a Bonferroni-split family alpha, plus each histogram's
 relative quantile error for quantiles; and figures of a summary to compare (a flow's latency
 quantile or availability, an error cause's share of its flow's requests, an edge's counts per
-call)."""
+call, a component's share of a flow's tail breakdown)."""
 
 from __future__ import annotations
 
@@ -83,3 +83,10 @@ def per_call(edge: str, *path: str) -> Figure:
             x = x[key]
         return x / s["resilience"]["edges"][edge]["calls"]
     return f"{edge} {'.'.join(path)} per call", get, False
+
+
+def tail_share(flow: str, part: str) -> Figure:
+    """A part's share of a flow's tail breakdown (its requests at or above p99; 0 where none of them
+    marked it)."""
+    return (f"latency_breakdown.{flow}.shares.{part}",
+            lambda s: s["latency_breakdown"][flow]["shares"].get(part, 0.0), False)

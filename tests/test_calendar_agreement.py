@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from agreement import Figure, availability, disagreements, flows, latency, per_call, share
+from agreement import Figure, availability, disagreements, flows, latency, per_call, share, tail_share
 from conftest import PoolMap
 
 from sim import load_scenario, simulate
@@ -130,6 +130,16 @@ def every_hint_replayed(s: Summary) -> None:
 def no_hints(s: Summary) -> None:
     c = s["resilience"]["cassandra"]
     assert c["hints_stored"] == c["hints_replayed"] == 0, c
+
+
+def breakdown_parts(allowed: dict[str, set[str]]) -> Check:
+    """Each flow's tail breakdown names Cassandra and only parts of its own path."""
+    def check(s: Summary) -> None:
+        for flow, parts in allowed.items():
+            shares = s["latency_breakdown"][flow]["shares"]
+            assert "cassandra" in shares and set(shares) <= parts, (flow, shares)
+            assert math.isclose(sum(shares.values()), 1.0), shares
+    return check
 
 
 def every_fault_recovered(s: Summary) -> None:
@@ -251,6 +261,23 @@ CASES: dict[str, Case] = {
                 frozenset({"send:timeout", "read:timeout"})),
          recovery_is((True, 0.0))),
     ),
+    # interview-small (no fault) at F = 1/4: each flow's tail breakdown (which
+    # component the time of its requests at or above p99 went to, sim/calendar/marks.py), the parts
+    # that are most of it: Cassandra, the services and the gateway; the read's cache; the delivery's
+    # consumer lag and its send's produce (the parts of 1% or less vary too much over 8 runs of a
+    # few hundred tail requests to say more than the exact check does)
+    "tail-breakdown": Case(
+        SMALL, ("sample=0.25", "duration_s=4", "warmup_s=1"),
+        (*flows(*FLOWS, avail=False),
+         *(tail_share("send", c) for c in ("cassandra", "message_service", "gateway")),
+         *(tail_share("read", c) for c in ("cassandra", "message_service", "gateway", "redis")),
+         *(tail_share("delivery", c) for c in ("cassandra", "kafka_consumer_lag", "send_and_produce",
+                                               "group_service"))),
+        (causes(set()), no_hints, breakdown_parts({
+            "send": {"gateway", "message_service", "cassandra", "redis", "kafka"},
+            "read": {"gateway", "message_service", "redis", "cassandra"},
+            "delivery": {"send_and_produce", "kafka_consumer_lag", "group_service", "cassandra"}})),
+    ),
     # the fixed twin's clients with unbounded queues and a smaller spike (x1.5, 1-3 s): a backlog
     # that drains after the spike (timed-out requests still served), goodput back 2-5 s after it:
     # the recovery time is a figure
@@ -261,6 +288,7 @@ CASES: dict[str, Case] = {
         (*flows("send", "read"),
          share("send:timeout"), share("read:timeout"),
          per_call(CG, "timeouts"), per_call(CG, "retries"), per_call(CG, "retries_denied_by_budget"),
+         tail_share("send", "gateway"), tail_share("read", "gateway"),
          ("faults[0] seconds_to_recover", lambda s: s["faults"][0]["recovery"]["seconds_to_recover"], False)),
         (causes({"send:timeout", "read:timeout"}), every_fault_recovered),
     ),
@@ -403,6 +431,40 @@ def test_a_retried_sends_delivery_starts_at_its_attempt(engine: str) -> None:
     assert edge["retries"] > 0.05 * edge["calls"]  # the retried sends are many
     assert s["latency_ms"]["delivery"]["count"] > 1_000
     assert s["latency_ms"]["delivery"]["max"] < 100, s["latency_ms"]["delivery"]
+
+
+@pytest.mark.parametrize("engine", ["calendar", "des"])
+def test_the_tail_breakdown_is_the_critical_path_in_closed_form(engine: str) -> None:
+    """Every time deterministic (hop h, each service its value) and the load light enough that
+    nothing queues: each request's critical path is known in closed form, and the tail breakdown's
+    mean per part must be it (sim/calendar/marks.py, sim/des/flows.py). A send: gateway h + 0.3,
+    message service h + 0.5, then of its three parallel writes only the slowest, Cassandra's
+    h + 2.0 (the others end before it, off the critical path). A read's tail (its misses): gateway
+    h + 0.3, message service h + 0.3, the Redis lookup h + 0.02, Cassandra's read h + 1.0. A
+    delivery: its send's produce (gateway, message service, the Kafka leader's and a follower's
+    appends: 4 h + 0.9), no consumer lag, the group service h + 0.5 + 0.02 for its one recipient,
+    the recipient's inbox write h + 2.0."""
+    h = 0.25
+    sc = load_scenario(SMALL, [
+        "sample=0.1", "duration_s=6", "warmup_s=1", "workload.sends_per_sec=200",
+        "workload.reads_per_sec=200", "workload.group_share=0", f"network.hop_ms={h}",
+        "gateway.service_ms=0.3",
+        "message_service.send_service_ms=0.5", "message_service.read_service_ms=0.3",
+        "cassandra.write_service_ms=2.0", "cassandra.read_service_ms=1.0", "redis.service_ms=0.02",
+        "kafka.append_ms=0.05", "group_service.service_ms=0.5", "group_service.per_recipient_ms=0.02"])
+    s = simulate(sc, engine=engine).summary
+    expected = {
+        "send": {"gateway": h + 0.3, "message_service": h + 0.5, "cassandra": h + 2.0},
+        "read": {"gateway": h + 0.3, "message_service": h + 0.3, "redis": h + 0.02, "cassandra": h + 1.0},
+        "delivery": {"send_and_produce": 4 * h + 0.3 + 0.5 + 0.05 + 0.05, "kafka_consumer_lag": 0.0,
+                     "group_service": h + 0.5 + 0.02, "cassandra": h + 2.0},
+    }
+    for flow, parts in expected.items():
+        tail = s["latency_breakdown"][flow]
+        assert tail["requests"] > 20, tail
+        assert set(tail["mean_ms"]) == set(parts), (flow, tail["mean_ms"])
+        for part, ms in parts.items():
+            assert tail["mean_ms"][part] == pytest.approx(ms, abs=1e-9), (flow, part, tail["mean_ms"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
+from sim.calendar.marks import into_breakdowns
 from sim.calendar.pools import Pools, force_grow, live_requests
 from sim.calendar.program import (
     C_BASE,
@@ -190,7 +191,7 @@ class CalendarEngine:
                 p.k_lead, p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens,
                 p.rl_updated,
                 p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, recording.rec.window_s, p.win_hits,
-                p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max)
+                p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max, p.mark_sums, p.mark_counts)
             self._flush(pools, recording)
             if code == K.DONE:
                 return
@@ -262,6 +263,8 @@ class CalendarEngine:
         for f in np.unique(pools.rq[live, K.RQ_FLOW]).tolist() if live.size else []:
             sel = live[pools.rq[live, K.RQ_FLOW] == f]
             rec.unfinished(prog.flows[f], pools.rqf[sel, K.RQF_STARTED])
+        into_breakdowns({op: s.breakdown for op, s in rec.recorder.ops.items()}, prog.flows, pools.labels,
+                        pools.mark_sums, pools.mark_counts)  # the tail breakdown, summed by the kernel
         recorder = rec.close(end, 1.0 / prog.cell.sample, self._extra(pools, rec))
         fleets = {}
         for c, name in enumerate(prog.comp_names):

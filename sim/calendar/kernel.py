@@ -51,6 +51,7 @@ from sim.calendar.edges import (
     breaker_records,
 )
 from sim.calendar.fans import related, related_key
+from sim.calendar.marks import mark, on_path, open_marks, tally
 from sim.calendar.program import (
     C_ACKS,
     C_BASE,
@@ -151,6 +152,7 @@ from sim.calendar.tables import (
     KO_OVER,
     KO_P,
     KO_SLOT,
+    KO_SRC,
     KO_USER,
     MARGIN,
     OK,
@@ -180,6 +182,7 @@ from sim.calendar.tables import (
     RQ_FLOW,
     RQ_KCOMP,
     RQ_KEY,
+    RQ_MARKS,
     RQ_NEW,
     RQ_NEXT,
     RQ_REFS,
@@ -248,8 +251,10 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
         rq[r, RQ_DONE] = 0
         rq[r, RQ_FAN_NODE] = -1
         rq[r, RQ_KCOMP] = -1
+        rq[r, RQ_MARKS] = 0
         rqf[r, RQF_T0] = t[n]
         rqf[r, RQF_STARTED] = t[n]
+        open_marks(rqf, r, t[n])
         arr_r[n] = r
     state[S_ARR_POS] = 0
     state[S_ARR_N] = t.size
@@ -290,13 +295,16 @@ def run(t_end: float,
         # outputs
         out_i: np.ndarray, out_f: np.ndarray, start_i: np.ndarray, start_f: np.ndarray,
         async_err: np.ndarray, window_s: float, win_hits: np.ndarray, win_misses: np.ndarray,
-        win_lag: np.ndarray, win_commit: np.ndarray, win_take: np.ndarray, lag_max: np.ndarray) -> int:
+        win_lag: np.ndarray, win_commit: np.ndarray, win_take: np.ndarray, lag_max: np.ndarray,
+        mark_sums: np.ndarray, mark_counts: np.ndarray) -> int:
     """Take events before `t_end`; DONE when there are none left before it, GROW when a pool runs
-    low (the engine grows it and calls again), FLUSH when the outputs are full."""
+    low (the engine grows it and calls again), FLUSH when the outputs are full. Measured successes
+    add their critical paths to `mark_sums` and `mark_counts` (sim/calendar/marks.py)."""
     W = s_glob[0]
     nw = np.int64(win_hits.size - 1)
     heap_cap = ht.size
     out_cap = out_i.shape[0]
+    lag_label = comps.shape[0]  # marks' labels: the components, consumer lag, each flow's produce
     while True:
         # -- room for one more event and everything it sets off ------------------------------
         if state[S_GROW] != 0:  # a fan-out wants this many frames (the engine resets it)
@@ -368,6 +376,8 @@ def run(t_end: float,
                 wl += 1
             else:
                 c = nodes[node, N_COMP]
+                if on_path(fr, jn, rq, f):  # the lookup's answer, hit, miss or error
+                    mark(rqf, fr[f, FR_REQ], c, now)
                 miss_head = nodes[node, N_A]
                 outcome = OK
                 if err != OK:
@@ -530,8 +540,11 @@ def run(t_end: float,
                     rq[r, RQ_FAN_NODE] = -1
                     rq[r, RQ_KCOMP] = c
                     rq[r, RQ_NEXT] = -1
+                    rq[r, RQ_MARKS] = 0
                     rqf[r, RQF_T0] = kof[o]
                     rqf[r, RQF_STARTED] = now
+                    open_marks(rqf, r, kof[o])
+                    mark(rqf, r, lag_label + 1 + ko[o, KO_SRC], now)
                     s = state[S_START_N]
                     start_i[s] = trig
                     start_f[s, 0] = kof[o]
@@ -674,6 +687,8 @@ def run(t_end: float,
                 out_f[o, 1] = rqf[r, RQF_STARTED]
                 out_f[o, 2] = now
                 state[S_OUT_N] = o + 1
+                if err == OK and rqf[r, RQF_T0] >= W:
+                    tally(rqf, r, rq[r, RQ_FLOW], now - rqf[r, RQF_T0], mark_sums, mark_counts)
                 rq[r, RQ_DONE] = 1
                 kc = rq[r, RQ_KCOMP]
                 if kc >= 0:  # a consumer finished a record: it may take the next
@@ -711,6 +726,8 @@ def run(t_end: float,
                         _push(ht, hp, state, now + ep[e, E_TIMEOUT_S], EV_TIMEOUT, g, att)
                     if ec[g, EC_REQ] >= 0:  # a client attempt: a path of its own
                         ec[g, EC_OUT] += 1  # its root frame answers it (W_REPLY)
+                        rq[ec[g, EC_REQ], RQ_MARKS] = att  # its marks from the request's t0, as the DES's
+                        open_marks(rqf, ec[g, EC_REQ], rqf[ec[g, EC_REQ], RQF_T0])
                         f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, ec[g, EC_REQ],
                                   T_ATTEMPT, g, att, now)  # its records' latency starts now
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
@@ -859,6 +876,7 @@ def run(t_end: float,
                     ko[o, KO_USER] = rq[r, RQ_USER]
                     ko[o, KO_SLOT] = rq[r, RQ_SLOT]
                     ko[o, KO_FLOW] = nodes[node, N_A]
+                    ko[o, KO_SRC] = rq[r, RQ_FLOW]
                     ko[o, KO_OUT] = 1
                     ko[o, KO_OVER] = 0
                     kof[o] = fr_t0[f]  # the producer's t0: its attempt's, behind a client edge
@@ -948,6 +966,9 @@ def run(t_end: float,
             # W_ADV: the step at the frame's node ended with `err`
             if err == OK:
                 done_kind = nodes[fr[f, FR_NODE], N_KIND]
+                if (done_kind in (K_GATEWAY, K_SERVICE, K_REDIS, K_CASSANDRA, K_PRODUCE, K_CONSUME)
+                        and on_path(fr, jn, rq, f)):  # a call's answer (a cache marked at its lookup)
+                    mark(rqf, fr[f, FR_REQ], nodes[fr[f, FR_NODE], N_COMP], now)
                 if done_kind in (K_GATEWAY, K_SERVICE, K_CONSUME):  # it makes the next calls (its edges)
                     fr[f, FR_CALLER] = nodes[fr[f, FR_NODE], N_COMP]
                 nxt = nodes[fr[f, FR_NODE], N_NEXT]

@@ -10,6 +10,7 @@ import numpy as np
 
 from sim.calendar import tables as K
 from sim.calendar.edges import EDGE_COUNTS, WINDOW_BUCKETS
+from sim.calendar.marks import MARK_BUCKETS, labels
 from sim.calendar.program import (
     A_HINTS,
     A_KBACK,
@@ -40,7 +41,12 @@ class Pools:
         self.arr_t = np.zeros(0)  # the chunk's client arrivals, in time order, and their request rows
         self.arr_r = np.zeros(0, np.int64)
         self.rq = np.zeros((n, K.RQ_COLS), np.int64)
-        self.rqf = np.zeros((n, 2))
+        # t0, started, and the tail breakdown's marks (sim/calendar/marks.py) per label
+        self.labels = labels(prog.comp_names, prog.flows)
+        self.rqf = np.zeros((n, K.RQF_PART0 + len(self.labels)))
+        # each flow's measured successes per latency bucket: how many, and the seconds per label
+        self.mark_sums = np.full((len(prog.flows), MARK_BUCKETS, len(self.labels)), np.nan)
+        self.mark_counts = np.zeros((len(prog.flows), MARK_BUCKETS), np.int64)
         self.fr = np.zeros((n, K.FR_COLS), np.int64)
         self.fr_keys = np.zeros((n, ns), np.int64)
         self.fr_extra = np.zeros(n)

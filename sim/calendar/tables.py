@@ -28,12 +28,16 @@ W_START, W_ADV, W_FINISH, W_ATTEMPT, W_REPLY, W_FAILED, W_REFUSED = range(7)
 T_FINISH, T_JOIN, T_UNAWAITED, T_MISSED, T_ATTEMPT = range(5)
 # request columns (int)
 # (RQ_USER, RQ_SLOT: the messaging preset's user, a sender or a reader, and the sender's member slot)
+# (RQ_MARKS: the client attempt whose critical-path marks the request keeps, 0 without a client edge)
 (RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT, RQ_USER,
- RQ_SLOT) = range(12)
-RQ_COLS = 12
-RQF_T0, RQF_STARTED = 0, 1
+ RQ_SLOT, RQ_MARKS) = range(13)
+RQ_COLS = 13
+# request floats: t0, when it entered, and its tail breakdown's marks: when the last part of its critical
+# path ended, then per label (a component c; LAG_LABEL + 0: Kafka consumer lag; LAG_LABEL + 1 + f: flow
+# f's produce, for the flow it triggered) the seconds it spent there, NaN where it never marked
+RQF_T0, RQF_STARTED, RQF_MARK, RQF_PART0 = 0, 1, 2, 3
 # frame columns (int); frame floats: extra service seconds (per member). FR_CALLER: the component
-# making the next call (names its policy edge); FR_ATT: a client attempt's number
+# making the next call (names its policy edge); FR_ATT: its client attempt's number (0: none)
 FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION, FR_CALLER, FR_ATT = range(7)
 FR_COLS = 7
 # join, quorum, produce columns
@@ -45,9 +49,10 @@ JN_COLS = 5
 (QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST, QU_EC, QU_ATT, QU_POS, QU_ASKED,
  QU_SOLE) = range(12)
 QU_COLS = 12
+# (KO_SRC: the producing request's flow, whose "<flow>_and_produce" opens the triggered one's breakdown)
 (KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER, KO_USER,
- KO_SLOT, KO_EC, KO_ATT, KO_LEADER) = range(15)
-KO_COLS = 15
+ KO_SLOT, KO_EC, KO_ATT, KO_LEADER, KO_SRC) = range(16)
+KO_COLS = 16
 # edge calls (one logical call over a caller->callee edge with a policy, or a client request behind
 # a client edge): the frame (or request) it answers, its attempts, the one awaited, attempts in flight
 EC_FRAME, EC_REQ, EC_EDGE, EC_NODE, EC_ATT, EC_LIVE, EC_DONE, EC_OUT, EC_STATION = range(9)
@@ -198,7 +203,7 @@ def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.
     fr[g, FR_THEN] = then
     fr[g, FR_LINK] = link
     fr[g, FR_CALLER] = fr[parent, FR_CALLER]
-    fr[g, FR_ATT] = 0
+    fr[g, FR_ATT] = fr[parent, FR_ATT]  # its client attempt's (sim/calendar/marks.py)
     for z in range(fr_keys.shape[1]):
         fr_keys[g, z] = fr_keys[parent, z]
     fr_extra[g] = 0.0
