@@ -82,7 +82,7 @@ def mix64(z: np.uint64) -> np.uint64:
     return z ^ (z >> _S31)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def uniform(key: np.uint64, i: np.int64, j: np.int64) -> float:
     """A uniform value in (0, 1) for (key, id i, index j)."""
     z = mix64(key + np.uint64(i) * GOLDEN)

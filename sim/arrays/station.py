@@ -205,7 +205,7 @@ def cause(start: float) -> np.int64:
     return np.int64(-start) - 1
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def is_down(ints: np.ndarray, win: np.ndarray, st: np.int64, t: float) -> bool:
     """Station st is crashed at time t (inside one of its DOWN windows)."""
     w0, w1 = ints[st, WIN0], ints[st, WIN1]

@@ -26,6 +26,7 @@ from sim.calendar.tables import (
     FR_REQ,
     FR_STATION,
     FR_THEN,
+    MARGIN,
     OK,
     P_FRAME,
     RQ_CONS,
@@ -35,6 +36,7 @@ from sim.calendar.tables import (
     RQ_USER,
     RQF_STARTED,
     RQF_T0,
+    S_LOW,
     S_TOP0,
     T_FINISH,
     W_START,
@@ -88,6 +90,8 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
         mark(rqf, r, comps.shape[0], now)  # consumer lag: the commit (or the last mark) to now
         f = fr_free[state[S_TOP0 + P_FRAME] - 1]
         state[S_TOP0 + P_FRAME] -= 1
+        if state[S_TOP0 + P_FRAME] < MARGIN:
+            state[S_LOW] = 1
         fl = rq[r, RQ_FLOW]
         fr[f, FR_REQ] = r
         fr[f, FR_NODE] = node

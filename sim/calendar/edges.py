@@ -64,7 +64,8 @@ def _clear(e: np.int64, ex: np.ndarray, tot: np.ndarray, bad: np.ndarray) -> Non
     ex[e, X_FAILED] = 0
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("void(i8, f8, b1, f8[:, ::1], i8[:, ::1], f8[:, ::1], i8[:, ::1], i8[:, ::1])", cache=True,
+         _nrt=False)  # one signature: not a copy per literal `failed`
 def breaker_records(e: np.int64, now: float, failed: bool, ep: np.ndarray, ex: np.ndarray, ef: np.ndarray,
                     tot: np.ndarray, bad: np.ndarray) -> None:
     """An attempt's outcome (at the time the caller learns it)."""

@@ -48,7 +48,7 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
-from sim.calendar.marks import into_breakdowns
+from sim.calendar.marks import TailSums
 from sim.calendar.pools import Pools, force_grow, live_requests
 from sim.calendar.program import (
     C_BASE,
@@ -105,6 +105,8 @@ class CalendarEngine:
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = Pools(prog, rec.n_windows)
+        self._tails = TailSums(prog.flows, pools.labels)
+        self._jitter_key = purpose_key(sc.seed, 6_999_998)  # retries' jitter (a SeedSequence: ~20 us)
         self._served_seen = np.zeros(S.floats.shape[0])  # service seconds at the last window's close
         sources = self._sources()
         total_rate = sum(src.rate for src in sources) or 1.0
@@ -143,6 +145,7 @@ class CalendarEngine:
             if drain:
                 self._advance(math.inf, pools, recording)
                 end = max(D, float(S.glob[LAST_EVENT]))
+            self._flush(pools, recording)
         # rows still held in each pool (requests, frames, joins, quorums, produces, edge calls): work in
         # flight at the end, none after a drained run (tests/test_calendar.py checks nothing leaks)
         self.rows_in_use = {name: int(getattr(pools, table).shape[0] - pools.state[K.S_TOP0 + p])
@@ -180,7 +183,7 @@ class CalendarEngine:
                 prog.hit_p, prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp,
                 prog.recipients, np.int64(prog.n_users), prog.member_salt, prog.inbox_off, prog.inbox_conv,
                 prog.edge_of, prog.client_edge, prog.edge_params, p.ex, p.ef, p.bk_tot, p.bk_bad,
-                purpose_key(self.scenario.seed, 6_999_998), np.int64(prog.err_timeout),
+                self._jitter_key, np.int64(prog.err_timeout),
                 np.int64(prog.err_breaker), p.filled_at, p.hints, p.so, p.free[K.P_SOLE], p.holders,
                 p.fault_t, p.fault_i,
                 S.ints, S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts,
@@ -191,7 +194,7 @@ class CalendarEngine:
                 p.k_lead, p.log_head, p.log_tail, p.log_len, p.cons_in, p.cons_cursor, p.rl_tokens,
                 p.rl_updated,
                 p.out_i, p.out_f, p.start_i, p.start_f, p.async_err, recording.rec.window_s, p.win_hits,
-                p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max, p.mark_sums, p.mark_counts)
+                p.win_misses, p.win_lag, p.win_commit, p.win_take, p.lag_max)
             self._flush(pools, recording)
             if code == K.DONE:
                 return
@@ -209,8 +212,8 @@ class CalendarEngine:
             st[K.S_START_N] = 0
         n = int(st[K.S_OUT_N])
         if n:
-            recording.submit(_record_outcomes, recording.rec, self.program, pools.out_i[:n].copy(),
-                             pools.out_f[:n].copy())
+            recording.submit(_record_outcomes, recording.rec, self.program, self._tails,
+                             pools.out_i[:n].copy(), pools.out_f[:n].copy())
             st[K.S_OUT_N] = 0
 
     def _window_utilization(self, window_s: float) -> dict[str, list[float]]:
@@ -263,8 +266,7 @@ class CalendarEngine:
         for f in np.unique(pools.rq[live, K.RQ_FLOW]).tolist() if live.size else []:
             sel = live[pools.rq[live, K.RQ_FLOW] == f]
             rec.unfinished(prog.flows[f], pools.rqf[sel, K.RQF_STARTED])
-        into_breakdowns({op: s.breakdown for op, s in rec.recorder.ops.items()}, prog.flows, pools.labels,
-                        pools.mark_sums, pools.mark_counts)  # the tail breakdown, summed by the kernel
+        self._tails.into({op: s.breakdown for op, s in rec.recorder.ops.items()})  # the tail breakdown
         recorder = rec.close(end, 1.0 / prog.cell.sample, self._extra(pools, rec))
         fleets = {}
         for c, name in enumerate(prog.comp_names):
@@ -339,8 +341,11 @@ def _record_triggered(rec: FastRecorder, prog: Program, flows: np.ndarray, times
         rec.start(prog.flows[f], times[:, 0][sel], times[:, 1][sel])
 
 
-def _record_outcomes(rec: FastRecorder, prog: Program, oi: np.ndarray, of: np.ndarray) -> None:
-    """Requests that ended: (flow, ok, cause) and (start, end, first-attempt) rows."""
+def _record_outcomes(rec: FastRecorder, prog: Program, tails: TailSums, oi: np.ndarray,
+                     of: np.ndarray) -> None:
+    """Requests that ended: (flow, ok, cause) and (t0, started, end, a success's seconds per label of
+    its critical path) rows."""
+    tails.add(oi, of, rec.W, rec.D)
     for f in np.unique(oi[:, 0]).tolist():
         sel = oi[:, 0] == f
         ok = oi[sel, 1] == 1

@@ -13,7 +13,7 @@ from sim.arrays.placement import member
 from sim.calendar.program import FAN_INBOX, FAN_MEMBERS, N_B, N_C
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def related(fan: np.int64, f: np.int64, nodes: np.ndarray, fr_keys: np.ndarray, recipients: np.ndarray,
             inbox_off: np.ndarray) -> np.int64:
     """Branches of fan-out node `fan` for frame f's keys: the conversation's recipients, or the
@@ -27,7 +27,7 @@ def related(fan: np.int64, f: np.int64, nodes: np.ndarray, fr_keys: np.ndarray, 
     return np.int64(-1)
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def related_key(fan: np.int64, f: np.int64, m: np.int64, sender: np.int64, nodes: np.ndarray,
                 fr_keys: np.ndarray, inbox_off: np.ndarray, inbox_conv: np.ndarray, n_users: np.int64,
                 member_salt: np.uint64) -> np.int64:

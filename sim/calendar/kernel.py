@@ -51,7 +51,7 @@ from sim.calendar.edges import (
     breaker_records,
 )
 from sim.calendar.fans import related, related_key
-from sim.calendar.marks import mark, on_path, open_marks, tally
+from sim.calendar.marks import mark, on_path, open_marks
 from sim.calendar.program import (
     C_ACKS,
     C_BASE,
@@ -188,6 +188,7 @@ from sim.calendar.tables import (
     RQ_REFS,
     RQ_SLOT,
     RQ_USER,
+    RQF_PART0,
     RQF_STARTED,
     RQF_T0,
     S_ARR_N,
@@ -201,6 +202,7 @@ from sim.calendar.tables import (
     S_KAFKA_LOST,
     S_KAFKA_UNAVAILABLE,
     S_LAG_MSGS,
+    S_LOW,
     S_MISSES,
     S_OUT_N,
     S_RATE_LIMITED,
@@ -295,28 +297,29 @@ def run(t_end: float,
         # outputs
         out_i: np.ndarray, out_f: np.ndarray, start_i: np.ndarray, start_f: np.ndarray,
         async_err: np.ndarray, window_s: float, win_hits: np.ndarray, win_misses: np.ndarray,
-        win_lag: np.ndarray, win_commit: np.ndarray, win_take: np.ndarray, lag_max: np.ndarray,
-        mark_sums: np.ndarray, mark_counts: np.ndarray) -> int:
+        win_lag: np.ndarray, win_commit: np.ndarray, win_take: np.ndarray, lag_max: np.ndarray) -> int:
     """Take events before `t_end`; DONE when there are none left before it, GROW when a pool runs
-    low (the engine grows it and calls again), FLUSH when the outputs are full. Measured successes
-    add their critical paths to `mark_sums` and `mark_counts` (sim/calendar/marks.py)."""
+    low (the engine grows it and calls again), FLUSH when the outputs are full."""
     W = s_glob[0]
     nw = np.int64(win_hits.size - 1)
     heap_cap = ht.size
     out_cap = out_i.shape[0]
     lag_label = comps.shape[0]  # marks' labels: the components, consumer lag, each flow's produce
+    state[S_LOW] = 1  # the room for the next event is checked at once
     while True:
         # -- room for one more event and everything it sets off ------------------------------
         if state[S_GROW] != 0:  # a fan-out wants this many frames (the engine resets it)
             return GROW
-        if (state[S_HEAP_N] + MARGIN > heap_cap or state[S_TOP0 + P_REQ] < MARGIN
-                or state[S_TOP0 + P_FRAME] < MARGIN or state[S_TOP0 + P_JOIN] < MARGIN
-                or state[S_TOP0 + P_QUORUM] < MARGIN or state[S_TOP0 + P_KOP] < MARGIN
-                or state[S_TOP0 + P_EC] < MARGIN
-                or (state[S_TRACK] != 0 and state[S_TOP0 + P_SOLE] < MARGIN)):
-            return GROW
-        if state[S_OUT_N] + MARGIN > out_cap or state[S_START_N] + MARGIN > start_i.shape[0]:
-            return FLUSH
+        if state[S_LOW] != 0:  # something came near its end since the last look (or this is the first)
+            if (state[S_HEAP_N] + MARGIN > heap_cap or state[S_TOP0 + P_REQ] < MARGIN
+                    or state[S_TOP0 + P_FRAME] < MARGIN or state[S_TOP0 + P_JOIN] < MARGIN
+                    or state[S_TOP0 + P_QUORUM] < MARGIN or state[S_TOP0 + P_KOP] < MARGIN
+                    or state[S_TOP0 + P_EC] < MARGIN
+                    or (state[S_TRACK] != 0 and state[S_TOP0 + P_SOLE] < MARGIN)):
+                return GROW
+            if state[S_OUT_N] + MARGIN > out_cap or state[S_START_N] + MARGIN > start_i.shape[0]:
+                return FLUSH
+            state[S_LOW] = 0
         pos = state[S_ARR_POS]
         fp = state[S_FAULT_POS]  # a fault's action comes first at a tie, as the DES arms them before the run
         if (fp < fault_t.size and fault_t[fp] < t_end and (pos >= state[S_ARR_N] or fault_t[fp] <= arr_t[pos])
@@ -550,6 +553,8 @@ def run(t_end: float,
                     start_f[s, 0] = kof[o]
                     start_f[s, 1] = now
                     state[S_START_N] = s + 1
+                    if s + 1 + MARGIN > start_i.shape[0]:
+                        state[S_LOW] = 1
                     p = ko[o, KO_P]
                     if log_len[p] == 0:
                         log_head[p] = r
@@ -687,8 +692,11 @@ def run(t_end: float,
                 out_f[o, 1] = rqf[r, RQF_STARTED]
                 out_f[o, 2] = now
                 state[S_OUT_N] = o + 1
-                if err == OK and rqf[r, RQF_T0] >= W:
-                    tally(rqf, r, rq[r, RQ_FLOW], now - rqf[r, RQF_T0], mark_sums, mark_counts)
+                if o + 1 + MARGIN > out_cap:
+                    state[S_LOW] = 1
+                if err == OK:  # its critical path's seconds per label (sim/calendar/marks.py)
+                    for j in range(RQF_PART0, rqf.shape[1]):
+                        out_f[o, 3 - RQF_PART0 + j] = rqf[r, j]
                 rq[r, RQ_DONE] = 1
                 kc = rq[r, RQ_KCOMP]
                 if kc >= 0:  # a consumer finished a record: it may take the next
@@ -1024,7 +1032,7 @@ def run(t_end: float,
                     _release(req_free, state, P_REQ, r)
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("i8(b1, i8, i8, i8, i8, i8[:, ::1], i8, i8[::1], i8[::1], i8[::1])", cache=True, _nrt=False)
 def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64, ec: np.ndarray, wl: int,
             wl_op: np.ndarray, wl_f: np.ndarray, wl_e: np.ndarray) -> int:
     """A call that fails at once (rate limited, too few replicas, no partition leader): its frame
@@ -1037,7 +1045,7 @@ def _refuse(direct: bool, f: np.int64, g: np.int64, att: np.int64, err: np.int64
     return wl + 1
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("i8(i8[:, ::1], i8, i8, i8, i8[::1], i8[::1], i8[::1])", cache=True, _nrt=False)
 def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray, wl_f: np.ndarray,
          wl_e: np.ndarray) -> int:
     """A produce's answer to its producer: the frame waiting on it, or its edge call's attempt."""
@@ -1048,7 +1056,8 @@ def _ack(ko: np.ndarray, o: np.int64, err: np.int64, wl: int, wl_op: np.ndarray,
     return wl + 1
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("i8(i8[:, ::1], i8[:, ::1], f8[::1], f8[::1], i8[::1], i8[:, ::1], i8[::1], i8[:, ::1], i8, i8, i8, "
+         "i8, f8)", cache=True, _nrt=False)
 def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
           rq: np.ndarray, state: np.ndarray, flow_i: np.ndarray, r: np.int64, then: np.int64, link: np.int64,
           att: np.int64, t0: float) -> np.int64:

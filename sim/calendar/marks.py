@@ -10,10 +10,10 @@ successive marks by component.
 
 Here a request's row holds the time its last part ended and, per label, the seconds spent there
 (NaN: never marked); frames carry their client attempt's number, so an abandoned attempt's late
-steps mark nothing. When a measured request succeeds its row is added to its flow's bucket in
-`sums` (NaN: no request of the bucket carried the label, as Breakdown names only the parts it saw)
-and `counts`, the same buckets as Breakdown's. Bounded: flows x MARK_BUCKETS x labels numbers.
-Latencies beyond the last bucket (1.05^510 us, ~17 hours) share it.
+steps mark nothing. A request that succeeds hands its seconds per label over with its outcome row;
+the recorder's helper thread adds the measured ones to their flow's buckets (`TailSums`, a compiled
+pass that releases the GIL), the same buckets as Breakdown's. Bounded: flows x MARK_BUCKETS x labels
+numbers. Latencies beyond the last bucket (1.05^510 us, ~17 hours) share it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from sim.calendar.tables import (
 from sim.metrics import Breakdown
 
 MARK_BUCKETS = 512
-_LOG_GROWTH = math.log(Breakdown.GROWTH)
+_PER_LOG = 1.0 / math.log(Breakdown.GROWTH)
 
 
 def labels(comp_names: list[str], flows: list[str]) -> list[str]:
@@ -81,29 +81,47 @@ def on_path(fr: np.ndarray, jn: np.ndarray, rq: np.ndarray, f: np.int64) -> bool
     return then != T_JOIN or jn[fr[f, FR_LINK], JN_PENDING] == 1
 
 
-@nb.njit(cache=True, _nrt=False)
-def tally(rqf: np.ndarray, r: np.int64, fl: np.int64, latency_s: float, sums: np.ndarray,
-          counts: np.ndarray) -> None:
-    """A measured request's success: its marks into its flow's latency bucket (Breakdown.add's)."""
-    ms = latency_s * 1e3
-    b = np.int64(math.floor(math.log(ms / 1e-3) / _LOG_GROWTH)) + 1 if ms > 1e-3 else np.int64(0)
-    if b >= MARK_BUCKETS:
-        b = MARK_BUCKETS - 1
-    counts[fl, b] += 1
-    for j in range(RQF_PART0, rqf.shape[1]):
-        v = rqf[r, j]
-        if not math.isnan(v):
-            k = j - RQF_PART0
-            sums[fl, b, k] = v if math.isnan(sums[fl, b, k]) else sums[fl, b, k] + v
+class TailSums:
+    """Each flow's measured successes per latency bucket: how many (`counts`), and the seconds per
+    label (`sums`, NaN: no request of the bucket carried the label, as Breakdown names only the parts
+    it saw). Bucket b + 1 is Breakdown's b (0: latencies <= 1 us, Breakdown's -1)."""
+
+    def __init__(self, flows: list[str], names: list[str]) -> None:
+        self.flows, self.names = flows, names
+        self.counts = np.zeros((len(flows), MARK_BUCKETS), np.int64)
+        self.sums = np.full((len(flows), MARK_BUCKETS, len(names)), np.nan)
+
+    def add(self, out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float) -> None:
+        """A batch of the kernel's outcome rows (sim/calendar/kernel.py W_FINISH); no GIL held."""
+        _add(out_i, out_f, warmup_s, horizon_s, self.counts, self.sums)
+
+    def into(self, breakdowns: dict[str, Breakdown]) -> None:
+        for fl, flow in enumerate(self.flows):
+            for b in np.flatnonzero(self.counts[fl]).tolist():
+                entry = breakdowns[flow].buckets.setdefault(b - 1, [0, {}])
+                entry[0] += int(self.counts[fl, b])
+                parts = entry[1]
+                for k in np.flatnonzero(~np.isnan(self.sums[fl, b])).tolist():
+                    parts[self.names[k]] = parts.get(self.names[k], 0.0) + float(self.sums[fl, b, k])
 
 
-def into_breakdowns(breakdowns: dict[str, Breakdown], flows: list[str], names: list[str], sums: np.ndarray,
-                    counts: np.ndarray) -> None:
-    """Add the kernel's buckets to each flow's Breakdown (bucket index b + 1 is Breakdown's b)."""
-    for fl, flow in enumerate(flows):
-        for b in np.flatnonzero(counts[fl]).tolist():
-            entry = breakdowns[flow].buckets.setdefault(b - 1, [0, {}])
-            entry[0] += int(counts[fl, b])
-            parts = entry[1]
-            for k in np.flatnonzero(~np.isnan(sums[fl, b])).tolist():
-                parts[names[k]] = parts.get(names[k], 0.0) + float(sums[fl, b, k])
+@nb.njit(cache=True, nogil=True, _nrt=False)
+def _add(out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float, counts: np.ndarray,
+         sums: np.ndarray) -> None:
+    """Rows (flow, ok, cause) and (t0, started, end, seconds per label): the successes measured
+    (t0 after the warm-up, ended within the horizon) into their flow's bucket, Breakdown.add's
+    floor(log(ms / 1e-3) / log(1.05)) (times the reciprocal: a bucket edge may round either way)."""
+    for o in range(out_i.shape[0]):
+        if out_i[o, 1] != 1 or out_f[o, 0] < warmup_s or not out_f[o, 2] < horizon_s:
+            continue
+        fl = out_i[o, 0]
+        us = (out_f[o, 2] - out_f[o, 0]) * 1e6
+        b = np.int64(math.log(us) * _PER_LOG) + 1 if us > 1.0 else np.int64(0)
+        if b >= MARK_BUCKETS:
+            b = MARK_BUCKETS - 1
+        counts[fl, b] += 1
+        for k in range(sums.shape[2]):
+            v = out_f[o, 3 + k]
+            if v == v:  # marked (not NaN)
+                s = sums[fl, b, k]
+                sums[fl, b, k] = v if s != s else s + v

@@ -10,7 +10,7 @@ import numpy as np
 
 from sim.calendar import tables as K
 from sim.calendar.edges import EDGE_COUNTS, WINDOW_BUCKETS
-from sim.calendar.marks import MARK_BUCKETS, labels
+from sim.calendar.marks import labels
 from sim.calendar.program import (
     A_HINTS,
     A_KBACK,
@@ -44,9 +44,6 @@ class Pools:
         # t0, started, and the tail breakdown's marks (sim/calendar/marks.py) per label
         self.labels = labels(prog.comp_names, prog.flows)
         self.rqf = np.zeros((n, K.RQF_PART0 + len(self.labels)))
-        # each flow's measured successes per latency bucket: how many, and the seconds per label
-        self.mark_sums = np.full((len(prog.flows), MARK_BUCKETS, len(self.labels)), np.nan)
-        self.mark_counts = np.zeros((len(prog.flows), MARK_BUCKETS), np.int64)
         self.fr = np.zeros((n, K.FR_COLS), np.int64)
         self.fr_keys = np.zeros((n, ns), np.int64)
         self.fr_extra = np.zeros(n)
@@ -94,7 +91,7 @@ class Pools:
         self.wl_e = np.zeros(n, np.int64)
         m = 1 << 17
         self.out_i = np.zeros((m, 3), np.int64)
-        self.out_f = np.zeros((m, 3))
+        self.out_f = np.zeros((m, 3 + len(self.labels)))  # t0, started, end; a success's seconds per label
         self.start_i = np.zeros(m, np.int64)
         self.start_f = np.zeros((m, 2))
         # each Kafka partition's leader (a station) and the time it has no leader until (inf: no replica

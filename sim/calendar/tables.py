@@ -71,10 +71,11 @@ HN_COLS = 3
 # pools
 P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP, P_EC, P_SOLE = range(7)
 N_POOLS = 7
-# state slots (S_FAULT_POS: the next of the faults' timed actions; S_TRACK: 1 when a fault may lose data)
+# state slots (S_FAULT_POS: the next of the faults' timed actions; S_TRACK: 1 when a fault may lose data;
+# S_LOW: set when a pool, the heap or an output came within MARGIN of its end, so the loop checks them all)
 (S_HEAP_N, S_DRAWS, S_OUT_N, S_START_N, S_EVENTS, S_VISITS, S_UNAVAILABLE, S_HINTS, S_RATE_LIMITED,
  S_GROW, S_WL_N, S_HITS, S_MISSES, S_LAG_MSGS, S_KAFKA_LOST, S_ARR_POS, S_ARR_N, S_KAFKA_UNAVAILABLE,
- S_HINTS_REPLAYED, S_HEDGES, S_LOST_WRITES, S_FAULT_POS, S_TRACK, S_TOP0) = range(24)
+ S_HINTS_REPLAYED, S_HEDGES, S_LOST_WRITES, S_FAULT_POS, S_TRACK, S_LOW, S_TOP0) = range(25)
 N_STATE = S_TOP0 + N_POOLS
 # return codes
 DONE, GROW, FLUSH = 0, 1, 2
@@ -88,11 +89,15 @@ OK = -1  # a step's outcome without error
 # events: 171 against 212 ns per pop and push in a micro-benchmark on the 2-vCPU box). Each event's
 # (kind, x, y) is one row of `hp`, so a move touches two arrays, not four (at the ~25k events of
 # the reference design: 85 against 104 ns per pop and push).
-@nb.njit(cache=True, _nrt=False)
+# Small helpers called with many constant arguments take one explicit signature: numba would
+# otherwise compile a copy per literal value (17 of _push), a fifth of the engine's first compile.
+@nb.njit("void(f8[::1], i8[:, ::1], i8[::1], f8, i8, i8, i8)", cache=True, _nrt=False)
 def _push(ht: np.ndarray, hp: np.ndarray, state: np.ndarray, t: float, k: np.int64, x: np.int64,
           y: np.int64) -> None:
     i = state[S_HEAP_N]
     state[S_HEAP_N] = i + 1
+    if i + 1 + MARGIN > ht.size:
+        state[S_LOW] = 1
     while i > 0:
         p = (i - 1) >> 2
         if ht[p] <= t:
@@ -130,7 +135,7 @@ def _pop(ht: np.ndarray, hp: np.ndarray, state: np.ndarray) -> None:
     hp[i, 0], hp[i, 1], hp[i, 2] = k, x, y
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _route(routes: np.ndarray, hashed: np.ndarray, r: np.int64, key: np.int64) -> np.int64:
     """Where `key` goes on route r of a node (its N_ROUTE): r >= 0 is an offset into `routes` (a
     Cassandra ring position per key); r <= -2 is hashed route -2 - r, computed as sim.workload's
@@ -144,7 +149,7 @@ def _route(routes: np.ndarray, hashed: np.ndarray, r: np.int64, key: np.int64) -
     return partition_of(key, np.int64(hashed[h, 1]), hashed[h, 0])
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _tick(state: np.ndarray) -> np.int64:
     """The next random draw's number (every draw of a run has its own: the counter-based streams)."""
     i = state[S_DRAWS]
@@ -152,14 +157,16 @@ def _tick(state: np.ndarray) -> np.int64:
     return i
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("i8(i8[::1], i8[::1], i8)", cache=True, _nrt=False)
 def _alloc(free: np.ndarray, state: np.ndarray, pool: int) -> np.int64:
     top = state[S_TOP0 + pool] - 1
     state[S_TOP0 + pool] = top
+    if top < MARGIN:
+        state[S_LOW] = 1
     return free[top]
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("void(i8[::1], i8[::1], i8, i8)", cache=True, _nrt=False)
 def _release(free: np.ndarray, state: np.ndarray, pool: int, row: np.int64) -> None:
     top = state[S_TOP0 + pool]
     free[top] = row
@@ -190,7 +197,8 @@ def _draw(dists: np.ndarray, dvals: np.ndarray, d: np.int64, key: np.uint64, i: 
     return x * dists[d, 5]
 
 
-@nb.njit(cache=True, _nrt=False)
+@nb.njit("i8(i8[:, ::1], i8[:, ::1], f8[::1], f8[::1], i8[::1], i8[:, ::1], i8[::1], i8, i8, i8, i8)",
+         cache=True, _nrt=False)
 def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.ndarray, fr_free: np.ndarray,
            rq: np.ndarray, state: np.ndarray, parent: np.int64, node: np.int64, then: np.int64,
            link: np.int64) -> np.int64:
@@ -212,7 +220,7 @@ def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.
     return g
 
 
-@nb.njit(inline="always", cache=True)
+@nb.njit(cache=True)
 def _win(t: float, window_s: float, nw: np.int64) -> np.int64:
     w = np.int64(t / window_s)
     return w if w < nw else nw
@@ -231,7 +239,8 @@ def _pick(c: np.int64, now: float, comps: np.ndarray, state: np.ndarray, key_com
     else:
         for _ in range(PICK_TRIES):
             i = _tick(state)
-            k = min(np.int64(uniform(key_comp[c, 1], i, np.int64(0)) * n), n - 1)
+            # (one instance: the draw is 0 whatever it is, so it is numbered but not computed)
+            k = min(np.int64(uniform(key_comp[c, 1], i, np.int64(0)) * n), n - 1) if n > 1 else np.int64(0)
             if not is_down(s_ints, s_win, base + k, now):
                 return base + k
     for _ in range(n):
