@@ -87,7 +87,7 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
         if now >= W and lag > lag_max[0]:
             lag_max[0] = lag
         cons_in[cons] += 1
-        mark(rqf, r, comps.shape[0], now)  # consumer lag: the commit (or the last mark) to now
+        mark(rqf, rq, flow_i, r, comps.shape[0], now)  # consumer lag: the commit (or the last mark) to now
         f = fr_free[state[S_TOP0 + P_FRAME] - 1]
         state[S_TOP0 + P_FRAME] -= 1
         if state[S_TOP0 + P_FRAME] < MARGIN:

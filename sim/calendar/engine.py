@@ -105,7 +105,7 @@ class CalendarEngine:
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = Pools(prog, rec.n_windows)
-        self._tails = TailSums(prog.flows, pools.labels)
+        self._tails = TailSums(prog.flows, pools.label_names, pools.mark_columns)
         self._jitter_key = purpose_key(sc.seed, 6_999_998)  # retries' jitter (a SeedSequence: ~20 us)
         self._served_seen = np.zeros(S.floats.shape[0])  # service seconds at the last window's close
         sources = self._sources()
@@ -180,7 +180,7 @@ class CalendarEngine:
             code = kernel.run(
                 t_end, prog.nodes, prog.node_f, prog.branches, prog.comps, prog.comp_f, prog.dists,
                 prog.dist_values, prog.routes, prog.hashed_routes, prog.replicas, prog.cdfs, prog.space_i,
-                prog.hit_p, prog.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp,
+                prog.hit_p, p.flow_i, prog.hop, prog.key_hop, prog.key_node, prog.key_comp,
                 prog.recipients, np.int64(prog.n_users), prog.member_salt, prog.inbox_off, prog.inbox_conv,
                 prog.edge_of, prog.client_edge, prog.edge_params, p.ex, p.ef, p.bk_tot, p.bk_bad,
                 self._jitter_key, np.int64(prog.err_timeout),

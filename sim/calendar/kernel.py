@@ -380,7 +380,7 @@ def run(t_end: float,
             else:
                 c = nodes[node, N_COMP]
                 if on_path(fr, jn, rq, f):  # the lookup's answer, hit, miss or error
-                    mark(rqf, fr[f, FR_REQ], c, now)
+                    mark(rqf, rq, flow_i, fr[f, FR_REQ], c, now)
                 miss_head = nodes[node, N_A]
                 outcome = OK
                 if err != OK:
@@ -547,7 +547,7 @@ def run(t_end: float,
                     rqf[r, RQF_T0] = kof[o]
                     rqf[r, RQF_STARTED] = now
                     open_marks(rqf, r, kof[o])
-                    mark(rqf, r, lag_label + 1 + ko[o, KO_SRC], now)
+                    mark(rqf, rq, flow_i, r, lag_label + 1 + ko[o, KO_SRC], now)
                     s = state[S_START_N]
                     start_i[s] = trig
                     start_f[s, 0] = kof[o]
@@ -976,7 +976,7 @@ def run(t_end: float,
                 done_kind = nodes[fr[f, FR_NODE], N_KIND]
                 if (done_kind in (K_GATEWAY, K_SERVICE, K_REDIS, K_CASSANDRA, K_PRODUCE, K_CONSUME)
                         and on_path(fr, jn, rq, f)):  # a call's answer (a cache marked at its lookup)
-                    mark(rqf, fr[f, FR_REQ], nodes[fr[f, FR_NODE], N_COMP], now)
+                    mark(rqf, rq, flow_i, fr[f, FR_REQ], nodes[fr[f, FR_NODE], N_COMP], now)
                 if done_kind in (K_GATEWAY, K_SERVICE, K_CONSUME):  # it makes the next calls (its edges)
                     fr[f, FR_CALLER] = nodes[fr[f, FR_NODE], N_COMP]
                 nxt = nodes[fr[f, FR_NODE], N_NEXT]

@@ -8,12 +8,17 @@ and its own service when that ends; a triggered flow opens with its producer's "
 attempt's are kept. sim/metrics.py's Breakdown sums, per 5% latency bucket, the time between
 successive marks by component.
 
-Here a request's row holds the time its last part ended and, per label, the seconds spent there
-(NaN: never marked); frames carry their client attempt's number, so an abandoned attempt's late
-steps mark nothing. A request that succeeds hands its seconds per label over with its outcome row;
-the recorder's helper thread adds the measured ones to their flow's buckets (`TailSums`, a compiled
-pass that releases the GIL), the same buckets as Breakdown's. Bounded: flows x MARK_BUCKETS x labels
-numbers. Latencies beyond the last bucket (1.05^510 us, ~17 hours) share it.
+A label is a component (its index), Kafka consumer lag (the number of components) or a flow's
+produce (that plus one plus the producing flow's index). Each flow has its own few: the components
+of its steps, and for a triggered flow its consumer, the lag and the produce of each flow feeding it
+(`label_table`). A request's row holds the time its last part ended and, per label of its flow, the
+seconds spent there (NaN: never marked), so a row is as wide as the flow with the most labels (5 in
+the messaging preset): a mark looks its column up in the flow table's extra columns (FI_LABELS on).
+Frames carry their client attempt's number, so an abandoned attempt's late steps mark nothing. A
+request that succeeds hands its seconds over with its outcome row; the recorder's helper thread adds
+the measured ones to their flow's buckets (`TailSums`, a compiled pass that releases the GIL), the
+same buckets as Breakdown's. Bounded: flows x MARK_BUCKETS x columns numbers. Latencies beyond the
+last bucket (1.05^510 us, ~17 hours) share it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from sim.calendar.tables import (
     FR_THEN,
     JN_PENDING,
     RQ_DONE,
+    RQ_FLOW,
     RQ_MARKS,
     RQF_MARK,
     RQF_PART0,
@@ -38,14 +44,33 @@ from sim.calendar.tables import (
     T_UNAWAITED,
 )
 from sim.metrics import Breakdown
+from sim.system.model import CacheLookup, Call, Produce, System, walk
 
 MARK_BUCKETS = 512
+FI_LABELS = 4  # the flow table's columns from here: per label, its column in the flow's marks (-1: none)
 _PER_LOG = 1.0 / math.log(Breakdown.GROWTH)
 
 
-def labels(comp_names: list[str], flows: list[str]) -> list[str]:
-    """Label -> name: the components, then Kafka consumer lag, then each flow's produce."""
-    return [*comp_names, "kafka_consumer_lag", *(f"{f}_and_produce" for f in flows)]
+def label_table(system: System, comp_names: list[str],
+                flows: list[str]) -> tuple[np.ndarray, list[list[str]]]:
+    """Per flow and label, the label's column in the flow's marks (-1: the flow never marks it), and
+    per flow its labels' names in column order."""
+    n_comps = len(comp_names)
+    comp_at = {name: i for i, name in enumerate(comp_names)}
+    names_all = [*comp_names, "kafka_consumer_lag", *(f"{f}_and_produce" for f in flows)]
+    table = np.full((len(flows), len(names_all)), -1, np.int64)
+    names: list[list[str]] = []
+    for i, name in enumerate(flows):
+        flow = system.flows[name]
+        mine = [comp_at[s.component] for s in walk(flow.steps) if isinstance(s, Call | CacheLookup | Produce)]
+        if flow.consumer is not None:
+            mine += [comp_at[flow.consumer.component], n_comps]
+            mine += [n_comps + 1 + j for j, g in enumerate(flows)
+                     if any(isinstance(s, Produce) and s.then == name for s in walk(system.flows[g].steps))]
+        mine = list(dict.fromkeys(mine))
+        table[i, mine] = np.arange(len(mine))
+        names.append([names_all[k] for k in mine])
+    return table, names
 
 
 @nb.njit(cache=True, _nrt=False)
@@ -57,9 +82,13 @@ def open_marks(rqf: np.ndarray, r: np.int64, since: float) -> None:
 
 
 @nb.njit(cache=True, _nrt=False)
-def mark(rqf: np.ndarray, r: np.int64, label: np.int64, now: float) -> None:
+def mark(rqf: np.ndarray, rq: np.ndarray, flow_i: np.ndarray, r: np.int64, label: np.int64,
+         now: float) -> None:
     """Request r's part of its path at `label` ended now."""
-    j = RQF_PART0 + label
+    col = flow_i[rq[r, RQ_FLOW], FI_LABELS + label]
+    if col < 0:  # label_table missed a label this flow marks: a bug, never a silent loss
+        raise RuntimeError("calendar: a mark outside its flow's labels (sim/calendar/marks.py label_table)")
+    j = RQF_PART0 + col
     seconds = now - rqf[r, RQF_MARK]
     rqf[r, j] = seconds if math.isnan(rqf[r, j]) else rqf[r, j] + seconds
     rqf[r, RQF_MARK] = now
@@ -86,10 +115,10 @@ class TailSums:
     label (`sums`, NaN: no request of the bucket carried the label, as Breakdown names only the parts
     it saw). Bucket b + 1 is Breakdown's b (0: latencies <= 1 us, Breakdown's -1)."""
 
-    def __init__(self, flows: list[str], names: list[str]) -> None:
-        self.flows, self.names = flows, names
+    def __init__(self, flows: list[str], names: list[list[str]], columns: int) -> None:
+        self.flows, self.names = flows, names  # per flow, its labels' names by column
         self.counts = np.zeros((len(flows), MARK_BUCKETS), np.int64)
-        self.sums = np.full((len(flows), MARK_BUCKETS, len(names)), np.nan)
+        self.sums = np.full((len(flows), MARK_BUCKETS, columns), np.nan)
 
     def add(self, out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float) -> None:
         """A batch of the kernel's outcome rows (sim/calendar/kernel.py W_FINISH); no GIL held."""
@@ -102,13 +131,14 @@ class TailSums:
                 entry[0] += int(self.counts[fl, b])
                 parts = entry[1]
                 for k in np.flatnonzero(~np.isnan(self.sums[fl, b])).tolist():
-                    parts[self.names[k]] = parts.get(self.names[k], 0.0) + float(self.sums[fl, b, k])
+                    name = self.names[fl][k]
+                    parts[name] = parts.get(name, 0.0) + float(self.sums[fl, b, k])
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
 def _add(out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float, counts: np.ndarray,
          sums: np.ndarray) -> None:
-    """Rows (flow, ok, cause) and (t0, started, end, seconds per label): the successes measured
+    """Rows (flow, ok, cause) and (t0, started, end, seconds per column): the successes measured
     (t0 after the warm-up, ended within the horizon) into their flow's bucket, Breakdown.add's
     floor(log(ms / 1e-3) / log(1.05)) (times the reciprocal: a bucket edge may round either way)."""
     for o in range(out_i.shape[0]):

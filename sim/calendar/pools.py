@@ -10,7 +10,7 @@ import numpy as np
 
 from sim.calendar import tables as K
 from sim.calendar.edges import EDGE_COUNTS, WINDOW_BUCKETS
-from sim.calendar.marks import labels
+from sim.calendar.marks import label_table
 from sim.calendar.program import (
     A_HINTS,
     A_KBACK,
@@ -42,8 +42,12 @@ class Pools:
         self.arr_r = np.zeros(0, np.int64)
         self.rq = np.zeros((n, K.RQ_COLS), np.int64)
         # t0, started, and the tail breakdown's marks (sim/calendar/marks.py) per label
-        self.labels = labels(prog.comp_names, prog.flows)
-        self.rqf = np.zeros((n, K.RQF_PART0 + len(self.labels)))
+        # per flow, where each label's seconds go in a request's marks, then the flow table extended
+        # with those columns (sim/calendar/marks.py)
+        table, self.label_names = label_table(prog.system, prog.comp_names, prog.flows)
+        self.mark_columns = max([1, *(len(names) for names in self.label_names)])
+        self.flow_i = np.ascontiguousarray(np.hstack([prog.flow_i, table]))
+        self.rqf = np.zeros((n, K.RQF_PART0 + self.mark_columns))
         self.fr = np.zeros((n, K.FR_COLS), np.int64)
         self.fr_keys = np.zeros((n, ns), np.int64)
         self.fr_extra = np.zeros(n)
@@ -91,7 +95,7 @@ class Pools:
         self.wl_e = np.zeros(n, np.int64)
         m = 1 << 17
         self.out_i = np.zeros((m, 3), np.int64)
-        self.out_f = np.zeros((m, 3 + len(self.labels)))  # t0, started, end; a success's seconds per label
+        self.out_f = np.zeros((m, 3 + self.mark_columns))  # t0, started, end; a success's seconds per column
         self.start_i = np.zeros(m, np.int64)
         self.start_f = np.zeros((m, 2))
         # each Kafka partition's leader (a station) and the time it has no leader until (inf: no replica
