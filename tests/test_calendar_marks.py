@@ -11,7 +11,7 @@ import pytest
 from sim import load_scenario
 from sim.calendar.marks import FI_LABELS, TailSums, label_table, mark
 from sim.calendar.program import build
-from sim.calendar.tables import RQ_COLS, RQ_FLOW, RQF_PART0
+from sim.calendar.tables import RQF_MARK, RQF_PART0
 from sim.metrics import Breakdown
 
 
@@ -32,16 +32,14 @@ def test_each_flow_has_the_labels_of_its_own_path() -> None:
 
 
 def test_a_mark_outside_its_flows_labels_is_an_error_not_a_loss() -> None:
-    rq = np.zeros((1, RQ_COLS), np.int64)
-    rq[0, RQ_FLOW] = 0
     rqf = np.full((1, RQF_PART0 + 1), math.nan)
-    rqf[0, RQF_PART0 - 1] = 0.0  # the last mark's time
+    rqf[0, RQF_MARK] = 0.0  # the last mark's time
     flow_i = np.full((1, FI_LABELS + 2), -1, np.int64)
     flow_i[0, FI_LABELS + 0] = 0  # label 0 marks column 0; label 1 is not the flow's
-    mark(rqf, rq, flow_i, np.int64(0), np.int64(0), 0.002)
+    mark(rqf, flow_i, np.int64(0), np.int64(0), np.int64(0), 0.002)
     assert rqf[0, RQF_PART0] == pytest.approx(0.002)
     with pytest.raises(RuntimeError, match="outside its flow's labels"):
-        mark(rqf, rq, flow_i, np.int64(0), np.int64(1), 0.003)
+        mark(rqf, flow_i, np.int64(0), np.int64(0), np.int64(1), 0.003)
 
 
 def test_tail_sums_are_breakdown_add_on_the_same_requests() -> None:
@@ -60,7 +58,7 @@ def test_tail_sums_are_breakdown_add_on_the_same_requests() -> None:
     ok = rng.random(n) < 0.9
     out_i = np.stack([flow, ok.astype(np.int64), np.zeros(n, np.int64)], axis=1)
     out_f = np.concatenate([np.stack([t0, t0, t0 + latency_s], axis=1), seconds], axis=1)
-    tails = TailSums(["f0", "f1"], names, 3)
+    tails = TailSums(["f0", "f1"], names, 3, 1)
     half = n // 2  # two batches, as the recorder hands them over
     tails.add(out_i[:half], out_f[:half], W, D)
     tails.add(out_i[half:], out_f[half:], W, D)
@@ -95,3 +93,32 @@ def test_tail_sums_are_breakdown_add_on_the_same_requests() -> None:
             assert tg["requests"] == pytest.approx(te["requests"], abs=2)
             for part, share in te["shares"].items():
                 assert tg["shares"][part] == pytest.approx(share, abs=1e-3)
+
+
+def test_marking_every_kth_request_changes_nothing_but_the_breakdowns_sample(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MARKED_PER_SEC requests a second one in k is marked (sim/calendar/marks.py). With the
+    threshold lowered so that k = 4 on interview-small: every other figure is the same to the bit
+    (marks draw nothing), the tail's request count (the sample's times k) is within 4 binomial
+    standard deviations of the full count, sqrt(n (k - 1)), and each part's share within 4 x its
+    bound, 0.5 / sqrt(tail requests sampled) (a share averages per-request fractions in [0, 1])."""
+    import sim.calendar.engine as calendar_engine
+    from sim import simulate
+
+    sc = load_scenario("scenarios/interview-small.yaml", ["sample=0.25", "duration_s=4", "warmup_s=1"])
+    full = simulate(sc, engine="calendar").summary
+    rate = 0.25 * (10_000 + 30_000)  # the cell's client requests a second
+    monkeypatch.setattr(calendar_engine, "MARKED_PER_SEC", rate / 4)
+    thinned = simulate(sc, engine="calendar").summary
+    drop = {"latency_breakdown", "wall_seconds"}
+    same = {k: v for k, v in full.items() if k not in drop}
+    assert {k: v for k, v in thinned.items() if k not in drop} == same
+    k = 4
+    for flow in ("send", "read", "delivery"):
+        a, b = full["latency_breakdown"][flow], thinned["latency_breakdown"][flow]
+        n = a["requests"]
+        assert abs(b["requests"] - n) <= 4 * math.sqrt(n * (k - 1)), (flow, n, b["requests"])
+        bound = 4 * 0.5 / math.sqrt(b["requests"] / k)
+        for part, share in a["shares"].items():
+            if share > 0.05:
+                assert abs(b["shares"].get(part, 0.0) - share) <= bound, (flow, part, share, b["shares"])

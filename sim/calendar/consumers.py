@@ -21,6 +21,7 @@ from sim.calendar.program import (
 from sim.calendar.tables import (
     FR_ATT,
     FR_CALLER,
+    FR_FLOW,
     FR_LINK,
     FR_NODE,
     FR_REQ,
@@ -32,6 +33,7 @@ from sim.calendar.tables import (
     RQ_CONS,
     RQ_FLOW,
     RQ_KEY,
+    RQ_MARKED,
     RQ_REFS,
     RQ_USER,
     RQF_STARTED,
@@ -87,7 +89,8 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
         if now >= W and lag > lag_max[0]:
             lag_max[0] = lag
         cons_in[cons] += 1
-        mark(rqf, rq, flow_i, r, comps.shape[0], now)  # consumer lag: the commit (or the last mark) to now
+        if rq[r, RQ_MARKED] != 0:  # the lag: since the commit (or the last mark)
+            mark(rqf, flow_i, rq[r, RQ_FLOW], r, comps.shape[0], now)
         f = fr_free[state[S_TOP0 + P_FRAME] - 1]
         state[S_TOP0 + P_FRAME] -= 1
         if state[S_TOP0 + P_FRAME] < MARGIN:
@@ -99,7 +102,8 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
         fr[f, FR_LINK] = -1
         fr[f, FR_STATION] = comps[cons_comp, C_BASE] + c_local
         fr[f, FR_CALLER] = -1
-        fr[f, FR_ATT] = 0
+        fr[f, FR_ATT] = 0 if rq[r, RQ_MARKED] != 0 else -1
+        fr[f, FR_FLOW] = fl
         fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
         if flow_i[fl, 3] >= 0:
             fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]

@@ -48,7 +48,7 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
-from sim.calendar.marks import TailSums
+from sim.calendar.marks import MARKED_PER_SEC, TailSums
 from sim.calendar.pools import Pools, force_grow, live_requests
 from sim.calendar.program import (
     C_BASE,
@@ -105,11 +105,13 @@ class CalendarEngine:
         S.glob[D_AT] = math.inf if drain else D
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
         pools = Pools(prog, rec.n_windows)
-        self._tails = TailSums(prog.flows, pools.label_names, pools.mark_columns)
-        self._jitter_key = purpose_key(sc.seed, 6_999_998)  # retries' jitter (a SeedSequence: ~20 us)
-        self._served_seen = np.zeros(S.floats.shape[0])  # service seconds at the last window's close
         sources = self._sources()
         total_rate = sum(src.rate for src in sources) or 1.0
+        every = max(1, math.ceil(total_rate / MARKED_PER_SEC))  # requests a marked one stands for
+        pools.state[K.S_MARK_EVERY] = every
+        self._tails = TailSums(prog.flows, pools.label_names, pools.mark_columns, every)
+        self._jitter_key = purpose_key(sc.seed, 6_999_998)  # retries' jitter (a SeedSequence: ~20 us)
+        self._served_seen = np.zeros(S.floats.shape[0])  # service seconds at the last window's close
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
         chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
         ends: list[float] = []

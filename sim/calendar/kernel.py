@@ -51,7 +51,7 @@ from sim.calendar.edges import (
     breaker_records,
 )
 from sim.calendar.fans import related, related_key
-from sim.calendar.marks import mark, on_path, open_marks
+from sim.calendar.marks import draw_marked, mark, on_path, open_marks
 from sim.calendar.program import (
     C_ACKS,
     C_BASE,
@@ -123,6 +123,7 @@ from sim.calendar.tables import (
     FLUSH,
     FR_ATT,
     FR_CALLER,
+    FR_FLOW,
     FR_LINK,
     FR_NODE,
     FR_REQ,
@@ -182,12 +183,13 @@ from sim.calendar.tables import (
     RQ_FLOW,
     RQ_KCOMP,
     RQ_KEY,
-    RQ_MARKS,
+    RQ_MARKED,
     RQ_NEW,
     RQ_NEXT,
     RQ_REFS,
     RQ_SLOT,
     RQ_USER,
+    RQF_OPEN,
     RQF_PART0,
     RQF_STARTED,
     RQF_T0,
@@ -253,10 +255,11 @@ def inject(t: np.ndarray, flow: np.ndarray, key: np.ndarray, new: np.ndarray, us
         rq[r, RQ_DONE] = 0
         rq[r, RQ_FAN_NODE] = -1
         rq[r, RQ_KCOMP] = -1
-        rq[r, RQ_MARKS] = 0
         rqf[r, RQF_T0] = t[n]
         rqf[r, RQF_STARTED] = t[n]
-        open_marks(rqf, r, t[n])
+        rq[r, RQ_MARKED] = draw_marked(state)
+        if rq[r, RQ_MARKED] != 0:
+            open_marks(rqf, r, t[n], 0)
         arr_r[n] = r
     state[S_ARR_POS] = 0
     state[S_ARR_N] = t.size
@@ -379,8 +382,8 @@ def run(t_end: float,
                 wl += 1
             else:
                 c = nodes[node, N_COMP]
-                if on_path(fr, jn, rq, f):  # the lookup's answer, hit, miss or error
-                    mark(rqf, rq, flow_i, fr[f, FR_REQ], c, now)
+                if on_path(fr, jn, rqf, f):  # the lookup's answer, hit, miss or error
+                    mark(rqf, flow_i, fr[f, FR_FLOW], fr[f, FR_REQ], c, now)
                 miss_head = nodes[node, N_A]
                 outcome = OK
                 if err != OK:
@@ -543,11 +546,12 @@ def run(t_end: float,
                     rq[r, RQ_FAN_NODE] = -1
                     rq[r, RQ_KCOMP] = c
                     rq[r, RQ_NEXT] = -1
-                    rq[r, RQ_MARKS] = 0
                     rqf[r, RQF_T0] = kof[o]
                     rqf[r, RQF_STARTED] = now
-                    open_marks(rqf, r, kof[o])
-                    mark(rqf, rq, flow_i, r, lag_label + 1 + ko[o, KO_SRC], now)
+                    rq[r, RQ_MARKED] = draw_marked(state)
+                    if rq[r, RQ_MARKED] != 0:
+                        open_marks(rqf, r, kof[o], 0)
+                        mark(rqf, flow_i, trig, r, lag_label + 1 + ko[o, KO_SRC], now)
                     s = state[S_START_N]
                     start_i[s] = trig
                     start_f[s, 0] = kof[o]
@@ -695,8 +699,12 @@ def run(t_end: float,
                 if o + 1 + MARGIN > out_cap:
                     state[S_LOW] = 1
                 if err == OK:  # its critical path's seconds per label (sim/calendar/marks.py)
-                    for j in range(RQF_PART0, rqf.shape[1]):
-                        out_f[o, 3 - RQF_PART0 + j] = rqf[r, j]
+                    if rq[r, RQ_MARKED] != 0:
+                        for j in range(RQF_PART0, rqf.shape[1]):
+                            out_f[o, 3 - RQF_PART0 + j] = rqf[r, j]
+                        rqf[r, RQF_OPEN] = -1.0  # answered: nothing marks it any more
+                    else:
+                        out_f[o, 3] = -math.inf
                 rq[r, RQ_DONE] = 1
                 kc = rq[r, RQ_KCOMP]
                 if kc >= 0:  # a consumer finished a record: it may take the next
@@ -734,8 +742,9 @@ def run(t_end: float,
                         _push(ht, hp, state, now + ep[e, E_TIMEOUT_S], EV_TIMEOUT, g, att)
                     if ec[g, EC_REQ] >= 0:  # a client attempt: a path of its own
                         ec[g, EC_OUT] += 1  # its root frame answers it (W_REPLY)
-                        rq[ec[g, EC_REQ], RQ_MARKS] = att  # its marks from the request's t0, as the DES's
-                        open_marks(rqf, ec[g, EC_REQ], rqf[ec[g, EC_REQ], RQF_T0])
+                        r = ec[g, EC_REQ]
+                        if rq[r, RQ_MARKED] != 0:  # its marks alone count, from the t0 (the DES's rule)
+                            open_marks(rqf, r, rqf[r, RQF_T0], att)
                         f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, ec[g, EC_REQ],
                                   T_ATTEMPT, g, att, now)  # its records' latency starts now
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
@@ -975,8 +984,8 @@ def run(t_end: float,
             if err == OK:
                 done_kind = nodes[fr[f, FR_NODE], N_KIND]
                 if (done_kind in (K_GATEWAY, K_SERVICE, K_REDIS, K_CASSANDRA, K_PRODUCE, K_CONSUME)
-                        and on_path(fr, jn, rq, f)):  # a call's answer (a cache marked at its lookup)
-                    mark(rqf, rq, flow_i, fr[f, FR_REQ], nodes[fr[f, FR_NODE], N_COMP], now)
+                        and on_path(fr, jn, rqf, f)):  # a call's answer (a cache marked at its lookup)
+                    mark(rqf, flow_i, fr[f, FR_FLOW], fr[f, FR_REQ], nodes[fr[f, FR_NODE], N_COMP], now)
                 if done_kind in (K_GATEWAY, K_SERVICE, K_CONSUME):  # it makes the next calls (its edges)
                     fr[f, FR_CALLER] = nodes[fr[f, FR_NODE], N_COMP]
                 nxt = nodes[fr[f, FR_NODE], N_NEXT]
@@ -1071,7 +1080,8 @@ def _root(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.n
     fr[f, FR_THEN] = then
     fr[f, FR_LINK] = link
     fr[f, FR_CALLER] = -1
-    fr[f, FR_ATT] = att
+    fr[f, FR_ATT] = att if rq[r, RQ_MARKED] != 0 else -1  # (-1: not marked, sim/calendar/marks.py)
+    fr[f, FR_FLOW] = fl
     fr_keys[f, flow_i[fl, 1]] = rq[r, RQ_KEY]
     if flow_i[fl, 3] >= 0:
         fr_keys[f, flow_i[fl, 3]] = rq[r, RQ_USER]

@@ -13,12 +13,19 @@ produce (that plus one plus the producing flow's index). Each flow has its own f
 of its steps, and for a triggered flow its consumer, the lag and the produce of each flow feeding it
 (`label_table`). A request's row holds the time its last part ended and, per label of its flow, the
 seconds spent there (NaN: never marked), so a row is as wide as the flow with the most labels (5 in
-the messaging preset): a mark looks its column up in the flow table's extra columns (FI_LABELS on).
-Frames carry their client attempt's number, so an abandoned attempt's late steps mark nothing. A
-request that succeeds hands its seconds over with its outcome row; the recorder's helper thread adds
-the measured ones to their flow's buckets (`TailSums`, a compiled pass that releases the GIL), the
-same buckets as Breakdown's. Bounded: flows x MARK_BUCKETS x columns numbers. Latencies beyond the
-last bucket (1.05^510 us, ~17 hours) share it.
+the messaging preset): a mark looks its column up in the flow table's extra columns (FI_LABELS on),
+by the flow its frame carries. Frames carry their client attempt's number (-1: a request not
+marked), and the request's row the attempt it keeps marks for (-1 once answered), so an abandoned
+attempt's late steps mark nothing.
+
+Past MARKED_PER_SEC client requests a simulated second, every k-th request (in the order requests
+start) is marked, the others' frames say so at once: at full scale a request's row is out of the
+cache by its next step, and marking every request cost ~15% of the reference design's run.
+
+A marked request that succeeds hands its seconds over with its outcome row; the recorder's helper
+thread adds the measured ones to their flow's buckets (`TailSums`, a compiled pass that releases the
+GIL), the same buckets as Breakdown's, counts and sums times k. Bounded: flows x MARK_BUCKETS x
+columns numbers. Latencies beyond the last bucket (1.05^510 us, ~17 hours) share it.
 """
 
 from __future__ import annotations
@@ -34,11 +41,11 @@ from sim.calendar.tables import (
     FR_REQ,
     FR_THEN,
     JN_PENDING,
-    RQ_DONE,
-    RQ_FLOW,
-    RQ_MARKS,
     RQF_MARK,
+    RQF_OPEN,
     RQF_PART0,
+    S_MARK_EVERY,
+    S_SEQ,
     T_JOIN,
     T_MISSED,
     T_UNAWAITED,
@@ -47,6 +54,13 @@ from sim.metrics import Breakdown
 from sim.system.model import CacheLookup, Call, Produce, System, walk
 
 MARK_BUCKETS = 512
+# Requests a simulated second whose critical paths are marked, at most: beyond it every k-th request
+# is (k = the client rate over this, rounded up; the reference design at full scale: 1 in 11). A mark
+# touches its request's row, by then out of the cache at full scale: marking every request cost ~15%
+# of the run there. The breakdown's shares and means are then those of a systematic sample of the
+# requests (taken in the order they start, so independent of their latency), and its counts are the
+# sample's times k.
+MARKED_PER_SEC = 1_000_000
 FI_LABELS = 4  # the flow table's columns from here: per label, its column in the flow's marks (-1: none)
 _PER_LOG = 1.0 / math.log(Breakdown.GROWTH)
 
@@ -74,18 +88,28 @@ def label_table(system: System, comp_names: list[str],
 
 
 @nb.njit(cache=True, _nrt=False)
-def open_marks(rqf: np.ndarray, r: np.int64, since: float) -> None:
-    """Request r's path starts afresh at `since` (its t0: a new request, or a client attempt)."""
+def draw_marked(state: np.ndarray) -> np.int64:
+    """1 if the next request is marked: every S_MARK_EVERY-th in the order they start (independent of
+    how long they take), else 0."""
+    seq = state[S_SEQ]
+    state[S_SEQ] = seq + 1
+    return np.int64(1) if seq % state[S_MARK_EVERY] == 0 else np.int64(0)
+
+
+@nb.njit(cache=True, _nrt=False)
+def open_marks(rqf: np.ndarray, r: np.int64, since: float, attempt: np.int64) -> None:
+    """Request r's path starts afresh at `since` (its t0: a new request, or a client attempt's)."""
     rqf[r, RQF_MARK] = since
+    rqf[r, RQF_OPEN] = attempt
     for j in range(RQF_PART0, rqf.shape[1]):
         rqf[r, j] = math.nan
 
 
 @nb.njit(cache=True, _nrt=False)
-def mark(rqf: np.ndarray, rq: np.ndarray, flow_i: np.ndarray, r: np.int64, label: np.int64,
+def mark(rqf: np.ndarray, flow_i: np.ndarray, fl: np.int64, r: np.int64, label: np.int64,
          now: float) -> None:
-    """Request r's part of its path at `label` ended now."""
-    col = flow_i[rq[r, RQ_FLOW], FI_LABELS + label]
+    """Request r's (of flow fl) part of its path at `label` ended now."""
+    col = flow_i[fl, FI_LABELS + label]
     if col < 0:  # label_table missed a label this flow marks: a bug, never a silent loss
         raise RuntimeError("calendar: a mark outside its flow's labels (sim/calendar/marks.py label_table)")
     j = RQF_PART0 + col
@@ -95,12 +119,12 @@ def mark(rqf: np.ndarray, rq: np.ndarray, flow_i: np.ndarray, r: np.int64, label
 
 
 @nb.njit(cache=True, _nrt=False)
-def on_path(fr: np.ndarray, jn: np.ndarray, rq: np.ndarray, f: np.int64) -> bool:
+def on_path(fr: np.ndarray, jn: np.ndarray, rqf: np.ndarray, f: np.int64) -> bool:
     """A step of frame f that ends now is on its request's critical path: the request is unanswered,
     the frame belongs to the attempt it keeps marks for, and the frame is outside any join or the
     answer its innermost join waits for alone (a cache's miss branch is in its parent's join)."""
-    r = fr[f, FR_REQ]
-    if rq[r, RQ_DONE] != 0 or fr[f, FR_ATT] != rq[r, RQ_MARKS]:
+    att = fr[f, FR_ATT]  # -1: a frame of a request not marked (the frame's row: no other read)
+    if att < 0 or rqf[fr[f, FR_REQ], RQF_OPEN] != att:  # (-1 once the request is answered)
         return False
     while fr[f, FR_THEN] == T_MISSED:
         f = fr[f, FR_LINK]
@@ -115,8 +139,9 @@ class TailSums:
     label (`sums`, NaN: no request of the bucket carried the label, as Breakdown names only the parts
     it saw). Bucket b + 1 is Breakdown's b (0: latencies <= 1 us, Breakdown's -1)."""
 
-    def __init__(self, flows: list[str], names: list[list[str]], columns: int) -> None:
+    def __init__(self, flows: list[str], names: list[list[str]], columns: int, every: int) -> None:
         self.flows, self.names = flows, names  # per flow, its labels' names by column
+        self.every = every  # one request in `every` is marked: counts and sums are scaled by it
         self.counts = np.zeros((len(flows), MARK_BUCKETS), np.int64)
         self.sums = np.full((len(flows), MARK_BUCKETS, columns), np.nan)
 
@@ -128,11 +153,11 @@ class TailSums:
         for fl, flow in enumerate(self.flows):
             for b in np.flatnonzero(self.counts[fl]).tolist():
                 entry = breakdowns[flow].buckets.setdefault(b - 1, [0, {}])
-                entry[0] += int(self.counts[fl, b])
+                entry[0] += int(self.counts[fl, b]) * self.every
                 parts = entry[1]
                 for k in np.flatnonzero(~np.isnan(self.sums[fl, b])).tolist():
                     name = self.names[fl][k]
-                    parts[name] = parts.get(name, 0.0) + float(self.sums[fl, b, k])
+                    parts[name] = parts.get(name, 0.0) + float(self.sums[fl, b, k]) * self.every
 
 
 @nb.njit(cache=True, nogil=True, _nrt=False)
@@ -142,7 +167,8 @@ def _add(out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float
     (t0 after the warm-up, ended within the horizon) into their flow's bucket, Breakdown.add's
     floor(log(ms / 1e-3) / log(1.05)) (times the reciprocal: a bucket edge may round either way)."""
     for o in range(out_i.shape[0]):
-        if out_i[o, 1] != 1 or out_f[o, 0] < warmup_s or not out_f[o, 2] < horizon_s:
+        if (out_i[o, 1] != 1 or out_f[o, 0] < warmup_s or not out_f[o, 2] < horizon_s
+                or out_f[o, 3] == -math.inf):  # (-inf: a request not marked)
             continue
         fl = out_i[o, 0]
         us = (out_f[o, 2] - out_f[o, 0]) * 1e6

@@ -78,6 +78,7 @@ class Pools:
         self.holders = np.zeros((n_st, K.H_COLS), np.int64)
         self.holders[:, K.H_HEAD] = self.holders[:, K.H_TAIL] = -1
         self.state[K.S_TRACK] = int(self.track)
+        self.state[K.S_MARK_EVERY] = 1  # every request's critical path marked (the engine may thin it)
         self.free = {p: np.arange(n - 1, -1, -1, dtype=np.int64) for p in range(K.N_POOLS)}
         for p in range(K.N_POOLS):
             self.state[K.S_TOP0 + p] = n

@@ -28,18 +28,20 @@ W_START, W_ADV, W_FINISH, W_ATTEMPT, W_REPLY, W_FAILED, W_REFUSED = range(7)
 T_FINISH, T_JOIN, T_UNAWAITED, T_MISSED, T_ATTEMPT = range(5)
 # request columns (int)
 # (RQ_USER, RQ_SLOT: the messaging preset's user, a sender or a reader, and the sender's member slot)
-# (RQ_MARKS: the client attempt whose critical-path marks the request keeps, 0 without a client edge)
+# (RQ_MARKED: 1 when the request's critical path is marked for the tail breakdown: every request, or
+# every k-th when the run starts more than MARKED_PER_SEC, sim/calendar/marks.py)
 (RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT, RQ_USER,
- RQ_SLOT, RQ_MARKS) = range(13)
+ RQ_SLOT, RQ_MARKED) = range(13)
 RQ_COLS = 13
-# request floats: t0, when it entered, and its tail breakdown's marks: when the last part of its critical
-# path ended, then per label (a component c; LAG_LABEL + 0: Kafka consumer lag; LAG_LABEL + 1 + f: flow
-# f's produce, for the flow it triggered) the seconds it spent there, NaN where it never marked
-RQF_T0, RQF_STARTED, RQF_MARK, RQF_PART0 = 0, 1, 2, 3
+# request floats: t0, when it entered, and its tail breakdown's marks (sim/calendar/marks.py): when the
+# last part of its critical path ended, the client attempt whose marks it keeps (0 without a client
+# edge, -1 once answered), then per column of its flow's labels the seconds spent there (NaN: none)
+RQF_T0, RQF_STARTED, RQF_MARK, RQF_OPEN, RQF_PART0 = 0, 1, 2, 3, 4
 # frame columns (int); frame floats: extra service seconds (per member). FR_CALLER: the component
 # making the next call (names its policy edge); FR_ATT: its client attempt's number (0: none)
-FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION, FR_CALLER, FR_ATT = range(7)
-FR_COLS = 7
+# (FR_FLOW: its request's flow, so a mark finds its column without reading the request's row)
+FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION, FR_CALLER, FR_ATT, FR_FLOW = range(8)
+FR_COLS = 8
 # join, quorum, produce columns
 JN_PENDING, JN_SLACK, JN_FRAME, JN_OUT, JN_DONE = range(5)
 JN_COLS = 5
@@ -72,10 +74,12 @@ HN_COLS = 3
 P_REQ, P_FRAME, P_JOIN, P_QUORUM, P_KOP, P_EC, P_SOLE = range(7)
 N_POOLS = 7
 # state slots (S_FAULT_POS: the next of the faults' timed actions; S_TRACK: 1 when a fault may lose data;
-# S_LOW: set when a pool, the heap or an output came within MARGIN of its end, so the loop checks them all)
+# S_LOW: set when a pool, the heap or an output came within MARGIN of its end, so the loop checks them all;
+# S_MARK_EVERY: every how many requests one is marked for the tail breakdown; S_SEQ: requests so far)
 (S_HEAP_N, S_DRAWS, S_OUT_N, S_START_N, S_EVENTS, S_VISITS, S_UNAVAILABLE, S_HINTS, S_RATE_LIMITED,
  S_GROW, S_WL_N, S_HITS, S_MISSES, S_LAG_MSGS, S_KAFKA_LOST, S_ARR_POS, S_ARR_N, S_KAFKA_UNAVAILABLE,
- S_HINTS_REPLAYED, S_HEDGES, S_LOST_WRITES, S_FAULT_POS, S_TRACK, S_LOW, S_TOP0) = range(25)
+ S_HINTS_REPLAYED, S_HEDGES, S_LOST_WRITES, S_FAULT_POS, S_TRACK, S_LOW, S_MARK_EVERY, S_SEQ,
+ S_TOP0) = range(27)
 N_STATE = S_TOP0 + N_POOLS
 # return codes
 DONE, GROW, FLUSH = 0, 1, 2
@@ -212,6 +216,7 @@ def _child(fr: np.ndarray, fr_keys: np.ndarray, fr_extra: np.ndarray, fr_t0: np.
     fr[g, FR_LINK] = link
     fr[g, FR_CALLER] = fr[parent, FR_CALLER]
     fr[g, FR_ATT] = fr[parent, FR_ATT]  # its client attempt's (sim/calendar/marks.py)
+    fr[g, FR_FLOW] = fr[parent, FR_FLOW]
     for z in range(fr_keys.shape[1]):
         fr_keys[g, z] = fr_keys[parent, z]
     fr_extra[g] = 0.0
