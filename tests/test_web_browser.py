@@ -279,8 +279,11 @@ def test_compare_two_runs_fills_the_table(session: Session, shards_run: Observed
     d = session.driver
     for run_id in (shards_run.run_id, slo_run.run_id):
         pick_for_compare(d, run_id)
-    for other in d.find_elements(By.CSS_SELECTOR, "#runs-list input.compare-pick:checked"):
-        assert other.get_attribute("data-run-id") in (shards_run.run_id, slo_run.run_id)
+    # the list is redrawn as runs change (ticks kept): read the ticked boxes in one script, not
+    # element by element (an element found before a redraw is stale after it)
+    ticked = d.execute_script("return Array.from(document.querySelectorAll("
+                              "'#runs-list input.compare-pick:checked')).map(e => e.dataset.runId)")
+    assert set(ticked) == {shards_run.run_id, slo_run.run_id}, ticked
     d.find_element(By.ID, "compare-button").click()
     rows = wait_for(d, lambda dr: dr.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr"), 20,
                     "#compare-table rows")
