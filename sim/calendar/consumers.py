@@ -27,7 +27,6 @@ from sim.calendar.tables import (
     FR_REQ,
     FR_STATION,
     FR_THEN,
-    MARGIN,
     OK,
     P_FRAME,
     RQ_CONS,
@@ -38,10 +37,9 @@ from sim.calendar.tables import (
     RQ_USER,
     RQF_STARTED,
     RQF_T0,
-    S_LOW,
-    S_TOP0,
     T_FINISH,
     W_START,
+    _alloc,
     _win,
 )
 
@@ -91,10 +89,7 @@ def pump(kc: np.int64, c_local: np.int64, now: float, W: float, window_s: float,
         cons_in[cons] += 1
         if rq[r, RQ_MARKED] != 0:  # the lag: since the commit (or the last mark)
             mark(rqf, flow_i, rq[r, RQ_FLOW], r, comps.shape[0], now)
-        f = fr_free[state[S_TOP0 + P_FRAME] - 1]
-        state[S_TOP0 + P_FRAME] -= 1
-        if state[S_TOP0 + P_FRAME] < MARGIN:
-            state[S_LOW] = 1
+        f = _alloc(fr_free, state, P_FRAME)
         fl = rq[r, RQ_FLOW]
         fr[f, FR_REQ] = r
         fr[f, FR_NODE] = node

@@ -147,7 +147,6 @@ class CalendarEngine:
             if drain:
                 self._advance(math.inf, pools, recording)
                 end = max(D, float(S.glob[LAST_EVENT]))
-            self._flush(pools, recording)
         # rows still held in each pool (requests, frames, joins, quorums, produces, edge calls): work in
         # flight at the end, none after a drained run (tests/test_calendar.py checks nothing leaks)
         self.rows_in_use = {name: int(getattr(pools, table).shape[0] - pools.state[K.S_TOP0 + p])

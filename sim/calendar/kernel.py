@@ -698,13 +698,13 @@ def run(t_end: float,
                 state[S_OUT_N] = o + 1
                 if o + 1 + MARGIN > out_cap:
                     state[S_LOW] = 1
-                if err == OK:  # its critical path's seconds per label (sim/calendar/marks.py)
-                    if rq[r, RQ_MARKED] != 0:
+                if rq[r, RQ_MARKED] != 0:  # a success hands its critical path over (sim/calendar/marks.py)
+                    if err == OK:
                         for j in range(RQF_PART0, rqf.shape[1]):
                             out_f[o, 3 - RQF_PART0 + j] = rqf[r, j]
-                        rqf[r, RQF_OPEN] = -1.0  # answered: nothing marks it any more
-                    else:
-                        out_f[o, 3] = -math.inf
+                    rqf[r, RQF_OPEN] = -1.0  # answered: nothing marks it any more
+                elif err == OK:
+                    out_f[o, 3] = -math.inf
                 rq[r, RQ_DONE] = 1
                 kc = rq[r, RQ_KCOMP]
                 if kc >= 0:  # a consumer finished a record: it may take the next
@@ -745,8 +745,8 @@ def run(t_end: float,
                         r = ec[g, EC_REQ]
                         if rq[r, RQ_MARKED] != 0:  # its marks alone count, from the t0 (the DES's rule)
                             open_marks(rqf, r, rqf[r, RQF_T0], att)
-                        f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, ec[g, EC_REQ],
-                                  T_ATTEMPT, g, att, now)  # its records' latency starts now
+                        f = _root(fr, fr_keys, fr_extra, fr_t0, fr_free, rq, state, flow_i, r, T_ATTEMPT, g,
+                                  att, now)  # its records' latency starts now
                         wl_op[wl], wl_f[wl], wl_e[wl] = W_START, f, OK
                         wl += 1
                         continue
