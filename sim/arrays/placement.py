@@ -16,6 +16,7 @@ import numpy as np
 from sim.arrays.rng import GOLDEN, mix64, uniform
 from sim.placement import TokenRing
 from sim.scenario import Scenario
+from sim.threads import in_parts
 from sim.workload import splitmix64
 
 SLOTS = 16384
@@ -153,10 +154,28 @@ class Popularity:
             cdf[-1] = 1.0
         self.cdf = cdf
         cells = int(min(max(1024, 2 * cdf.size), 1 << 23))
-        self.guide = np.searchsorted(cdf, np.arange(cells) / cells, side="right").astype(np.int64)
+        self.guide = np.empty(cells, np.int64)
+        in_parts(cells, lambda lo, hi: _guide_part(cdf, cells, lo, hi, self.guide))
 
     def draw(self, u: np.ndarray) -> np.ndarray:
         return _draw(self.cdf, self.guide, u)
+
+
+@nb.njit(cache=True, nogil=True)
+def _guide_part(cdf: np.ndarray, cells: int, lo: int, hi: int, out: np.ndarray) -> None:
+    """out[k] = np.searchsorted(cdf, k / cells, side="right") for k in lo..hi-1 (the first i with
+    cdf[i] > k / cells), without numpy's temporaries, on a thread of sim.threads.in_parts."""
+    n = cdf.size
+    for k in range(lo, hi):
+        x = k / cells
+        a, b = 0, n
+        while a < b:
+            m = (a + b) >> 1
+            if cdf[m] <= x:
+                a = m + 1
+            else:
+                b = m
+        out[k] = a
 
 
 @nb.njit(cache=True, nogil=True)
