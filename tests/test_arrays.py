@@ -1,10 +1,12 @@
 """The compiled primitives under the calendar engine (sim/arrays): the station recursion against
 an event-by-event FIFO queue, job by job to rounding, and member draws by rejection against their
-weights (chi-square). Both are exact checks or a goodness-of-fit test at a fixed seed."""
+weights (chi-square). Both are exact checks or a goodness-of-fit test at a fixed seed. And the
+cache hint the kernel uses (sim/arrays/prefetch.py): it changes no result, and is really emitted."""
 
 from __future__ import annotations
 
 import math
+import platform
 from collections import deque
 
 import numba as nb
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sim.arrays.prefetch import prefetch_row
 from sim.arrays.station import (
     CRASHED,
     DOWN,
@@ -197,3 +200,22 @@ def test_member_draws_by_rejection_follow_the_member_weights() -> None:
         counts = np.bincount(slots, minlength=members.size)
         chi2 = float(((counts - draws * p) ** 2 / (draws * p)).sum())
         assert chi2 < stats.chi2.ppf(1 - 1e-3, members.size - 1), (c, chi2)
+
+
+@nb.njit(cache=False)
+def _sum_with_hints(rows: np.ndarray, cells: np.ndarray) -> float:
+    total = 0.0
+    for i in range(rows.shape[0]):
+        prefetch_row(rows, (i * 7) % rows.shape[0])  # rows other than the one read next
+        prefetch_row(cells, cells.size - 1 - i)
+        total += rows[i, 1] + cells[i]
+    return total
+
+
+def test_a_prefetch_hint_changes_no_result_and_compiles_to_a_prefetch() -> None:
+    rows = np.arange(30.0).reshape(10, 3)
+    cells = np.arange(10.0) ** 2
+    assert _sum_with_hints(rows, cells) == rows[:, 1].sum() + cells.sum()
+    if platform.machine() in ("x86_64", "AMD64"):  # the hint is there, not dropped
+        asm = _sum_with_hints.inspect_asm(_sum_with_hints.signatures[0])
+        assert "prefetcht0" in asm  # the instruction, not a call to an unknown function

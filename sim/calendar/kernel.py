@@ -21,6 +21,12 @@ Flows are programs (sim/calendar/program.py): a frame is where one sequence of s
 DES's Cursor), a join waits for its branches, a quorum for Cassandra's replicas, a produce for
 Kafka's replicas. They live in pools of rows with free lists; when a pool runs low the loop
 returns and the engine grows it (sim/calendar/engine.py), so memory follows the work in flight.
+
+At full scale the loop waits on memory: a request's rows were last touched thousands of events
+ago. So when it takes an event it hints the cache (sim/arrays/prefetch.py) to fetch the next
+event's row (its frame, quorum, produce or edge call), and, the frame's row having come in
+meanwhile, its request's rows, keys and station: their misses overlap with the work in between
+(the whole reference workload ~12% faster; a hint changes no result).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import math
 import numba as nb
 import numpy as np
 
+from sim.arrays.prefetch import prefetch_row
 from sim.arrays.rng import uniform
 from sim.arrays.station import is_down, last_recovery, serve
 from sim.calendar.cassandra import hedge, lose, sole_reply, store_hints
@@ -332,12 +339,33 @@ def run(t_end: float,
         elif pos < state[S_ARR_N] and (state[S_HEAP_N] == 0 or arr_t[pos] <= ht[0]):
             now, ev, x, y = arr_t[pos], EV_START, arr_r[pos], np.int64(0)
             state[S_ARR_POS] = pos + 1
+            if pos + 1 < state[S_ARR_N]:  # the next arrival's request, written when its chunk came
+                prefetch_row(rq, arr_r[pos + 1])
+                prefetch_row(rqf, arr_r[pos + 1])
         elif state[S_HEAP_N] == 0 or ht[0] >= t_end:
             return DONE
         else:
             now = ht[0]
             ev, x, y = hp[0, 0], hp[0, 1], hp[0, 2]
             _pop(ht, hp, state)
+            if ev in (EV_ARRIVE, EV_DONE):  # its frame's row came in while the last event ran
+                pr = fr[x, FR_REQ]
+                prefetch_row(rq, pr)
+                prefetch_row(rqf, pr)
+                prefetch_row(fr_keys, x)
+                if ev == EV_ARRIVE:
+                    prefetch_row(s_ints, fr[x, FR_STATION])
+                    prefetch_row(s_floats, fr[x, FR_STATION])
+            if state[S_HEAP_N] > 0:  # the next event's row, fetched while this one runs
+                nk, nx = hp[0, 0], hp[0, 1]
+                if nk in (EV_ARRIVE, EV_DONE):
+                    prefetch_row(fr, nx)
+                elif nk in (EV_REPLICA, EV_QREPLY):
+                    prefetch_row(qu, nx)
+                elif EV_KLEAD <= nk <= EV_KFOLLOW_DONE:
+                    prefetch_row(ko, nx)
+                elif nk in (EV_AARRIVE, EV_ADONE):
+                    prefetch_row(ec, nx)
         state[S_EVENTS] += 1
         wl = 0  # the worklist: (op, frame, error) handled before the next event
 
