@@ -186,3 +186,16 @@ def test_hottest_keys_are_computed_once_and_kept_whole(tmp_path, monkeypatch) ->
     wl._hottest.cache_clear()
     hottest_keys(other)
     assert len(list(files[0].parent.glob("*.json"))) == 2
+
+
+def test_float32_upper_bounds_are_the_nearest_float32_at_or_above_each_value() -> None:
+    from sim.workload import _upper_f32
+    rng = np.random.default_rng(9)
+    x = np.r_[rng.random(100_000) * 1e-7, rng.random(1000) * 1e30, 0.0, 1.0, 1 / 3, 1e-45, 3.4e38]
+    got = _upper_f32(x)
+    assert got.dtype == np.float32
+    assert np.all(got.astype(np.float64) >= x)  # a bound
+    below = np.nextafter(got, np.float32(-np.inf)).astype(np.float64)
+    assert np.all(below < x)  # the least one: the next float32 down is under x
+    exact = x.astype(np.float32).astype(np.float64) == x
+    np.testing.assert_array_equal(got[exact], x[exact].astype(np.float32))  # exact ones unchanged

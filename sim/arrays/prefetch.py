@@ -1,5 +1,5 @@
-"""A cache hint for compiled loops: start fetching a row of a 2-D array that the loop will read
-soon, so that its miss overlaps with work in between (LLVM's `llvm.prefetch`, a read for data,
+"""A cache hint for compiled loops: start fetching a row of an array that the loop will read soon,
+so that its miss overlaps with work in between (LLVM's `llvm.prefetch`, a read for data,
 high locality). A hint only: it changes no result, only when the row arrives."""
 
 from __future__ import annotations
