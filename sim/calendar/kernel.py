@@ -347,10 +347,11 @@ def run(t_end: float,
                 r1 = arr_r[pos + 1]
                 fl1 = rq[r1, RQ_FLOW]
                 n1 = flow_i[fl1, 0]
-                if nodes[n1, N_KIND] == K_GATEWAY and comps[nodes[n1, N_COMP], C_RL_OFF] >= 0:
-                    k1 = rq[r1, RQ_KEY] if nodes[n1, N_SLOT] == flow_i[fl1, 1] else rq[r1, RQ_USER]
-                    prefetch_row(rl_tokens, comps[nodes[n1, N_COMP], C_RL_OFF] + k1)
-                    prefetch_row(rl_updated, comps[nodes[n1, N_COMP], C_RL_OFF] + k1)
+                rl1 = comps[nodes[n1, N_COMP], C_RL_OFF]
+                if nodes[n1, N_KIND] == K_GATEWAY and rl1 >= 0:  # the key _root puts in the gateway's slot
+                    rl1 += rq[r1, RQ_KEY] if nodes[n1, N_SLOT] == flow_i[fl1, 1] else rq[r1, RQ_USER]
+                    prefetch_row(rl_tokens, rl1)
+                    prefetch_row(rl_updated, rl1)
         elif state[S_HEAP_N] == 0 or ht[0] >= t_end:
             return DONE
         else:
