@@ -795,9 +795,9 @@ def run(t_end: float,
                 kind = nodes[node, N_KIND]
                 r = fr[f, FR_REQ]
                 c = nodes[node, N_COMP]
-                if direct and kind in (K_SERVICE, K_CONSUME):
-                    extra = 0.0
-                    if node_f[node] > 0.0 and nodes[node, N_A] >= 0:
+                if direct:  # this step's cost beyond its draw: a service's per-member time, else none
+                    extra = 0.0  # (a frame moves on to its next step: what the last one cost stays behind)
+                    if kind in (K_SERVICE, K_CONSUME) and node_f[node] > 0.0 and nodes[node, N_A] >= 0:
                         fan = nodes[node, N_A]
                         n = related(fan, f, nodes, fr_keys, recipients, inbox_off)  # recipients, an inbox
                         if n < 0:  # a group's size, drawn now and kept for its fan-out
