@@ -326,68 +326,6 @@ def test_a_failure_on_the_helper_thread_ends_the_run_with_it(monkeypatch: pytest
         simulate(load_scenario(MMC, ["duration_s=6", "warmup_s=1"]), engine="calendar")
     assert len(calls) >= 3
 
-PER_MEMBER_THEN_CACHE = """
-name: per-member-then-cache
-seed: 1
-duration_s: 20
-warmup_s: 2
-network:
-  hop_ms: {dist: deterministic, value: 0.1}
-keys:
-  user: {count: 1000, zipf_s: 0.0, value_bytes: {dist: deterministic, value: 100}}
-components:
-  api:
-    kind: service
-    instances: 4
-    workers: 8
-    instance_type: m6i.2xlarge
-    ops:
-      op: {service_ms: {dist: deterministic, value: 0.5}, per_member_ms: 1.0}
-  store:
-    kind: redis
-    shards: 2
-    instance_type: cache.r6g.large
-    memory_gb_per_shard: 13.07
-    service_ms: {dist: deterministic, value: 0.02}
-  worker:
-    kind: service
-    instances: 1
-    workers: 64
-    instance_type: m6i.2xlarge
-    ops:
-      op: {dist: deterministic, value: 0.3}
-flows:
-  read:
-    rate_per_sec: 2
-    key: user
-    steps:
-      - call: api.op
-      - call: store.get
-      - fan_out:
-          members: {dist: deterministic, value: 10}
-          key: user
-          steps:
-            - call: worker.op
-"""
-
-
-@pytest.mark.parametrize("engine", ["calendar", "des"])
-def test_a_services_per_member_time_is_its_own_not_the_next_steps(engine: str, tmp_path: Path) -> None:
-    """A service's per-member time is part of its own visit. Everything here is deterministic and
-    2 requests a second never queue, so every request takes exactly 3 hops (one per call, 0.1 ms)
-    + 0.5 + 10 x 1.0 ms (api, 10 members) + 0.02 ms (store) + 0.3 ms (the 10 workers at once):
-    11.12 ms. The calendar once carried the api's 10 ms into the store's visit that follows it in
-    the same sequence (21.12 ms)."""
-    path = tmp_path / "per-member.yaml"
-    path.write_text(PER_MEMBER_THEN_CACHE)
-    s = simulate(load_scenario(path, []), engine=engine).summary
-    lat = s["latency_ms"]["read"]
-    assert lat["count"] >= 20
-    assert lat["mean"] == pytest.approx(11.12, abs=1e-6)
-    assert lat["max"] == pytest.approx(11.12, abs=1e-6)
-
-
-
 @pytest.mark.parametrize("path", [URL, NEWS, RIDE, TANDEM, MMC, BOUND], ids=lambda p: p.stem)
 def test_drain_conserves_and_little_is_exact(path: Path) -> None:
     """With no warm-up the system starts empty and with `drain` it ends empty, so every request

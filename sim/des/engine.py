@@ -181,7 +181,8 @@ class Engine:
             name, spec = comp.name, comp.spec
             n = cell.fleets[name].simulated
             if comp.kind == "gateway":
-                buckets = max(self.space_size[s] for s in self._spaces_calling(name))  # one per key
+                # one bucket per key of the spaces calling it (none when no flow does)
+                buckets = max((self.space_size[s] for s in self._spaces_calling(name)), default=0)
                 g = GatewayFleet(env, spec, n, buckets, hop,
                                  sampler(spec.service_ms, self._rng(name), 1e-3), next(balancer_seeds), name)
                 self.gateways[name] = g
