@@ -16,6 +16,10 @@ the model's rules alone:
   (0.3 ms); its record's flow runs from the producer's start: the consumer is a call (a hop and its
   op, per member too) before the flow's own steps.
 
+Policies act at fixed times too: under a timeout every attempt of a slowed call times out, so its
+retries and timeouts are exact multiples of its calls; a read hedged before it answers sends one
+hedge each, and none when hedged after.
+
 The two engines draw from different random streams and share no code path but the scenario: the
 DES is SimPy processes, the calendar a compiled event loop (sim/calendar). A bug in either that
 moves time (the calendar once added a service's per-member time to the Redis visit after it; the
@@ -179,3 +183,48 @@ def test_every_request_takes_the_sum_of_its_path(shape: str, engine: str, tmp_pa
         assert s["availability"][flow] == 1.0
         assert lat["mean"] == pytest.approx(ms, abs=1e-6), (flow, lat["mean"], ms)
         assert lat["max"] == pytest.approx(ms, abs=1e-6), (flow, lat["max"], ms)
+
+
+def _with_policy(tmp_path: Path, steps: list[dict[str, Any]], policies: dict[str, Any],
+                 faults: list[dict[str, Any]]) -> Path:
+    design = yaml.safe_load(DESIGN)
+    design["flows"]["f"] = {"rate_per_sec": 20, "key": "user", "steps": steps}
+    design["policies"], design["faults"] = policies, faults
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(design, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["des", "calendar"])
+def test_retries_exhaust_exactly_when_every_attempt_times_out(engine: str, tmp_path: Path) -> None:
+    """The worker slowed tenfold (3 ms) for the whole run under a 1 ms timeout: each call makes its 3
+    attempts, each times out, and the request fails with the timeout."""
+    path = _with_policy(
+        tmp_path, [{"call": "api.a"}, {"call": "worker.w"}],
+        {"api->worker": {"timeout_ms": 1, "retry": {"max_attempts": 3, "backoff_ms": 0.5, "multiplier": 2,
+                                                    "jitter": False}}},
+        [{"kind": "slow", "component": "worker", "nodes": [0, 1], "factor": 10, "start_s": 0,
+          "duration_s": 12}])
+    s = simulate(load_scenario(path, []), engine=engine).summary
+    edge = s["resilience"]["edges"]["api->worker"]
+    assert edge["calls"] >= 150
+    assert edge["retries"] == 2 * edge["calls"] and edge["timeouts"] == 3 * edge["calls"]
+    assert s["availability"]["f"] == 0.0 and s["latency_ms"]["f"]["count"] == 0
+    assert list(s["errors"]) == ["f:worker.timeout"]
+
+
+@pytest.mark.parametrize("engine", ["des", "calendar"])
+@pytest.mark.parametrize("hedge_after_ms", [0.5, 2.0])
+def test_a_hedge_goes_out_exactly_when_the_read_outlasts_it(hedge_after_ms: float, engine: str,
+                                                           tmp_path: Path) -> None:
+    """A 1 ms read hedged after 0.5 ms: every read sends its hedge, and the first replica still answers
+    first (0.6 + 1.1 ms); hedged after 2 ms: none is sent."""
+    path = _with_policy(tmp_path, [{"call": "api.a"}, CAS_ONE],
+                        {"api->cas": {"hedge_after_ms": hedge_after_ms}}, [])
+    s = simulate(load_scenario(path, []), engine=engine).summary
+    lat = s["latency_ms"]["f"]
+    assert lat["mean"] == pytest.approx(0.6 + 1.1, abs=1e-6)
+    assert lat["max"] == pytest.approx(0.6 + 1.1, abs=1e-6)
+    calls = s["resilience"]["edges"]["api->cas"]["calls"]
+    assert calls >= 150
+    assert s["resilience"]["cassandra"]["hedged_reads"] == (calls if hedge_after_ms < 1.0 else 0)
