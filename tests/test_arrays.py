@@ -219,3 +219,19 @@ def test_a_prefetch_hint_changes_no_result_and_compiles_to_a_prefetch() -> None:
     if platform.machine() in ("x86_64", "AMD64"):  # the hint is there, not dropped
         asm = _sum_with_hints.inspect_asm(_sum_with_hints.signatures[0])
         assert "prefetcht0" in asm  # the instruction, not a call to an unknown function
+
+
+@nb.njit(cache=False)
+def _hint_only(arr: np.ndarray, i: int) -> None:
+    prefetch_row(arr, i)
+
+
+@pytest.mark.parametrize(("shape", "hints"), [((4, 13), 3), ((4, 3), 3), ((40,), 1)])
+def test_a_rows_hint_reaches_its_last_line(shape: tuple[int, ...], hints: int) -> None:
+    """A 2-D row is hinted at its first byte, 64 bytes on (or its end, if nearer) and its last byte: a
+    13-column int64 row (104 bytes) spans two or three lines, and a hint of its first line alone
+    left a read of its 11th column to miss. A 1-D element is one hint."""
+    arr = np.zeros(shape, np.int64)
+    _hint_only(arr, 2)
+    llvm = _hint_only.inspect_llvm(_hint_only.signatures[-1])
+    assert llvm.count("call void @llvm.prefetch") == hints
