@@ -29,6 +29,17 @@ from sim.calendar.program import (
 _INITIAL_ROWS = 1 << 16
 
 
+def lined_zeros(shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+    """Zeros whose first element starts a 64-byte cache line. numpy's large arrays start 16 bytes
+    into their first page, so a frame's 64-byte row spanned two lines and a request's 128-byte row
+    three; the loop hints a row before reading it (sim/arrays/prefetch.py), and fetches fewer lines
+    when rows sit on line boundaries (the pools' row widths are padded to 64 or 128 bytes for it)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
 class Pools:
     """The kernel's pools, heap, worklist and outputs; `grow` doubles what runs low."""
 
@@ -40,25 +51,25 @@ class Pools:
         self.state = np.zeros(K.N_STATE, np.int64)
         self.arr_t = np.zeros(0)  # the chunk's client arrivals, in time order, and their request rows
         self.arr_r = np.zeros(0, np.int64)
-        self.rq = np.zeros((n, K.RQ_COLS), np.int64)
+        self.rq = lined_zeros((n, K.RQ_COLS), np.int64)
         # t0, started, and the tail breakdown's marks (sim/calendar/marks.py) per label
         # per flow, where each label's seconds go in a request's marks, then the flow table extended
         # with those columns (sim/calendar/marks.py)
         table, self.label_names = label_table(prog.system, prog.comp_names, prog.flows)
         self.mark_columns = max([1, *(len(names) for names in self.label_names)])
         self.flow_i = np.ascontiguousarray(np.hstack([prog.flow_i, table]))
-        self.rqf = np.zeros((n, K.RQF_PART0 + self.mark_columns))
-        self.fr = np.zeros((n, K.FR_COLS), np.int64)
-        self.fr_keys = np.zeros((n, ns), np.int64)
+        self.rqf = lined_zeros((n, K.RQF_PART0 + self.mark_columns))
+        self.fr = lined_zeros((n, K.FR_COLS), np.int64)
+        self.fr_keys = lined_zeros((n, ns), np.int64)
         self.fr_extra = np.zeros(n)
         # when the latency of a record a frame produces starts: its client attempt's start, else its
         # request's t0 (a triggered flow's latency starts at its producer's, as in the DES)
         self.fr_t0 = np.zeros(n)
-        self.jn = np.zeros((n, K.JN_COLS), np.int64)
-        self.qu = np.zeros((n, K.QU_COLS), np.int64)
-        self.ko = np.zeros((n, K.KO_COLS), np.int64)
+        self.jn = lined_zeros((n, K.JN_COLS), np.int64)
+        self.qu = lined_zeros((n, K.QU_COLS), np.int64)
+        self.ko = lined_zeros((n, K.KO_COLS), np.int64)
         self.kof = np.zeros(n)
-        self.ec = np.zeros((n, K.EC_COLS), np.int64)
+        self.ec = lined_zeros((n, K.EC_COLS), np.int64)
         self.ecf = np.zeros(n)
         n_edges = prog.edge_params.shape[0]
         self.ex = np.zeros((n_edges, EDGE_COUNTS), np.int64)  # edges' counters and breaker state
@@ -129,8 +140,9 @@ class Pools:
 
     def _grow_rows(self, name: str, extra: int) -> None:
         arr = getattr(self, name)
-        shape = (extra, *arr.shape[1:])
-        setattr(self, name, np.concatenate([arr, np.zeros(shape, arr.dtype)]))
+        grown = lined_zeros((arr.shape[0] + extra, *arr.shape[1:]), arr.dtype)
+        grown[:arr.shape[0]] = arr
+        setattr(self, name, grown)
 
     def grow(self) -> None:
         st = self.state

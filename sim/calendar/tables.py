@@ -32,7 +32,7 @@ T_FINISH, T_JOIN, T_UNAWAITED, T_MISSED, T_ATTEMPT = range(5)
 # every k-th when the run starts more than MARKED_PER_SEC, sim/calendar/marks.py)
 (RQ_FLOW, RQ_KEY, RQ_NEW, RQ_REFS, RQ_DONE, RQ_FAN_NODE, RQ_FAN_N, RQ_KCOMP, RQ_CONS, RQ_NEXT, RQ_USER,
  RQ_SLOT, RQ_MARKED) = range(13)
-RQ_COLS = 13
+RQ_COLS = 16  # 13 used: a row of 128 bytes is two whole cache lines (sim/calendar/pools.py)
 # request floats: t0, when it entered, and its tail breakdown's marks (sim/calendar/marks.py): when the
 # last part of its critical path ended, the client attempt whose marks it keeps (0 without a client
 # edge, -1 once answered), then per column of its flow's labels the seconds spent there (NaN: none)
@@ -44,13 +44,13 @@ FR_REQ, FR_NODE, FR_THEN, FR_LINK, FR_STATION, FR_CALLER, FR_ATT, FR_FLOW = rang
 FR_COLS = 8
 # join, quorum, produce columns
 JN_PENDING, JN_SLACK, JN_FRAME, JN_OUT, JN_DONE = range(5)
-JN_COLS = 5
+JN_COLS = 8  # 5 used: one line a row
 # (QU_EC, QU_ATT and KO_EC, KO_ATT: the edge call and attempt a quorum or a produce answers; -1: none.
 # A read's QU_POS is its ring row and QU_ASKED a bit per replica asked (bit j: the row's j-th), for its
 # hedge; a write's QU_SOLE is its sole-copy row while lost data is tracked, else -1)
 (QU_FRAME, QU_SUCC, QU_FAIL, QU_OUT, QU_DONE, QU_COMP, QU_DIST, QU_EC, QU_ATT, QU_POS, QU_ASKED,
  QU_SOLE) = range(12)
-QU_COLS = 12
+QU_COLS = 16  # 12 used: two lines a row
 # (KO_SRC: the producing request's flow, whose "<flow>_and_produce" opens the triggered one's breakdown)
 (KO_FRAME, KO_P, KO_LEFT, KO_ACKED, KO_COMP, KO_KEY, KO_NEW, KO_FLOW, KO_OUT, KO_OVER, KO_USER,
  KO_SLOT, KO_EC, KO_ATT, KO_LEADER, KO_SRC) = range(16)
@@ -58,7 +58,7 @@ KO_COLS = 16
 # edge calls (one logical call over a caller->callee edge with a policy, or a client request behind
 # a client edge): the frame (or request) it answers, its attempts, the one awaited, attempts in flight
 EC_FRAME, EC_REQ, EC_EDGE, EC_NODE, EC_ATT, EC_LIVE, EC_DONE, EC_OUT, EC_STATION = range(9)
-EC_COLS = 9
+EC_COLS = 16  # 9 used: two lines a row
 # sole copies (sim/calendar/sole.py): a write acknowledged at its first reply, while it is in flight and
 # then, if one replica alone applied it, in its holder's list: the next row, the holder (in flight: -1
 # none applied yet, -2 two or more), and the (node, hint sequence number) of each hint stored for it
