@@ -40,24 +40,13 @@ def lined_zeros(shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
     return raw[start:start + size].view(dtype).reshape(shape)
 
 
-def heap_times(n: int, old: np.ndarray | None = None) -> np.ndarray:
-    """The heap's times for n pending events (`old`'s copied in), placed so that element 0 sits 24
-    bytes into a cache line: then the four children of node i (4i+1..4i+4) share one line, and its
-    16 grandchildren (16i+5..16i+20) are exactly two, which the sift-down hints a level ahead
-    (sim/calendar/tables.py _pop)."""
-    times = lined_zeros((n + 3,))[3:]
-    if old is not None:
-        times[:old.size] = old
-    return times
-
-
 class Pools:
     """The kernel's pools, heap, worklist and outputs; `grow` doubles what runs low."""
 
     def __init__(self, prog: Program, n_windows: int) -> None:
         ns = max(1, len(prog.spaces))
         n = 4 * _INITIAL_ROWS
-        self.ht = heap_times(n)
+        self.ht = np.zeros(n)
         self.hp = np.zeros((n, 3), np.int64)  # each pending event's (kind, x, y)
         self.state = np.zeros(K.N_STATE, np.int64)
         self.arr_t = np.zeros(0)  # the chunk's client arrivals, in time order, and their request rows
@@ -160,8 +149,9 @@ class Pools:
         want = int(st[K.S_GROW])  # a fan-out's members waiting for frames
         st[K.S_GROW] = 0
         while self.ht.size - st[K.S_HEAP_N] < max(self.ht.size // 2, 4 * want + 4 * K.MARGIN):
-            self.ht = heap_times(2 * self.ht.size, self.ht)
-            self._grow_rows("hp", self.hp.shape[0])
+            n = self.ht.size
+            for name in ("ht", "hp"):
+                self._grow_rows(name, n)
         tables = {K.P_REQ: ("rq", "rqf"),
                   K.P_FRAME: ("fr", "fr_keys", "fr_extra", "fr_t0", "wl_op", "wl_f", "wl_e"),
                   K.P_JOIN: ("jn",), K.P_QUORUM: ("qu",), K.P_KOP: ("ko", "kof"), K.P_EC: ("ec", "ecf")}

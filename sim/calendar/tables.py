@@ -10,7 +10,6 @@ import numba as nb
 import numpy as np
 
 from sim.arrays.placement import partition_of, shard_of
-from sim.arrays.prefetch import prefetch_row
 from sim.arrays.rng import DETERMINISTIC, EXPONENTIAL, GAMMA, LOGNORMAL, _gamma, norm_ppf, uniform
 from sim.arrays.station import is_down
 from sim.calendar.program import C_BALANCER, C_BASE, C_COUNT, C_RR
@@ -89,10 +88,9 @@ MARGIN = 1 << 14  # free rows every pool keeps before an event is taken
 OK = -1  # a step's outcome without error
 
 
-# The calendar is a 4-ary min-heap on time: half the depth of a binary heap (at 150k pending events:
-# 171 against 212 ns per pop and push in a micro-benchmark on the 2-vCPU box), and a node's four
-# children are adjacent, so a sift-down compares them in one cache line (sim/calendar/pools.py
-# heap_times places them), and hints the next level's line pair while it does. Each event's
+# The calendar is a 4-ary min-heap on time: half the depth of a binary heap, and a node's four
+# children are adjacent, so a sift-down compares them in one or two cache lines (at 150k pending
+# events: 171 against 212 ns per pop and push in a micro-benchmark on the 2-vCPU box). Each event's
 # (kind, x, y) is one row of `hp`, so a move touches two arrays, not four (at the ~25k events of
 # the reference design: 85 against 104 ns per pop and push).
 # Small helpers called with many constant arguments take one explicit signature: numba would
@@ -128,10 +126,6 @@ def _pop(ht: np.ndarray, hp: np.ndarray, state: np.ndarray) -> None:
         c = 4 * i + 1
         if c >= n:
             break
-        g = 4 * c + 1  # the 16 grandchildren: the next level's group is one of their four, and they
-        if g < n:  # are two whole lines (HEAP_TIMES_OFFSET): fetched while these four are compared
-            prefetch_row(ht, g)
-            prefetch_row(ht, g + 8)
         m, tm = c, ht[c]
         for j in range(c + 1, min(c + 4, n)):
             if ht[j] < tm:
