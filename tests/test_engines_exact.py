@@ -8,10 +8,12 @@ the model's rules alone:
 
 * a call is one hop and the callee's service (a service op with per_member_ms adds that per member of
   the fan-out that follows it, in its own visit);
-* a parallel answers at its slowest awaited branch, a fan-out at its slowest member;
+* a parallel answers at its slowest awaited branch (`join: k` at its k-th answer), a fan-out at its
+  slowest member;
 * a Cassandra call is one hop to its coordinator, whose replicas serve at once: at any consistency
   level it is the hop and one replica's service;
-* a cache lookup is a call to Redis; a miss then runs its miss branch (the fill is not awaited);
+* a cache lookup is a call to Redis; a miss then runs its miss branch (the fill is not awaited), and
+  a fresh key (`key: user.new`) always misses;
 * a Kafka produce at acks=all is a hop and the leader's append, then a hop and the followers' append
   (0.3 ms); its record's flow runs from the producer's start: the consumer is a call (a hop and its
   op, per member too) before the flow's own steps.
@@ -116,6 +118,7 @@ def _members(n: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 CAS_ONE = {"call": "cas.read", "consistency": "ONE"}
+THREE_BRANCHES = [{"call": "r.get"}, {"call": "worker.w"}, CAS_ONE]  # 0.12, 0.4 and 1.1 ms
 # shape: (steps, the latency in ms by the rules above, as a sum of the path)
 SHAPES: dict[str, tuple[list[dict[str, Any]], float]] = {
     "sequence": ([{"call": "gw"}, {"call": "api.a"}, {"call": "r.get"}], 0.3 + 0.2 + 0.5 + 0.02),
@@ -135,6 +138,12 @@ SHAPES: dict[str, tuple[list[dict[str, Any]], float]] = {
                                                                       {"name": "slow", "call": "worker.w"}]}},
          {"call": "r.set"}],
         0.6 + 0.12 + 0.12),
+    "parallel_first_of_three": (
+        [{"call": "api.a"}, {"parallel": {"join": 1, "steps": THREE_BRANCHES}}],
+        0.6 + 0.12),
+    "parallel_first_two_of_three": (
+        [{"call": "api.a"}, {"parallel": {"join": 2, "steps": THREE_BRANCHES}}],
+        0.6 + 0.4),
     "cache_hit": ([{"call": "api.a"}, {"cache": {"on": "hit", "miss": [CAS_ONE], "fill": True}}], 0.6 + 0.13),
     "cache_miss_filled": (
         [{"call": "api.a"}, {"cache": {"on": "miss", "miss": [CAS_ONE], "fill": True}}, {"call": "r.get"}],
@@ -143,6 +152,10 @@ SHAPES: dict[str, tuple[list[dict[str, Any]], float]] = {
         [{"call": "api.a"}, {"cache": {"on": "miss", "fill": False, "miss": [
             {"call": "worker.w"}, {"call": "cas.read", "consistency": "QUORUM"}]}}],
         0.6 + 0.14 + 0.4 + 1.1),
+    "cache_lookup_of_a_new_key_misses": (  # a fresh key was never cached, whatever the hit ratio
+        [{"call": "api.a"}, {"cache": {"on": "hit", "miss": [CAS_ONE], "fill": True}}],
+        0.6 + 0.13 + 1.1),
+    "cassandra_read_two": ([{"call": "cas.read", "consistency": "TWO"}, {"call": "r.get"}], 1.1 + 0.12),
     "cassandra_write_quorum": ([{"call": "api.a"}, {"call": "cas.write", "consistency": "QUORUM"}],
                                0.6 + 0.45),
     "cassandra_write_all": ([{"call": "cas.write", "consistency": "ALL"}, {"call": "api.a"}], 0.45 + 0.6),
@@ -156,6 +169,7 @@ SHAPES: dict[str, tuple[list[dict[str, Any]], float]] = {
     "produce": ([{"call": "api.a"}, {"produce": {"on": "k", "then": "consumed"}}, {"call": "r.set"}],
                 0.6 + 0.3 + 0.12),
 }
+FLOW_KEY = {"cache_lookup_of_a_new_key_misses": "user.new"}  # else "user"
 CONSUMED = {"key": "user", "consumer": {"on": "worker", "op": "c", "max_in_flight": 64},
             "steps": [{"call": "r.get"}, _members(3, [{"call": "api.a"}])]}
 CONSUMED_MS = 0.6 + 0.3 + (0.1 + 0.6 + 3 * 0.2) + 0.12 + 0.6  # from the producer's start
@@ -163,7 +177,8 @@ CONSUMED_MS = 0.6 + 0.3 + (0.1 + 0.6 + 3 * 0.2) + 0.12 + 0.6  # from the produce
 
 def _write(tmp_path: Path, shape: str) -> Path:
     design = yaml.safe_load(DESIGN)
-    design["flows"]["f"] = {"rate_per_sec": 20, "key": "user", "steps": copy.deepcopy(SHAPES[shape][0])}
+    design["flows"]["f"] = {"rate_per_sec": 20, "key": FLOW_KEY.get(shape, "user"),
+                            "steps": copy.deepcopy(SHAPES[shape][0])}
     if shape == "produce":
         design["flows"]["consumed"] = copy.deepcopy(CONSUMED)
     path = tmp_path / f"{shape}.yaml"
