@@ -22,6 +22,9 @@ Policies act at fixed times too: under a timeout every attempt of a slowed call 
 retries and timeouts are exact multiples of its calls; a read hedged before it answers sends one
 hedge each, and none when hedged after.
 
+The messaging preset (its own scenario sections, compiled into flows) is held to the same rule:
+with its times fixed, a send and a read take the sums of their paths, hit or miss.
+
 The two engines draw from different random streams and share no code path but the scenario: the
 DES is SimPy processes, the calendar a compiled event loop (sim/calendar). A bug in either that
 moves time (the calendar once added a service's per-member time to the Redis visit after it; the
@@ -243,3 +246,39 @@ def test_a_hedge_goes_out_exactly_when_the_read_outlasts_it(hedge_after_ms: floa
     calls = s["resilience"]["edges"]["api->cas"]["calls"]
     assert calls >= 150
     assert s["resilience"]["cassandra"]["hedged_reads"] == (calls if hedge_after_ms < 1.0 else 0)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("engine", ["des", "calendar"])
+@pytest.mark.parametrize("hit_ratio", [1.0, 0.0])
+def test_the_messaging_presets_send_and_read_take_the_sum_of_their_paths(hit_ratio: float, engine: str,
+                                                                         tmp_path: Path) -> None:
+    """interview-small with every time fixed and 10 sends and 10 reads a second. A send: the gateway
+    (0.1 + 0.3 ms), the message service (0.1 + 0.5), then Cassandra at QUORUM (0.1 + 0.35), Redis
+    (0.1 + 0.02) and Kafka at acks=all (0.3) at once, answered by the slowest (ack_after all three):
+    1.45 ms. A read: the gateway, the message service's read (0.1 + 0.3), the recent messages in Redis
+    (0.12); a miss then reads Cassandra at QUORUM (0.1 + 1.0)."""
+    doc = yaml.safe_load((ROOT / "scenarios" / "interview-small.yaml").read_text())
+
+    def fixed(ms: float) -> dict[str, Any]:
+        return {"dist": "deterministic", "value": ms}
+
+    doc["network"]["hop_ms"] = fixed(0.1)
+    doc["workload"].update(group_size=fixed(5), sends_per_sec=10, reads_per_sec=10, message_bytes=fixed(1000))
+    doc["gateway"]["service_ms"] = fixed(0.3)
+    doc["message_service"].update(send_service_ms=fixed(0.5), read_service_ms=fixed(0.3))
+    doc["group_service"]["service_ms"] = fixed(0.5)
+    doc["cassandra"].update(write_service_ms=fixed(0.35), read_service_ms=fixed(1.0))
+    doc["redis"].update(service_ms=fixed(0.02), shards=64, hit_ratio=hit_ratio)
+    doc["kafka"]["append_ms"] = fixed(0.05)
+    path = tmp_path / "messaging-fixed.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    s = simulate(load_scenario(path, ["duration_s=20", "warmup_s=2"]), engine=engine).summary
+    expected = {"send": 0.4 + 0.6 + 0.45, "read": 0.4 + 0.4 + 0.12 + (0.0 if hit_ratio == 1.0 else 1.1)}
+    for flow, ms in expected.items():
+        lat = s["latency_ms"][flow]
+        assert lat["count"] >= 140
+        assert lat["mean"] == pytest.approx(ms, abs=1e-6), (flow, lat["mean"], ms)
+        assert lat["max"] == pytest.approx(ms, abs=1e-6), (flow, lat["max"], ms)
