@@ -43,6 +43,7 @@ import yaml
 
 from sim import load_scenario, simulate
 
+ROOT = Path(__file__).resolve().parent.parent
 DESIGN = """
 name: exact-shapes
 seed: 1
@@ -179,51 +180,56 @@ CONSUMED = {"key": "user", "consumer": {"on": "worker", "op": "c", "max_in_fligh
 CONSUMED_MS = 0.6 + 0.3 + (0.1 + 0.6 + 3 * 0.2) + 0.12 + 0.6  # from the producer's start
 
 
-def _write(tmp_path: Path, shape: str) -> Path:
-    design = yaml.safe_load(DESIGN)
-    design["flows"]["f"] = {"rate_per_sec": 20, "key": FLOW_KEY.get(shape, "user"),
-                            "steps": copy.deepcopy(SHAPES[shape][0])}
-    if shape == "produce":
-        design["flows"]["consumed"] = copy.deepcopy(CONSUMED)
-    path = tmp_path / f"{shape}.yaml"
-    path.write_text(yaml.safe_dump(design, sort_keys=False))
+def _save(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / f"{doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def _design(tmp_path: Path, steps: list[dict[str, Any]], key: str = "user", rate: float = 20,
+            **sections: Any) -> Path:
+    """DESIGN with flow `f` (`rate` a second, keyed by `key`) running `steps`; `sections` replace or
+    add top-level sections (policies, faults) or flows."""
+    doc = yaml.safe_load(DESIGN)
+    doc["flows"]["f"] = {"rate_per_sec": rate, "key": key, "steps": copy.deepcopy(steps)}
+    for name, value in sections.items():
+        if name == "flows":
+            doc["flows"].update(copy.deepcopy(value))
+        else:
+            doc[name] = value
+    return _save(tmp_path, doc)
+
+
+def _every_request_takes(lat: dict[str, float], ms: float) -> None:
+    assert lat["mean"] == pytest.approx(ms, abs=1e-6), (lat["mean"], ms)
+    assert lat["max"] == pytest.approx(ms, abs=1e-6), (lat["max"], ms)
 
 
 @pytest.mark.parametrize("engine", ["des", "calendar"])
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_every_request_takes_the_sum_of_its_path(shape: str, engine: str, tmp_path: Path) -> None:
-    s = simulate(load_scenario(_write(tmp_path, shape), []), engine=engine).summary
+    flows = {"flows": {"consumed": CONSUMED}} if shape == "produce" else {}
+    path = _design(tmp_path, SHAPES[shape][0], key=FLOW_KEY.get(shape, "user"), **flows)
+    s = simulate(load_scenario(path, []), engine=engine).summary
     expected = {"f": SHAPES[shape][1]} | ({"consumed": CONSUMED_MS} if shape == "produce" else {})
     assert set(s["latency_ms"]) == set(expected)
     for flow, ms in expected.items():
         lat = s["latency_ms"][flow]
         assert lat["count"] >= 150  # ~200 requests after the warm-up, every one answered
         assert s["availability"][flow] == 1.0
-        assert lat["mean"] == pytest.approx(ms, abs=1e-6), (flow, lat["mean"], ms)
-        assert lat["max"] == pytest.approx(ms, abs=1e-6), (flow, lat["max"], ms)
-
-
-def _with_policy(tmp_path: Path, steps: list[dict[str, Any]], policies: dict[str, Any],
-                 faults: list[dict[str, Any]]) -> Path:
-    design = yaml.safe_load(DESIGN)
-    design["flows"]["f"] = {"rate_per_sec": 20, "key": "user", "steps": steps}
-    design["policies"], design["faults"] = policies, faults
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(design, sort_keys=False))
-    return path
+        _every_request_takes(lat, ms)
 
 
 @pytest.mark.parametrize("engine", ["des", "calendar"])
 def test_retries_exhaust_exactly_when_every_attempt_times_out(engine: str, tmp_path: Path) -> None:
     """The worker slowed tenfold (3 ms) for the whole run under a 1 ms timeout: each call makes its 3
     attempts, each times out, and the request fails with the timeout."""
-    path = _with_policy(
+    path = _design(
         tmp_path, [{"call": "api.a"}, {"call": "worker.w"}],
-        {"api->worker": {"timeout_ms": 1, "retry": {"max_attempts": 3, "backoff_ms": 0.5, "multiplier": 2,
-                                                    "jitter": False}}},
-        [{"kind": "slow", "component": "worker", "nodes": [0, 1], "factor": 10, "start_s": 0,
-          "duration_s": 12}])
+        policies={"api->worker": {"timeout_ms": 1, "retry": {"max_attempts": 3, "backoff_ms": 0.5,
+                                                             "multiplier": 2, "jitter": False}}},
+        faults=[{"kind": "slow", "component": "worker", "nodes": [0, 1], "factor": 10, "start_s": 0,
+                 "duration_s": 12}])
     s = simulate(load_scenario(path, []), engine=engine).summary
     edge = s["resilience"]["edges"]["api->worker"]
     assert edge["calls"] >= 150
@@ -238,18 +244,14 @@ def test_a_hedge_goes_out_exactly_when_the_read_outlasts_it(hedge_after_ms: floa
                                                            tmp_path: Path) -> None:
     """A 1 ms read hedged after 0.5 ms: every read sends its hedge, and the first replica still answers
     first (0.6 + 1.1 ms); hedged after 2 ms: none is sent."""
-    path = _with_policy(tmp_path, [{"call": "api.a"}, CAS_ONE],
-                        {"api->cas": {"hedge_after_ms": hedge_after_ms}}, [])
+    path = _design(tmp_path, [{"call": "api.a"}, CAS_ONE],
+                   policies={"api->cas": {"hedge_after_ms": hedge_after_ms}})
     s = simulate(load_scenario(path, []), engine=engine).summary
-    lat = s["latency_ms"]["f"]
-    assert lat["mean"] == pytest.approx(0.6 + 1.1, abs=1e-6)
-    assert lat["max"] == pytest.approx(0.6 + 1.1, abs=1e-6)
+    _every_request_takes(s["latency_ms"]["f"], 0.6 + 1.1)
     calls = s["resilience"]["edges"]["api->cas"]["calls"]
     assert calls >= 150
     assert s["resilience"]["cassandra"]["hedged_reads"] == (calls if hedge_after_ms < 1.0 else 0)
 
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("engine", ["des", "calendar"])
@@ -274,15 +276,12 @@ def test_the_messaging_presets_send_and_read_take_the_sum_of_their_paths(hit_rat
     doc["cassandra"].update(write_service_ms=fixed(0.35), read_service_ms=fixed(1.0))
     doc["redis"].update(service_ms=fixed(0.02), shards=64, hit_ratio=hit_ratio)
     doc["kafka"]["append_ms"] = fixed(0.05)
-    path = tmp_path / "messaging-fixed.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    s = simulate(load_scenario(path, ["duration_s=20", "warmup_s=2"]), engine=engine).summary
+    s = simulate(load_scenario(_save(tmp_path, doc), ["duration_s=20", "warmup_s=2"]), engine=engine).summary
     expected = {"send": 0.4 + 0.6 + 0.45, "read": 0.4 + 0.4 + 0.12 + (0.0 if hit_ratio == 1.0 else 1.1)}
     for flow, ms in expected.items():
         lat = s["latency_ms"][flow]
         assert lat["count"] >= 140
-        assert lat["mean"] == pytest.approx(ms, abs=1e-6), (flow, lat["mean"], ms)
-        assert lat["max"] == pytest.approx(ms, abs=1e-6), (flow, lat["max"], ms)
+        _every_request_takes(lat, ms)
 
 
 @pytest.mark.parametrize("engine", ["des", "calendar"])
@@ -292,13 +291,13 @@ def test_a_gateways_token_bucket_admits_its_rate_and_its_burst(engine: str, tmp_
     burst plus 20 a second, 245 (244 when the last token is still filling at the end), and in the
     10 measured seconds 200 (±1 at the window's edges), whatever the arrivals; all others are
     refused as rate-limited."""
-    design = yaml.safe_load(DESIGN)
-    design["keys"]["one"] = {"count": 1, "zipf_s": 0.0,
-                             "value_bytes": {"dist": "deterministic", "value": 100}}
-    design["components"]["gw"]["rate_limit"] = {"per_user_per_sec": 20, "burst": 5}
-    design["flows"]["f"] = {"rate_per_sec": 200, "key": "one", "steps": [{"call": "gw"}, {"call": "api.a"}]}
-    path = tmp_path / "rate-limit.yaml"
-    path.write_text(yaml.safe_dump(design, sort_keys=False))
+    doc = yaml.safe_load(DESIGN)
+    one = {"count": 1, "zipf_s": 0.0, "value_bytes": {"dist": "deterministic", "value": 100}}
+    keys = doc["keys"] | {"one": one}
+    components = doc["components"]
+    components["gw"]["rate_limit"] = {"per_user_per_sec": 20, "burst": 5}
+    path = _design(tmp_path, [{"call": "gw"}, {"call": "api.a"}], key="one", rate=200, keys=keys,
+                   components=components)
     s = simulate(load_scenario(path, []), engine=engine).summary
     assert s["requests"]["f"]["sent"] > 2000  # ~2,400 offered: the bucket is always the limit
     assert 5 + 20 * 12 - 1 <= s["requests"]["f"]["succeeded"] <= 5 + 20 * 12
