@@ -38,6 +38,7 @@ import numba as nb
 import numpy as np
 
 import sim.arrays  # noqa: F401  (first: it sets the directory of the compiled kernels below)
+from sim.arrays.prefetch import prefetch_row
 from sim.distributions import BLOCK, draw, stream
 from sim.scenario import Scenario, Workload
 from sim.threads import in_parts
@@ -299,16 +300,39 @@ def _per_user(sizes: np.ndarray, n_regular: int, v: np.ndarray, n_users: int, sa
     return sums[:, 0], sums[:, 1]
 
 
+_AHEAD = 64  # memberships whose rows are asked for before the first of them is used
+
+
 @nb.njit(cache=True, nogil=True)
 def _per_user_part(sizes: np.ndarray, n_regular: int, v: np.ndarray, n_users: int, salt: np.uint64,
                    lo: int, hi: int, sums: np.ndarray) -> None:
+    """The memberships of users lo..hi, in conversation order, _AHEAD at a time: each one's row is
+    hinted when it is found and updated when _AHEAD more have been, so the rows' misses overlap
+    (the same additions in the same order: the same bits)."""
+    ms = np.empty(_AHEAD, np.int64)
+    cs = np.empty(_AHEAD, np.int64)
+    n = 0
     for c in range(sizes.size):
         for j in range(sizes[c]):
             m = _member(c, j, n_users, salt)
             if lo <= m < hi:
-                sums[m, 1] += 1.0
-                if c < n_regular:
-                    sums[m, 0] += v[c]
+                prefetch_row(sums, m)
+                ms[n], cs[n] = m, c
+                n += 1
+                if n == _AHEAD:
+                    _add_memberships(ms, cs, n, n_regular, v, sums)
+                    n = 0
+    _add_memberships(ms, cs, n, n_regular, v, sums)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _add_memberships(ms: np.ndarray, cs: np.ndarray, n: int, n_regular: int, v: np.ndarray,
+                     sums: np.ndarray) -> None:
+    for i in range(n):
+        m, c = ms[i], cs[i]
+        sums[m, 1] += 1.0
+        if c < n_regular:
+            sums[m, 0] += v[c]
 
 
 def _per_conversation(sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
@@ -327,10 +351,47 @@ def _per_conversation_part(sizes: np.ndarray, n_regular: int, v: np.ndarray, sen
                            read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int, salt: np.uint64,
                            lo: int, hi: int, sends: np.ndarray, reads: np.ndarray, send_max: np.ndarray,
                            read_max: np.ndarray) -> None:
-    for c in range(lo, hi):
+    """Conversations lo..hi, a block at a time: the block's members are listed and their weights
+    hinted (three random reads each), then each conversation sums its members in order (the same
+    bits as one pass)."""
+    ms = np.empty(_AHEAD, np.int64)
+    c = lo
+    while c < hi:
+        if sizes[c] > _AHEAD:  # a conversation larger than a block: in one pass, unhinted
+            _sum_members(c, c + 1, sizes, n_regular, v, send_mw, read_rate_w, read_mw, n_users, salt, ms,
+                         False, sends, reads, send_max, read_max)
+            c += 1
+            continue
+        n, end = 0, c  # the block: conversations c..end, at most _AHEAD memberships
+        while end < hi and n + sizes[end] <= _AHEAD:
+            for j in range(sizes[end]):
+                m = _member(end, j, n_users, salt)
+                prefetch_row(send_mw, m)
+                prefetch_row(read_rate_w, m)
+                prefetch_row(read_mw, m)
+                ms[n] = m
+                n += 1
+            end += 1
+        _sum_members(c, end, sizes, n_regular, v, send_mw, read_rate_w, read_mw, n_users, salt, ms, True,
+                     sends, reads, send_max, read_max)
+        c = end
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _sum_members(c0: int, c1: int, sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
+                 read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int, salt: np.uint64, ms: np.ndarray,
+                 listed: bool, sends: np.ndarray, reads: np.ndarray, send_max: np.ndarray,
+                 read_max: np.ndarray) -> None:
+    """Conversations c0..c1 in order, their members from `ms` (listed) or drawn again."""
+    i = 0
+    for c in range(c0, c1):
         s = r = s_max = r_max = 0.0
         for j in range(sizes[c]):
-            m = _member(c, j, n_users, salt)
+            if listed:
+                m = ms[i]
+                i += 1
+            else:
+                m = _member(c, j, n_users, salt)
             if c < n_regular:
                 s += send_mw[m] * v[c]
             r += read_rate_w[m]
@@ -369,13 +430,29 @@ def _inbox(sizes: np.ndarray, degree: np.ndarray, n_users: int, salt: np.uint64,
 @nb.njit(cache=True, nogil=True)
 def _inbox_part(sizes: np.ndarray, offsets: np.ndarray, n_users: int, salt: np.uint64, lo: int, hi: int,
                 conv: np.ndarray) -> None:
+    """Users lo..hi's memberships, _AHEAD at a time as in _per_user_part (the same order)."""
     cursor = offsets[lo:hi].copy()
+    us = np.empty(_AHEAD, np.int64)
+    cs = np.empty(_AHEAD, np.int64)
+    n = 0
     for c in range(sizes.size):
         for j in range(sizes[c]):
             m = _member(c, j, n_users, salt)
             if lo <= m < hi:
-                conv[cursor[m - lo]] = c
-                cursor[m - lo] += 1
+                prefetch_row(cursor, m - lo)
+                us[n], cs[n] = m - lo, c
+                n += 1
+                if n == _AHEAD:
+                    _list_memberships(us, cs, n, cursor, conv)
+                    n = 0
+    _list_memberships(us, cs, n, cursor, conv)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _list_memberships(us: np.ndarray, cs: np.ndarray, n: int, cursor: np.ndarray, conv: np.ndarray) -> None:
+    for i in range(n):
+        conv[cursor[us[i]]] = cs[i]
+        cursor[us[i]] += 1
 
 
 def draw_member(members: np.ndarray, weights: np.ndarray, u: float) -> int:

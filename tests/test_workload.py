@@ -85,6 +85,26 @@ def test_hot_conversation_takes_its_declared_share() -> None:
     assert pop.send_weights.sum() == pytest.approx(1.0)
 
 
+def test_rates_and_member_bounds_hold_for_conversations_larger_than_a_block() -> None:
+    """The build lists members _AHEAD (64) at a time (sim/workload.py); a larger conversation is
+    summed in a pass of its own. Both against the definition: rates, and each conversation's
+    float32 bound on its members' weights (the nearest float32 at or above their largest)."""
+    w = Workload(users=400, conversations=1_000, group_share=0.5, sends_per_sec=1_000, reads_per_sec=5_000,
+                 group_size={"dist": "lognormal", "mean": 40, "p99": 190, "min": 3, "max": 200})
+    pop = Population.build(w, w.users, w.conversations, 1.0, np.random.default_rng(5))
+    sizes = pop.conversations.size()
+    assert (sizes > 64).sum() > 50 and (sizes <= 64).sum() > 50
+    sends, reads = _brute_force(w, pop)
+    np.testing.assert_allclose(pop.send_weights, sends, rtol=1e-9)
+    np.testing.assert_allclose(pop.read_weights, reads, rtol=1e-9)
+    for c in range(sizes.size):
+        ms = pop.conversations.members(c, w.users)
+        for bound, weights in ((pop.send_member_max, pop.send_member_weights),
+                               (pop.read_member_max, pop.read_member_weights)):
+            top = weights[ms].max()
+            assert bound[c] >= top and np.nextafter(bound[c], np.float32(-np.inf)) < top
+
+
 def test_inbox_reads_read_every_conversation_of_the_reader() -> None:
     w = SMALL
     pop = Population.build(w, w.users, w.conversations, 1.0, np.random.default_rng(3), inbox_reads=True)
