@@ -351,19 +351,14 @@ def _per_conversation_part(sizes: np.ndarray, n_regular: int, v: np.ndarray, sen
                            read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int, salt: np.uint64,
                            lo: int, hi: int, sends: np.ndarray, reads: np.ndarray, send_max: np.ndarray,
                            read_max: np.ndarray) -> None:
-    """Conversations lo..hi, a block at a time: the block's members are listed and their weights
-    hinted (three random reads each), then each conversation sums its members in order (the same
-    bits as one pass)."""
-    ms = np.empty(_AHEAD, np.int64)
+    """Conversations lo..hi, a block at a time (whole conversations, ~_AHEAD memberships, or one
+    larger conversation): the block's members are listed and their three weights hinted, then each
+    conversation sums its members in order (the same bits as one pass)."""
+    ms = np.empty(max(_AHEAD, sizes[lo:hi].max() if hi > lo else 0), np.int64)
     c = lo
     while c < hi:
-        if sizes[c] > _AHEAD:  # a conversation larger than a block: in one pass, unhinted
-            _sum_members(c, c + 1, sizes, n_regular, v, send_mw, read_rate_w, read_mw, n_users, salt, ms,
-                         False, sends, reads, send_max, read_max)
-            c += 1
-            continue
-        n, end = 0, c  # the block: conversations c..end, at most _AHEAD memberships
-        while end < hi and n + sizes[end] <= _AHEAD:
+        n, end = 0, c
+        while end < hi and (end == c or n + sizes[end] <= _AHEAD):
             for j in range(sizes[end]):
                 m = _member(end, j, n_users, salt)
                 prefetch_row(send_mw, m)
@@ -372,32 +367,19 @@ def _per_conversation_part(sizes: np.ndarray, n_regular: int, v: np.ndarray, sen
                 ms[n] = m
                 n += 1
             end += 1
-        _sum_members(c, end, sizes, n_regular, v, send_mw, read_rate_w, read_mw, n_users, salt, ms, True,
-                     sends, reads, send_max, read_max)
-        c = end
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _sum_members(c0: int, c1: int, sizes: np.ndarray, n_regular: int, v: np.ndarray, send_mw: np.ndarray,
-                 read_rate_w: np.ndarray, read_mw: np.ndarray, n_users: int, salt: np.uint64, ms: np.ndarray,
-                 listed: bool, sends: np.ndarray, reads: np.ndarray, send_max: np.ndarray,
-                 read_max: np.ndarray) -> None:
-    """Conversations c0..c1 in order, their members from `ms` (listed) or drawn again."""
-    i = 0
-    for c in range(c0, c1):
-        s = r = s_max = r_max = 0.0
-        for j in range(sizes[c]):
-            if listed:
+        i = 0
+        for k in range(c, end):
+            s = r = s_max = r_max = 0.0
+            for _ in range(sizes[k]):
                 m = ms[i]
                 i += 1
-            else:
-                m = _member(c, j, n_users, salt)
-            if c < n_regular:
-                s += send_mw[m] * v[c]
-            r += read_rate_w[m]
-            s_max = max(s_max, send_mw[m])
-            r_max = max(r_max, read_mw[m])
-        sends[c], reads[c], send_max[c], read_max[c] = s, r, s_max, r_max
+                if k < n_regular:
+                    s += send_mw[m] * v[k]
+                r += read_rate_w[m]
+                s_max = max(s_max, send_mw[m])
+                r_max = max(r_max, read_mw[m])
+            sends[k], reads[k], send_max[k], read_max[k] = s, r, s_max, r_max
+        c = end
 
 
 def _upper_f32(x: np.ndarray) -> np.ndarray:

@@ -86,8 +86,8 @@ def test_hot_conversation_takes_its_declared_share() -> None:
 
 
 def test_rates_and_member_bounds_hold_for_conversations_larger_than_a_block() -> None:
-    """The build lists members _AHEAD (64) at a time (sim/workload.py); a larger conversation is
-    summed in a pass of its own. Both against the definition: rates, and each conversation's
+    """The build lists members _AHEAD (64) at a time (sim/workload.py); a larger conversation is a
+    block of its own. Both against the definition: rates, and each conversation's
     float32 bound on its members' weights (the nearest float32 at or above their largest)."""
     w = Workload(users=400, conversations=1_000, group_share=0.5, sends_per_sec=1_000, reads_per_sec=5_000,
                  group_size={"dist": "lognormal", "mean": 40, "p99": 190, "min": 3, "max": 200})
