@@ -61,6 +61,7 @@ class HotKeyLoad:
     full_per_sec: float  # the key's requests/s at full scale
     cell_per_sec: float | None  # the cell's busiest key of this kind, requests/s in the cell
     instances: tuple[InstanceLoad, ...]
+    full_scale_refused: str | None = None  # why --sample 1 cannot run this design, if it cannot
 
     @property
     def share(self) -> float:
@@ -75,12 +76,14 @@ class HotKeyLoad:
         parts = [f"{i.instance} = {percent(i.share)} of its capacity ({rate(i.capacity_ops_per_sec)} ops/s)"
                  for i in self.instances]
         head = f"{self.label}: {self.rate} on one " + "; one ".join(parts)
+        only = ("so only --sample 1 shows it" if self.full_scale_refused is None else
+                f"and only full scale would show it, which cannot run ({self.full_scale_refused})")
         if self.cell_per_sec is None:
-            return head + "; the cell smooths it into its bin, so only --sample 1 shows it"
+            return head + f"; the cell smooths it into its bin, {only}"
         cell = f"cell's busiest: {rate(self.cell_per_sec)}/s"
         if self.cell_per_sec >= FAITHFUL * self.full_per_sec:
             return head + f"; the cell has a key about as busy ({cell})"
-        return head + f"; the cell smooths it into its bin ({cell}), so only --sample 1 shows it"
+        return head + f"; the cell smooths it into its bin ({cell}), {only}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -236,8 +239,12 @@ def design_hot_key_loads(system: System, sample: float) -> list[HotKeyLoad]:
     The cell's busiest key of the space carries the first cell bin's share of the cell's rate
     (`cell_top_key_share`), so the cell's figure is the full one x F x (bin share / rank 0's share).
     """
+    from sim.system.keys import MAX_CELL_KEYS
     from sim.system.loads import cell_top_key_share, hot_key_visits, top_key_share
 
+    too_many = [f"{ks.count:,} {name} keys, over the {MAX_CELL_KEYS:,} a run may hold"
+                for name, ks in system.keys.items() if ks.count > MAX_CELL_KEYS]
+    refused = too_many[0] if too_many else None
     consumers = {(f.consumer.component, f.consumer.op): (f.source or "", f.consumer.max_in_flight)
                  for f in system.flows.values() if f.consumer is not None}
     out: list[HotKeyLoad] = []
@@ -280,5 +287,5 @@ def design_hot_key_loads(system: System, sample: float) -> list[HotKeyLoad]:
         cell = full * sample * cell_top_key_share(ks.count, ks.zipf_s, sample) / top
         text = " + ".join(f"{rate(r)} {flow}/s" for flow, r in per_flow.items() if r > 0)
         out.append(HotKeyLoad(space, f"hottest {space} key (rank 1 of {ks.count:,})", text, full, cell,
-                              tuple(where)))
+                              tuple(where), refused))
     return out

@@ -294,6 +294,25 @@ def test_design_hot_key_warning_by_hand() -> None:
     assert "conversation" not in str(block["warnings"])
 
 
+def test_a_hot_key_note_does_not_send_to_a_full_scale_that_is_refused() -> None:
+    """A cell's hot-key warning names --sample 1 as the run that shows the key, unless the design
+    has a key space over the bound a run may hold: then it says full scale cannot run, and why."""
+    from sim.sampling import make_cell, sample_block
+    from sim.system.keys import MAX_CELL_KEYS
+
+    def note(count: int) -> str:
+        sc = design(sample=0.01, keys__link__count=count, components__cache__hit_ratio=0.5)
+        hot = [w for w in sample_block(sc, make_cell(sc))["warnings"] if w["kind"] == "hot_key"]
+        assert len(hot) == 1
+        return str(hot[0]["text"])
+
+    assert note(1_000_000).endswith("so only --sample 1 shows it")
+    big = note(MAX_CELL_KEYS + 1)
+    assert "--sample 1" not in big
+    assert big.endswith(f"and only full scale would show it, which cannot run "
+                        f"({MAX_CELL_KEYS + 1:,} link keys, over the {MAX_CELL_KEYS:,} a run may hold)")
+
+
 def test_a_hot_partition_and_its_consumer() -> None:
     """A triggered flow's records of the hottest key go to one partition, drained by one consumer."""
     sc = design(
