@@ -3,8 +3,8 @@ with common random numbers (sim.experiments.compare), with its table and latency
 
     .venv/bin/python scripts/tradeoffs.py [--replications 5] [--workers N] [--dask-scheduler ADDR]
 
-All ten arms run in one batch on the executor (about 50 runs of 8 simulated seconds: ~6 minutes
-on 2 cores). Writes docs/tradeoffs.md, docs/tradeoffs/<pair>_latency_cdf.png and
+All ten arms run in one batch on the executor (50 runs of 8 simulated seconds at full scale: ~7
+minutes on 2 cores). Writes docs/tradeoffs.md, docs/tradeoffs/<pair>_latency_cdf.png and
 docs/tradeoffs/<pair>.csv (every figure, with CI bounds).
 """
 
@@ -21,6 +21,7 @@ from sim.experiments import Replicated, make_executor, run_points
 from sim.experiments.charts import cdf_comparison_chart
 from sim.experiments.compare import Comparison, format_interval, plan_compare
 from sim.experiments.figures import label_of
+from sim.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS_DIR = ROOT / "scenarios" / "tradeoffs"
@@ -91,13 +92,20 @@ def main() -> None:
         cells.append("; ".join(moved) or "none")
         summary_rows.append(cells)
     head = ["pair (B - A)", *(label_of(m) for m in HEADLINE), "SLO verdicts that change"]
+    base = load_scenario(PAIRS_DIR / "base.yaml")
+    scale = "every request at full scale" if base.sample >= 1 else f"a cell of F = {base.sample:g}"
+    seeing = ("Each run simulates every node of the ring, so the hottest node's queue is in the figures "
+              "(a cell keeps each simulated node at a real node's mean load, not the hottest's; README, "
+              "Sampling)." if base.sample >= 1 else
+              f"The cell (F = {base.sample:g}) keeps each simulated node at a real node's mean load but "
+              "cannot show the ring's hottest node nor a single hot key (README, Sampling).")
     lines = [
         "# Design trade-offs",
         "",
         "Five classic decisions for the messaging system, each simulated as a pair of scenarios that "
         "differ in that decision only (`scenarios/tradeoffs/`, all extending `base.yaml`: 80k sends/s, "
-        "240k reads/s, 800k users, 64 Cassandra nodes, a cell of F = 1/16, 8 s simulated with 2 s of "
-        "warm-up).",
+        f"240k reads/s, 800k users, 64 Cassandra nodes, {scale}, {base.duration_s:g} s simulated with "
+        f"{base.warmup_s:g} s of warm-up).",
         f"Each arm runs {args.replications} replications; both arms of a pair use the same "
         f"{args.replications} seeds (common random numbers), so B - A is estimated from paired differences "
         "(Student t, 95%). "
@@ -117,8 +125,7 @@ def main() -> None:
         "",
         "What the model leaves out matters for reading these: staleness of ONE reads, Cassandra "
         "compaction and repair, GC pauses, cache warm-up after a deploy, and failures (see README, "
-        "Not modelled). The cell (F = 1/16) keeps each simulated node at a real node's load but cannot "
-        "show a single hot key (README, Sampling).",
+        f"Not modelled). {seeing}",
         "",
         *sections,
     ]

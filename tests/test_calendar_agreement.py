@@ -178,13 +178,14 @@ MC = "message_service->cassandra"
 FLOWS = ("send", "read", "delivery")
 
 CASES: dict[str, Case] = {
-    # node-failure.yaml (F = 1/4: 3 Cassandra nodes) at 1/5 of its sends and 1/30 of its reads:
+    # node-failure.yaml as a cell of F = 1/4 (3 Cassandra nodes) at 1/5 of its sends and 1/30 of its reads:
     # node 0 down 1-3 s (QUORUM holds: hints pile up, and replay at 5,000/s once it is back), node 1
     # too for 2-2.5 s (QUORUM is unavailable: sends, reads and inbox writes fail at once, and store
     # no hint). Goodput is back the moment each crash ends.
     "node-failure": Case(
         SCENARIOS / "node-failure.yaml",
-        ("duration_s=6", "warmup_s=1", "workload.sends_per_sec=2000", "workload.reads_per_sec=1000",
+        ("sample=0.25", "duration_s=6", "warmup_s=1", "workload.sends_per_sec=2000",
+         "workload.reads_per_sec=1000",
          f"faults=[{crash('cassandra', [0], 1, 2)}, {crash('cassandra', [1], 2, 0.5)}]"),
         (*flows(*FLOWS),
          share("send:cassandra.unavailable"), share("read:cassandra.unavailable"),
@@ -219,7 +220,7 @@ CASES: dict[str, Case] = {
                  "read:cassandra.rejected", "delivery:cassandra.rejected"}),
          recovery_is((False, None)), no_hints),
     ),
-    # zone-outage.yaml (F = 1/2) at 1/10 of its sends and 1/30 of its reads: zone 0 (the cell's
+    # zone-outage.yaml as a cell of F = 1/2 at 1/10 of its sends and 1/30 of its reads: zone 0 (the cell's
     # gateway, message service and group service 0 of 3, 1 and 1, its one Redis shard, Kafka broker
     # 0, Cassandra nodes 0 and 3) down 1-3 s: every send's append fails, every delivery finds no
     # group service, reads go to the live instances. Its Kafka partitions elect a leader after 1 s
@@ -227,7 +228,8 @@ CASES: dict[str, Case] = {
     # follower leading, which keeps them after it (on both engines).
     "zone-outage": Case(
         SCENARIOS / "zone-outage.yaml",
-        ("duration_s=6", "warmup_s=1", "workload.sends_per_sec=1000", "workload.reads_per_sec=1000",
+        ("sample=0.5", "duration_s=6", "warmup_s=1", "workload.sends_per_sec=1000",
+         "workload.reads_per_sec=1000",
          "faults=[{kind: zone_outage, zone: 0, start_s: 1, duration_s: 2, election_s: 1}]"),
         (*flows("send", "delivery"), *flows("read", avail=False),
          share("send:redis.unavailable"), share("send:kafka.unavailable"),

@@ -118,12 +118,20 @@ def test_design_opens_with_its_sources(path: Path) -> None:
     assert "ASSUMPTION" in text, f"{path.name}: say which figures are assumptions"
 
 
+# The cell each design's opening comment offers (news-feed's is its default: its 150M users are
+# over the keys a run may hold, so it cannot run at full scale; the others run at full scale)
+CELLS = {"news-feed": 0.03125, "ride-hailing": 0.05, "url-shortener": 0.125}
+
+
 @pytest.mark.parametrize("path", DESIGNS, ids=lambda p: p.stem)
 def test_design_cell_keeps_each_instance_load(path: Path) -> None:
-    """The default --sample simulates F of every fleet, so each simulated instance carries the full
-    design's per-instance load (Kafka excepted: the cell keeps RF brokers, which the run warns of)."""
-    sc = load_scenario(path)
-    assert sc.sample < 1
+    """The cell a design offers simulates F of every fleet, so each simulated instance carries the
+    full design's per-instance load (Kafka excepted: the cell keeps RF brokers, which the run warns
+    of)."""
+    default = load_scenario(path).sample
+    assert default in (1.0, CELLS[path.stem]), "a design runs at full scale or in the cell it offers"
+    assert f"--sample {CELLS[path.stem]:g}" in path.read_text() or default == CELLS[path.stem]
+    sc = load_scenario(path, [f"sample={CELLS[path.stem]}"])
     for name, comp in system_of(sc).components.items():
         floor = comp.spec.replication_factor if comp.kind in ("cassandra", "kafka") else 1
         n = comp.instances

@@ -22,7 +22,8 @@ from sim.scenario import Scenario
 
 ROOT = Path(__file__).parent.parent
 SMALL = ROOT / "scenarios" / "interview-small.yaml"
-NODE_FAILURE = ROOT / "scenarios" / "node-failure.yaml"  # sample 0.25: 3 of 12 Cassandra nodes
+REFERENCE_CELL = ROOT / "tests" / "data" / "messaging-1m-cell.yaml"  # messaging-1m at F = 1/400
+NODE_FAILURE = ROOT / "scenarios" / "node-failure.yaml"  # 12 Cassandra nodes (tests set sample=0.25: 3)
 
 
 def crash(nodes: list[int] | None = None, start: float = 1.0, duration: float = 1.0,
@@ -49,18 +50,18 @@ def refused(path: Path, *overrides: str) -> str:
 
 def test_a_fault_on_a_node_outside_the_cell_is_an_error() -> None:
     # the case: 3 of 1,200 Cassandra nodes simulated at --sample 0.0025
-    text = refused(ROOT / "scenarios" / "messaging-1m.yaml", faults(crash([11])))
+    text = refused(REFERENCE_CELL, faults(crash([11])))
     assert "faults[0]" in text
     assert "3 of cassandra's 1200 nodes" in text
     assert "nodes 0..2 of the cell" in text
     assert "--sample 0.01 or larger" in text  # 12 of 1,200 nodes: node 11 is in that cell
-    load_scenario(ROOT / "scenarios" / "messaging-1m.yaml", [faults(crash([11])), "sample=0.01"])  # accepted
+    load_scenario(REFERENCE_CELL, [faults(crash([11])), "sample=0.01"])  # accepted
 
 
 def test_a_count_beyond_the_cell_is_an_error_and_within_it_is_not() -> None:
-    text = refused(NODE_FAILURE, faults(crash(count=5)))
+    text = refused(NODE_FAILURE, faults(crash(count=5)), "sample=0.25")
     assert "faults[0]" in text and "3 of cassandra's 12 nodes" in text and "count 1..3 of the cell" in text
-    load_scenario(NODE_FAILURE, [faults(crash(count=3))])
+    load_scenario(NODE_FAILURE, [faults(crash(count=3)), "sample=0.25"])
     # at full scale a count above the fleet was clamped silently; it is an error too
     text = refused(SMALL, faults(crash(count=9, component="redis")))
     assert "redis has 2 shards; got count 9; allowed: count 1..2" in text

@@ -35,7 +35,7 @@ from sim.sampling import (
 from sim.workload import HotKeys
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "scenarios" / "messaging-1m.yaml"  # F = 1/400 by default; loaded, never simulated here
+REFERENCE = ROOT / "tests" / "data" / "messaging-1m-cell.yaml"  # F = 1/400; loaded, never simulated here
 SMALL = ROOT / "scenarios" / "interview-small.yaml"
 MM1 = ROOT / "scenarios" / "validation" / "mm1.yaml"
 TINY = ["duration_s=2", "warmup_s=0.5"]
@@ -141,6 +141,24 @@ def test_cli_refuses_in_one_line_with_exit_2(command: list[object]) -> None:
 
 
 # -- 2. what a cell cannot show ----------------------------------------------------------------------
+
+SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(ROOT / "scenarios")) for p in SHIPPED])
+def test_a_shipped_scenario_runs_every_request_unless_full_scale_cannot_run(path: Path) -> None:
+    """Full scale is the default: a shipped scenario is a cell only where full scale is refused, a
+    key space over the keys a run may hold (news-feed's 150M users); its opening comment says so."""
+    from sim.system.compile import system_of
+    from sim.system.keys import MAX_CELL_KEYS
+
+    sc = load_scenario(path)
+    if sc.sample < 1:
+        too_many = [name for name, ks in system_of(sc).keys.items() if ks.count > MAX_CELL_KEYS]
+        assert too_many, f"{path.name} runs a cell of {sc.sample:g} though it could run at full scale"
+        assert "more keys than a run may hold" in " ".join(path.read_text().replace("#", " ").split())
+
+
 
 def test_kafka_load_factor_is_a_structured_warning() -> None:
     cell = make_cell(load_scenario(REFERENCE))
@@ -261,11 +279,11 @@ def test_a_big_groups_fan_out_burst_on_the_cells_few_nodes_is_a_warning() -> Non
     where 1,200 nodes would take ~12.5 each."""
     from sim.hotkeys import fan_out_burst
 
-    sc = load_scenario("scenarios/messaging-1m.yaml")
+    sc = load_scenario(REFERENCE)
     burst = fan_out_burst(sc, 3)
     assert burst is not None and burst["level"] == "warn"
     assert burst["drain_ms"] == pytest.approx(4_999 * 0.35 / 8)
     assert "4,999 recipients" in str(burst["text"]) and "1,200 at full scale" in str(burst["text"])
     assert fan_out_burst(sc, 1_200) is None  # full scale: nothing to warn about
-    small = load_scenario("scenarios/messaging-1m.yaml", ["workload.group_size.max=20"])
+    small = load_scenario(REFERENCE, ["workload.group_size.max=20"])
     assert fan_out_burst(small, 3) is None  # 19 x 3 / 3 writes drain in under a millisecond
