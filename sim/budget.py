@@ -51,7 +51,10 @@ BYTES_PER_CONVERSATION = 64  # size, group flag, send and read weights
 BYTES_PER_MEMBERSHIP = 4  # an inbox entry (an int32 conversation id) kept for inbox reads (fan-out on read)
 BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
 BYTES_PER_VNODE = 32  # a token on Cassandra's ring
-BYTES_PER_KEY = 16  # a design key space's cell key: its weight and its cumulative weight (float64)
+# a design key space's cell key at the build's peak: its weight, cumulative weight, cache hit probability and
+# ring position, and their temporaries (measured: news-feed at full scale, 150M keys, peaks at 7.24 GB;
+# url-shortener, 40M keys, at 2.43 GB: ~44 B a key between them)
+BYTES_PER_KEY = 48
 BYTES_PER_WINDOW = 4_096  # one simulated second of series, all fleets
 # a GC pause: per node, a capacity window (a 48-byte row of Stations.win, plus its merged copy and
 # the sweep's arrays while built: 107-212 B measured 2026-11-30, 1M pauses on 1-12 nodes); and once,
