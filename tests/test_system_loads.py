@@ -294,6 +294,22 @@ def test_design_hot_key_warning_by_hand() -> None:
     assert "conversation" not in str(block["warnings"])
 
 
+def test_key_weights_are_kept_between_calls_only_for_small_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's key weights are reused by the next run in the process (a replication, a sweep point)
+    up to CACHED_KEYS keys; a larger space's (up to 1.6 GB) are not held once its run is done."""
+    from sim.system import keys
+
+    monkeypatch.setattr(keys, "CACHED_KEYS", 1_000)
+    small = keys.cell_weights(1_000, 1.0, 1.0)
+    assert keys.cell_weights(1_000, 1.0, 1.0) is small
+    assert small.sum() == pytest.approx(1.0)
+    assert small[0] == pytest.approx(1 / np.sum(1 / np.arange(1, 1_001)))  # Zipf 1: 1 / H_1000
+    n = keys.CACHED_KEYS + 1
+    big = keys.cell_weights(n, 0.0, 1.0)
+    assert big.size == n and keys.cell_weights(n, 0.0, 1.0) is not big
+    assert big[0] == big[-1] == 1.0 / n
+
+
 def test_a_hot_key_note_does_not_send_to_a_full_scale_that_is_refused() -> None:
     """A cell's hot-key warning names --sample 1 as the run that shows the key, unless the design
     has a key space over the bound a run may hold: then it says full scale cannot run, and why."""

@@ -35,12 +35,28 @@ def cell_keys(space: KeySpace, sample: float) -> int:
     return cell_size(space.count, sample)
 
 
-@lru_cache(maxsize=8)
+CACHED_KEYS = 50_000_000  # weights kept between calls only up to this many keys: 8 x 400 MB at most
+
+
 def cell_weights(count: int, zipf_s: float, sample: float) -> np.ndarray:
-    """Each cell key's share of the space's requests (normalised; index 0 the most popular)."""
+    """Each cell key's share of the space's requests (normalised; index 0 the most popular). Kept
+    for the next call (a replication, a sweep point) up to CACHED_KEYS keys; a larger space's
+    weights (up to 1.6 GB: news-feed's 150M take ~11 s) are computed afresh, so a long-lived process
+    does not hold them."""
     n = cell_size(count, sample)
     if n > MAX_CELL_KEYS:
         raise ValueError(f"{n:,} keys in the cell; allowed: at most {MAX_CELL_KEYS:,} (lower --sample)")
+    if n > CACHED_KEYS:
+        return _weights(n, zipf_s, sample)
+    return _cached_weights(n, zipf_s, sample)
+
+
+@lru_cache(maxsize=8)
+def _cached_weights(n: int, zipf_s: float, sample: float) -> np.ndarray:
+    return _weights(n, zipf_s, sample)
+
+
+def _weights(n: int, zipf_s: float, sample: float) -> np.ndarray:
     if zipf_s == 0:
         return np.full(n, 1.0 / n)
     return zipf_cell_weights(n, zipf_s, sample)
