@@ -242,9 +242,8 @@ def design_hot_key_loads(system: System, sample: float) -> list[HotKeyLoad]:
     from sim.system.keys import MAX_CELL_KEYS
     from sim.system.loads import cell_top_key_share, hot_key_visits, top_key_share
 
-    too_many = [f"{ks.count:,} {name} keys, over the {MAX_CELL_KEYS:,} a run may hold"
-                for name, ks in system.keys.items() if ks.count > MAX_CELL_KEYS]
-    refused = too_many[0] if too_many else None
+    refused = next((f"{ks.count:,} {name} keys, over the {MAX_CELL_KEYS:,} a run may hold"
+                    for name, ks in system.keys.items() if ks.count > MAX_CELL_KEYS), None)
     consumers = {(f.consumer.component, f.consumer.op): (f.source or "", f.consumer.max_in_flight)
                  for f in system.flows.values() if f.consumer is not None}
     out: list[HotKeyLoad] = []

@@ -160,7 +160,6 @@ def test_a_shipped_scenario_runs_every_request_unless_full_scale_cannot_run(path
         assert "more memory than a run may plan on" in " ".join(path.read_text().replace("#", " ").split())
 
 
-
 def test_kafka_load_factor_is_a_structured_warning() -> None:
     cell = make_cell(load_scenario(REFERENCE))
     warnings = cell.load_factor_warnings()
