@@ -32,12 +32,16 @@ import itertools
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sim.distributions import mean_of
 from sim.errors import ScenarioError
 from sim.faults import Fault
 from sim.sampling import Cell, make_cell, partitions_fleet
 from sim.scenario import Scenario, replies_needed
+
+if TYPE_CHECKING:
+    from sim.system.model import System
 
 # Station visits one run may take. The DES does ~350k visits/s on a 2-core box and the calendar
 # engine 1.5-5M/s (docs/PERFORMANCE.md), so each budget is of the order of an hour or two of wall
@@ -51,17 +55,22 @@ BYTES_PER_CONVERSATION = 64  # size, group flag, send and read weights
 BYTES_PER_MEMBERSHIP = 4  # an inbox entry (an int32 conversation id) kept for inbox reads (fan-out on read)
 BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
 BYTES_PER_VNODE = 32  # a token on Cassandra's ring
-# a design key space's cell key at the build's peak: its weight, cumulative weight, cache hit probability and
-# ring position, and their temporaries (measured: news-feed at full scale, 150M keys, peaks at 7.24 GB;
-# url-shortener, 40M keys, at 2.43 GB: ~44 B a key between them)
-BYTES_PER_KEY = 48
+# a design key space's arrays, per cell key (sim/system/keys.py; built a chunk at a time, so no
+# whole-space temporary: the chunks' ~100 MB are in BASE_BYTES):
+KEY_CDF_BYTES = 8  # its cumulative weight, which both engines draw keys by (float64)
+KEY_ROUTE_BYTES = 4  # per Cassandra component the space's keys are routed to: its ring position (int32)
+KEY_CACHE_BYTES = 16  # per Redis that caches the space: its hit probability and weight (float64 each)
+KEY_RATE_LIMIT_BYTES = 16  # per rate-limited gateway the space's flows enter: a token bucket (2 float64)
 BYTES_PER_WINDOW = 4_096  # one simulated second of series, all fleets
 # a GC pause: per node, a capacity window (a 48-byte row of Stations.win, plus its merged copy and
 # the sweep's arrays while built: 107-212 B measured 2026-11-30, 1M pauses on 1-12 nodes); and once,
 # the DES's two scheduled events (595 B measured). Their sum bounds either engine.
 BYTES_PER_PAUSE_WINDOW = 256
 BYTES_PER_PAUSE_EVENTS = 640
-BASE_BYTES = 512 * 2**20  # the interpreter, numpy, numba kernels, chunked working arrays
+# the interpreter with numpy and the compiled kernels (~0.3 GB measured: a run of 0.1% of a design)
+# and a run's chunked working arrays (0.34-0.54 GB above its build: ride-hailing, url-shortener
+# and news-feed at full scale, measured 2026-12-02)
+BASE_BYTES = 2**30
 FALLBACK_MEMORY_BYTES = 8 * 2**30  # when the machine's memory cannot be read
 
 
@@ -240,8 +249,8 @@ def design_estimate(scenario: Scenario) -> Estimate:
     """A design's work and memory. Station visits: every component's full-scale operations per
     second by the design's traffic equations (sim.system.loads: each flow's rate x the visits of its
     steps, replicas counted, fan-outs by their mean members, misses by the cache model) x sample x
-    the run's (spike-weighted) seconds. Memory: each key space's cell keys (two float64 arrays),
-    the simulated instances, the cassandra rings and the windows."""
+    the run's (spike-weighted) seconds. Memory: each key space's cell keys (their arrays:
+    `_key_bytes`), the simulated instances, the cassandra rings and the windows."""
     from sim.system.compile import system_of
     from sim.system.keys import cell_keys
     from sim.system.loads import design_loads, station_visits_per_sec
@@ -268,9 +277,10 @@ def design_estimate(scenario: Scenario) -> Estimate:
     memory = [Term(float(BASE_BYTES), "", "the interpreter and working arrays")]
     for name, ks in system.keys.items():
         n = cell_keys(ks, sc.sample)
-        memory.append(Term(n * BYTES_PER_KEY, f"keys.{name}.count",
+        per_key, parts = _key_bytes(system, name)
+        memory.append(Term(n * per_key, f"keys.{name}.count",
                            f"{n:,} {name} keys in the cell (keys.{name}.count {ks.count:,} x sample "
-                           f"{sc.sample:g}) x {BYTES_PER_KEY} B"))
+                           f"{sc.sample:g}) x {per_key} B ({parts})"))
     largest = max(cell.fleets.items(), key=lambda kv: kv[1].configured if kv[0] not in partitions else 0)[0]
     count_field = next(a for a in ("instances", "nodes", "shards", "brokers")
                        if hasattr(system.components[largest].spec, a))
@@ -286,6 +296,26 @@ def design_estimate(scenario: Scenario) -> Estimate:
     memory += _pause_memory(sc, cell)
     return Estimate(requests=rate * sc.sample * seconds, visits_per_request=per_request, work=work,
                     memory=memory)
+
+
+def _key_bytes(system: System, space: str) -> tuple[int, str]:
+    """Bytes a cell key of `space` takes in either engine, and what they are."""
+    from sim.system.model import CacheLookup, routed
+
+    uses = {(step.component, type(step)) for flow in system.flows.values() for step, sp in routed(flow)
+            if sp == space}
+    kind = {name: c.kind for name, c in system.components.items()}
+    rings = len({c for c, _ in uses if kind[c] == "cassandra"})
+    caches = len({c for c, t in uses if t is CacheLookup})
+    limits = len({c for c, _ in uses if kind[c] == "gateway"
+                  and getattr(system.components[c].spec, "rate_limit", None) is not None})
+    parts = [f"{KEY_CDF_BYTES} B cumulative weight"]
+    parts += [f"{rings} x {KEY_ROUTE_BYTES} B ring position"] if rings else []
+    parts += [f"{caches} x {KEY_CACHE_BYTES} B cache hit probability and weight"] if caches else []
+    parts += [f"{limits} x {KEY_RATE_LIMIT_BYTES} B token bucket"] if limits else []
+    total = (KEY_CDF_BYTES + rings * KEY_ROUTE_BYTES + caches * KEY_CACHE_BYTES
+             + limits * KEY_RATE_LIMIT_BYTES)
+    return total, ", ".join(parts)
 
 
 def key_space_problem(scenario: Scenario) -> ScenarioError | None:

@@ -78,29 +78,68 @@ def zipf_partial_sums(ranks: np.ndarray, s: float) -> np.ndarray:
     """S(m) = sum_{r=1..m} r**-s for each m in `ranks`: exact up to 2M, Euler-Maclaurin beyond."""
     ranks = np.asarray(ranks, dtype=np.int64)
     exact_upto = int(min(ranks.max(initial=0), _EXACT_SUMS))
-    table = np.concatenate([[0.0], np.cumsum(np.arange(1, exact_upto + 1, dtype=np.float64) ** -s)])
+    table = _zipf_table(exact_upto, s)
     out = table[np.minimum(ranks, exact_upto)]
     far = ranks > exact_upto
     if far.any():
         lo, hi = exact_upto + 0.5, ranks[far] + 0.5
         tail = np.log(hi / lo) if s == 1 else (hi ** (1 - s) - lo ** (1 - s)) / (1 - s)
-        out = out.copy()
         out[far] += tail
     return out
 
 
-def zipf_cell_weights(n_cell: int, s: float, sample: float) -> np.ndarray:
-    """Normalised traffic share of each cell member: its bin of ~1/F full-population ranks."""
+@lru_cache(maxsize=4)
+def _zipf_table(exact_upto: int, s: float) -> np.ndarray:
+    """[S(0), S(1), ..., S(exact_upto)], summed in order (16 MB at most; kept for the next chunk)."""
+    table = np.concatenate([[0.0], np.cumsum(np.arange(1, exact_upto + 1, dtype=np.float64) ** -s)])
+    table.flags.writeable = False
+    return table
+
+
+CELL_CHUNK = 1 << 20  # cell keys a chunk of a key space's build takes: its temporaries are ~8 MB each
+
+
+def zipf_cell_weights(n_cell: int, s: float, sample: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Normalised traffic share of each cell member: its bin of ~1/F full-population ranks.
+
+    Built CELL_CHUNK members at a time into `out` (or a new array), so that a space of 10^8 keys
+    costs its 8 bytes a key and no more: each weight is S(edge_{i+1}) - S(edge_i), written over
+    the partial sums from the end back, then divided by their (pairwise) sum; the same bits as
+    the whole-array expression."""
     n_full = max(n_cell, round(n_cell / sample))
-    edges = np.floor(np.arange(n_cell + 1) * (n_full / n_cell)).astype(np.int64)
-    weights = np.diff(zipf_partial_sums(edges, s))
-    return weights / weights.sum()
+    ratio = n_full / n_cell
+    w = np.empty(n_cell) if out is None else out
+    for a in range(0, n_cell, CELL_CHUNK):  # w[i] = S(edge_{i+1})
+        b = min(a + CELL_CHUNK, n_cell)
+        edges = np.floor(np.arange(a + 1, b + 1) * ratio).astype(np.int64)
+        w[a:b] = zipf_partial_sums(edges, s)
+    for b in range(n_cell, 0, -CELL_CHUNK):  # w[i] -= S(edge_i), from the end: S(edge_0) = S(0) = 0
+        a = max(b - CELL_CHUNK, 1)
+        w[a:b] -= w[a - 1:b - 1].copy()
+    w /= w.sum()
+    return w
+
+
+def running_sum(x: np.ndarray) -> np.ndarray:
+    """np.cumsum(x, out=x) a chunk at a time: in order, the same bits, no whole-array temporary."""
+    carry = 0.0
+    for a in range(0, x.size, CELL_CHUNK):
+        part = x[a:a + CELL_CHUNK]
+        part[0] += carry
+        np.cumsum(part, out=part)
+        carry = part[-1]
+    return x
 
 
 def popularity(weights: np.ndarray, rng: np.random.Generator) -> Callable[[], int]:
     """Member indices (0 = most popular) drawn by `weights`, one per call, by inverse CDF."""
     cdf = np.cumsum(weights)
     cdf[-1] = 1.0
+    return by_cdf(cdf, rng)
+
+
+def by_cdf(cdf: np.ndarray, rng: np.random.Generator) -> Callable[[], int]:
+    """Indices drawn by inverse CDF from cumulative weights `cdf` (the last 1), one per call."""
     return stream(lambda: np.searchsorted(cdf, rng.random(BLOCK), side="right").tolist())
 
 

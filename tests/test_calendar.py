@@ -202,9 +202,9 @@ def test_k_of_n_replies_are_order_statistics(quorum_runs: dict[str, list[Summary
 _news_steps = yaml.safe_load(NEWS.read_text())["flows"]["fanout"]["steps"]
 _news_steps[0]["fan_out"]["members"] |= {"p99": 250, "max": 1000}
 AGREE: dict[str, tuple[Path, tuple[str, ...]]] = {  # short runs: duration 6 s, warm-up 2 s
-    "url-shortener": (URL, ("sample=0.03125",)),  # 1/32 of the traffic (the file: 1/8)
-    "news-feed": (NEWS, (f"flows.fanout.steps={json.dumps(_news_steps)}",)),  # the file's 1/32
-    "ride-hailing": (RIDE, ("sample=0.0125",)),  # 1/80 (the file: 1/20)
+    "url-shortener": (URL, ("sample=0.03125",)),  # 1/32 of the traffic (the file: full scale)
+    "news-feed": (NEWS, ("sample=0.03125", f"flows.fanout.steps={json.dumps(_news_steps)}")),  # 1/32
+    "ride-hailing": (RIDE, ("sample=0.0125",)),  # 1/80 (the file: full scale)
     "design-cache-tandem": (TANDEM, ()),
     # the messaging preset: its member-based population, fan-out on write through Kafka
     "interview-small": (ROOT / "scenarios" / "interview-small.yaml", ("sample=0.25",)),

@@ -118,8 +118,7 @@ def test_design_opens_with_its_sources(path: Path) -> None:
     assert "ASSUMPTION" in text, f"{path.name}: say which figures are assumptions"
 
 
-# The cell each design's opening comment offers (news-feed's is its default: its 150M users need
-# more memory at full scale than the smallest machine allows; the others run at full scale)
+# The cell each design's opening comment offers (each runs at full scale by default)
 CELLS = {"news-feed": 0.03125, "ride-hailing": 0.05, "url-shortener": 0.125}
 
 

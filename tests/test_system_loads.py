@@ -359,7 +359,13 @@ def test_design_budget_counts_the_traffic_equations() -> None:
     assert est.work[0].field == "flows.resolve.rate_per_sec"
     assert est.requests == pytest.approx(20_200 * 0.5 * 5)
     keys = next(t for t in est.memory if t.field == "keys.link.count")
-    assert keys.amount == 500_000 * 48  # a cell key's bytes at the build's peak (sim/budget.py)
+    # a cell key's arrays (sim/budget.py): its cumulative weight, its ring position on the links
+    # Cassandra, and the cache's hit probability and weight
+    assert keys.amount == 500_000 * (8 + 4 + 16)
+    assert "1 x 4 B ring position" in keys.how and "1 x 16 B cache" in keys.how
+    limited = estimate(design(sample=0.5, components__edge__rate_limit={"per_user_per_sec": 5, "burst": 10}))
+    keys = next(t for t in limited.memory if t.field == "keys.link.count")
+    assert keys.amount == 500_000 * (8 + 4 + 16 + 16)  # and the edge's token bucket per key
 
 
 def test_a_too_big_design_is_refused_in_one_line() -> None:

@@ -43,9 +43,9 @@ from sim.sampling import Cell, make_cell
 from sim.scenario import Scenario, replies_needed
 from sim.streams import named_rng, stream_rngs
 from sim.system.compile import system_of
-from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_keys, cell_weights
+from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_cdf, cell_keys, cell_weights
 from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, member_space
-from sim.workload import Population
+from sim.workload import CELL_CHUNK, Population
 
 # node kinds
 K_GATEWAY, K_SERVICE, K_CASSANDRA, K_REDIS, K_PRODUCE, K_PARALLEL, K_FANOUT, K_CACHE, K_CONSUME = range(9)
@@ -187,20 +187,16 @@ def build(scenario: Scenario) -> Program:
         space_n = {"user": cell.users, "conversation": int(pop.conversations.recipients.size)}
     else:
         space_n = {name: cell_keys(space, cell.sample) for name, space in system.keys.items()}
-    cdf_parts, space_rows, off = [], [], 0
-    weights_of: dict[str, np.ndarray] = {}
+    # one array for every space's cumulative weights, each built in its part: no per-space copy
+    cdf_size = {name: 1 if messaging else space_n[name] for name in spaces}
+    cdfs = np.ones(max(1, sum(cdf_size.values())))
+    space_rows, off = [], 0
     for name in spaces:
-        if messaging:
-            cdf = np.ones(1)
-        else:
+        if not messaging:
             space = system.keys[name]
-            w = cell_weights(space.count, space.zipf_s, cell.sample)
-            weights_of[name] = w
-            cdf = np.cumsum(w)
-            cdf[-1] = 1.0
-        cdf_parts.append(cdf)
+            cell_cdf(space.count, space.zipf_s, cell.sample, cdfs[off:off + cdf_size[name]])
         space_rows.append([space_n[name], off])
-        off += cdf.size
+        off += cdf_size[name]
 
     # stations: one fleet per component, in component order
     counts = {name: cell.fleets[name].simulated for name in comp_names}
@@ -220,7 +216,7 @@ def build(scenario: Scenario) -> Program:
 
     comps = np.full((len(comp_names), COMP_COLS), -1, dtype=np.int64)
     comp_f = np.zeros((len(comp_names), COMPF_COLS))
-    routes: list[np.ndarray] = []
+    ring_routes: list[tuple[TokenRing, int, int]] = []  # per Cassandra route: (ring, key salt, keys)
     hashed: list[tuple[int, int, int]] = []  # per hashed route: (mixed salt, shards or partitions, is Redis)
     route_off: dict[tuple[str, str], int] = {}
     rings: list[np.ndarray] = []
@@ -274,7 +270,7 @@ def build(scenario: Scenario) -> Program:
             cached = _cached_space(system, name)
             if cached is not None:
                 model = (scenario_cache_model(sc, pop.read_weights, cell.sample) if pop is not None
-                         else _cache_model(system, name, cached, weights_of[cached], cell.sample))
+                         else _cache_model(system, name, cached, cell.sample))
                 cache_models[name] = model
                 h = np.ascontiguousarray(model.hit_probability, dtype=np.float64)
                 hit_parts.append(h)
@@ -315,10 +311,8 @@ def build(scenario: Scenario) -> Program:
             hashed.append((int(salt_mixed(salt)), int(n), int(kind == "redis")))
             route_off[comp, space] = -2 - (len(hashed) - 1)
             return route_off[comp, space]
-        ids = np.arange(space_n[space])
-        table = rings_of[comp].positions(ids, salt).astype(np.int32)
-        route_off[comp, space] = sum(r.size for r in routes)
-        routes.append(table)
+        route_off[comp, space] = sum(n for _, _, n in ring_routes)
+        ring_routes.append((rings_of[comp], salt, space_n[space]))  # filled once all are known
         return route_off[comp, space]
 
     # nodes, sequence by sequence
@@ -467,10 +461,10 @@ def build(scenario: Scenario) -> Program:
         comps=comps, comp_f=comp_f, comp_names=comp_names,
         dists=np.array(rows, dtype=np.float64),
         dist_values=np.concatenate(values) if values else np.zeros(0),
-        routes=np.concatenate(routes) if routes else np.zeros(1, dtype=np.int32),
+        routes=_ring_routes(ring_routes),
         hashed_routes=np.array(hashed if hashed else [(0, 1, 0)], dtype=np.uint64),
         replicas=np.concatenate(rings) if rings else np.zeros((1, 1), dtype=np.int64),
-        cdfs=np.concatenate(cdf_parts) if cdf_parts else np.zeros(1),
+        cdfs=cdfs,
         space_i=np.array(space_rows, dtype=np.int64).reshape(len(space_rows), 2),
         hit_p=(hit_parts[0] if len(hit_parts) == 1 else np.concatenate(hit_parts) if hit_parts  # no copy of
                else np.zeros(1)),  # one cache's 40M probabilities
@@ -498,6 +492,19 @@ def build(scenario: Scenario) -> Program:
             prog.inbox_conv = pop.inbox_conversations
             prog.popularity["reader"] = Popularity(pop.user_weights)
     return prog
+
+
+def _ring_routes(ring_routes: list[tuple[TokenRing, int, int]]) -> np.ndarray:
+    """Every Cassandra route's table, one after another: key k's ring position (an int32, its
+    replicas' row), a chunk of keys at a time, so a route over 10^8 keys costs its 4 bytes a key."""
+    out = np.zeros(max(1, sum(n for _, _, n in ring_routes)), dtype=np.int32)
+    off = 0
+    for ring, salt, n in ring_routes:
+        for a in range(0, n, CELL_CHUNK):
+            b = min(a + CELL_CHUNK, n)
+            out[off + a:off + b] = ring.positions(np.arange(a, b), salt)
+        off += n
+    return out
 
 
 def _fault_stations(fault: Fault, base: dict[str, int], counts: dict[str, int], zones: int) -> list[int]:
@@ -561,10 +568,11 @@ def _cached_space(system: System, redis: str) -> str | None:
                  if isinstance(step, CacheLookup) and step.component == redis), None)
 
 
-def _cache_model(system: System, name: str, space_name: str, weights: np.ndarray, sample: float) -> object:
+def _cache_model(system: System, name: str, space_name: str, sample: float) -> object:
     """The DES's cache model (sim/des/engine.py `_cache_model`) for a design's caching Redis."""
     spec = system.components[name].spec
     space = system.keys[space_name]
+    weights = cell_weights(space.count, space.zipf_s, sample)
     value_bytes = mean_of(space.value_bytes) if space.value_bytes is not None else 512.0
     item = value_bytes + CACHE_ENTRY_OVERHEAD_BYTES
     if spec.hit_ratio is not None:

@@ -38,9 +38,9 @@ from sim.sampling import make_cell
 from sim.scenario import Scenario, replies_needed
 from sim.streams import named_rng, stream_rngs
 from sim.system.compile import system_of
-from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_keys, cell_weights
+from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_cdf, cell_keys, cell_weights
 from sim.system.model import CacheLookup, Call, FanOut, Flow, Step, System, routed, walk
-from sim.workload import Population, draw_member, popularity
+from sim.workload import Population, by_cdf, draw_member, popularity
 
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
@@ -109,8 +109,8 @@ class Engine:
         self.mix = {}
         for name, space in system.keys.items():
             self.space_size[name] = cell_keys(space, cell.sample)
-            weights = cell_weights(space.count, space.zipf_s, cell.sample)
-            self._space_draw[name] = popularity(weights, named_rng(sc.seed, "keys", name))
+            cdf = cell_cdf(space.count, space.zipf_s, cell.sample, np.empty(self.space_size[name]))
+            self._space_draw[name] = by_cdf(cdf, named_rng(sc.seed, "keys", name))
         self._fresh: dict[str, Callable[[], int]] = {}
         self._group_sizes: dict[int, Draw] = {}
         for flow in system.flows.values():

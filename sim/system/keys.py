@@ -22,7 +22,7 @@ import numpy as np
 
 from sim.cache import che_characteristic_time
 from sim.system.model import KeySpace
-from sim.workload import cell_size, zipf_cell_weights, zipf_partial_sums
+from sim.workload import cell_size, running_sum, zipf_cell_weights, zipf_partial_sums
 
 MAX_CELL_KEYS = 200_000_000  # keys a simulated space may hold; its memory is sim.budget's BYTES_PER_KEY each
 _EXACT_RANKS = 10_000
@@ -43,12 +43,27 @@ def cell_weights(count: int, zipf_s: float, sample: float) -> np.ndarray:
     for the next call (a replication, a sweep point) up to CACHED_KEYS keys; a larger space's
     weights (up to 1.6 GB: news-feed's 150M take ~11 s) are computed afresh, so a long-lived process
     does not hold them."""
-    n = cell_size(count, sample)
-    if n > MAX_CELL_KEYS:
-        raise ValueError(f"{n:,} keys in the cell; allowed: at most {MAX_CELL_KEYS:,} (lower --sample)")
+    n = _checked_size(count, sample)
     if n > CACHED_KEYS:
         return _weights(n, zipf_s, sample)
     return _cached_weights(n, zipf_s, sample)
+
+
+def cell_cdf(count: int, zipf_s: float, sample: float, out: np.ndarray) -> np.ndarray:
+    """Each cell key's cumulative share, the running sum of `cell_weights` (the same bits; the last
+    set to 1), built in `out` (its cell_keys floats) a chunk at a time and not kept: a space costs
+    its 8 bytes a key, at the build's peak too."""
+    _weights(_checked_size(count, sample), zipf_s, sample, out)
+    running_sum(out)
+    out[-1] = 1.0
+    return out
+
+
+def _checked_size(count: int, sample: float) -> int:
+    n = cell_size(count, sample)
+    if n > MAX_CELL_KEYS:
+        raise ValueError(f"{n:,} keys in the cell; allowed: at most {MAX_CELL_KEYS:,} (lower --sample)")
+    return n
 
 
 @lru_cache(maxsize=8)
@@ -56,10 +71,13 @@ def _cached_weights(n: int, zipf_s: float, sample: float) -> np.ndarray:
     return _weights(n, zipf_s, sample)
 
 
-def _weights(n: int, zipf_s: float, sample: float) -> np.ndarray:
+def _weights(n: int, zipf_s: float, sample: float, out: np.ndarray | None = None) -> np.ndarray:
     if zipf_s == 0:
-        return np.full(n, 1.0 / n)
-    return zipf_cell_weights(n, zipf_s, sample)
+        if out is None:
+            return np.full(n, 1.0 / n)
+        out.fill(1.0 / n)
+        return out
+    return zipf_cell_weights(n, zipf_s, sample, out)
 
 
 def rank_bins(count: int, zipf_s: float) -> tuple[np.ndarray, np.ndarray]:
