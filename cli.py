@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -162,14 +163,14 @@ def run(
     reps = _count(replications, "--replications")
     engine, why = _pick_engine(engine, [("it", sc)])
     _check_engine(engine, [sc])
-    _check_budget(engine, [sc], force)
+    memory = _check_budget(engine, [sc], force)
     _check_out(out)
     _say_engine(why)
     console.print(_sample_line(sc))
     if reps is not None or sc.warmup_s == "auto":  # replications and/or the MSER-5 warm-up
         from sim.experiments import replicate
 
-        executor = _executor(workers, None)
+        executor = _executor(workers, None, memory * (reps or 1))
         with _experiment_progress(quiet) as tick:
             try:
                 replicated = replicate(sc, reps, executor, tick, engine, force)
@@ -365,10 +366,10 @@ def sweep(
     engine, why = _pick_engine(engine, named)
     checked = [sc for _, sc in named] if why is not None else [plan.base, *(sc for _, sc in runnable)]
     _check_engine(engine, checked)  # auto's pick runs what it was chosen for; the base is not run itself
-    _check_budget(engine, [sc for _, sc in runnable], force,
-                  [f"sweep point #{p.index} ({p.label})" for p, _ in runnable])
+    memory = _check_budget(engine, [sc for _, sc in runnable], force,
+                           [f"sweep point #{p.index} ({p.label})" for p, _ in runnable])
     _check_out(out)
-    executor = _executor(workers, dask_scheduler)
+    executor = _executor(workers, dask_scheduler, memory * (plan.replications or 1))
     _say_engine(why)
     console.print(f"[bold]{plan.base.name}[/]: sweeping {len(plan.points)} points ("
                   + " x ".join(f"{k}: {len(v)}" for k, v in plan.axes.items())
@@ -461,9 +462,9 @@ def compare(
         raise
     engine, why = _pick_engine(engine, [("arm A", arms.a), ("arm B", arms.b)])  # one engine: common numbers
     _check_engine(engine, [arms.a, arms.b])
-    _check_budget(engine, [arms.a, arms.b], force, ["arm A", "arm B"])
+    memory = _check_budget(engine, [arms.a, arms.b], force, ["arm A", "arm B"])
     _check_out(out)
-    executor = _executor(workers, dask_scheduler)
+    executor = _executor(workers, dask_scheduler, memory * reps)
     _say_engine(why)
     console.print(f"comparing {escape(arms.labels[0])} with {escape(arms.labels[1])}: {reps} replications "
                   f"each, common random numbers, on {executor.name}", highlight=False)
@@ -500,16 +501,19 @@ def compare(
 
 
 def _check_budget(engine: str, scenarios: list[Scenario], force: bool,
-                  labels: list[str] | None = None) -> None:
+                  labels: list[str] | None = None) -> list[float]:
     """Refuse (one line, exit 2) a run whose work estimate exceeds the engine's budget (unless --force)
-    or whose memory estimate exceeds the machine's bound (always): sim/budget.py."""
+    or whose memory estimate exceeds the machine's bound (always): sim/budget.py. Returns each
+    scenario's memory estimate (bytes)."""
     from sim.budget import check_budget
 
+    memory = []
     for i, sc in enumerate(scenarios):
         try:
-            check_budget(sc, engine, force=force)
+            memory.append(check_budget(sc, engine, force=force).memory_bytes)
         except ScenarioError as exc:
             _fail(f"{labels[i]}: {exc}" if labels else str(exc))
+    return memory
 
 
 def _check_out(out: Path | None) -> None:
@@ -583,12 +587,20 @@ def _options(**fields: str | None) -> list[str]:
     return [f"{key}={value}" for key, value in fields.items() if value is not None]
 
 
-def _executor(workers: str | None, dask_scheduler: str | None) -> Executor:
+def _executor(workers: str | None, dask_scheduler: str | None, runs_memory: list[float]) -> Executor:
+    """Dask at --dask-scheduler, or local processes: --workers (default: every core), fewer when the
+    runs' memory estimates (`runs_memory`, one per run) would not fit this machine together."""
+    from sim.budget import machine_memory_bytes, runs_at_once
     from sim.experiments import make_executor
 
     if dask_scheduler is not None and workers is not None:
         _fail("--workers and --dask-scheduler: choose one (Dask workers are the cluster's)")
-    executor = make_executor(_count(workers, "--workers"), dask_scheduler)
+    count = _count(workers, "--workers")
+    if dask_scheduler is None:
+        count, why = runs_at_once(runs_memory, count or os.cpu_count() or 1, machine_memory_bytes())
+        if why is not None:
+            console.print(why, highlight=False)
+    executor = make_executor(count, dask_scheduler)
     connect = getattr(executor, "connect", None)
     if connect is not None:  # an unreachable scheduler is bad input, reported before any work
         try:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -385,6 +386,22 @@ def check_budget(scenario: Scenario, engine: str = "des", force: bool = False,
     if problem is not None:
         raise problem
     return est
+
+
+def runs_at_once(memory_bytes: Sequence[float], workers: int, memory_bound: float) -> tuple[int, str | None]:
+    """How many of these runs (their memory estimates) may go at once on `workers` processes: the
+    most, from 1 to `workers`, whose largest estimates together fit `memory_bound` (each run is a
+    process with its own interpreter, which its estimate counts). With a one-line reason when
+    memory, not `workers` or the number of runs, sets it (pure)."""
+    largest = sorted(memory_bytes, reverse=True)
+    wanted = max(1, min(workers, len(largest)))
+    k = 1
+    while k < wanted and sum(largest[:k + 1]) <= memory_bound:
+        k += 1
+    if k == wanted:
+        return k, None
+    return k, (f"memory: {wanted} runs at once would need {_approx_bytes(sum(largest[:wanted]))} against "
+               f"this machine's bound of {_bytes(memory_bound)}; running {k} at a time")
 
 
 def _approx(x: float) -> str:

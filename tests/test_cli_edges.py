@@ -102,6 +102,37 @@ def test_force_runs_past_the_work_budget_only(tmp_path: Path, monkeypatch: pytes
     assert again.exit_code == 2
 
 
+def test_runs_at_once_fit_the_memory_bound_together() -> None:
+    from sim.budget import runs_at_once
+
+    gb = 1e9
+    assert runs_at_once([3 * gb] * 4, 2, 7 * gb) == (2, None)  # two fit: workers decide
+    assert runs_at_once([3 * gb] * 4, 8, 7 * gb)[0] == 2  # memory decides
+    assert runs_at_once([3 * gb], 8, 7 * gb) == (1, None)  # one run: nothing to share
+    assert runs_at_once([1 * gb, 5 * gb, 1 * gb], 3, 5.5 * gb)[0] == 1  # the largest two do not fit
+    assert runs_at_once([1 * gb, 5 * gb, 1 * gb], 3, 6.5 * gb)[0] == 2  # they do; all three do not
+    k, why = runs_at_once([4 * gb, 4 * gb], 2, 6 * gb)
+    assert k == 1 and why == ("memory: 2 runs at once would need ~8 GB against this machine's bound of "
+                              "6 GB; running 1 at a time")
+
+
+def test_a_sweep_runs_fewer_points_at_once_when_memory_says_so(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each point is checked against the memory bound alone, but --workers 2 runs two at once: on a
+    machine where one fits and two do not, the sweep runs them one at a time and says why."""
+    one = estimate(load_scenario(tiny(tmp_path))).memory_bytes
+    monkeypatch.setattr(sim.budget, "machine_memory_bytes", lambda: 1.5 * one)
+    monkeypatch.chdir(tmp_path)
+    res = invoke(["sweep", tiny(tmp_path), "--set", "seed=1,2", "--workers", "2", "--quiet"])
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "memory: 2 runs at once would need" in res.stdout and "running 1 at a time" in res.stdout
+    assert "on local (in process)" in res.stdout
+    monkeypatch.setattr(sim.budget, "machine_memory_bytes", lambda: 2.5 * one)
+    res = invoke(["sweep", tiny(tmp_path), "--set", "seed=1,2", "--workers", "2", "--quiet"])
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert "memory:" not in res.stdout and "on local (2 processes)" in res.stdout
+
+
 # --- run folders ---------------------------------------------------------------------------------
 
 def test_two_runs_with_the_same_default_target_get_two_folders(tmp_path: Path,
