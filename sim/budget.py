@@ -56,8 +56,9 @@ BYTES_PER_CONVERSATION = 64  # size, group flag, send and read weights
 BYTES_PER_MEMBERSHIP = 4  # an inbox entry (an int32 conversation id) kept for inbox reads (fan-out on read)
 BYTES_PER_INSTANCE = 16_384  # a station: queues, counters, histograms
 BYTES_PER_VNODE = 32  # a token on Cassandra's ring
-# a design key space's arrays, per cell key (sim/system/keys.py; built a chunk at a time, so no
-# whole-space temporary: the chunks' ~100 MB are in BASE_BYTES):
+# a design key space's arrays, per cell key (sim/system/keys.py; built a chunk at a time on up to
+# sim.workload.CHUNK_THREADS threads, so no whole-space temporary: their chunks, at most ~200 MB
+# together, are in BASE_BYTES):
 KEY_CDF_BYTES = 8  # its cumulative weight, which both engines draw keys by (float64)
 KEY_ROUTE_BYTES = 4  # per Cassandra component the space's keys are routed to: its ring position (int32)
 KEY_CACHE_BYTES = 16  # per Redis that caches the space: its hit probability and weight (float64 each)

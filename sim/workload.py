@@ -41,7 +41,7 @@ import sim.arrays  # noqa: F401  (first: it sets the directory of the compiled k
 from sim.arrays.prefetch import prefetch_row
 from sim.distributions import BLOCK, draw, stream
 from sim.scenario import Scenario, Workload
-from sim.threads import in_parts
+from sim.threads import in_parts, usable_cores
 
 _GOLDEN = (5**0.5 - 1) / 2
 _SQRT2 = 2**0.5
@@ -97,26 +97,44 @@ def _zipf_table(exact_upto: int, s: float) -> np.ndarray:
 
 
 CELL_CHUNK = 1 << 20  # cell keys a chunk of a key space's build takes: its temporaries are ~8 MB each
+CHUNK_THREADS = 4  # threads that build chunks at once, at most (each holds ~50 MB of temporaries)
+
+
+def in_chunks(n: int, chunk: Callable[[int, int], None]) -> None:
+    """chunk(a, b) over 0..n in CELL_CHUNK pieces, the pieces shared among a thread per core (up to
+    CHUNK_THREADS; numpy's array operations let go of the GIL): the same pieces whatever the number
+    of threads, so each piece, computed alone, gives the same bits."""
+    starts = range(0, n, CELL_CHUNK)
+    in_parts(len(starts), lambda lo, hi: [chunk(a, min(a + CELL_CHUNK, n)) for a in starts[lo:hi]],
+             threads=min(usable_cores(), CHUNK_THREADS))
 
 
 def zipf_cell_weights(n_cell: int, s: float, sample: float, out: np.ndarray | None = None) -> np.ndarray:
     """Normalised traffic share of each cell member: its bin of ~1/F full-population ranks.
 
-    Built CELL_CHUNK members at a time into `out` (or a new array), so that a space of 10^8 keys
-    costs its 8 bytes a key and no more: each weight is S(edge_{i+1}) - S(edge_i), written over
-    the partial sums from the end back, then divided by their (pairwise) sum; the same bits as
-    the whole-array expression."""
+    Built CELL_CHUNK members at a time into `out` (or a new array), on every core, so that a space
+    of 10^8 keys costs its 8 bytes a key and no more: each weight is S(edge_{i+1}) - S(edge_i),
+    written over the partial sums, then divided by their (pairwise) sum; the same bits as the
+    whole-array expression."""
     n_full = max(n_cell, round(n_cell / sample))
     ratio = n_full / n_cell
     w = np.empty(n_cell) if out is None else out
-    for a in range(0, n_cell, CELL_CHUNK):  # w[i] = S(edge_{i+1})
-        b = min(a + CELL_CHUNK, n_cell)
-        edges = np.floor(np.arange(a + 1, b + 1) * ratio).astype(np.int64)
-        w[a:b] = zipf_partial_sums(edges, s)
-    for b in range(n_cell, 0, -CELL_CHUNK):  # w[i] -= S(edge_i), from the end: S(edge_0) = S(0) = 0
-        a = max(b - CELL_CHUNK, 1)
-        w[a:b] -= w[a - 1:b - 1].copy()
-    w /= w.sum()
+
+    def sums(a: int, b: int) -> None:  # w[i] = S(edge_{i+1})
+        w[a:b] = zipf_partial_sums(np.floor(np.arange(a + 1, b + 1) * ratio).astype(np.int64), s)
+
+    in_chunks(n_cell, sums)
+    before = w[CELL_CHUNK - 1:n_cell - 1:CELL_CHUNK].copy()  # S(edge_a) of each chunk's first member a
+
+    def diffs(a: int, b: int) -> None:  # w[i] -= S(edge_i); S(edge_0) = S(0) = 0
+        lower = np.empty(b - a)
+        lower[0] = before[a // CELL_CHUNK - 1] if a else 0.0
+        lower[1:] = w[a:b - 1]
+        w[a:b] -= lower
+
+    in_chunks(n_cell, diffs)
+    total = w.sum()
+    in_chunks(n_cell, lambda a, b: np.divide(w[a:b], total, out=w[a:b]))
     return w
 
 

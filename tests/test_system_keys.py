@@ -14,6 +14,7 @@ from sim.budget import estimate
 from sim.calendar.program import build
 from sim.loading import load_scenario
 from sim.system import keys
+from sim.threads import usable_cores
 from sim.workload import running_sum, zipf_cell_weights, zipf_partial_sums
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,14 +54,16 @@ def test_cell_cdf_is_the_running_sum_of_the_weights_ending_at_one(monkeypatch: p
 
 @pytest.mark.parametrize(("design", "sample"), [("ride-hailing", 0.25), ("url-shortener", 0.25),
                                                 ("news-feed", 0.05)])
-def test_a_build_allocates_what_the_estimate_counts_and_one_chunk_more(design: str, sample: float) -> None:
+def test_a_build_allocates_what_the_estimate_counts_and_a_chunk_a_thread_more(design: str,
+                                                                             sample: float) -> None:
     """The calendar engine's build of a design (6.5M-10M keys here) holds what the memory estimate's
-    key-space and instance terms count, and at its peak at most one chunk's temporaries more (the
-    estimate's BASE_BYTES covers them): a key space once cost ~48 B a key at the peak (news-feed's
+    key-space and instance terms count, and at its peak at most one chunk's temporaries a thread
+    more (the estimate's BASE_BYTES covers them): a key space once cost ~48 B a key at the peak (news-feed's
     150M keys: 7.2 GB) against the 8-28 B these designs count."""
     sc = load_scenario(DESIGNS / f"{design}.yaml", [f"sample={sample}"])
     counted = sum(t.amount for t in estimate(sc).memory if t.field)  # every term but BASE_BYTES
-    chunk_temporaries = workload.CELL_CHUNK * 8 * 8  # ~8 float64 or int64 arrays of a chunk
+    # ~8 float64 or int64 arrays of a chunk, on each thread that builds chunks at once
+    chunk_temporaries = workload.CELL_CHUNK * 8 * 8 * min(usable_cores(), workload.CHUNK_THREADS)
     keys._cached_weights.cache_clear()  # a cache model's weights count once built, as in a fresh run
     tracemalloc.start()
     try:

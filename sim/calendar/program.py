@@ -45,7 +45,7 @@ from sim.streams import named_rng, stream_rngs
 from sim.system.compile import system_of
 from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_cdf, cell_keys, cell_weights
 from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, member_space
-from sim.workload import CELL_CHUNK, Population
+from sim.workload import Population, in_chunks
 
 # node kinds
 K_GATEWAY, K_SERVICE, K_CASSANDRA, K_REDIS, K_PRODUCE, K_PARALLEL, K_FANOUT, K_CACHE, K_CONSUME = range(9)
@@ -189,10 +189,11 @@ def build(scenario: Scenario) -> Program:
         space_n = {name: cell_keys(space, cell.sample) for name, space in system.keys.items()}
     # one array for every space's cumulative weights, each built in its part: no per-space copy
     cdf_size = {name: 1 if messaging else space_n[name] for name in spaces}
-    cdfs = np.ones(max(1, sum(cdf_size.values())))
+    total = sum(cdf_size.values())
+    cdfs = np.empty(total) if total and not messaging else np.ones(max(1, total))
     space_rows, off = [], 0
     for name in spaces:
-        if not messaging:
+        if not messaging:  # written in place, on every core (its pages first touched there too)
             space = system.keys[name]
             cell_cdf(space.count, space.zipf_s, cell.sample, cdfs[off:off + cdf_size[name]])
         space_rows.append([space_n[name], off])
@@ -500,11 +501,17 @@ def _ring_routes(ring_routes: list[tuple[TokenRing, int, int]]) -> np.ndarray:
     out = np.zeros(max(1, sum(n for _, _, n in ring_routes)), dtype=np.int32)
     off = 0
     for ring, salt, n in ring_routes:
-        for a in range(0, n, CELL_CHUNK):
-            b = min(a + CELL_CHUNK, n)
-            out[off + a:off + b] = ring.positions(np.arange(a, b), salt)
+        _ring_positions(ring, salt, out[off:off + n])
         off += n
     return out
+
+
+def _ring_positions(ring: TokenRing, salt: int, table: np.ndarray) -> None:
+    """table[k] = key k's ring position, a chunk of keys at a time on every core."""
+    def chunk(a: int, b: int) -> None:
+        table[a:b] = ring.positions(np.arange(a, b), salt)
+
+    in_chunks(table.size, chunk)
 
 
 def _fault_stations(fault: Fault, base: dict[str, int], counts: dict[str, int], zones: int) -> list[int]:

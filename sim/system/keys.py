@@ -24,7 +24,7 @@ from sim.cache import che_characteristic_time
 from sim.system.model import KeySpace
 from sim.workload import cell_size, running_sum, zipf_cell_weights, zipf_partial_sums
 
-MAX_CELL_KEYS = 200_000_000  # keys a simulated space may hold; its memory is sim.budget's BYTES_PER_KEY each
+MAX_CELL_KEYS = 200_000_000  # keys a simulated space may hold (their memory: sim.budget's KEY_*_BYTES each)
 _EXACT_RANKS = 10_000
 _BINS_PER_DECADE = 4_000
 CACHE_ENTRY_OVERHEAD_BYTES = 64  # a Redis string key's dict entry, key and object headers, approx.
