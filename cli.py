@@ -108,9 +108,13 @@ def _pick_engine(engine: str, named: list[tuple[str, Scenario]]) -> tuple[str, s
     return choose_all(named) if engine == AUTO else (engine, None)
 
 
-def _say_engine(reason: str | None) -> None:
-    if reason is not None:  # one line however long: it names field paths the user may grep for
-        err_console.print(reason, markup=False, highlight=False, soft_wrap=True)
+def _say_engine(reason: str | None, engine: str) -> None:
+    """auto's reason for its engine, and a line when that engine compiles before it runs."""
+    from sim.engines import compile_note
+
+    for line in (reason, compile_note(engine)):
+        if line is not None:  # one line however long: it names field paths the user may grep for
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _check_engine(engine: str, scenarios: list[Scenario]) -> None:
@@ -165,7 +169,7 @@ def run(
     _check_engine(engine, [sc])
     memory = _check_budget(engine, [sc], force)
     _check_out(out)
-    _say_engine(why)
+    _say_engine(why, engine)
     console.print(_sample_line(sc))
     if reps is not None or sc.warmup_s == "auto":  # replications and/or the MSER-5 warm-up
         from sim.experiments import replicate
@@ -370,7 +374,7 @@ def sweep(
                            [f"sweep point #{p.index} ({p.label})" for p, _ in runnable])
     _check_out(out)
     executor = _executor(workers, dask_scheduler, memory * (plan.replications or 1))
-    _say_engine(why)
+    _say_engine(why, engine)
     console.print(f"[bold]{plan.base.name}[/]: sweeping {len(plan.points)} points ("
                   + " x ".join(f"{k}: {len(v)}" for k, v in plan.axes.items())
                   + f"), {plan.replications or 1} run(s) each, on {executor.name}", highlight=False)
@@ -465,7 +469,7 @@ def compare(
     memory = _check_budget(engine, [arms.a, arms.b], force, ["arm A", "arm B"])
     _check_out(out)
     executor = _executor(workers, dask_scheduler, memory * reps)
-    _say_engine(why)
+    _say_engine(why, engine)
     console.print(f"comparing {escape(arms.labels[0])} with {escape(arms.labels[1])}: {reps} replications "
                   f"each, common random numbers, on {executor.name}", highlight=False)
     with _experiment_progress(quiet, 2) as tick:

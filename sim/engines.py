@@ -115,6 +115,19 @@ def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
     return chosen, f"engine: {chosen}{scope} ({'; '.join(passed) or _CHOSEN[chosen]})"
 
 
+def compile_note(name: str) -> str | None:
+    """One line when engine `name` must compile before its first run (the calendar's loop, on the
+    first run of this version of capsim, or after its sources change), else None."""
+    if name != "calendar":
+        return None
+    from sim.calendar.engine import kernels_cached
+
+    if kernels_cached() is not False:
+        return None
+    return ("compiling the calendar engine's loop first (once for this version of capsim: ~20-40 s on "
+            "2 cores; later runs load it from the cache)")
+
+
 def _short(problem: ScenarioError) -> str:
     """The field path and the gist of a refusal: its message without asides in parentheses and up
     to the advice after "; " (which names an --engine, beside the point once auto has chosen)."""

@@ -207,3 +207,36 @@ def test_cli_warmup_auto_runs_on_the_des(tmp_path: Path) -> None:
         assert res.exit_code == 0, res.stdout + res.stderr
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         assert summary["engine"] == "des" and summary["warmup"]["mode"] == "auto"
+
+
+def test_a_cold_calendar_says_it_compiles_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calendar's first run compiles its loop (~20-40 s): the CLI says so in one line before it,
+    and says nothing once the loop is compiled."""
+    import sim.calendar.engine as calendar_engine
+
+    monkeypatch.setattr(calendar_engine, "kernels_cached", lambda: False)
+    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "cold")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert [line for line in res.stderr.splitlines() if line.startswith("compiling")] == [
+        "compiling the calendar engine's loop first (once for this version of capsim: ~20-40 s on 2 cores; "
+        "later runs load it from the cache)"]
+    monkeypatch.undo()
+    assert calendar_engine.kernels_cached() is True  # it ran in this process
+    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "warm")
+    assert res.exit_code == 0 and "compiling" not in res.stderr
+    des = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--engine", "des", "--quiet",
+               "--out", tmp_path / "d")
+    assert des.exit_code == 0 and "compiling" not in des.stderr
+
+
+def test_kernels_cached_reads_numbas_cache(tmp_path: Path) -> None:
+    """In a fresh process with an empty numba cache the loop is not compiled yet (numba's private
+    cache path is where kernels_cached looks: this fails if numba moves it)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", "from sim.calendar.engine import kernels_cached; "
+                          "print(kernels_cached())"], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

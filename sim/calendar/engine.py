@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +65,18 @@ from sim.streams import named_rng
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
 ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival arrays
+def kernels_cached() -> bool | None:
+    """Whether the event loop is compiled already, in this process or in numba's cache (None: this
+    numba keeps its cache where we cannot look). A cold one costs the next run ~20-40 s of compile."""
+    if kernel.run.signatures:
+        return True
+    try:
+        index = kernel.run._cache._cache_file._index_path  # numba's internals: may move
+    except AttributeError:
+        return None
+    return Path(index).exists()
+
+
 class CalendarEngine:
     """Build once from a design scenario; `run()` simulates it and returns the neutral RunState."""
 
