@@ -65,6 +65,8 @@ from sim.streams import named_rng
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
 ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival arrays
+
+
 def kernels_cached() -> bool | None:
     """Whether the event loop is compiled already, in this process or in numba's cache (None: this
     numba keeps its cache where we cannot look). A cold one costs the next run ~20-40 s of compile."""
