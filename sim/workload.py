@@ -105,8 +105,12 @@ def in_chunks(n: int, chunk: Callable[[int, int], None]) -> None:
     CHUNK_THREADS; numpy's array operations let go of the GIL): the same pieces whatever the number
     of threads, so each piece, computed alone, gives the same bits."""
     starts = range(0, n, CELL_CHUNK)
-    in_parts(len(starts), lambda lo, hi: [chunk(a, min(a + CELL_CHUNK, n)) for a in starts[lo:hi]],
-             threads=min(usable_cores(), CHUNK_THREADS))
+
+    def part(lo: int, hi: int) -> None:
+        for a in starts[lo:hi]:
+            chunk(a, min(a + CELL_CHUNK, n))
+
+    in_parts(len(starts), part, threads=min(usable_cores(), CHUNK_THREADS))
 
 
 def zipf_cell_weights(n_cell: int, s: float, sample: float, out: np.ndarray | None = None) -> np.ndarray:

@@ -41,8 +41,8 @@ CACHED_KEYS = 50_000_000  # weights kept between calls only up to this many keys
 def cell_weights(count: int, zipf_s: float, sample: float) -> np.ndarray:
     """Each cell key's share of the space's requests (normalised; index 0 the most popular). Kept
     for the next call (a replication, a sweep point) up to CACHED_KEYS keys; a larger space's
-    weights (up to 1.6 GB: news-feed's 150M take ~11 s) are computed afresh, so a long-lived process
-    does not hold them."""
+    weights (8 bytes a key) are computed afresh, so a long-lived process does not hold them. Only a
+    cache model needs them: keys are drawn by `cell_cdf`, which keeps nothing."""
     n = _checked_size(count, sample)
     if n > CACHED_KEYS:
         return _weights(n, zipf_s, sample)
