@@ -93,9 +93,11 @@ ForceOpt = Annotated[bool, typer.Option(
 OUT_HELP = ("Output folder, new or empty (default: a fresh reports/{default}); written in a staging folder "
             "and moved into place when complete.")
 EngineOpt = Annotated[str, typer.Option(
-    metavar="des|calendar|auto",
+    metavar="des|calendar|stations|auto",
     help="des: SimPy, every behaviour (the reference); calendar: compiled event calendar over the "
          "scenario's flows, every request at full scale (what it cannot run yet it refuses in one line); "
+         "stations: jobs in station order on both cores (step 1: chains of calls to gateways and "
+         "services; never picked by auto yet); "
          "auto: calendar if it runs every scenario of the command, else des, with the reason printed.")]
 
 

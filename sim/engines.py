@@ -55,12 +55,28 @@ def _calendar_run(scenario: Scenario, progress: Progress | None, drain: bool,
     return CalendarEngine(scenario, progress=progress, on_window=on_window).run(drain=drain)
 
 
+def _stations_supports(scenario: Scenario) -> list[ScenarioError]:
+    from sim.stations.support import unsupported  # no numba compile: only the rules
+
+    return unsupported(scenario)
+
+
+def _stations_run(scenario: Scenario, progress: Progress | None, drain: bool,
+                  on_window: OnWindow | None = None) -> RunState:
+    from sim.stations.engine import StationsEngine  # numba compiles on first use: import only when asked
+
+    return StationsEngine(scenario, progress=progress, on_window=on_window).run(drain=drain)
+
+
 ENGINES: dict[str, EngineSpec] = {
     "des": EngineSpec("des", "SimPy, every behaviour (the reference)", _des_supports, _des_run),
     "calendar": EngineSpec("calendar", "compiled event calendar over the system's flows (numba): designs and "
                                        "the messaging preset, policies, hedged reads and faults, lost writes "
                                        "included",
                            _calendar_supports, _calendar_run),
+    "stations": EngineSpec("stations", "jobs in station order, fleet by fleet, on both cores (numba; "
+                                       "step 1 of issue 12: chains of calls to gateways and services)",
+                           _stations_supports, _stations_run),
 }
 
 

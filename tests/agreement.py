@@ -31,7 +31,7 @@ def welch(a: list[float], b: list[float], alpha: float) -> tuple[float, float, f
 
 
 def disagreements(name: str, figures: list[Figure], cal: list[Summary], des: list[Summary],
-                  family_alpha: float) -> list[str]:
+                  family_alpha: float, engine: str = "calendar") -> list[str]:
     """One line per figure whose calendar and DES means differ beyond t x SE (t at family_alpha
     split evenly over the figures: Bonferroni), plus both histograms' error for a quantile. Every
     comparison is printed (pytest -s shows them)."""
@@ -41,7 +41,7 @@ def disagreements(name: str, figures: list[Figure], cal: list[Summary], des: lis
         a, b = [get(s) for s in cal], [get(s) for s in des]
         diff, se, t = welch(a, b, alpha)
         tol = t * se + (HIST * (abs(np.mean(a)) + abs(np.mean(b))) if quantile else 0.0)
-        line = (f"{name} {label}: calendar {np.mean(a):.5g}, des {np.mean(b):.5g}, difference {diff:+.3g}, "
+        line = (f"{name} {label}: {engine} {np.mean(a):.5g}, des {np.mean(b):.5g}, difference {diff:+.3g}, "
                 f"tolerance {tol:.3g} (t {t:.2f} x SE {se:.3g})")
         print(line)
         if not abs(diff) <= tol:

@@ -223,11 +223,12 @@ def test_version() -> None:
 
 @pytest.mark.parametrize("command", ["run", "sweep", "compare", "size", "validate"])
 def test_help_names_what_each_option_takes(command: str) -> None:
-    result = invoke([command, "--help"])
+    # a terminal wide enough that rich does not wrap the longest metavar inside its column
+    result = CliRunner().invoke(cli.app, [command, "--help"], env={"COLUMNS": "160"})
     assert result.exit_code == 0
     assert "<str>" not in result.stdout
     if command in ("run", "sweep", "compare"):
-        for metavar in ("SECONDS", "SECONDS|auto", "FOLDER", "des|calendar|auto"):
+        for metavar in ("SECONDS", "SECONDS|auto", "FOLDER", "des|calendar|stations|auto"):
             assert metavar in result.stdout, metavar
         assert "--force" in result.stdout
 

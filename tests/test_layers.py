@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 SIM = Path(__file__).parent.parent / "sim"
+ENGINES = ("des", "calendar", "stations")  # the engine packages of sim/
 
 
 def _imports(path: Path, root: Path = SIM.parent) -> list[tuple[str, list[str]]]:
@@ -43,9 +44,8 @@ def test_the_detector_sees_every_spelling(tmp_path: Path) -> None:
 
 
 def test_no_engine_imports_another() -> None:
-    engines = ("des", "calendar")
-    for engine in engines:
-        others = [f"sim.{e}" for e in engines if e != engine]
+    for engine in ENGINES:
+        others = [f"sim.{e}" for e in ENGINES if e != engine]
         for path in _modules(engine):
             bad = [m for m, _ in _imports(path) if any(m == o or m.startswith(o + ".") for o in others)]
             assert not bad, f"{path.relative_to(SIM)} imports {bad}"
@@ -53,15 +53,15 @@ def test_no_engine_imports_another() -> None:
 
 def test_the_shared_array_primitives_import_no_engine() -> None:
     for path in _modules("arrays"):
-        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.calendar")]
+        bad = [m for m, _ in _imports(path) if _under(m, *(f"sim.{e}" for e in ENGINES))]
         assert not bad, f"{path.relative_to(SIM)} imports an engine: {bad}"
 
 
 def test_only_the_registry_knows_the_engines() -> None:
     for path in _modules():
-        if path.parts[-2] in ("des", "calendar") or path.name == "engines.py":
+        if path.parts[-2] in ENGINES or path.name == "engines.py":
             continue
-        bad = [m for m, _ in _imports(path) if _under(m, "sim.des", "sim.calendar")]
+        bad = [m for m, _ in _imports(path) if _under(m, *(f"sim.{e}" for e in ENGINES))]
         assert not bad, f"{path.relative_to(SIM)} imports an engine directly: {bad}"
 
 
@@ -87,13 +87,13 @@ def test_nothing_in_sim_imports_the_cli() -> None:
 def test_the_system_model_knows_no_engine_and_no_result() -> None:
     """sim/system/ is what both engines consume: it imports neither, nor anything built on runs."""
     for path in _modules("system"):
-        above = ("sim.des", "sim.calendar", "sim.result", "sim.report", "sim.experiments", "sim.engines")
+        above = (*(f"sim.{e}" for e in ENGINES), "sim.result", "sim.report", "sim.experiments", "sim.engines")
         bad = [m for m, _ in _imports(path) if _under(m, *above)]
         assert not bad, f"{path.relative_to(SIM)} imports {bad}"
 
 
 def test_the_engines_take_flows_from_the_system() -> None:
-    """Both engines compile the scenario through sim.system (one home for placement and flows)."""
-    for engine in ("des", "calendar"):
+    """Every engine compiles the scenario through sim.system (one home for placement and flows)."""
+    for engine in ENGINES:
         imported = {m for path in _modules(engine) for m, _ in _imports(path)}
         assert any(m.startswith("sim.system") for m in imported), engine

@@ -23,7 +23,7 @@ def numba_cache_root(environ: dict[str, str] | os._Environ[str], home: Path) -> 
     return base / "capsim" / "numba"
 
 
-COMPILED = ("arrays", "calendar")  # the packages of sim/ with numba kernels
+COMPILED = ("arrays", "calendar", "stations")  # the packages of sim/ with numba kernels
 
 
 def sources_digest(sim_dir: Path) -> str:

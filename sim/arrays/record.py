@@ -15,6 +15,18 @@ from collections.abc import Sequence
 import numba as nb
 import numpy as np
 
+from sim.arrays.station import (
+    ARRIVALS,
+    BUSY_S,
+    COMPLETIONS,
+    JOBS_S,
+    QUEUED,
+    REJECTIONS,
+    SERVERS,
+    STARTED,
+    WAIT_S,
+    Stations,
+)
 from sim.histogram import GROWTH, MIN_VALUE, Histogram
 from sim.metrics import Breakdown, Recorder
 
@@ -312,3 +324,21 @@ class FleetView:
 
     def wait_histogram(self) -> Histogram:
         return Histogram().merge(self._waits)
+
+
+def fleet_views(S: Stations, spans: Sequence[tuple[str, int, int]]) -> dict[str, FleetView]:
+    """Each fleet's statistics from the stations' arrays: spans[c] = (name, first station, count) of
+    fleet c (the row of S.waits and S.wait_stats its jobs' waits went to)."""
+    fleets = {}
+    for c, (name, b, cnt) in enumerate(spans):
+        views = [StationView(i, int(S.ints[b + i, SERVERS]), int(S.ints[b + i, ARRIVALS]),
+                             int(S.ints[b + i, REJECTIONS]), int(S.ints[b + i, COMPLETIONS]),
+                             float(S.floats[b + i, BUSY_S]), float(S.floats[b + i, JOBS_S]),
+                             int(S.ints[b + i, STARTED]), int(S.ints[b + i, QUEUED]),
+                             float(S.floats[b + i, WAIT_S])) for i in range(cnt)]
+        zero = int(S.waits[c, -1])
+        total, vmax, vmin = S.wait_stats[c]
+        waits = histogram_from(S.waits[c, :-1], zero, float(total), 0.0 if zero else float(vmin),
+                               max(float(vmax), 0.0))
+        fleets[name] = FleetView(name, views, waits)
+    return fleets

@@ -19,22 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.arrays.record import FastRecorder, FleetView, Marks, StationView, histogram_from
+from sim.arrays.record import FastRecorder, Marks, fleet_views
 from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
-    ARRIVALS,
-    BUSY_S,
-    COMPLETIONS,
     D_AT,
-    JOBS_S,
     LAST_EVENT,
-    QUEUED,
-    REJECTIONS,
     SERVERS,
     SERVICE_S,
-    STARTED,
     W_AT,
-    WAIT_S,
 )
 from sim.calendar import kernel
 from sim.calendar import tables as K
@@ -284,19 +276,8 @@ class CalendarEngine:
             rec.unfinished(prog.flows[f], pools.rqf[sel, K.RQF_STARTED])
         self._tails.into({op: s.breakdown for op, s in rec.recorder.ops.items()})  # the tail breakdown
         recorder = rec.close(end, 1.0 / prog.cell.sample, self._extra(pools, rec))
-        fleets = {}
-        for c, name in enumerate(prog.comp_names):
-            b, cnt = int(prog.comps[c, 1]), int(prog.comps[c, 2])
-            views = [StationView(i, int(S.ints[b + i, SERVERS]), int(S.ints[b + i, ARRIVALS]),
-                                 int(S.ints[b + i, REJECTIONS]), int(S.ints[b + i, COMPLETIONS]),
-                                 float(S.floats[b + i, BUSY_S]), float(S.floats[b + i, JOBS_S]),
-                                 int(S.ints[b + i, STARTED]), int(S.ints[b + i, QUEUED]),
-                                 float(S.floats[b + i, WAIT_S])) for i in range(cnt)]
-            zero = int(S.waits[c, -1])
-            total, vmax, vmin = S.wait_stats[c]
-            waits = histogram_from(S.waits[c, :-1], zero, float(total), 0.0 if zero else float(vmin),
-                                   max(float(vmax), 0.0))
-            fleets[name] = FleetView(name, views, waits)
+        fleets = fleet_views(S, [(name, int(prog.comps[c, 1]), int(prog.comps[c, 2]))
+                                 for c, name in enumerate(prog.comp_names)])
         st = pools.state
         async_errors = Counter({prog.causes[i]: int(x) for i, x in enumerate(pools.async_err) if x})
         cache_name = next(iter(prog.cache_models), None)

@@ -1,0 +1,18 @@
+"""The station-order engine (`--engine stations`), step 1 of issue 12's redesign: jobs move through
+the system fleet by fleet, each fleet's jobs in station order, in chunks of simulated time.
+
+support.py  what it runs (feed-forward chains of calls to gateways and services) and what it refuses
+kernel.py   the compiled passes: jobs bucketed by station, each station's served in time order
+engine.py   the engine: arrivals, fleets in flow order chunk by chunk, bulk recording, the RunState
+
+Why station order: the calendar (sim/calendar) takes events one at a time from a heap, so each
+event touches a request's rows last seen thousands of events earlier (docs/PERFORMANCE.md, "Where
+the loop's time goes"). Here a fleet's jobs for a chunk are grouped by station and served in one
+sweep: a station's rows stay in the near caches for all its jobs, draws are made inside the loop,
+and the stations of a fleet, independent within a chunk, are split between two threads.
+
+It shares sim/arrays (the Kiefer-Wolfowitz `serve`, counter-based draws, the bulk recorder) with the
+calendar and imports no engine. The kernels' numba cache is kept by sim/arrays.
+"""
+
+import sim.arrays  # noqa: F401 - sets the versioned numba cache before any kernel is compiled

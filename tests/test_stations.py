@@ -1,0 +1,153 @@
+"""The station-order engine (sim/stations) against queueing theory and the DES.
+
+* Closed forms, R = 10 replications (seeds 1..10) on the stations engine: each statistic's mean over
+  them within T_CRIT x SE of theory, SE = stdev / sqrt(R), T_CRIT the two-sided 99.9% Student-t
+  quantile at 9 degrees of freedom (4.78), as tests/test_queueing.py. The models: M/M/8 at rho 0.85
+  (Erlang C), an open Jackson network of two flows over three stations (the header of
+  scenarios/validation/design-chain.yaml derives it), and M/M/1/K in overload.
+* Against the DES: a design with several instances per fleet picked at random, lognormal hops and
+  services and a queue bound that rejects (tests/data/stations-chain.yaml), R = 8 replications per
+  engine; p50, p99 and availability of each flow and the rejection share agree by Welch's t at a
+  family alpha of 0.001 split over the figures (tests/agreement.py, as the calendar's agreement).
+* Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
+  numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
+  none in flight.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+import sim.stations.engine as stations_engine
+from sim import load_scenario, simulate
+from sim.analytic import erlang_c
+from sim.engines import ENGINES, choose
+from tests.agreement import disagreements, flows, share
+
+ROOT = Path(__file__).resolve().parent.parent
+VALIDATION = ROOT / "scenarios" / "validation"
+CHAIN = VALIDATION / "design-chain.yaml"
+MMC = VALIDATION / "design-mmc.yaml"
+BOUND = VALIDATION / "design-queue-bound.yaml"
+AGREE = Path(__file__).parent / "data" / "stations-chain.yaml"
+R = 10
+T_CRIT = float(stats.t.ppf(1 - 0.001 / 2, R - 1))
+Summary = dict[str, Any]
+
+
+def runs(path: Path, engine: str = "stations", n: int = R) -> list[Summary]:
+    return [simulate(load_scenario(path, [f"seed={seed}"]), engine=engine).summary
+            for seed in range(1, n + 1)]
+
+
+def within(values: list[float], theory: float) -> None:
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values))
+    assert abs(mean - theory) <= T_CRIT * se, f"{mean:.5f} vs {theory:.5f} (T_CRIT x SE = {T_CRIT * se:.5f})"
+
+
+def mm1_ms(lam: float, mean_ms: float) -> float:
+    return 1000.0 / (1000.0 / mean_ms - lam)
+
+
+def test_mmc_is_erlang_c() -> None:
+    sc = load_scenario(MMC)
+    pool = sc.components["pool"]
+    theory = erlang_c(pool.workers, sc.flows["work"].rate_per_sec, 1.0)
+    assert theory.utilization == pytest.approx(0.85)
+    out = runs(MMC)
+    within([s["latency_ms"]["work"]["mean"] for s in out], theory.response_ms_mean)
+    within([s["components"]["pool"]["p_wait"] for s in out], theory.p_wait)
+    within([s["components"]["pool"]["utilization_mean"] for s in out], theory.utilization)
+
+
+def test_two_flows_through_three_stations_are_a_jackson_network() -> None:
+    edge, api, db = mm1_ms(500, 0.5), mm1_ms(300, 1.0), mm1_ms(500, 1.2)
+    assert edge + api + db == pytest.approx(5.09524, abs=1e-5)  # the scenario's header
+    out = runs(CHAIN)
+    within([s["latency_ms"]["checkout"]["mean"] for s in out], edge + api + db)
+    within([s["latency_ms"]["browse"]["mean"] for s in out], edge + db)
+    for comp, rho in (("edge", 0.25), ("api", 0.3), ("db", 0.6)):
+        within([s["components"][comp]["utilization_mean"] for s in out], rho)
+
+
+def test_a_bounded_queue_in_overload_is_mm1k() -> None:
+    out = runs(BOUND)
+    within([s["availability"]["work"] for s in out], 0.63459)  # the scenario's header
+    within([s["latency_ms"]["work"]["mean"] for s in out], 3.75829)
+    assert all(set(s["errors"]) == {"work:pool.rejected"} for s in out)
+
+
+def test_a_design_with_hops_instances_and_rejections_agrees_with_the_des() -> None:
+    figures = [*flows("checkout"), *flows("browse", avail=False), share("checkout:api.rejected")]
+    st, des = runs(AGREE, "stations", 8), runs(AGREE, "des", 8)
+    for s in st + des:
+        assert s["availability"]["browse"] == 1.0  # browse never meets the bounded api
+        assert 0.05 < s["errors"]["checkout:api.rejected"] / s["requests"]["checkout"]["sent"] < 0.3
+    failures = disagreements("stations-chain", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
+def _same(a: Summary, b: Summary) -> None:
+    a, b = dict(a), dict(b)
+    for s in (a, b):
+        s.pop("wall_seconds")
+    assert a == b
+
+
+def test_same_seed_same_numbers_on_one_thread_or_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    sc = load_scenario(AGREE)
+    first = simulate(sc, engine="stations").summary
+    _same(first, simulate(sc, engine="stations").summary)
+    monkeypatch.setattr(stations_engine, "THREADS", 1)
+    _same(first, simulate(sc, engine="stations").summary)
+
+
+def test_every_request_is_accounted_for_and_a_drain_ends_them_all() -> None:
+    sc = load_scenario(AGREE)
+    for drain in (False, True):
+        s = simulate(sc, engine="stations", drain=drain).summary
+        for flow, r in s["requests"].items():
+            assert r["sent"] == r["succeeded"] + r["failed"] + r["in_flight"], flow
+            assert r["sent"] > 0
+            if drain:
+                assert r["in_flight"] == 0
+        assert s["checks"]["conservation_holds"]
+        # Little's law, L against lambda x W: they differ only by the requests in flight at the
+        # measured window's two ends, ~L / (lambda x T) = 0.14% of each here
+        for flow, little in s["checks"]["little"].items():
+            assert little["relative_difference"] < 0.01, (flow, little)
+
+
+def test_it_refuses_what_it_cannot_run_in_one_line_each() -> None:
+    supports = ENGINES["stations"].supports
+    assert supports(load_scenario(MMC)) == [] and supports(load_scenario(CHAIN)) == []
+    (messaging,) = supports(load_scenario(VALIDATION / "mmc.yaml"))
+    assert messaging.where == "flows" and "messaging preset" in str(messaging)
+    fields = {e.where for e in supports(load_scenario(ROOT / "scenarios" / "designs" / "url-shortener.yaml"))}
+    assert {"components.cache", "components.links", "flows.resolve.steps[2]"} <= fields
+    assert all("\n" not in str(e) for e in supports(load_scenario(ROOT / "scenarios" / "designs" /
+                                                                   "url-shortener.yaml")))
+    (sample,) = supports(load_scenario(MMC, ["sample=0.5"]))
+    assert sample.where == "sample"
+
+
+def test_auto_does_not_pick_it_yet() -> None:
+    assert choose(load_scenario(CHAIN))[0] == "calendar"
+
+
+def test_the_cli_refuses_it_for_a_design_it_cannot_run(tmp_path: Path) -> None:
+    from cli import app
+
+    out = CliRunner().invoke(app, ["run", str(VALIDATION / "design-quorum.yaml"), "--engine", "stations",
+                                   "--out", str(tmp_path / "r")])
+    assert out.exit_code == 2, out.output
+    lines = [line for line in out.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "components.db" in lines[0] and "stations" in lines[0], out.output
