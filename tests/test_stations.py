@@ -4,11 +4,15 @@
   them within T_CRIT x SE of theory, SE = stdev / sqrt(R), T_CRIT the two-sided 99.9% Student-t
   quantile at 9 degrees of freedom (4.78), as tests/test_queueing.py. The models: M/M/8 at rho 0.85
   (Erlang C), an open Jackson network of two flows over three stations (the header of
-  scenarios/validation/design-chain.yaml derives it), and M/M/1/K in overload.
-* Against the DES: a design with several instances per fleet picked at random, lognormal hops and
-  services and a queue bound that rejects (tests/data/stations-chain.yaml), R = 8 replications per
-  engine; p50, p99 and availability of each flow and the rejection share agree by Welch's t at a
-  family alpha of 0.001 split over the figures (tests/agreement.py, as the calendar's agreement).
+  scenarios/validation/design-chain.yaml derives it), M/M/1/K in overload, k-of-n order statistics
+  at Cassandra (design-quorum.yaml) and a probabilistic tandem through a cache (design-cache-tandem).
+* Against the DES, R = 8 replications per engine, p50, p99 and availability of each flow and each
+  error cause's share agreeing by Welch's t at a family alpha of 0.001 split over the figures
+  (tests/agreement.py, as the calendar's agreement): a chain with several instances per fleet
+  picked at random, lognormal hops and services and a queue bound that rejects
+  (tests/data/stations-chain.yaml); and a design with Zipf keys, a cache lookup whose miss reads
+  Cassandra at QUORUM, a parallel write joined at all, and replicas rejected by a queue bound
+  (tests/data/stations-design.yaml), its hit ratio compared too.
 * Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
   numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
   none in flight.
@@ -36,7 +40,10 @@ VALIDATION = ROOT / "scenarios" / "validation"
 CHAIN = VALIDATION / "design-chain.yaml"
 MMC = VALIDATION / "design-mmc.yaml"
 BOUND = VALIDATION / "design-queue-bound.yaml"
+QUORUM = VALIDATION / "design-quorum.yaml"
+CACHE_TANDEM = VALIDATION / "design-cache-tandem.yaml"
 AGREE = Path(__file__).parent / "data" / "stations-chain.yaml"
+DESIGN = Path(__file__).parent / "data" / "stations-design.yaml"
 R = 10
 T_CRIT = float(stats.t.ppf(1 - 0.001 / 2, R - 1))
 Summary = dict[str, Any]
@@ -85,6 +92,23 @@ def test_a_bounded_queue_in_overload_is_mm1k() -> None:
     assert all(set(s["errors"]) == {"work:pool.rejected"} for s in out)
 
 
+def test_cassandra_replies_are_k_of_n_order_statistics() -> None:
+    theory = {"write_one": 1 / 3, "write_quorum": 1 / 3 + 1 / 2, "write_all": 1 / 3 + 1 / 2 + 1,
+              "read_one": 1.0, "read_quorum": 1 / 2 + 1, "read_all": 1 / 3 + 1 / 2 + 1}  # the header's
+    out = runs(QUORUM)
+    for flow, mean_ms in theory.items():
+        within([s["latency_ms"][flow]["mean"] for s in out], mean_ms)
+
+
+def test_a_cache_lookup_and_its_miss_are_a_probabilistic_tandem() -> None:
+    lam, hit = 400.0, 0.7
+    theory = mm1_ms(lam, 1.0) + mm1_ms(lam, 0.5) + (1 - hit) * mm1_ms(lam * (1 - hit), 2.0)
+    assert theory == pytest.approx(3.0811, abs=1e-4)  # the scenario's header
+    out = runs(CACHE_TANDEM)
+    within([s["latency_ms"]["get"]["mean"] for s in out], theory)
+    within([s["cache"]["hit_ratio"] for s in out], hit)
+
+
 def test_a_design_with_hops_instances_and_rejections_agrees_with_the_des() -> None:
     figures = [*flows("checkout"), *flows("browse", avail=False), share("checkout:api.rejected")]
     st, des = runs(AGREE, "stations", 8), runs(AGREE, "des", 8)
@@ -92,6 +116,17 @@ def test_a_design_with_hops_instances_and_rejections_agrees_with_the_des() -> No
         assert s["availability"]["browse"] == 1.0  # browse never meets the bounded api
         assert 0.05 < s["errors"]["checkout:api.rejected"] / s["requests"]["checkout"]["sent"] < 0.3
     failures = disagreements("stations-chain", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
+def test_keys_caches_joins_and_quorums_agree_with_the_des() -> None:
+    hit_ratio = ("cache.hit_ratio", lambda s: s["cache"]["hit_ratio"], False)
+    figures = [*flows("get"), *flows("put"), share("get:db.rejected"), share("put:db.rejected"), hit_ratio]
+    st, des = runs(DESIGN, "stations", 8), runs(DESIGN, "des", 8)
+    for s in st + des:
+        assert set(s["errors"]) <= {"get:db.rejected", "put:db.rejected"}
+        assert s["errors"].get("get:db.rejected", 0) > 0
+    failures = disagreements("stations-design", figures, st, des, 0.001, engine="stations")
     assert not failures, "\n".join(failures)
 
 
@@ -131,10 +166,13 @@ def test_it_refuses_what_it_cannot_run_in_one_line_each() -> None:
     assert supports(load_scenario(MMC)) == [] and supports(load_scenario(CHAIN)) == []
     (messaging,) = supports(load_scenario(VALIDATION / "mmc.yaml"))
     assert messaging.where == "flows" and "messaging preset" in str(messaging)
-    fields = {e.where for e in supports(load_scenario(ROOT / "scenarios" / "designs" / "url-shortener.yaml"))}
-    assert {"components.cache", "components.links", "flows.resolve.steps[2]"} <= fields
+    assert supports(load_scenario(QUORUM)) == [] and supports(load_scenario(DESIGN)) == []
+    (fill,) = supports(load_scenario(ROOT / "scenarios" / "designs" / "url-shortener.yaml"))
+    assert fill.where == "flows.resolve.steps[2].fill" and "cycle" in str(fill)
+    fields = {e.where for e in supports(load_scenario(ROOT / "scenarios" / "designs" / "ride-hailing.yaml"))}
+    assert {"components.location_stream", "flows.track", "flows.request_ride.steps[2]"} <= fields
     assert all("\n" not in str(e) for e in supports(load_scenario(ROOT / "scenarios" / "designs" /
-                                                                   "url-shortener.yaml")))
+                                                                   "ride-hailing.yaml")))
     (sample,) = supports(load_scenario(MMC, ["sample=0.5"]))
     assert sample.where == "sample"
 
@@ -146,8 +184,10 @@ def test_auto_does_not_pick_it_yet() -> None:
 def test_the_cli_refuses_it_for_a_design_it_cannot_run(tmp_path: Path) -> None:
     from cli import app
 
-    out = CliRunner().invoke(app, ["run", str(VALIDATION / "design-quorum.yaml"), "--engine", "stations",
-                                   "--out", str(tmp_path / "r")])
+    url = ROOT / "scenarios" / "designs" / "url-shortener.yaml"
+    out = CliRunner().invoke(app, ["run", str(url), "--engine", "stations", "--out", str(tmp_path / "r")])
     assert out.exit_code == 2, out.output
     lines = [line for line in out.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "components.db" in lines[0] and "stations" in lines[0], out.output
+    assert len(lines) == 1 and "flows.resolve.steps[2].fill" in lines[0], out.output
+    assert "stations" in lines[0]
+    assert not (tmp_path / "r").exists()

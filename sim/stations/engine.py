@@ -1,13 +1,15 @@
-"""The station-order engine: a feed-forward design, every request, fleet by fleet in chunks of time.
+"""The station-order engine: a feed-forward design, every request, component by component in chunks
+of simulated time.
 
-A chunk [T0, T1) runs the called components in one order every flow follows (support.fleet_order).
-A component takes every job that arrives at it before T1, from the chunk's client arrivals (its
-flows' first calls) and from the components before it, groups them by station and serves each
-station's in time order (kernel.py). Jobs arriving at T1 or later wait for the next chunk. That is
-exact: a job that reaches a component before T1 left every earlier component before T1, so it is
-among the jobs those components served this chunk or before. The stations of a component are
-split between two threads at the job count's midpoint (each thread with its own fleet-wide wait
-counters, merged at the end); the draws are numbered by station, so the split changes no number.
+A chunk [T0, T1) starts the client requests that arrive in it, then runs the components in one
+order every flow follows (sim/stations/program.py). Before a component's turn, the joins whose
+components have all had theirs are settled from their answers (kernel.resolve); then the component
+takes every job that arrives at it before T1, groups them by station and serves each station's in
+time order (kernel.visit, on two threads at the job count's midpoint), and the requests move on
+(kernel.after): to later components' queues, to joins, or to their end. Jobs arriving at T1 or
+later wait for the next chunk. That is exact: a job that reaches a component before T1 left the
+components before it before T1, so it is among the jobs they served this chunk or earlier, and a
+join settled before T1 has heard every answer before its time.
 
 Requests are recorded in bulk as they end (sim/arrays/record.py). Not recorded yet: the tail
 breakdown (which component a slow request's time went to); summary.json's `events` counts station
@@ -25,12 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from sim.arrays.placement import Popularity
 from sim.arrays.record import FastRecorder, Marks, fleet_views
-from sim.arrays.rng import compile_dist, purpose_key, sample_many, uniform_many
+from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
     D_AT,
     LAST_EVENT,
-    REJECTED,
     SERVERS,
     SERVICE_S,
     W_AT,
@@ -40,40 +42,141 @@ from sim.arrays.station import (
 from sim.run_state import RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario
-from sim.stations import kernel
+from sim.stations import kernel as K
+from sim.stations.program import ASK, BRANCH0, CASSANDRA, KIND, MISS, NEED, NEXT, PARALLEL, Program, build
 from sim.stations.support import fleet_order, unsupported
 from sim.streams import named_rng
 from sim.system.compile import system_of
-from sim.system.model import Call
+from sim.system.keys import cell_cdf
 
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
-ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the job arrays
+ARRIVALS_PER_CHUNK = 20000  # client requests per chunk: bounds the job arrays
 THREADS = 2  # the stations of a component are split between this many threads
+STACK = 4096  # paths one advance may have pending (a parallel step's branches)
 
 
-class _Jobs:
-    """Jobs waiting to arrive at one component: arrival time, request start, call (node), station."""
+class _Queue:
+    """Jobs waiting to arrive at one component: float and int columns (kernel.J_*)."""
 
     def __init__(self) -> None:
-        self.t = np.empty(0)
-        self.t0 = np.empty(0)
-        self.node = np.empty(0, np.int64)
-        self.st = np.empty(0, np.int64)
+        self.f = np.empty((0, 2))
+        self.i = np.empty((0, K.J_INTS), np.int64)
 
-    def add(self, t: np.ndarray, t0: np.ndarray, node: np.ndarray, st: np.ndarray) -> None:
-        self.t = np.concatenate([self.t, t])
-        self.t0 = np.concatenate([self.t0, t0])
-        self.node = np.concatenate([self.node, node])
-        self.st = np.concatenate([self.st, st])
+    def add(self, f: np.ndarray, i: np.ndarray) -> None:
+        if f.shape[0]:
+            self.f = np.concatenate([self.f, f]) if self.f.shape[0] else f
+            self.i = np.concatenate([self.i, i]) if self.i.shape[0] else i
 
-    def take(self, before: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def take(self, before: float) -> tuple[np.ndarray, np.ndarray]:
         """The jobs arriving before `before`, removed."""
-        now = self.t < before
-        out = self.t[now], self.t0[now], self.node[now], self.st[now]
-        later = ~now
-        self.t, self.t0, self.node, self.st = self.t[later], self.t0[later], self.node[later], self.st[later]
+        now = self.f[:, K.J_T] < before
+        if now.all():
+            out = self.f, self.i
+            self.f, self.i = np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64)
+            return out
+        out = self.f[now], self.i[now]
+        self.f, self.i = self.f[~now], self.i[~now]
         return out
+
+
+def _emissions(prog: Program) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per node, the most jobs and joins the `advance` after its job can make (the next steps; a
+    lookup's miss branch too; a join node's: from where its join continues), and the most answers a
+    join waits for: what the buffers and join rows must have room for."""
+    nodes, branches = prog.nodes, prog.branches
+
+    def walk(x: int) -> tuple[int, int]:
+        if x < 0:
+            return 0, 0
+        kind = nodes[x, KIND]
+        if kind == CASSANDRA:
+            return int(nodes[x, ASK]), 1
+        if kind != PARALLEL:
+            return 1, 0
+        jobs, joins = 0, 1
+        for b in range(int(nodes[x, ASK])):
+            j, q = walk(int(branches[nodes[x, BRANCH0] + b, 0]))
+            jobs, joins = jobs + j, joins + q
+        if nodes[x, NEED] == 0:
+            j, q = walk(int(nodes[x, NEXT]))
+            jobs, joins = jobs + j, joins + q
+        return jobs, joins
+
+    n = nodes.shape[0]
+    jobs, joins = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)  # row n: a request's first step
+    for x in range(n):
+        after = [walk(int(nodes[x, NEXT]))] + ([walk(int(nodes[x, MISS]))] if nodes[x, MISS] >= 0 else [])
+        jobs[x], joins[x] = max(a[0] for a in after), max(a[1] for a in after)
+    firsts = [walk(f) for f in prog.first_node]
+    jobs[n], joins[n] = max(f[0] for f in firsts), max(f[1] for f in firsts)
+    waits = [int(nodes[x, ASK]) for x in range(n) if nodes[x, KIND] in (CASSANDRA, PARALLEL)]
+    return jobs, joins, max(waits, default=1)
+
+
+def _grown(a: np.ndarray, rows: int, keep: bool = False) -> np.ndarray:
+    """`a`, or a new array of at least `rows` rows (doubling) with `a`'s rows if `keep`."""
+    if a.shape[0] >= rows:
+        return a
+    out = np.empty((max(rows, 2 * a.shape[0]), *a.shape[1:]), a.dtype)
+    if keep:
+        out[:a.shape[0]] = a
+    return out
+
+
+class _Work:
+    """The kernels' output buffers and join rows, grown (doubling) before each call to what it may
+    need. A join row holds its answers (time, error) as they come."""
+
+    def __init__(self, prog: Program) -> None:
+        self.jobs, self.joins, slots = _emissions(prog)
+        self.n_nodes = prog.nodes.shape[0]
+        self.out_f = np.empty((0, 2))
+        self.out_i = np.empty((0, K.J_INTS), np.int64)
+        self.out_c = np.empty(0, np.int64)
+        self.fin_i = np.empty((0, 3), np.int64)
+        self.fin_f = np.empty((0, 2))
+        self.jq = np.zeros((0, K.Q_INTS), np.int64)
+        self.jt = np.zeros(0)
+        self.js_t = np.zeros((0, slots))
+        self.js_e = np.zeros((0, slots), np.int64)
+        self.touched = np.zeros(0, np.int64)
+        self.free_rows = np.zeros(0, np.int64)
+        self.cnt = np.zeros(6, np.int64)
+        self.async_err = np.zeros(len(prog.causes), np.int64)
+        self.stack = np.zeros((STACK, 4), np.int64)
+
+    def ready_for(self, nodes: np.ndarray) -> None:
+        """Room for the advances after jobs at these nodes (n_nodes: a request's first step): their
+        jobs, ended requests and new joins."""
+        counts = np.bincount(nodes, minlength=self.n_nodes + 1)
+        jobs, joins, n = int(counts @ self.jobs), int(counts @ self.joins), nodes.size
+        self.out_f, self.out_i, self.out_c = (_grown(self.out_f, jobs), _grown(self.out_i, jobs),
+                                              _grown(self.out_c, jobs))
+        self.fin_i, self.fin_f = _grown(self.fin_i, n), _grown(self.fin_f, n)
+        top = int(self.cnt[K.C_FREE])
+        if joins > top:
+            rows = self.jq.shape[0]
+            self.jq, self.jt = _grown(self.jq, rows + joins, True), _grown(self.jt, rows + joins, True)
+            self.js_t = _grown(self.js_t, self.jq.shape[0], True)
+            self.js_e = _grown(self.js_e, self.jq.shape[0], True)
+            self.touched = _grown(self.touched, self.jq.shape[0], True)
+            grow = self.jq.shape[0] - rows
+            free = np.empty(self.jq.shape[0], np.int64)
+            free[:top] = self.free_rows[:top]
+            free[top:top + grow] = np.arange(self.jq.shape[0] - 1, rows - 1, -1)
+            self.free_rows = free
+            self.cnt[K.C_FREE] = top + grow
+
+    def in_use(self) -> np.ndarray:
+        """Which join rows are taken."""
+        used = np.ones(self.jq.shape[0], np.bool_)
+        used[self.free_rows[:int(self.cnt[K.C_FREE])]] = False
+        return used
+
+    def shared(self) -> tuple[np.ndarray, ...]:
+        return (self.out_f, self.out_i, self.out_c, self.jq, self.jt, self.free_rows, self.js_t, self.js_e,
+                self.touched, self.fin_i, self.fin_f, self.async_err, self.cnt, self.stack)
 
 
 class StationsEngine:
@@ -91,163 +194,152 @@ class StationsEngine:
         self.cell = make_cell(scenario)
         order = fleet_order(self.system)
         assert order is not None  # unsupported() refused a cycle
-        self.order = order  # the components, in the order a chunk runs them
-        comps = self.system.components
-        self.base: dict[str, int] = {}
-        servers: list[int] = []
-        qlimits: list[int | None] = []
-        fleets: list[int] = []
-        for f, name in enumerate(self.order):
-            spec = comps[name].spec
-            self.base[name] = len(servers)
-            servers += [spec.workers] * spec.instances
-            qlimits += [spec.queue_limit] * spec.instances
-            fleets += [f] * spec.instances
-        self.stations: Stations = build_stations(servers, qlimits, fleets, len(self.order))
-        # the calls: one node per call of each client flow, a flow's consecutive; node + 1 is the next call
-        self.flows = [name for name, fl in self.system.flows.items() if fl.rate_per_sec]
-        self.node_flow: list[int] = []
-        self.node_comp: list[int] = []
-        params, values, voff = [], [np.zeros(0)], [0]
-        self.first_node: list[int] = []
-        for f, name in enumerate(self.flows):
-            self.first_node.append(len(self.node_flow))
-            for step in self.system.flows[name].steps:
-                assert isinstance(step, Call)
-                dist = compile_dist(comps[step.component].ops[step.op].service_ms, 1e-3)
-                params.append(dist.params)
-                values.append(dist.values)
-                voff.append(voff[-1] + dist.values.size)
-                self.node_flow.append(f)
-                self.node_comp.append(self.order.index(step.component))
-        n_nodes = len(self.node_flow)
-        self.svc_params = np.array(params).reshape(n_nodes, 6)
-        self.svc_values = np.concatenate(values)
-        self.svc_voff = np.asarray(voff, np.int64)
-        self.next_base = np.zeros(n_nodes, np.int64)
-        self.next_count = np.zeros(n_nodes, np.int64)
-        for nd in range(n_nodes):
-            if nd + 1 < n_nodes and self.node_flow[nd + 1] == self.node_flow[nd]:
-                nxt = self.order[self.node_comp[nd + 1]]
-                self.next_base[nd], self.next_count[nd] = self.base[nxt], comps[nxt].instances
-        hop = compile_dist(scenario.network.hop_ms, 1e-3)
-        self.hop_params, self.hop_values = hop.params, hop.values
-        self.key = purpose_key(scenario.seed, 12_000_001)  # the stations' draws
-        self.first_key = purpose_key(scenario.seed, 12_000_002)  # the client's first hop and instance
-        self.visits = np.zeros(len(servers), np.int64)  # each station's visits: numbers its draws
-        self.causes = [f"{name}.rejected" for name in self.order]  # a failed job's cause: its component's
+        self.prog = build(scenario, self.system, order)
+        self.stations: Stations = build_stations(self.prog.servers, self.prog.qlimits, self.prog.fleets,
+                                                  len(order))
+        self.node_flow = self.prog.nodes[:, 3].copy()  # program.FLOW
+        self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
+        self.popular: dict[str, Popularity] = {}
+        for f, name in enumerate(self.prog.flows):
+            space = self.system.keys[self.prog.space_of[f]]
+            if self.system.flows[name].draw != "new" and space.name not in self.popular:
+                self.popular[space.name] = Popularity(cdf=cell_cdf(space.count, space.zipf_s, 1.0,
+                                                                   np.empty(space.count)))
+
+    def _tables(self) -> tuple[object, ...]:
+        p = self.prog
+        return (p.nodes, p.branches, p.comps, p.salts, p.tokens, p.replicas, p.hop_params, p.hop_values,
+                self.key)
 
     # -- a chunk --------------------------------------------------------------------------------
-    def _arrivals(self, gens: list[np.random.Generator], drawn: list[int], t0: float, t1: float,
-                  queues: list[_Jobs], rec: FastRecorder) -> int:
-        """Each client flow's Poisson arrivals in [t0, t1) onto the queue of its first component."""
-        comps = self.system.components
-        n_all = 0
-        for f, name in enumerate(self.flows):
+    def _arrivals(self, gens: list[tuple[np.random.Generator, np.random.Generator]], drawn: list[int],
+                  t0: float, t1: float, rec: FastRecorder, work: _Work) -> None:
+        """Each client flow's Poisson arrivals in [t0, t1), started."""
+        prog = self.prog
+        parts = []
+        for f, name in enumerate(prog.flows):
             rate = self.system.flows[name].rate_per_sec or 0.0
-            n = int(gens[f].poisson(rate * (t1 - t0)))
-            start = np.sort(gens[f].uniform(t0, t1, n))
+            arrivals, keys = gens[f]
+            n = int(arrivals.poisson(rate * (t1 - t0)))
+            start = np.sort(arrivals.uniform(t0, t1, n))
             rec.start(name, start, start)
-            ids = np.arange(drawn[f], drawn[f] + n, dtype=np.int64) * len(self.flows) + f
+            space = self.system.keys[prog.space_of[f]]
+            new = self.system.flows[name].draw == "new"
+            key = (keys.integers(0, space.count, n) if new else
+                   self.popular[space.name].draw(keys.random(n))).astype(np.int64)
+            rid = np.arange(drawn[f], drawn[f] + n, dtype=np.int64) * len(prog.flows) + f
             drawn[f] += n
-            nd = self.first_node[f]
-            comp = self.order[self.node_comp[nd]]
-            count = comps[comp].instances
-            hop = sample_many(self.hop_params, self.hop_values, self.first_key, ids, np.int64(0))
-            u = uniform_many(self.first_key, ids, np.int64(1))
-            pick = np.minimum((u * count).astype(np.int64), count - 1)
-            queues[self.node_comp[nd]].add(start + hop, start, np.full(n, nd, np.int64),
-                                           self.base[comp] + pick)
-            n_all += n
-        return n_all
+            parts.append((start, np.full(n, f, np.int64), rid, key, np.full(n, int(new), np.int64)))
+        t, flow, rid, key, new = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+        work.ready_for(np.full(t.size, work.n_nodes, np.int64))
+        first = np.asarray(prog.first_node, np.int64)
+        K.start(t, flow, rid, key, new, first, *self._tables(), *work.shared())
 
-    def _pass(self, c: int, t: np.ndarray, node: np.ndarray, st: np.ndarray, pool: ThreadPoolExecutor,
-              parts: list[Stations]) -> tuple[np.ndarray, ...]:
-        """Serve component c's jobs (station order); their outcomes in sorted order."""
-        comp = self.order[c]
-        first, count = self.base[comp], self.system.components[comp].instances
-        order, off = kernel.bucket(st, np.int64(first), np.int64(count))
-        n = t.size
-        out = (np.empty(n, np.int64), np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64),
-               np.empty(n, np.int64))
-        cut = int(np.searchsorted(off, n / 2)) if n > 1000 else count
+    def _drain(self, work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
+        """What the last kernel made: jobs to their queues, ended requests recorded."""
+        n = int(work.cnt[K.C_JOBS])
+        if n:
+            comp = work.out_c[:n]
+            for c in np.unique(comp).tolist():
+                sel = comp == c
+                queues[c].add(work.out_f[:n][sel], work.out_i[:n][sel])
+        n = int(work.cnt[K.C_FIN])
+        if n:
+            self._record(rec, work.fin_i[:n], work.fin_f[:n])
+        work.cnt[K.C_JOBS] = work.cnt[K.C_FIN] = 0
+
+    def _record(self, rec: FastRecorder, fi: np.ndarray, ff: np.ndarray) -> None:
+        ok = fi[:, 1] < 0
+        causes = np.where(ok, 0, fi[:, 1])
+        for f in np.unique(fi[:, 0]).tolist():
+            sel = fi[:, 0] == f
+            rec.finish(self.prog.flows[f], ff[sel, 0], ff[sel, 0], ff[sel, 1], ok[sel], causes[sel],
+                       self.prog.causes, Marks([]))
+
+    def _settle(self, below: int, safe_t: float, work: _Work, queues: list[_Queue],
+                rec: FastRecorder) -> None:
+        """Settle the joins whose components all come before `below` in the order (kernel.resolve)."""
+        if work.cnt[K.C_TOUCHED]:
+            # room for every open join to settle: one settled may settle the joins it answers, in turn
+            work.ready_for(work.jq[work.in_use(), K.Q_NODE])
+            K.resolve(np.int64(below), safe_t, *self._tables(), *work.shared())
+            self._drain(work, queues, rec)
+
+    def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, pool: ThreadPoolExecutor,
+              parts: list[Stations]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """Serve component c's jobs: the jobs grouped by station, and each's (row, start, end) in
+        the order served."""
+        first, count = int(self.prog.comps[c, 0]), int(self.prog.comps[c, 1])
+        order, off = K.bucket(ji[:, K.J_ST], np.int64(first), np.int64(count))
+        jf, ji = jf[order], ji[order]  # grouped by station: the passes below read them in sequence
+        n = jf.shape[0]
+        out = (np.empty(n, np.int64), np.empty(n), np.empty(n))
+        cut = int(np.searchsorted(off, n / 2)) if n > 1000 and len(parts) > 1 else count
         ranges = [(0, min(cut, count)), (min(cut, count), count)]
+        p = self.prog
         futures = []
-        for (lo, hi), S in zip(ranges, parts, strict=True):
+        for (lo, hi), S in zip(ranges, parts, strict=False):
             if hi > lo:
                 futures.append(pool.submit(
-                    kernel.visit, t, node, order, off, np.int64(first), np.int64(lo), np.int64(hi), S.ints,
-                    S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts, self.svc_params,
-                    self.svc_values, self.svc_voff, self.hop_params, self.hop_values, self.next_base,
-                    self.next_count, self.key, self.visits, *out))
+                    K.visit, jf, ji, off, np.int64(first), np.int64(lo), np.int64(hi), S.ints,
+                    S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts, p.nodes,
+                    p.svc_params, p.svc_values, p.svc_voff, self.key, *out))
         for done in futures:
             done.result()
-        return out
+        return jf, ji, out
 
-    def _chunk(self, t1: float, queues: list[_Jobs], pool: ThreadPoolExecutor, parts: list[Stations],
-               rec: FastRecorder) -> int:
-        """Every component's jobs arriving before t1, in fleet order; returns the visits."""
+    def _chunk(self, t1: float, queues: list[_Queue], pool: ThreadPoolExecutor, parts: list[Stations],
+               rec: FastRecorder, work: _Work) -> int:
+        """Every component's jobs arriving before t1, in order; returns the visits."""
         served = 0
-        for c in range(len(self.order)):
-            t, t0, node, st = queues[c].take(t1)
-            if not t.size:
+        for c in range(len(self.prog.order)):
+            self._settle(c, t1, work, queues, rec)
+            jf, ji = queues[c].take(t1)
+            if not jf.shape[0]:
                 continue
-            job, out_t, out_node, out_st, code = self._pass(c, t, node, st, pool, parts)
-            served += t.size
-            t0 = t0[job]
-            nd = node[job]
-            go = code == kernel.NEXT
-            if go.any():
-                nxt = out_node[go]
-                for target in np.unique(np.asarray(self.node_comp)[nxt]).tolist():
-                    sel = np.flatnonzero(go)[np.asarray(self.node_comp)[nxt] == target]
-                    queues[target].add(out_t[sel], t0[sel], out_node[sel], out_st[sel])
-            ended = ~go
-            if ended.any():
-                self._record(rec, c, t0[ended], out_t[ended], code[ended] == kernel.DONE,
-                             np.asarray(self.node_flow)[nd[ended]], out_node[ended])
+            jf, ji, (job, start, end) = self._pass(c, jf, ji, pool, parts)
+            served += jf.shape[0]
+            work.ready_for(ji[:, K.J_NODE])
+            K.after(jf, ji, job, start, end, self.prog.nodes, self.prog.branches, self.prog.comps,
+                    self.prog.salts, self.prog.tokens, self.prog.replicas, self.prog.hit_p, self.node_flow,
+                    self.prog.hop_params, self.prog.hop_values, self.key, *work.shared())
+            self._drain(work, queues, rec)
+        self._settle(len(self.prog.order), t1, work, queues, rec)
         return served
-
-    def _record(self, rec: FastRecorder, c: int, t0: np.ndarray, fin: np.ndarray, ok: np.ndarray,
-                flows: np.ndarray, fail_codes: np.ndarray) -> None:
-        if (~ok).any():
-            assert (fail_codes[~ok] == np.int64(REJECTED)).all()  # the only failure without faults
-        causes = np.where(ok, 0, c)
-        for f in np.unique(flows).tolist():
-            sel = flows == f
-            rec.finish(self.flows[f], t0[sel], t0[sel], fin[sel], ok[sel], causes[sel], self.causes,
-                       Marks([]))
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, drain: bool = False) -> RunState:
-        sc = self.scenario
+        sc, prog = self.scenario, self.prog
         wall0 = time.perf_counter()
         D, W = sc.duration_s, float(sc.warmup_s)
         S = self.stations
         S.glob[W_AT] = W
         S.glob[D_AT] = math.inf if drain else D
         # the second thread's fleet-wide counters (waits, glob, counts); station rows are shared
-        second = build_stations([1], [None], [0], len(self.order))
+        second = build_stations([1], [None], [0], len(prog.order))
         second.glob[:] = S.glob
+        threads = min(THREADS, os.cpu_count() or 1)
         parts = [S, S._replace(waits=second.waits, wait_stats=second.wait_stats, glob=second.glob,
-                               counts=second.counts)]
-        rec = FastRecorder(W, math.inf if drain else D, D, ops=self.flows)
-        total_rate = sum(self.system.flows[f].rate_per_sec or 0.0 for f in self.flows) or 1.0
+                               counts=second.counts)][:threads]
+        rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
+        total_rate = sum(self.system.flows[f].rate_per_sec or 0.0 for f in prog.flows) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
         chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
-        gens = [named_rng(sc.seed, "stations", "arrivals", name) for name in self.flows]
-        drawn = [0] * len(self.flows)
-        queues = [_Jobs() for _ in self.order]
+        gens = [(named_rng(sc.seed, "stations", "arrivals", f), named_rng(sc.seed, "stations", "keys", f))
+                for f in prog.flows]
+        drawn = [0] * len(prog.flows)
+        queues = [_Queue() for _ in prog.order]
+        work = _Work(prog)
         visits = 0
         sent = 0
         served_seen = np.zeros(S.floats.shape[0])
         t = 0.0
-        threads = min(THREADS, os.cpu_count() or 1)
         with ThreadPoolExecutor(threads, thread_name_prefix="capsim-stations") as pool:
             while t < D - 1e-12:
                 t1 = min(D, t + chunk_s)
-                self._arrivals(gens, drawn, t, t1, queues, rec)
-                visits += self._chunk(t1, queues, pool, parts, rec)
+                self._arrivals(gens, drawn, t, t1, rec, work)
+                self._drain(work, queues, rec)
+                visits += self._chunk(t1, queues, pool, parts, rec, work)
                 t = t1
                 while (self.on_window is not None and sent < rec.n_windows
                        and (sent + 1) * rec.window_s <= t + 1e-9):
@@ -257,42 +349,60 @@ class StationsEngine:
                     self.progress(t, D)
             end = D
             if drain:
-                visits += self._chunk(math.inf, queues, pool, parts, rec)
+                while any(q.f.shape[0] for q in queues) or work.cnt[K.C_TOUCHED]:
+                    visits += self._chunk(math.inf, queues, pool, parts, rec, work)
                 end = max(D, float(S.glob[LAST_EVENT]), float(second.glob[LAST_EVENT]))
-        for q in queues:  # in flight at the end (none after a drained run)
-            flows = np.asarray(self.node_flow, np.int64)[q.node]
-            for f in np.unique(flows).tolist():
-                rec.unfinished(self.flows[f], q.t0[flows == f])
+        self._unfinished(rec, queues, work)
         S.waits[:] += second.waits
         S.wait_stats[:, 0] += second.wait_stats[:, 0]
         S.wait_stats[:, 1] = np.maximum(S.wait_stats[:, 1], second.wait_stats[:, 1])
         S.wait_stats[:, 2] = np.minimum(S.wait_stats[:, 2], second.wait_stats[:, 2])
         S.counts[:] += second.counts
-        return self._state(rec, end, visits, time.perf_counter() - wall0, drain)
+        return self._state(rec, work, end, visits, time.perf_counter() - wall0, drain)
+
+    def _unfinished(self, rec: FastRecorder, queues: list[_Queue], work: _Work) -> None:
+        """Requests in flight at the end: each at one place on its own path, a job on it or a join
+        its path waits at (joins within joins are counted by the outermost)."""
+        open_ = work.in_use() & (work.jq[:, K.Q_STATE] == 0) & (work.jq[:, K.Q_PARENT] == K.ROOT)
+        flows = [work.jq[open_, K.Q_FLOW]]
+        t0 = [work.jt[open_]]
+        for q in queues:
+            root = q.i[:, K.J_JOIN] == K.ROOT
+            flows.append(self.node_flow[q.i[root, K.J_NODE]])
+            t0.append(q.f[root, K.J_T0])
+        flow, started = np.concatenate(flows), np.concatenate(t0)
+        for f in np.unique(flow).tolist():
+            rec.unfinished(self.prog.flows[f], started[flow == f])
 
     def _window(self, rec: FastRecorder, w: int, served_seen: np.ndarray) -> np.ndarray:
         """Window w's timeseries row to `on_window`, with each instance's busy share of it (a job's
         service counts in the window it arrives in, as the calendar's live view)."""
-        S = self.stations
+        S, prog = self.stations, self.prog
         served = S.floats[:, SERVICE_S].copy()
         shares = (served - served_seen) / (S.ints[:, SERVERS] * rec.window_s)
-        comps = self.system.components
-        util = {name: shares[self.base[name]:self.base[name] + comps[name].instances].tolist()
-                for name in self.order}
+        util = {name: shares[prog.comps[c, 0]:prog.comps[c, 0] + prog.comps[c, 1]].tolist()
+                for c, name in enumerate(prog.order)}
         assert self.on_window is not None
         self.on_window({**rec.window_row(w, 1.0), "utilization": util})
         return served
 
-    def _state(self, rec: FastRecorder, end: float, visits: int, wall_s: float, drain: bool) -> RunState:
-        sc, S = self.scenario, self.stations
+    def _state(self, rec: FastRecorder, work: _Work, end: float, visits: int, wall_s: float,
+               drain: bool) -> RunState:
+        sc, S, prog = self.scenario, self.stations, self.prog
         recorder = rec.close(end, 1.0, {})
-        fleets = fleet_views(S, [(name, self.base[name], self.system.components[name].instances)
-                                 for name in self.order])
+        fleets = fleet_views(S, [(name, int(prog.comps[c, 0]), int(prog.comps[c, 1]))
+                                 for c, name in enumerate(prog.order)])
+        cache_name = next(iter(prog.caches), None)
+        has_cassandra = any(c.kind == "cassandra" for c in self.system.components.values())
         return RunState(
-            scenario=sc, cell=self.cell, recorder=recorder, fleets=fleets, cache=None, cache_component=None,
-            redis_hits=0, redis_misses=0, kafka_lag_max_s=0.0, kafka_lag_max_msgs=0, kafka_backlog=0,
-            async_errors=Counter(), mix={}, edges={}, cassandra_faults={}, kafka_unavailable=0,
-            rate_limited=0, events=visits, sim_seconds=end, measured_seconds=end - float(sc.warmup_s),
-            wall_seconds=wall_s,
-            drained=drain, system=self.system,
+            scenario=sc, cell=self.cell, recorder=recorder, fleets=fleets,
+            cache=prog.caches.get(cache_name) if cache_name else None, cache_component=cache_name,
+            redis_hits=int(work.cnt[K.C_HITS]), redis_misses=int(work.cnt[K.C_MISSES]), kafka_lag_max_s=0.0,
+            kafka_lag_max_msgs=0, kafka_backlog=0,
+            async_errors=Counter({prog.causes[i]: int(x) for i, x in enumerate(work.async_err) if x}),
+            mix={}, edges={},
+            cassandra_faults=dict.fromkeys(("unavailable", "hints_stored", "hints_replayed", "hedged_reads",
+                                            "lost_writes"), 0) if has_cassandra else {},
+            kafka_unavailable=0, rate_limited=0, events=visits, sim_seconds=end,
+            measured_seconds=end - float(sc.warmup_s), wall_seconds=wall_s, drained=drain, system=self.system,
         )

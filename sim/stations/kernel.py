@@ -1,13 +1,18 @@
-"""The station-order engine's compiled passes over one fleet's jobs of a chunk.
+"""The stations engine's compiled passes.
 
-`bucket` groups the jobs by station (a counting sort: two sequential passes). `visit` then serves
-the stations of a range one after another, each station's jobs in arrival-time order (a stable
-sort of its segment, so jobs arriving at the same instant keep their order), with
-sim/arrays/station.py's `serve`. Every draw is counter-based (sim/arrays/rng.py) on (station, the
-station's visit number), so the numbers do not depend on the chunk length, on how the stations
-are split between threads, or on the order stations are visited in. A job's outcome is written
-at its sorted position: the next call's arrival (end + the hop, at a station drawn uniformly
-from the next component's), or the end of its flow, or its failure.
+`bucket` groups a component's jobs by station (a counting sort). `visit` serves the stations of a
+range one after another, each station's jobs in arrival order (a stable sort of its segment), with
+sim/arrays/station.py's `serve`; two threads take disjoint ranges. `after` then takes the served
+jobs in that order, on one thread, and moves each request on along its flow (`advance`): the next
+call becomes a job for its component's queue, a Cassandra call one job per replica it asks and a
+join row, a parallel step a join row and its branches, the end of a sequence an answer to its
+join or the end of the request. `resolve` settles joins from their answers, sorted by time: a
+join is answered at its `need`-th success, or fails at the failure it cannot afford, once every
+answer before that time is known.
+
+Every draw is counter-based (sim/arrays/rng.py) on (request, path, node, purpose): the path numbers
+a request's branches and replicas, so the numbers do not depend on the chunk length, on how the
+stations are split between threads, or on the order anything is processed in.
 """
 
 from __future__ import annotations
@@ -15,11 +20,54 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from sim.arrays.placement import key_hash, shard_of
 from sim.arrays.rng import sample, uniform
 from sim.arrays.station import serve
+from sim.stations.program import (
+    ASK,
+    BALANCED,
+    BRANCH0,
+    CACHE,
+    CALL,
+    CASSANDRA,
+    CAUSE,
+    COMP,
+    DIST,
+    HIT0,
+    KIND,
+    MISS,
+    NEED,
+    NEXT,
+    READ,
+    READY,
+    REP0,
+    RF,
+    ROUTE,
+    SALT,
+    TOK0,
+    TOKN,
+)
 
-NEXT, DONE, FAILED = 0, 1, 2  # a job's outcome codes: on to the next call, its flow ended, it failed
-DRAWS = 3  # per visit: the service time, the next hop, the next station
+# a job's int columns, and its float ones
+J_NODE, J_ST, J_JOIN, J_RID, J_SUB, J_KEY, J_NEW = range(7)
+J_INTS = 7
+J_T, J_T0 = range(2)
+# a join's int columns, and its start time
+(Q_NEED, Q_SLACK, Q_CONT, Q_PARENT, Q_RID, Q_SUB, Q_KEY, Q_NEW, Q_FLOW, Q_LEFT, Q_STATE, Q_READY, Q_GOT,
+ Q_LISTED, Q_NODE) = range(15)
+Q_INTS = 15
+ROOT, UNAWAITED = -1, -2  # a sequence's join when it is the request's own path, or nobody waits for it
+OK = -1  # an answer's error code when it succeeded
+# counters: jobs emitted, joins listed to settle, requests ended, cache hits and misses, free join rows
+C_JOBS, C_TOUCHED, C_FIN, C_HITS, C_MISSES, C_FREE = range(6)
+# draw purposes
+SVC, HOP, PICK, HIT = range(4)
+PATH = np.int64(67)  # a branch's or replica's path: parent path x PATH + its index + 1
+
+
+@nb.njit(inline="always")
+def draw_index(sub: np.int64, node: np.int64, purpose: int) -> np.int64:
+    return (sub * np.int64(4096) + node) * np.int64(8) + purpose
 
 
 @nb.njit(nogil=True, cache=True)
@@ -42,75 +90,322 @@ def bucket(st: np.ndarray, first: np.int64, n_st: np.int64) -> tuple[np.ndarray,
 
 @nb.njit(nogil=True, cache=True)
 def visit(
-    t: np.ndarray,
-    node: np.ndarray,
-    order: np.ndarray,
-    off: np.ndarray,
-    first: np.int64,
-    s_lo: np.int64,
-    s_hi: np.int64,
-    ints: np.ndarray,
-    floats: np.ndarray,
-    free: np.ndarray,
-    ring: np.ndarray,
-    win: np.ndarray,
-    waits: np.ndarray,
-    wait_stats: np.ndarray,
-    glob: np.ndarray,
-    counts: np.ndarray,
-    svc_params: np.ndarray,
-    svc_values: np.ndarray,
-    svc_voff: np.ndarray,
-    hop_params: np.ndarray,
-    hop_values: np.ndarray,
-    next_base: np.ndarray,
-    next_count: np.ndarray,
-    key: np.uint64,
-    visits: np.ndarray,
-    out_job: np.ndarray,
-    out_t: np.ndarray,
-    out_node: np.ndarray,
-    out_st: np.ndarray,
-    out_code: np.ndarray,
+    jf: np.ndarray, ji: np.ndarray, off: np.ndarray, first: np.int64, s_lo: np.int64,
+    s_hi: np.int64, ints: np.ndarray, floats: np.ndarray, free: np.ndarray, ring: np.ndarray, win: np.ndarray,
+    waits: np.ndarray, wait_stats: np.ndarray, glob: np.ndarray, counts: np.ndarray, nodes: np.ndarray,
+    svc_params: np.ndarray, svc_values: np.ndarray, svc_voff: np.ndarray, key: np.uint64,
+    out_job: np.ndarray, out_start: np.ndarray, out_end: np.ndarray,
 ) -> None:
-    """Serve the jobs of stations first + [s_lo, s_hi), in station order, each station's in time order.
-
-    `node[j]` is job j's call (a row of the tables: its service distribution, the component its flow
-    calls next: `next_count` 0 when this is the flow's last call). For the job at sorted position p,
-    out_job[p] = j, out_code[p] its outcome and out_t[p] its time: the next call's arrival (NEXT),
-    the end of its flow (DONE), or when the caller learns of its failure (FAILED; out_node[p] then
-    holds the failure code `serve` returned). `visits[s]` numbers station s's draws."""
+    """Serve the jobs of stations first + [s_lo, s_hi), grouped by station (station s's at rows
+    off[s]..off[s + 1]), each station's in time order: for the job at sorted position p, out_job[p]
+    is its row, (out_start[p], out_end[p]) what `serve` returned (a negative start: its failure code,
+    and when the caller learns of it)."""
     for s in range(s_lo, s_hi):
         a, b = off[s], off[s + 1]
         if b == a:
             continue
-        ts = np.empty(b - a)
-        for k in range(b - a):
-            ts[k] = t[order[a + k]]
+        ts = jf[a:b, J_T].copy()
         idx = np.argsort(ts, kind="mergesort")
         st = first + s
         for k in range(b - a):
             p = a + k
-            j = order[a + idx[k]]
-            nd = node[j]
-            n = visits[st] * DRAWS
-            visits[st] += 1
-            v0, v1 = svc_voff[nd], svc_voff[nd + 1]
-            svc = sample(svc_params[nd], svc_values[v0:v1], key, st, n)
+            j = a + idx[k]
+            nd = ji[j, J_NODE]
+            d = nodes[nd, DIST]
+            v0, v1 = svc_voff[d], svc_voff[d + 1]
+            svc = sample(svc_params[d], svc_values[v0:v1], key, ji[j, J_RID],
+                         draw_index(ji[j, J_SUB], nd, SVC))
             a_t = ts[idx[k]]
             start, end = serve(ints, floats, free, ring, win, waits, wait_stats, glob, counts, st, a_t, svc)
             out_job[p] = j
-            if start < 0.0:
-                out_code[p] = FAILED
-                out_t[p] = end
-                out_node[p] = np.int64(start)
+            out_start[p] = start
+            out_end[p] = end
+
+
+@nb.njit(inline="always")
+def _open_join(jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray, cnt: np.ndarray, need: np.int64,
+               answers: np.int64, cont: np.int64, parent: np.int64, rid: np.int64, sub: np.int64, k: np.int64,
+               new: np.int64, flow: np.int64, ready: np.int64, t0: float, node: np.int64) -> np.int64:
+    """A join row (from the free rows: the caller made room) waiting for `need` of `answers`."""
+    cnt[C_FREE] -= 1
+    q = free_rows[cnt[C_FREE]]
+    jq[q, Q_NEED], jq[q, Q_SLACK], jq[q, Q_CONT], jq[q, Q_PARENT] = need, answers - need, cont, parent
+    jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW], jq[q, Q_FLOW] = rid, sub, k, new, flow
+    jq[q, Q_LEFT], jq[q, Q_STATE], jq[q, Q_READY] = answers, 1 if need == 0 else 0, ready
+    jq[q, Q_GOT], jq[q, Q_LISTED], jq[q, Q_NODE] = 0, 0, node
+    jt[q] = t0
+    return q
+
+
+@nb.njit(inline="always")
+def _end(t: float, t0: float, join: np.int64, err: np.int64, flow: np.int64, rid: np.int64, jq: np.ndarray,
+         js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
+         async_err: np.ndarray, cnt: np.ndarray) -> None:
+    """A sequence ended at t (err OK or a cause): its join hears (the answer in the join's row, the
+    join listed for `resolve`), or the request ends, or nobody waits (a failure is counted)."""
+    if join >= 0:
+        g = jq[join, Q_GOT]
+        js_t[join, g], js_e[join, g] = t, err
+        jq[join, Q_GOT] = g + 1
+        if jq[join, Q_LISTED] == 0:
+            jq[join, Q_LISTED] = 1
+            touched[cnt[C_TOUCHED]] = join
+            cnt[C_TOUCHED] += 1
+    elif join == ROOT:
+        n = cnt[C_FIN]
+        fin_i[n, 0], fin_i[n, 1], fin_i[n, 2] = flow, err, rid
+        fin_f[n, 0], fin_f[n, 1] = t0, t
+        cnt[C_FIN] = n + 1
+    elif err >= 0:
+        async_err[err] += 1
+
+
+@nb.njit(inline="always")
+def _ring_position(tokens: np.ndarray, t0: np.int64, n: np.int64, h: np.uint64) -> np.int64:
+    """The first token at or after hash h, wrapping (sim/placement.py's rule)."""
+    i = min(np.int64(float(h) / 18446744073709551616.0 * n), n)
+    while i > 0 and tokens[t0 + i - 1] >= h:
+        i -= 1
+    while i < n and tokens[t0 + i] < h:
+        i += 1
+    return i if i < n else 0
+
+
+@nb.njit(inline="always")
+def _emit(t: float, x: np.int64, join: np.int64, t0: float, rid: np.int64, sub: np.int64, k: np.int64,
+          new: np.int64, nodes: np.ndarray, comps: np.ndarray, salts: np.ndarray, hop_params: np.ndarray,
+          hop_values: np.ndarray, dkey: np.uint64, out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
+          cnt: np.ndarray) -> None:
+    """A call (or a cache lookup) at node x made at t: a job for its component, arriving after a hop,
+    at an instance picked at random (gateways, services) or by the key's hash slot (Redis)."""
+    c = nodes[x, COMP]
+    if nodes[x, ROUTE] == BALANCED:
+        u = uniform(dkey, rid, draw_index(sub, x, PICK))
+        st = comps[c, 0] + min(np.int64(u * comps[c, 1]), comps[c, 1] - 1)
+    else:  # SHARD (a design's Redis: by the key's hash slot)
+        st = comps[c, 0] + shard_of(k, comps[c, 1], salts[nodes[x, SALT]])
+    n = cnt[C_JOBS]
+    out_f[n, J_T] = t + sample(hop_params, hop_values, dkey, rid, draw_index(sub, x, HOP))
+    out_f[n, J_T0] = t0
+    out_i[n, J_NODE], out_i[n, J_ST], out_i[n, J_JOIN] = x, st, join
+    out_i[n, J_RID], out_i[n, J_SUB], out_i[n, J_KEY], out_i[n, J_NEW] = rid, sub, k, new
+    out_c[n] = c
+    cnt[C_JOBS] = n + 1
+
+
+@nb.njit(cache=True, _nrt=False)
+def advance(
+    t: float, x: np.int64, join: np.int64, err: np.int64, t0: float, rid: np.int64, sub: np.int64,
+    k: np.int64, new: np.int64, flow: np.int64,
+    nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
+    replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
+    out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
+    jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
+    js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+) -> None:
+    """Move a request's sequence on from node x at time t (x -1: the sequence ended; err >= 0: it
+    failed with that cause), until every path it starts waits at a station or ended."""
+    top = 0
+    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = x, join, err, sub
+    top = 1
+    while top > 0:
+        top -= 1
+        x, join, err, sub = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+        while True:
+            if err >= 0 or x < 0:
+                _end(t, t0, join, err, flow, rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+                break
+            kind = nodes[x, KIND]
+            if kind in (CALL, CACHE):
+                _emit(t, x, join, t0, rid, sub, k, new, nodes, comps, salts, hop_params, hop_values, dkey,
+                      out_f, out_i, out_c, cnt)
+                break
+            if kind == CASSANDRA:
+                c = nodes[x, COMP]
+                ask, rf = nodes[x, ASK], nodes[x, RF]
+                q = _open_join(jq, jt, free_rows, cnt, nodes[x, NEED], ask, nodes[x, NEXT], join, rid, sub, k,
+                               new, flow, nodes[x, READY], t0, x)
+                h = key_hash(k, salts[nodes[x, SALT]])
+                pos = _ring_position(tokens, nodes[x, TOK0], nodes[x, TOKN], h)
+                start = 0
+                if nodes[x, READ] == 1:
+                    start = min(np.int64(uniform(dkey, rid, draw_index(sub, x, PICK)) * rf), rf - 1)
+                for i in range(ask):
+                    r = start + i
+                    if r >= rf:
+                        r -= rf
+                    path = sub * PATH + i + 1
+                    n = cnt[C_JOBS]
+                    out_f[n, J_T] = t + sample(hop_params, hop_values, dkey, rid, draw_index(path, x, HOP))
+                    out_f[n, J_T0] = t0
+                    out_i[n, J_NODE], out_i[n, J_JOIN] = x, q
+                    out_i[n, J_ST] = replicas[nodes[x, REP0] + pos * rf + r]
+                    out_i[n, J_RID], out_i[n, J_SUB], out_i[n, J_KEY], out_i[n, J_NEW] = rid, path, k, new
+                    out_c[n] = c
+                    cnt[C_JOBS] = n + 1
+                break
+            # PARALLEL
+            need, nb_ = nodes[x, NEED], nodes[x, ASK]
+            b0 = nodes[x, BRANCH0]
+            awaited = 0
+            for b in range(nb_):
+                awaited += branches[b0 + b, 1]
+            q = np.int64(UNAWAITED)
+            if awaited > 0:
+                q = _open_join(jq, jt, free_rows, cnt, need, awaited, nodes[x, NEXT], join, rid, sub, k, new,
+                               flow, nodes[x, READY], t0, x)
+            for b in range(nb_ - 1, -1, -1):
+                stack[top, 0] = branches[b0 + b, 0]
+                stack[top, 1] = q if branches[b0 + b, 1] == 1 else UNAWAITED
+                stack[top, 2] = OK
+                stack[top, 3] = sub * PATH + b + 1
+                top += 1
+            if need > 0:
+                break
+            x = nodes[x, NEXT]  # nobody is waited for: the sequence goes on at once
+
+
+@nb.njit(nogil=True, cache=True, _nrt=False)
+def start(
+    t: np.ndarray, flow: np.ndarray, rid: np.ndarray, key: np.ndarray, new: np.ndarray, first: np.ndarray,
+    nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
+    replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
+    out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
+    jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
+    js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+) -> None:
+    """Client requests arriving at t[i]: each starts its flow's steps."""
+    for i in range(t.size):
+        f = flow[i]
+        advance(t[i], first[f], np.int64(ROOT), np.int64(OK), t[i], rid[i], np.int64(0), key[i], new[i], f,
+                nodes, branches, comps, salts, tokens, replicas, hop_params, hop_values, dkey, out_f, out_i,
+                out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f, async_err, cnt, stack)
+
+
+@nb.njit(nogil=True, cache=True, _nrt=False)
+def after(
+    jf: np.ndarray, ji: np.ndarray, out_job: np.ndarray, out_start: np.ndarray, out_end: np.ndarray,
+    nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
+    replicas: np.ndarray, hit_p: np.ndarray, node_flow: np.ndarray, hop_params: np.ndarray,
+    hop_values: np.ndarray, dkey: np.uint64,
+    out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
+    jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
+    js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+) -> None:
+    """Each served job, in sorted order: its request moves on (`advance`)."""
+    for p in range(out_job.size):
+        j = out_job[p]
+        x = ji[j, J_NODE]
+        start, t = out_start[p], out_end[p]
+        err = np.int64(OK) if start >= 0 else nodes[x, CAUSE]
+        join, rid, sub, k, new = ji[j, J_JOIN], ji[j, J_RID], ji[j, J_SUB], ji[j, J_KEY], ji[j, J_NEW]
+        t0 = jf[j, J_T0]
+        kind = nodes[x, KIND]
+        nxt = nodes[x, NEXT]
+        if kind == CASSANDRA:  # a replica's reply: its join hears
+            _end(t, t0, join, err, node_flow[x], rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+            continue
+        if kind == CACHE:
+            hit = False
+            if err >= 0:
+                async_err[nodes[x, COMP]] += 1  # a failed lookup counts and is taken as a miss
+            elif new == 0:
+                hit = uniform(dkey, rid, draw_index(sub, x, HIT)) < hit_p[nodes[x, HIT0] + k]
+                if hit:
+                    cnt[C_HITS] += 1
+                else:
+                    cnt[C_MISSES] += 1
+            if not hit:
+                if nodes[x, MISS] >= 0:
+                    nxt, err = nodes[x, MISS], np.int64(OK)
+                elif err < 0:
+                    err = nodes[x, CAUSE]
+                else:
+                    err = nodes[x, COMP]  # no miss branch: fails as the lookup's own error
+        if err >= 0 or nxt < 0:  # the sequence ended (the common cases without `advance`'s call)
+            _end(t, t0, join, err, node_flow[x], rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+            continue
+        if nodes[nxt, KIND] in (CALL, CACHE):
+            _emit(t, nxt, join, t0, rid, sub, k, new, nodes, comps, salts, hop_params, hop_values, dkey,
+                  out_f, out_i, out_c, cnt)
+            continue
+        advance(t, nxt, join, err, t0, rid, sub, k, new, node_flow[x], nodes, branches, comps, salts, tokens,
+                replicas, hop_params, hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e,
+                touched, fin_i, fin_f, async_err, cnt, stack)
+
+
+@nb.njit(nogil=True, cache=True, _nrt=False)
+def resolve(
+    below: np.int64, safe_t: float,
+    nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
+    replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
+    out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
+    jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
+    js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+) -> np.int64:
+    """Settle the listed joins whose components all come before `below` in the order: at the need-th
+    success, or at the failure beyond its slack, counted in time order, if that is before `safe_t`
+    (every answer before it is known). A settled join leaves the list, and its row is freed once
+    all its answers are in; one not settled yet stays listed. Joins that settling lists are taken
+    in the same call. Returns the joins settled."""
+    settled = 0
+    i = 0
+    w = 0
+    while i < cnt[C_TOUCHED]:
+        q = touched[i]
+        i += 1
+        if jq[q, Q_READY] >= below:
+            touched[w] = q
+            w += 1
+            continue
+        got = jq[q, Q_GOT]
+        if jq[q, Q_STATE] == 0:
+            for m in range(1, got):  # the answers in time order (a few: insertion sort)
+                x_t, x_e = js_t[q, m], js_e[q, m]
+                n = m - 1
+                while n >= 0 and js_t[q, n] > x_t:
+                    js_t[q, n + 1], js_e[q, n + 1] = js_t[q, n], js_e[q, n]
+                    n -= 1
+                js_t[q, n + 1], js_e[q, n + 1] = x_t, x_e
+            oks = 0
+            fails = 0
+            at = -1  # the answer that settles it
+            for m in range(got):
+                if js_t[q, m] >= safe_t:
+                    break
+                if js_e[q, m] < 0:
+                    oks += 1
+                else:
+                    fails += 1
+                if oks == jq[q, Q_NEED] or fails > jq[q, Q_SLACK]:
+                    at = m
+                    break
+            if at < 0:
+                touched[w] = q
+                w += 1
                 continue
-            cnt = next_count[nd]
-            if cnt == 0:
-                out_code[p] = DONE
-                out_t[p] = end
-                continue
-            out_code[p] = NEXT
-            out_t[p] = end + sample(hop_params, hop_values, key, st, n + 1)
-            out_node[p] = nd + 1
-            out_st[p] = next_base[nd] + min(np.int64(uniform(key, st, n + 2) * cnt), cnt - 1)
+            jq[q, Q_STATE] = 1
+            settled += 1
+            err = js_e[q, at] if fails > jq[q, Q_SLACK] else np.int64(OK)
+            t, cont, parent = js_t[q, at], jq[q, Q_CONT], jq[q, Q_PARENT]
+            if err >= 0 or cont < 0:  # the common cases without `advance`'s call
+                _end(t, jt[q], parent, err, jq[q, Q_FLOW], jq[q, Q_RID], jq, js_t, js_e, touched, fin_i,
+                     fin_f, async_err, cnt)
+            elif nodes[cont, KIND] in (CALL, CACHE):
+                _emit(t, cont, parent, jt[q], jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW], nodes,
+                      comps, salts, hop_params, hop_values, dkey, out_f, out_i, out_c, cnt)
+            else:
+                advance(t, cont, parent, err, jt[q], jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW],
+                        jq[q, Q_FLOW], nodes, branches, comps, salts, tokens, replicas, hop_params,
+                        hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i,
+                        fin_f, async_err, cnt, stack)
+        jq[q, Q_LISTED] = 0
+        if got == jq[q, Q_LEFT]:  # every answer in: the row is free
+            free_rows[cnt[C_FREE]] = q
+            cnt[C_FREE] += 1
+    cnt[C_TOUCHED] = w
+    return settled

@@ -1,86 +1,94 @@
 """What the station-order engine (sim/stations) runs, and each thing it cannot run yet, refused in
 one line (`--engine auto` never picks it yet: the calendar runs all of this and more).
 
-Step 1 of issue 12's redesign runs feed-forward designs at full scale: client flows (Poisson
-arrivals) whose steps are calls, one after another, to gateways and services picked at random,
-with any service-time and hop distribution but gamma, and queue bounds. Everything else is
-refused here, naming the field: the messaging preset, Cassandra, Redis and Kafka components,
-parallel steps, fan-outs, cache lookups, Kafka-triggered flows, policies, faults, rate limits,
-round-robin balancers, sample cells, a flow that calls a component after a component it reaches
-later in another flow (the fleets must have one order: no cycle), and `warmup_s: auto`.
+It runs designs at full scale whose components form one order every flow follows (no cycle):
+client flows (Poisson arrivals, keys by their space's Zipf popularity or fresh) whose steps are
+calls to gateways and services (random balancer), to Redis (by the key's hash slot) and to
+Cassandra (the token ring; a write asks every replica, a read k of them from a random offset,
+answered at the consistency level's k-th reply), parallel steps joined at all, k of n or a named
+subset, and cache lookups with a miss branch and no fill; any service-time and hop distribution
+but gamma, and queue bounds. Everything else is refused here, naming the field: Kafka, fan-outs,
+triggered flows, a cache fill (its write goes back to the cache after the miss: a cycle), steps
+keyed by another space, policies, faults, rate limits, round-robin balancers, the messaging
+preset, sample cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 from sim.distributions import Gamma
 from sim.errors import ScenarioError
 from sim.scenario import Scenario
+from sim.stations.program import KINDS, component_order
 from sim.system.compile import system_of
-from sim.system.model import Call, System
+from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, walk
 
-KINDS = ("gateway", "service")  # the components it can call
+MAX_NODES = 4096  # steps that reach a component, over all flows (a draw's index holds a node number)
 
 
 def fleet_order(system: System) -> list[str] | None:
-    """The called components in an order every flow calls them in (a topological order of the
-    graph of consecutive calls, in declaration order among equals), or None when there is none."""
-    comps = [name for name, c in system.components.items() if c.kind in KINDS]
-    after: dict[str, set[str]] = {name: set() for name in comps}
-    for flow in system.flows.values():
-        calls = [s.component for s in flow.steps if isinstance(s, Call)]
-        for a, b in pairwise(calls):
-            after[b].add(a)
-    order: list[str] = []
-    while len(order) < len(comps):
-        ready = [c for c in comps if c not in order and after[c] <= set(order)]
-        if not ready:
-            return None
-        order.append(ready[0])
-    return order
+    """The called components in an order every flow calls them in, or None (a cycle)."""
+    return component_order(system, [name for name, c in system.components.items() if c.kind in KINDS])
+
+
+def _step_problems(name: str, steps: tuple[Step, ...], path: str, space: str) -> list[ScenarioError]:
+    out = []
+    for i, step in enumerate(steps):
+        where = f"{path}[{i}]"
+        if isinstance(step, FanOut | Produce):
+            out.append(_no(where, f"a {type(step).__name__} step"))
+        elif isinstance(step, Parallel):
+            out += _step_problems(name, step.steps, f"{where}.steps", space)
+        elif isinstance(step, CacheLookup):
+            if step.fill:
+                out.append(_no(f"{where}.fill", "a cache fill (its write returns to the cache after the "
+                                                "miss: a cycle)"))
+            out += _step_problems(name, step.miss, f"{where}.miss", space)
+        if isinstance(step, Call | CacheLookup) and step.key is not None and step.key != space:
+            out.append(_no(f"{where}.key", f"a step keyed by another space ({step.key})"))
+    return out
+
+
+def _no(field: str, what: str) -> ScenarioError:
+    return ScenarioError(field, f"{what}: the stations engine runs feed-forward calls, joins and cache "
+                                "lookups only so far; run with --engine calendar or des")
 
 
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
     """Every feature of `scenario` the station-order engine cannot simulate, each a one-line error."""
-    def no(field: str, what: str) -> ScenarioError:
-        return ScenarioError(field, f"{what}: the stations engine (step 1) runs chains of calls to "
-                                    "gateways and services only; run with --engine calendar or des")
-
     if not scenario.is_design:
-        return [no("flows", "the messaging preset")]
+        return [_no("flows", "the messaging preset")]
     out: list[ScenarioError] = []
     if scenario.warmup_s == "auto":
         out.append(ScenarioError("warmup_s", "auto is resolved by a pilot run before simulating; give "
                                              "seconds to simulate directly"))
     if scenario.sample != 1:
-        out.append(no("sample", f"a sample cell ({scenario.sample})"))
+        out.append(_no("sample", f"a sample cell ({scenario.sample})"))
     if scenario.faults:
-        out.append(no("faults", f"{scenario.faults[0].kind}"))
+        out.append(_no("faults", f"{scenario.faults[0].kind}"))
     if scenario.policies:
-        out.append(no(f"policies.{next(iter(scenario.policies))}", "resilience policies"))
+        out.append(_no(f"policies.{next(iter(scenario.policies))}", "resilience policies"))
     if isinstance(scenario.network.hop_ms, Gamma):
-        out.append(no("network.hop_ms", "a gamma distribution"))
+        out.append(_no("network.hop_ms", "a gamma distribution"))
     system = system_of(scenario)
     for name, comp in system.components.items():
         if comp.kind not in KINDS:
-            out.append(no(f"components.{name}", f"a {comp.kind} component"))
+            out.append(_no(f"components.{name}", f"a {comp.kind} component"))
             continue
         if getattr(comp.spec, "rate_limit", None) is not None:
-            out.append(no(f"components.{name}.rate_limit", "a rate limit"))
-        if comp.spec.balancer != "random":
-            out.append(no(f"components.{name}.balancer", f"the {comp.spec.balancer} balancer"))
+            out.append(_no(f"components.{name}.rate_limit", "a rate limit"))
+        if getattr(comp.spec, "balancer", "random") != "random":
+            out.append(_no(f"components.{name}.balancer", f"the {comp.spec.balancer} balancer"))
         for op, operation in comp.ops.items():
             if isinstance(operation.service_ms, Gamma):
-                out.append(no(f"components.{name}.{op}", "a gamma distribution"))
+                out.append(_no(f"components.{name}.{op}", "a gamma distribution"))
             if operation.per_member_ms:
-                out.append(no(f"components.{name}.{op}.per_member_ms", "a cost per member"))
+                out.append(_no(f"components.{name}.{op}.per_member_ms", "a cost per member"))
     for name, flow in system.flows.items():
         if flow.triggered:
-            out.append(no(f"flows.{name}", "a Kafka-triggered flow"))
-        for i, step in enumerate(flow.steps):
-            if not isinstance(step, Call):
-                out.append(no(f"flows.{name}.steps[{i}]", f"a {type(step).__name__} step"))
+            out.append(_no(f"flows.{name}", "a Kafka-triggered flow"))
+        out += _step_problems(name, flow.steps, f"flows.{name}.steps", flow.space)
+    if not out and sum(len(walk(f.steps)) for f in system.flows.values()) > MAX_NODES:
+        out.append(_no("flows", f"more than {MAX_NODES} steps"))
     if not out and fleet_order(system) is None:
-        out.append(no("flows", "flows that call the same components in different orders (a cycle)"))
+        out.append(_no("flows", "flows that call the same components in different orders (a cycle)"))
     return out
