@@ -96,8 +96,8 @@ EngineOpt = Annotated[str, typer.Option(
     metavar="des|calendar|stations|auto",
     help="des: SimPy, every behaviour (the reference); calendar: compiled event calendar over the "
          "scenario's flows, every request at full scale (what it cannot run yet it refuses in one line); "
-         "stations: jobs in station order on both cores (step 1: chains of calls to gateways and "
-         "services; never picked by auto yet); "
+         "stations: jobs in station order on both cores (feed-forward designs only so far; never "
+         "picked by auto yet); "
          "auto: calendar if it runs every scenario of the command, else des, with the reason printed.")]
 
 

@@ -2,11 +2,16 @@
 
 (a) M/M/8 at rho 0.85 (scenarios/validation/design-mmc.yaml) through the Python API: customers per
     wall second on the stations engine, the calendar and idiomatic SimPy, alternating, best of N;
-(b) a three-fleet chain at 1M requests/s, every request (bench/chain-1m.yaml): simulated seconds per
-    wall second and wall ns per station visit, on the stations engine with two threads and with
-    one, and on the calendar, alternating.
+(b) full-scale paths at 1M requests/s, every request: a three-fleet chain (bench/chain-1m.yaml) and
+    the reference design's write path without Kafka (bench/write-path-1m.yaml: gateway, message
+    service, Cassandra at QUORUM beside a Redis append); simulated seconds per wall second and wall
+    ns per station visit, on the stations engine with two threads and with one, and on the
+    calendar, alternating;
+(c) where the stations engine's time goes on the write path: each kernel's wall time per call
+    site, timed from Python (the rest is numpy glue: queues, gathers, recording).
 
-Usage: python bench/bench_stations.py [--reps 3] [--mmc-duration 200] [--chain-duration 1]
+Usage: python bench/bench_stations.py [--reps 3] [--mmc-duration 200] [--path-duration 1]
+                                      [--skip mmc paths breakdown]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import sim.stations.engine as stations_engine
 ROOT = Path(__file__).resolve().parent.parent
 MMC = ROOT / "scenarios" / "validation" / "design-mmc.yaml"
 CHAIN = Path(__file__).resolve().parent / "chain-1m.yaml"
+WRITE_PATH = Path(__file__).resolve().parent / "write-path-1m.yaml"
 
 
 def timed(fn: object) -> tuple[float, dict]:
@@ -60,12 +66,13 @@ def bench_mmc(duration: float, reps: int) -> None:
     print()
 
 
-def bench_chain(duration: float, reps: int) -> None:
-    sc = sim.load_scenario(CHAIN, [f"duration_s={duration:g}"])
-    print(f"(b) {CHAIN.name}: 1M requests/s through 800 + 800 + 1,200 instances, {duration:g} simulated s "
-          f"after {sc.warmup_s:g} s of warm-up (its run is {duration:g} s in all), alternating")
-    sim.simulate(sim.load_scenario(CHAIN, ["duration_s=0.05", "warmup_s=0"]), engine="calendar")  # compile
-    sim.simulate(sim.load_scenario(CHAIN, ["duration_s=0.05", "warmup_s=0"]), engine="stations")
+def bench_path(path: Path, duration: float, reps: int) -> None:
+    sc = sim.load_scenario(path, [f"duration_s={duration:g}"])
+    flow = next(iter(sc.flows))
+    print(f"(b) {path.name}: {sc.flows[flow].rate_per_sec:,.0f} requests/s, {duration:g} simulated s "
+          f"({sc.warmup_s:g} s of it warm-up), alternating")
+    for engine in ("calendar", "stations"):  # compile, or load numba's cache
+        sim.simulate(sim.load_scenario(path, ["duration_s=0.05", "warmup_s=0"]), engine=engine)
     arms = (("stations, 2 threads", "stations", 2), ("stations, 1 thread", "stations", 1),
             ("calendar", "calendar", 0))
     walls: dict[str, list[float]] = {label: [] for label, _, _ in arms}
@@ -76,7 +83,7 @@ def bench_chain(duration: float, reps: int) -> None:
             stations_engine.THREADS = threads or stations_engine.THREADS
             wall, res = timed(lambda engine=engine: sim.simulate(sc, engine=engine).summary)
             walls[label].append(wall)
-            p99[label] = res["latency_ms"]["send"]["p99"]
+            p99[label] = res["latency_ms"][flow]["p99"]
             if engine == "stations":
                 visits = int(res["events"])
         stations_engine.THREADS = 2
@@ -84,9 +91,51 @@ def bench_chain(duration: float, reps: int) -> None:
         best = min(w)
         print(f"    {label:<20}: best {best:.2f} s ({', '.join(f'{x:.2f}' for x in w)}): "
               f"{duration / best:.3f} simulated s per wall s, {best / visits * 1e9:.0f} ns per visit "
-              f"({visits:,} visits); send p99 {p99[label]:.3f} ms")
+              f"({visits:,} visits); {flow} p99 {p99[label]:.3f} ms")
     print(f"    calendar / stations (2 threads), wall: "
           f"{min(walls['calendar']) / min(walls['stations, 2 threads']):.1f}x")
+    print(f"    {machine_line()}")
+    print()
+
+
+def bench_breakdown(duration: float) -> None:
+    """Each stations kernel's wall time on the write path, by call site."""
+    import sim.stations.kernel as kernel
+
+    spent: dict[str, list[float]] = {}
+    originals = {name: getattr(kernel, name) for name in ("start", "bucket", "visit", "after", "resolve")}
+
+    def timed_kernel(name: str) -> object:
+        def run(*args: object) -> object:
+            w = time.perf_counter()
+            out = originals[name](*args)
+            key = name
+            if name == "after":  # by the node of the pass's first job: one component's
+                key = f"after (node {int(args[1][0, kernel.J_NODE])})"  # type: ignore[index]
+            acc = spent.setdefault(key, [0.0, 0])
+            acc[0] += time.perf_counter() - w
+            acc[1] += 1
+            return out
+        return run
+
+    sc = sim.load_scenario(WRITE_PATH, [f"duration_s={duration:g}"])
+    sim.simulate(sc, engine="stations")
+    for name in originals:
+        setattr(kernel, name, timed_kernel(name))
+    try:
+        wall, res = timed(lambda: sim.simulate(sc, engine="stations").summary)
+    finally:
+        for name, fn in originals.items():
+            setattr(kernel, name, fn)
+    visits = int(res["events"])
+    print(f"(c) where the stations engine's time goes on {WRITE_PATH.name}, {duration:g} simulated s: "
+          f"{wall:.2f} s wall, {visits:,} visits, {wall / visits * 1e9:.0f} ns a visit all included")
+    kernels = 0.0
+    for key, (t, calls) in sorted(spent.items()):
+        kernels += t
+        print(f"    {key:<22}: {t:6.2f} s in {calls:5d} calls, {t / visits * 1e9:5.0f} ns a visit")
+    print(f"    (visit runs on two threads: its figure is wall time.) the rest, numpy and Python glue: "
+          f"{wall - kernels:.2f} s, {(wall - kernels) / visits * 1e9:.0f} ns a visit")
     print(f"    {machine_line()}")
     print()
 
@@ -95,13 +144,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--mmc-duration", type=float, default=200.0)
-    p.add_argument("--chain-duration", type=float, default=1.0)
-    p.add_argument("--skip", nargs="*", default=[], choices=["mmc", "chain"])
+    p.add_argument("--path-duration", type=float, default=1.0)
+    p.add_argument("--skip", nargs="*", default=[], choices=["mmc", "paths", "breakdown"])
     args = p.parse_args()
     if "mmc" not in args.skip:
         bench_mmc(args.mmc_duration, args.reps)
-    if "chain" not in args.skip:
-        bench_chain(args.chain_duration, args.reps)
+    if "paths" not in args.skip:
+        for path in (CHAIN, WRITE_PATH):
+            bench_path(path, args.path_duration, args.reps)
+    if "breakdown" not in args.skip:
+        bench_breakdown(args.path_duration)
 
 
 if __name__ == "__main__":

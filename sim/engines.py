@@ -74,8 +74,9 @@ ENGINES: dict[str, EngineSpec] = {
                                        "the messaging preset, policies, hedged reads and faults, lost writes "
                                        "included",
                            _calendar_supports, _calendar_run),
-    "stations": EngineSpec("stations", "jobs in station order, fleet by fleet, on both cores (numba; "
-                                       "step 1 of issue 12: chains of calls to gateways and services)",
+    "stations": EngineSpec("stations", "jobs in station order, component by component, on both cores "
+                                       "(numba; feed-forward designs: calls, joins, Cassandra, Redis, "
+                                       "cache lookups without fill)",
                            _stations_supports, _stations_run),
 }
 

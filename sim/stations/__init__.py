@@ -1,9 +1,10 @@
-"""The station-order engine (`--engine stations`), step 1 of issue 12's redesign: jobs move through
-the system fleet by fleet, each fleet's jobs in station order, in chunks of simulated time.
+"""The station-order engine (`--engine stations`), issue 12's redesign started: jobs move through
+the system component by component, each component's jobs in station order, in chunks of time.
 
-support.py  what it runs (feed-forward chains of calls to gateways and services) and what it refuses
-kernel.py   the compiled passes: jobs bucketed by station, each station's served in time order
-engine.py   the engine: arrivals, fleets in flow order chunk by chunk, bulk recording, the RunState
+support.py  what it runs (feed-forward designs) and what it refuses, one line each
+program.py  a design's flows as node tables, and the component order every flow follows
+kernel.py   the compiled passes: group by station, serve in time order, move requests on, settle joins
+engine.py   the engine: arrivals, components in order chunk by chunk, bulk recording, the RunState
 
 Why station order: the calendar (sim/calendar) takes events one at a time from a heap, so each
 event touches a request's rows last seen thousands of events earlier (docs/PERFORMANCE.md, "Where
