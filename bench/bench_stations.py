@@ -103,7 +103,8 @@ def bench_breakdown(duration: float) -> None:
     import sim.stations.kernel as kernel
 
     spent: dict[str, list[float]] = {}
-    originals = {name: getattr(kernel, name) for name in ("start", "bucket", "visit", "after", "resolve")}
+    names = ("start", "take", "split", "visit", "after", "resolve")
+    originals = {name: getattr(kernel, name) for name in names}
 
     def timed_kernel(name: str) -> object:
         def run(*args: object) -> object:

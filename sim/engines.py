@@ -133,16 +133,23 @@ def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
 
 
 def compile_note(name: str) -> str | None:
-    """One line when engine `name` must compile before its first run (the calendar's loop, on the
-    first run of this version of capsim, or after its sources change), else None."""
-    if name != "calendar":
-        return None
-    from sim.calendar.engine import kernels_cached
+    """One line when engine `name` must compile before its first run (the calendar's loop or the
+    stations engine's kernels, on the first run of this version of capsim, or after their sources
+    change), else None."""
+    if name == "calendar":
+        from sim.calendar.engine import kernels_cached
 
+        what, seconds = "the calendar engine's loop", "~20-40 s"
+    elif name == "stations":
+        from sim.stations.engine import kernels_cached
+
+        what, seconds = "the stations engine's kernels", "~10-20 s"
+    else:
+        return None
     if kernels_cached() is not False:
         return None
-    return ("compiling the calendar engine's loop first (once for this version of capsim: ~20-40 s on "
-            "2 cores; later runs load it from the cache)")
+    return (f"compiling {what} first (once for this version of capsim: {seconds} on 2 cores; later runs load "
+            "it from the cache)")
 
 
 def _short(problem: ScenarioError) -> str:

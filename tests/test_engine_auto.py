@@ -230,6 +230,25 @@ def test_a_cold_calendar_says_it_compiles_first(tmp_path: Path, monkeypatch: pyt
     assert des.exit_code == 0 and "compiling" not in des.stderr
 
 
+def test_a_cold_stations_engine_says_it_compiles_first(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import sim.stations.engine as stations_engine
+
+    design = Path(__file__).resolve().parent.parent / "scenarios" / "validation" / "design-mmc.yaml"
+    monkeypatch.setattr(stations_engine, "kernels_cached", lambda: False)
+    res = _cli("run", design, "--duration", 2, "--warmup", 0.5, "--engine", "stations", "--quiet",
+               "--out", tmp_path / "cold")
+    assert res.exit_code == 0, res.stdout + res.stderr
+    assert [line for line in res.stderr.splitlines() if line.startswith("compiling")] == [
+        "compiling the stations engine's kernels first (once for this version of capsim: ~10-20 s on 2 "
+        "cores; later runs load it from the cache)"]
+    monkeypatch.undo()
+    assert stations_engine.kernels_cached() is True  # it ran in this process
+    res = _cli("run", design, "--duration", 2, "--warmup", 0.5, "--engine", "stations", "--quiet",
+               "--out", tmp_path / "warm")
+    assert res.exit_code == 0 and "compiling" not in res.stderr
+
+
 def test_kernels_cached_reads_numbas_cache(tmp_path: Path) -> None:
     """In a fresh process with an empty numba cache the loop is not compiled yet (numba's private
     cache path is where kernels_cached looks: this fails if numba moves it)."""
@@ -238,6 +257,7 @@ def test_kernels_cached_reads_numbas_cache(tmp_path: Path) -> None:
     import sys
 
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", "from sim.calendar.engine import kernels_cached; "
-                          "print(kernels_cached())"], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", out.stderr
+    for package in ("calendar", "stations"):
+        out = subprocess.run([sys.executable, "-c", f"from sim.{package}.engine import kernels_cached; "
+                              "print(kernels_cached())"], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "False", (package, out.stderr)

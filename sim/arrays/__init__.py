@@ -76,3 +76,16 @@ def _versioned_numba_cache() -> None:
 
 
 _versioned_numba_cache()
+
+
+def compiled(kernel: object) -> bool | None:
+    """Whether a numba kernel is compiled already, in this process or in numba's cache (None: this
+    numba keeps its cache where we cannot look)."""
+    if getattr(kernel, "signatures", None):
+        return True
+    try:
+        index = kernel._cache._cache_file._index_path  # type: ignore[attr-defined]  # numba's internals
+    except AttributeError:
+        return None
+    return Path(index).exists()
+

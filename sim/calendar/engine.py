@@ -15,10 +15,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
+from sim.arrays import compiled
 from sim.arrays.record import FastRecorder, Marks, fleet_views
 from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
@@ -62,13 +62,7 @@ ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival ar
 def kernels_cached() -> bool | None:
     """Whether the event loop is compiled already, in this process or in numba's cache (None: this
     numba keeps its cache where we cannot look). A cold one costs the next run ~20-40 s of compile."""
-    if kernel.run.signatures:
-        return True
-    try:
-        index = kernel.run._cache._cache_file._index_path  # numba's internals: may move
-    except AttributeError:
-        return None
-    return Path(index).exists()
+    return compiled(kernel.run)
 
 
 class CalendarEngine:

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from sim.arrays import compiled
 from sim.arrays.placement import Popularity
 from sim.arrays.record import FastRecorder, Marks, fleet_views
 from sim.arrays.rng import purpose_key
@@ -56,28 +57,43 @@ THREADS = 2  # the stations of a component are split between this many threads
 STACK = 4096  # paths one advance may have pending (a parallel step's branches)
 
 
+def kernels_cached() -> bool | None:
+    """Whether the kernels are compiled already, in this process or in numba's cache (None: this numba
+    keeps its cache where we cannot look). `after`, the largest, stands for them all."""
+    return compiled(K.after)
+
+
 class _Queue:
-    """Jobs waiting to arrive at one component: float and int columns (kernel.J_*)."""
+    """Jobs waiting to arrive at one component, float and int columns (kernel.J_*), in the pieces
+    they came in; `take` joins them."""
 
     def __init__(self) -> None:
-        self.f = np.empty((0, 2))
-        self.i = np.empty((0, K.J_INTS), np.int64)
+        self.pieces: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, f: np.ndarray, i: np.ndarray) -> None:
         if f.shape[0]:
-            self.f = np.concatenate([self.f, f]) if self.f.shape[0] else f
-            self.i = np.concatenate([self.i, i]) if self.i.shape[0] else i
+            self.pieces.append((f, i))
 
-    def take(self, before: float) -> tuple[np.ndarray, np.ndarray]:
-        """The jobs arriving before `before`, removed."""
-        now = self.f[:, K.J_T] < before
-        if now.all():
-            out = self.f, self.i
-            self.f, self.i = np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64)
-            return out
-        out = self.f[now], self.i[now]
-        self.f, self.i = self.f[~now], self.i[~now]
-        return out
+    def take(self, before: float, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The jobs arriving before `before`, removed, grouped by station, and the groups' offsets."""
+        if not self.pieces:
+            return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64), np.zeros(count + 1, np.int64)
+        if len(self.pieces) == 1:
+            qf, qi = self.pieces[0]
+        else:
+            qf = np.concatenate([f for f, _ in self.pieces])
+            qi = np.concatenate([i for _, i in self.pieces])
+        jf, ji, off, rf, ri = K.take(qf, qi, before, np.int64(first), np.int64(count))
+        self.pieces = [(rf, ri)] if rf.shape[0] else []
+        return jf, ji, off
+
+    def __len__(self) -> int:
+        return sum(f.shape[0] for f, _ in self.pieces)
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.pieces:
+            return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64)
+        return (np.concatenate([f for f, _ in self.pieces]), np.concatenate([i for _, i in self.pieces]))
 
 
 def _emissions(prog: Program) -> tuple[np.ndarray, np.ndarray, int]:
@@ -239,10 +255,10 @@ class StationsEngine:
         """What the last kernel made: jobs to their queues, ended requests recorded."""
         n = int(work.cnt[K.C_JOBS])
         if n:
-            comp = work.out_c[:n]
-            for c in np.unique(comp).tolist():
-                sel = comp == c
-                queues[c].add(work.out_f[:n][sel], work.out_i[:n][sel])
+            pf, pi, off = K.split(work.out_f, work.out_i, work.out_c, np.int64(n), np.int64(len(queues)))
+            for c, q in enumerate(queues):
+                if off[c + 1] > off[c]:
+                    q.add(pf[off[c]:off[c + 1]], pi[off[c]:off[c + 1]])
         n = int(work.cnt[K.C_FIN])
         if n:
             self._record(rec, work.fin_i[:n], work.fin_f[:n])
@@ -265,13 +281,11 @@ class StationsEngine:
             K.resolve(np.int64(below), safe_t, *self._tables(), *work.shared())
             self._drain(work, queues, rec)
 
-    def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, pool: ThreadPoolExecutor,
-              parts: list[Stations]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """Serve component c's jobs: the jobs grouped by station, and each's (row, start, end) in
-        the order served."""
+    def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, off: np.ndarray, pool: ThreadPoolExecutor,
+              parts: list[Stations]) -> tuple[np.ndarray, ...]:
+        """Serve component c's jobs, grouped by station (station s's at rows off[s]..off[s + 1]): each's
+        (row, start, end) in the order served."""
         first, count = int(self.prog.comps[c, 0]), int(self.prog.comps[c, 1])
-        order, off = K.bucket(ji[:, K.J_ST], np.int64(first), np.int64(count))
-        jf, ji = jf[order], ji[order]  # grouped by station: the passes below read them in sequence
         n = jf.shape[0]
         out = (np.empty(n, np.int64), np.empty(n), np.empty(n))
         cut = int(np.searchsorted(off, n / 2)) if n > 1000 and len(parts) > 1 else count
@@ -286,7 +300,7 @@ class StationsEngine:
                     p.svc_params, p.svc_values, p.svc_voff, self.key, *out))
         for done in futures:
             done.result()
-        return jf, ji, out
+        return out
 
     def _chunk(self, t1: float, queues: list[_Queue], pool: ThreadPoolExecutor, parts: list[Stations],
                rec: FastRecorder, work: _Work) -> int:
@@ -294,10 +308,10 @@ class StationsEngine:
         served = 0
         for c in range(len(self.prog.order)):
             self._settle(c, t1, work, queues, rec)
-            jf, ji = queues[c].take(t1)
+            jf, ji, off = queues[c].take(t1, int(self.prog.comps[c, 0]), int(self.prog.comps[c, 1]))
             if not jf.shape[0]:
                 continue
-            jf, ji, (job, start, end) = self._pass(c, jf, ji, pool, parts)
+            job, start, end = self._pass(c, jf, ji, off, pool, parts)
             served += jf.shape[0]
             work.ready_for(ji[:, K.J_NODE])
             K.after(jf, ji, job, start, end, self.prog.nodes, self.prog.branches, self.prog.comps,
@@ -349,7 +363,7 @@ class StationsEngine:
                     self.progress(t, D)
             end = D
             if drain:
-                while any(q.f.shape[0] for q in queues) or work.cnt[K.C_TOUCHED]:
+                while any(len(q) for q in queues) or work.cnt[K.C_TOUCHED]:
                     visits += self._chunk(math.inf, queues, pool, parts, rec, work)
                 end = max(D, float(S.glob[LAST_EVENT]), float(second.glob[LAST_EVENT]))
         self._unfinished(rec, queues, work)
@@ -367,9 +381,10 @@ class StationsEngine:
         flows = [work.jq[open_, K.Q_FLOW]]
         t0 = [work.jt[open_]]
         for q in queues:
-            root = q.i[:, K.J_JOIN] == K.ROOT
-            flows.append(self.node_flow[q.i[root, K.J_NODE]])
-            t0.append(q.f[root, K.J_T0])
+            qf, qi = q.columns()
+            root = qi[:, K.J_JOIN] == K.ROOT
+            flows.append(self.node_flow[qi[root, K.J_NODE]])
+            t0.append(qf[root, K.J_T0])
         flow, started = np.concatenate(flows), np.concatenate(t0)
         for f in np.unique(flow).tolist():
             rec.unfinished(self.prog.flows[f], started[flow == f])

@@ -1,8 +1,10 @@
 """The stations engine's compiled passes.
 
-`bucket` groups a component's jobs by station (a counting sort). `visit` serves the stations of a
-range one after another, each station's jobs in arrival order (a stable sort of its segment), with
-sim/arrays/station.py's `serve`; two threads take disjoint ranges. `after` then takes the served
+`take` splits a component's queue in one pass: the jobs arriving before the chunk's end grouped by
+station (a counting sort), and those that wait; `split` hands the jobs `after` made to their
+components the same way. `visit` serves the stations of a range one after another, each station's
+jobs in arrival order (a stable sort of its segment), with sim/arrays/station.py's `serve`; two
+threads take disjoint ranges. `after` then takes the served
 jobs in that order, on one thread, and moves each request on along its flow (`advance`): the next
 call becomes a job for its component's queue, a Cassandra call one job per replica it asks and a
 join row, a parallel step a join row and its branches, the end of a sequence an answer to its
@@ -71,21 +73,58 @@ def draw_index(sub: np.int64, node: np.int64, purpose: int) -> np.int64:
 
 
 @nb.njit(nogil=True, cache=True)
-def bucket(st: np.ndarray, first: np.int64, n_st: np.int64) -> tuple[np.ndarray, np.ndarray]:
-    """Job indices grouped by station (stations first..first + n_st - 1, each group in job order)
-    and the groups' offsets, n_st + 1 of them."""
+def take(qf: np.ndarray, qi: np.ndarray, before: float, first: np.int64,
+         n_st: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One component's queue split in one pass: the jobs arriving before `before`, grouped by station
+    (stations first..first + n_st - 1, each group in queue order) with the groups' offsets, and the
+    jobs that wait, in queue order."""
     off = np.zeros(n_st + 1, np.int64)
-    for i in range(st.size):
-        off[st[i] - first + 1] += 1
+    later = 0
+    for r in range(qf.shape[0]):
+        if qf[r, J_T] < before:
+            off[qi[r, J_ST] - first + 1] += 1
+        else:
+            later += 1
     for s in range(n_st):
         off[s + 1] += off[s]
+    n = off[n_st]
+    jf, ji = np.empty((n, qf.shape[1])), np.empty((n, qi.shape[1]), np.int64)
+    rf, ri = np.empty((later, qf.shape[1])), np.empty((later, qi.shape[1]), np.int64)
     pos = off[:-1].copy()
-    order = np.empty(st.size, np.int64)
-    for i in range(st.size):
-        s = st[i] - first
-        order[pos[s]] = i
-        pos[s] += 1
-    return order, off
+    w = 0
+    for r in range(qf.shape[0]):
+        if qf[r, J_T] < before:
+            s = qi[r, J_ST] - first
+            p = pos[s]
+            pos[s] = p + 1
+            jf[p, :] = qf[r, :]
+            ji[p, :] = qi[r, :]
+        else:
+            rf[w, :] = qf[r, :]
+            ri[w, :] = qi[r, :]
+            w += 1
+    return jf, ji, off, rf, ri
+
+
+@nb.njit(nogil=True, cache=True)
+def split(out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray, n: np.int64,
+          n_comps: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first n jobs made, copied grouped by their component (each group in the order made),
+    with the groups' offsets."""
+    off = np.zeros(n_comps + 1, np.int64)
+    for r in range(n):
+        off[out_c[r] + 1] += 1
+    for c in range(n_comps):
+        off[c + 1] += off[c]
+    pf, pi = np.empty((n, out_f.shape[1])), np.empty((n, out_i.shape[1]), np.int64)
+    pos = off[:-1].copy()
+    for r in range(n):
+        c = out_c[r]
+        p = pos[c]
+        pos[c] = p + 1
+        pf[p, :] = out_f[r, :]
+        pi[p, :] = out_i[r, :]
+    return pf, pi, off
 
 
 @nb.njit(nogil=True, cache=True)
