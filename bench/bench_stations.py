@@ -7,8 +7,8 @@
     service, Cassandra at QUORUM beside a Redis append); simulated seconds per wall second and wall
     ns per station visit, on the stations engine with two threads and with one, and on the
     calendar, alternating;
-(c) where the stations engine's time goes on the write path: each kernel's wall time per call
-    site, timed from Python (the rest is numpy glue: queues, gathers, recording).
+(c) where the stations engine's time goes on the write path, on one thread: each kernel's wall time
+    per call site, timed from Python (the rest is numpy glue and recording).
 
 Usage: python bench/bench_stations.py [--reps 3] [--mmc-duration 200] [--path-duration 1]
                                       [--skip mmc paths breakdown]
@@ -123,20 +123,22 @@ def bench_breakdown(duration: float) -> None:
     sim.simulate(sc, engine="stations")
     for name in originals:
         setattr(kernel, name, timed_kernel(name))
+    stations_engine.THREADS = 1  # every kernel on this thread: each figure is wall time
     try:
         wall, res = timed(lambda: sim.simulate(sc, engine="stations").summary)
     finally:
+        stations_engine.THREADS = 2
         for name, fn in originals.items():
             setattr(kernel, name, fn)
     visits = int(res["events"])
-    print(f"(c) where the stations engine's time goes on {WRITE_PATH.name}, {duration:g} simulated s: "
-          f"{wall:.2f} s wall, {visits:,} visits, {wall / visits * 1e9:.0f} ns a visit all included")
+    print(f"(c) where the stations engine's time goes on {WRITE_PATH.name}, {duration:g} simulated s, on one "
+          f"thread: {wall:.2f} s wall, {visits:,} visits, {wall / visits * 1e9:.0f} ns a visit all included")
     kernels = 0.0
     for key, (t, calls) in sorted(spent.items()):
         kernels += t
         print(f"    {key:<22}: {t:6.2f} s in {calls:5d} calls, {t / visits * 1e9:5.0f} ns a visit")
-    print(f"    (visit runs on two threads: its figure is wall time.) the rest, numpy and Python glue: "
-          f"{wall - kernels:.2f} s, {(wall - kernels) / visits * 1e9:.0f} ns a visit")
+    rest = wall - kernels
+    print(f"    the rest, numpy and Python glue: {rest:.2f} s, {rest / visits * 1e9:.0f} ns a visit")
     print(f"    {machine_line()}")
     print()
 
