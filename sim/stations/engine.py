@@ -367,6 +367,9 @@ class StationsEngine:
                     visits += self._chunk(math.inf, queues, pool, parts, rec, work)
                 end = max(D, float(S.glob[LAST_EVENT]), float(second.glob[LAST_EVENT]))
         self._unfinished(rec, queues, work)
+        # what is still held at the end: join rows and queued jobs (none after a drained run)
+        self.joins_in_use = int(work.in_use().sum())
+        self.jobs_queued = sum(len(q) for q in queues)
         S.waits[:] += second.waits
         S.wait_stats[:, 0] += second.wait_stats[:, 0]
         S.wait_stats[:, 1] = np.maximum(S.wait_stats[:, 1], second.wait_stats[:, 1])
