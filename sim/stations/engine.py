@@ -44,17 +44,29 @@ from sim.run_state import RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario
 from sim.stations import kernel as K
-from sim.stations.program import ASK, BRANCH0, CASSANDRA, KIND, MISS, NEED, NEXT, PARALLEL, Program, build
-from sim.stations.support import fleet_order, unsupported
+from sim.stations.program import (
+    ASK,
+    BRANCH0,
+    CASSANDRA,
+    FLOW,
+    KIND,
+    MISS,
+    NEED,
+    NEXT,
+    PARALLEL,
+    Program,
+    build,
+)
+from sim.stations.support import MAX_NODES, fleet_order, unsupported
 from sim.streams import named_rng
 from sim.system.compile import system_of
 from sim.system.keys import cell_cdf
 
 Progress = Callable[[float, float], None]
 OnWindow = Callable[[dict[str, float]], None]
-ARRIVALS_PER_CHUNK = 20000  # client requests per chunk: bounds the job arrays
+ARRIVALS_PER_CHUNK = 20_000  # client requests per chunk: bounds the job arrays and the joins open
 THREADS = 2  # the stations of a component are split between this many threads
-STACK = 4096  # paths one advance may have pending (a parallel step's branches)
+STACK = MAX_NODES  # paths one advance may have pending: each a branch of a parallel step, at most once
 
 
 def kernels_cached() -> bool | None:
@@ -213,7 +225,7 @@ class StationsEngine:
         self.prog = build(scenario, self.system, order)
         self.stations: Stations = build_stations(self.prog.servers, self.prog.qlimits, self.prog.fleets,
                                                   len(order))
-        self.node_flow = self.prog.nodes[:, 3].copy()  # program.FLOW
+        self.node_flow = self.prog.nodes[:, FLOW].copy()
         self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
         self.popular: dict[str, Popularity] = {}
         for f, name in enumerate(self.prog.flows):

@@ -64,7 +64,9 @@ OK = -1  # an answer's error code when it succeeded
 C_JOBS, C_TOUCHED, C_FIN, C_HITS, C_MISSES, C_FREE = range(6)
 # draw purposes
 SVC, HOP, PICK, HIT = range(4)
-PATH = np.int64(67)  # a branch's or replica's path: parent path x PATH + its index + 1
+# a branch's or replica's path: parent path x PATH + its index + 1 (PATH above any branch count,
+# support.MAX_NODES, and any replication factor, so the paths of one node never meet)
+PATH = np.int64(4099)
 
 
 @nb.njit(inline="always")
