@@ -170,7 +170,9 @@ class _Work:
         self.js_e = np.zeros((0, slots), np.int64)
         self.touched = np.zeros(0, np.int64)
         self.free_rows = np.zeros(0, np.int64)
-        self.cnt = np.zeros(6, np.int64)
+        self.cnt = np.zeros(7, np.int64)
+        self.cont_f = np.empty((0, 2))
+        self.cont_i = np.empty((0, K.K_INTS), np.int64)
         self.async_err = np.zeros(len(prog.causes), np.int64)
         self.stack = np.zeros((STACK, 4), np.int64)
 
@@ -182,6 +184,7 @@ class _Work:
         self.out_f, self.out_i, self.out_c = (_grown(self.out_f, jobs), _grown(self.out_i, jobs),
                                               _grown(self.out_c, jobs))
         self.fin_i, self.fin_f = _grown(self.fin_i, n), _grown(self.fin_f, n)
+        self.cont_f, self.cont_i = _grown(self.cont_f, n), _grown(self.cont_i, n)
         top = int(self.cnt[K.C_FREE])
         if joins > top:
             rows = self.jq.shape[0]
@@ -261,7 +264,7 @@ class StationsEngine:
         t, flow, rid, key, new = (np.concatenate(cols) for cols in zip(*parts, strict=True))
         work.ready_for(np.full(t.size, work.n_nodes, np.int64))
         first = np.asarray(prog.first_node, np.int64)
-        K.start(t, flow, rid, key, new, first, *self._tables(), *work.shared())
+        K.start(t, flow, rid, key, new, first, work.cont_f, work.cont_i, *self._tables(), *work.shared())
 
     def _drain(self, work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
         """What the last kernel made: jobs to their queues, ended requests recorded."""
@@ -290,7 +293,7 @@ class StationsEngine:
         if work.cnt[K.C_TOUCHED]:
             # room for every open join to settle: one settled may settle the joins it answers, in turn
             work.ready_for(work.jq[work.in_use(), K.Q_NODE])
-            K.resolve(np.int64(below), safe_t, *self._tables(), *work.shared())
+            K.resolve(np.int64(below), safe_t, work.cont_f, work.cont_i, *self._tables(), *work.shared())
             self._drain(work, queues, rec)
 
     def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, off: np.ndarray, pool: ThreadPoolExecutor,
@@ -326,7 +329,8 @@ class StationsEngine:
             job, start, end = self._pass(c, jf, ji, off, pool, parts)
             served += jf.shape[0]
             work.ready_for(ji[:, K.J_NODE])
-            K.after(jf, ji, job, start, end, self.prog.nodes, self.prog.branches, self.prog.comps,
+            K.after(jf, ji, job, start, end, work.cont_f, work.cont_i, self.prog.nodes, self.prog.branches,
+                    self.prog.comps,
                     self.prog.salts, self.prog.tokens, self.prog.replicas, self.prog.hit_p, self.node_flow,
                     self.prog.hop_params, self.prog.hop_values, self.key, *work.shared())
             self._drain(work, queues, rec)

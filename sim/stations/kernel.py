@@ -60,8 +60,12 @@ J_T, J_T0 = range(2)
 Q_INTS = 15
 ROOT, UNAWAITED = -1, -2  # a sequence's join when it is the request's own path, or nobody waits for it
 OK = -1  # an answer's error code when it succeeded
-# counters: jobs emitted, joins listed to settle, requests ended, cache hits and misses, free join rows
-C_JOBS, C_TOUCHED, C_FIN, C_HITS, C_MISSES, C_FREE = range(6)
+# counters: jobs emitted, joins listed to settle, requests ended, cache hits and misses, free join rows,
+# requests waiting for `advance`'s next batch
+C_JOBS, C_TOUCHED, C_FIN, C_HITS, C_MISSES, C_FREE, C_CONT = range(7)
+# a continuation's int columns (its float ones: time, request start)
+K_X, K_JOIN, K_ERR, K_RID, K_SUB, K_KEY, K_NEW, K_FLOW = range(8)
+K_INTS = 8
 # draw purposes
 SVC, HOP, PICK, HIT = range(4)
 # a branch's or replica's path: parent path x PATH + its index + 1 (PATH above any branch count,
@@ -234,10 +238,21 @@ def _emit(t: float, x: np.int64, join: np.int64, t0: float, rid: np.int64, sub: 
     cnt[C_JOBS] = n + 1
 
 
+@nb.njit(inline="always")
+def _defer(cont_f: np.ndarray, cont_i: np.ndarray, cnt: np.ndarray, t: float, x: np.int64, join: np.int64,
+           err: np.int64, t0: float, rid: np.int64, sub: np.int64, k: np.int64, new: np.int64,
+           flow: np.int64) -> None:
+    """A request to move on from node x at t, left for `advance`'s next batch."""
+    n = cnt[C_CONT]
+    cont_f[n, 0], cont_f[n, 1] = t, t0
+    cont_i[n, K_X], cont_i[n, K_JOIN], cont_i[n, K_ERR], cont_i[n, K_RID] = x, join, err, rid
+    cont_i[n, K_SUB], cont_i[n, K_KEY], cont_i[n, K_NEW], cont_i[n, K_FLOW] = sub, k, new, flow
+    cnt[C_CONT] = n + 1
+
+
 @nb.njit(cache=True, _nrt=False)
 def advance(
-    t: float, x: np.int64, join: np.int64, err: np.int64, t0: float, rid: np.int64, sub: np.int64,
-    k: np.int64, new: np.int64, flow: np.int64,
+    cont_f: np.ndarray, cont_i: np.ndarray, m: np.int64,
     nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
     replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
@@ -245,71 +260,78 @@ def advance(
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
 ) -> None:
-    """Move a request's sequence on from node x at time t (x -1: the sequence ended; err >= 0: it
-    failed with that cause), until every path it starts waits at a station or ended."""
-    top = 0
-    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = x, join, err, sub
-    top = 1
-    while top > 0:
-        top -= 1
-        x, join, err, sub = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
-        while True:
-            if err >= 0 or x < 0:
-                _end(t, t0, join, err, flow, rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
-                break
-            kind = nodes[x, KIND]
-            if kind in (CALL, CACHE):
-                _emit(t, x, join, t0, rid, sub, k, new, nodes, comps, salts, hop_params, hop_values, dkey,
-                      out_f, out_i, out_c, cnt)
-                break
-            if kind == CASSANDRA:
-                c = nodes[x, COMP]
-                ask, rf = nodes[x, ASK], nodes[x, RF]
-                q = _open_join(jq, jt, free_rows, cnt, nodes[x, NEED], ask, nodes[x, NEXT], join, rid, sub, k,
-                               new, flow, nodes[x, READY], t0, x)
-                h = key_hash(k, salts[nodes[x, SALT]])
-                pos = _ring_position(tokens, nodes[x, TOK0], nodes[x, TOKN], h)
-                start = 0
-                if nodes[x, READ] == 1:
-                    start = min(np.int64(uniform(dkey, rid, draw_index(sub, x, PICK)) * rf), rf - 1)
-                for i in range(ask):
-                    r = start + i
-                    if r >= rf:
-                        r -= rf
-                    path = sub * PATH + i + 1
-                    n = cnt[C_JOBS]
-                    out_f[n, J_T] = t + sample(hop_params, hop_values, dkey, rid, draw_index(path, x, HOP))
-                    out_f[n, J_T0] = t0
-                    out_i[n, J_NODE], out_i[n, J_JOIN] = x, q
-                    out_i[n, J_ST] = replicas[nodes[x, REP0] + pos * rf + r]
-                    out_i[n, J_RID], out_i[n, J_SUB], out_i[n, J_KEY], out_i[n, J_NEW] = rid, path, k, new
-                    out_c[n] = c
-                    cnt[C_JOBS] = n + 1
-                break
-            # PARALLEL
-            need, nb_ = nodes[x, NEED], nodes[x, ASK]
-            b0 = nodes[x, BRANCH0]
-            awaited = 0
-            for b in range(nb_):
-                awaited += branches[b0 + b, 1]
-            q = np.int64(UNAWAITED)
-            if awaited > 0:
-                q = _open_join(jq, jt, free_rows, cnt, need, awaited, nodes[x, NEXT], join, rid, sub, k, new,
-                               flow, nodes[x, READY], t0, x)
-            for b in range(nb_ - 1, -1, -1):
-                stack[top, 0] = branches[b0 + b, 0]
-                stack[top, 1] = q if branches[b0 + b, 1] == 1 else UNAWAITED
-                stack[top, 2] = OK
-                stack[top, 3] = sub * PATH + b + 1
-                top += 1
-            if need > 0:
-                break
-            x = nodes[x, NEXT]  # nobody is waited for: the sequence goes on at once
+    """Move each of m requests on (row r: from node x at time t; x -1: its sequence ended; err >= 0:
+    it failed with that cause), until every path it starts waits at a station or ended. One call a
+    batch: a call passes ~30 arrays, each as 7-9 words (the Redis replies' pass went from 341 to 57
+    ns a job when it stopped calling here once a job)."""
+    for r in range(m):
+        t, t0 = cont_f[r, 0], cont_f[r, 1]
+        rid, k, new, flow = cont_i[r, K_RID], cont_i[r, K_KEY], cont_i[r, K_NEW], cont_i[r, K_FLOW]
+        stack[0, 0], stack[0, 1], stack[0, 2] = cont_i[r, K_X], cont_i[r, K_JOIN], cont_i[r, K_ERR]
+        stack[0, 3] = cont_i[r, K_SUB]
+        top = 1
+        while top > 0:
+            top -= 1
+            x, join, err, sub = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+            while True:
+                if err >= 0 or x < 0:
+                    _end(t, t0, join, err, flow, rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+                    break
+                kind = nodes[x, KIND]
+                if kind in (CALL, CACHE):
+                    _emit(t, x, join, t0, rid, sub, k, new, nodes, comps, salts, hop_params, hop_values, dkey,
+                          out_f, out_i, out_c, cnt)
+                    break
+                if kind == CASSANDRA:
+                    c = nodes[x, COMP]
+                    ask, rf, need = nodes[x, ASK], nodes[x, RF], nodes[x, NEED]
+                    q = _open_join(jq, jt, free_rows, cnt, need, ask, nodes[x, NEXT], join, rid, sub, k, new,
+                                   flow, nodes[x, READY], t0, x)
+                    h = key_hash(k, salts[nodes[x, SALT]])
+                    pos = _ring_position(tokens, nodes[x, TOK0], nodes[x, TOKN], h)
+                    start = 0
+                    if nodes[x, READ] == 1:
+                        start = min(np.int64(uniform(dkey, rid, draw_index(sub, x, PICK)) * rf), rf - 1)
+                    for i in range(ask):
+                        rep = start + i
+                        if rep >= rf:
+                            rep -= rf
+                        path = sub * PATH + i + 1
+                        n = cnt[C_JOBS]
+                        hop = sample(hop_params, hop_values, dkey, rid, draw_index(path, x, HOP))
+                        out_f[n, J_T] = t + hop
+                        out_f[n, J_T0] = t0
+                        out_i[n, J_NODE], out_i[n, J_JOIN] = x, q
+                        out_i[n, J_ST] = replicas[nodes[x, REP0] + pos * rf + rep]
+                        out_i[n, J_RID], out_i[n, J_SUB], out_i[n, J_KEY], out_i[n, J_NEW] = rid, path, k, new
+                        out_c[n] = c
+                        cnt[C_JOBS] = n + 1
+                    break
+                # PARALLEL
+                need, nb_ = nodes[x, NEED], nodes[x, ASK]
+                b0 = nodes[x, BRANCH0]
+                awaited = 0
+                for b in range(nb_):
+                    awaited += branches[b0 + b, 1]
+                q = np.int64(UNAWAITED)
+                if awaited > 0:
+                    q = _open_join(jq, jt, free_rows, cnt, need, awaited, nodes[x, NEXT], join, rid, sub, k,
+                                   new, flow, nodes[x, READY], t0, x)
+                for b in range(nb_ - 1, -1, -1):
+                    stack[top, 0] = branches[b0 + b, 0]
+                    stack[top, 1] = q if branches[b0 + b, 1] == 1 else UNAWAITED
+                    stack[top, 2] = OK
+                    stack[top, 3] = sub * PATH + b + 1
+                    top += 1
+                if need > 0:
+                    break
+                x = nodes[x, NEXT]  # nobody is waited for: the sequence goes on at once
 
 
 @nb.njit(nogil=True, cache=True, _nrt=False)
 def start(
     t: np.ndarray, flow: np.ndarray, rid: np.ndarray, key: np.ndarray, new: np.ndarray, first: np.ndarray,
+    cont_f: np.ndarray, cont_i: np.ndarray,
     nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
     replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
@@ -318,16 +340,20 @@ def start(
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
 ) -> None:
     """Client requests arriving at t[i]: each starts its flow's steps."""
+    cnt[C_CONT] = 0
     for i in range(t.size):
-        f = flow[i]
-        advance(t[i], first[f], np.int64(ROOT), np.int64(OK), t[i], rid[i], np.int64(0), key[i], new[i], f,
-                nodes, branches, comps, salts, tokens, replicas, hop_params, hop_values, dkey, out_f, out_i,
-                out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f, async_err, cnt, stack)
+        _defer(cont_f, cont_i, cnt, t[i], first[flow[i]], np.int64(ROOT), np.int64(OK), t[i], rid[i],
+               np.int64(0), key[i], new[i], flow[i])
+    advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
+            hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
+            async_err, cnt, stack)
+    cnt[C_CONT] = 0
 
 
 @nb.njit(nogil=True, cache=True, _nrt=False)
 def after(
     jf: np.ndarray, ji: np.ndarray, out_job: np.ndarray, out_start: np.ndarray, out_end: np.ndarray,
+    cont_f: np.ndarray, cont_i: np.ndarray,
     nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
     replicas: np.ndarray, hit_p: np.ndarray, node_flow: np.ndarray, hop_params: np.ndarray,
     hop_values: np.ndarray, dkey: np.uint64,
@@ -336,7 +362,9 @@ def after(
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
 ) -> None:
-    """Each served job, in sorted order: its request moves on (`advance`)."""
+    """Each served job, in sorted order: its request moves on (the common moves here, the rest in one
+    batch to `advance`)."""
+    cnt[C_CONT] = 0
     for p in range(out_job.size):
         j = out_job[p]
         x = ji[j, J_NODE]
@@ -373,14 +401,16 @@ def after(
             _emit(t, nxt, join, t0, rid, sub, k, new, nodes, comps, salts, hop_params, hop_values, dkey,
                   out_f, out_i, out_c, cnt)
             continue
-        advance(t, nxt, join, err, t0, rid, sub, k, new, node_flow[x], nodes, branches, comps, salts, tokens,
-                replicas, hop_params, hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e,
-                touched, fin_i, fin_f, async_err, cnt, stack)
+        _defer(cont_f, cont_i, cnt, t, nxt, join, err, t0, rid, sub, k, new, node_flow[x])
+    advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
+            hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
+            async_err, cnt, stack)
+    cnt[C_CONT] = 0
 
 
 @nb.njit(nogil=True, cache=True, _nrt=False)
 def resolve(
-    below: np.int64, safe_t: float,
+    below: np.int64, safe_t: float, cont_f: np.ndarray, cont_i: np.ndarray,
     nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
     replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
@@ -394,59 +424,64 @@ def resolve(
     all its answers are in; one not settled yet stays listed. Joins that settling lists are taken
     in the same call. Returns the joins settled."""
     settled = 0
-    i = 0
-    w = 0
-    while i < cnt[C_TOUCHED]:
-        q = touched[i]
-        i += 1
-        if jq[q, Q_READY] >= below:
-            touched[w] = q
-            w += 1
-            continue
-        got = jq[q, Q_GOT]
-        if jq[q, Q_STATE] == 0:
-            for m in range(1, got):  # the answers in time order (a few: insertion sort)
-                x_t, x_e = js_t[q, m], js_e[q, m]
-                n = m - 1
-                while n >= 0 and js_t[q, n] > x_t:
-                    js_t[q, n + 1], js_e[q, n + 1] = js_t[q, n], js_e[q, n]
-                    n -= 1
-                js_t[q, n + 1], js_e[q, n + 1] = x_t, x_e
-            oks = 0
-            fails = 0
-            at = -1  # the answer that settles it
-            for m in range(got):
-                if js_t[q, m] >= safe_t:
-                    break
-                if js_e[q, m] < 0:
-                    oks += 1
-                else:
-                    fails += 1
-                if oks == jq[q, Q_NEED] or fails > jq[q, Q_SLACK]:
-                    at = m
-                    break
-            if at < 0:
+    while True:  # a batch moved on may answer joins listed here: scan again until none settles
+        cnt[C_CONT] = 0
+        i = 0
+        w = 0
+        while i < cnt[C_TOUCHED]:
+            q = touched[i]
+            i += 1
+            if jq[q, Q_READY] >= below:
                 touched[w] = q
                 w += 1
                 continue
-            jq[q, Q_STATE] = 1
-            settled += 1
-            err = js_e[q, at] if fails > jq[q, Q_SLACK] else np.int64(OK)
-            t, cont, parent = js_t[q, at], jq[q, Q_CONT], jq[q, Q_PARENT]
-            if err >= 0 or cont < 0:  # the common cases without `advance`'s call
-                _end(t, jt[q], parent, err, jq[q, Q_FLOW], jq[q, Q_RID], jq, js_t, js_e, touched, fin_i,
-                     fin_f, async_err, cnt)
-            elif nodes[cont, KIND] in (CALL, CACHE):
-                _emit(t, cont, parent, jt[q], jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW], nodes,
-                      comps, salts, hop_params, hop_values, dkey, out_f, out_i, out_c, cnt)
-            else:
-                advance(t, cont, parent, err, jt[q], jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW],
-                        jq[q, Q_FLOW], nodes, branches, comps, salts, tokens, replicas, hop_params,
-                        hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i,
-                        fin_f, async_err, cnt, stack)
-        jq[q, Q_LISTED] = 0
-        if got == jq[q, Q_LEFT]:  # every answer in: the row is free
-            free_rows[cnt[C_FREE]] = q
-            cnt[C_FREE] += 1
-    cnt[C_TOUCHED] = w
-    return settled
+            got = jq[q, Q_GOT]
+            if jq[q, Q_STATE] == 0:
+                for m in range(1, got):  # the answers in time order (a few: insertion sort)
+                    x_t, x_e = js_t[q, m], js_e[q, m]
+                    n = m - 1
+                    while n >= 0 and js_t[q, n] > x_t:
+                        js_t[q, n + 1], js_e[q, n + 1] = js_t[q, n], js_e[q, n]
+                        n -= 1
+                    js_t[q, n + 1], js_e[q, n + 1] = x_t, x_e
+                oks = 0
+                fails = 0
+                at = -1  # the answer that settles it
+                for m in range(got):
+                    if js_t[q, m] >= safe_t:
+                        break
+                    if js_e[q, m] < 0:
+                        oks += 1
+                    else:
+                        fails += 1
+                    if oks == jq[q, Q_NEED] or fails > jq[q, Q_SLACK]:
+                        at = m
+                        break
+                if at < 0:
+                    touched[w] = q
+                    w += 1
+                    continue
+                jq[q, Q_STATE] = 1
+                settled += 1
+                err = js_e[q, at] if fails > jq[q, Q_SLACK] else np.int64(OK)
+                t, cont, parent = js_t[q, at], jq[q, Q_CONT], jq[q, Q_PARENT]
+                if err >= 0 or cont < 0:  # the common cases without `advance`'s call
+                    _end(t, jt[q], parent, err, jq[q, Q_FLOW], jq[q, Q_RID], jq, js_t, js_e, touched, fin_i,
+                         fin_f, async_err, cnt)
+                elif nodes[cont, KIND] in (CALL, CACHE):
+                    _emit(t, cont, parent, jt[q], jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW],
+                          nodes, comps, salts, hop_params, hop_values, dkey, out_f, out_i, out_c, cnt)
+                else:
+                    _defer(cont_f, cont_i, cnt, t, cont, parent, err, jt[q], jq[q, Q_RID], jq[q, Q_SUB],
+                           jq[q, Q_KEY], jq[q, Q_NEW], jq[q, Q_FLOW])
+            jq[q, Q_LISTED] = 0
+            if got == jq[q, Q_LEFT]:  # every answer in: the row is free
+                free_rows[cnt[C_FREE]] = q
+                cnt[C_FREE] += 1
+        cnt[C_TOUCHED] = w
+        if cnt[C_CONT] == 0:
+            return settled
+        advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
+                hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
+                async_err, cnt, stack)
+        cnt[C_CONT] = 0
