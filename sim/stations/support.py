@@ -30,19 +30,20 @@ def fleet_order(system: System) -> list[str] | None:
     return component_order(system, [name for name, c in system.components.items() if c.kind in KINDS])
 
 
-def _step_problems(name: str, steps: tuple[Step, ...], path: str, space: str) -> list[ScenarioError]:
+def _step_problems(steps: tuple[Step, ...], path: str, space: str) -> list[ScenarioError]:
+    """What a flow's steps use that the engine does not run, by the steps' field paths."""
     out = []
     for i, step in enumerate(steps):
         where = f"{path}[{i}]"
         if isinstance(step, FanOut | Produce):
             out.append(_no(where, f"a {type(step).__name__} step"))
         elif isinstance(step, Parallel):
-            out += _step_problems(name, step.steps, f"{where}.steps", space)
+            out += _step_problems(step.steps, f"{where}.steps", space)
         elif isinstance(step, CacheLookup):
             if step.fill:
                 out.append(_no(f"{where}.fill", "a cache fill (its write returns to the cache after the "
                                                 "miss: a cycle)"))
-            out += _step_problems(name, step.miss, f"{where}.miss", space)
+            out += _step_problems(step.miss, f"{where}.miss", space)
         if isinstance(step, Call | CacheLookup) and step.key is not None and step.key != space:
             out.append(_no(f"{where}.key", f"a step keyed by another space ({step.key})"))
     return out
@@ -86,7 +87,7 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
     for name, flow in system.flows.items():
         if flow.triggered:
             out.append(_no(f"flows.{name}", "a Kafka-triggered flow"))
-        out += _step_problems(name, flow.steps, f"flows.{name}.steps", flow.space)
+        out += _step_problems(flow.steps, f"flows.{name}.steps", flow.space)
     if not out and sum(len(walk(f.steps)) for f in system.flows.values()) > MAX_NODES:
         out.append(_no("flows", f"more than {MAX_NODES} steps"))
     if not out and fleet_order(system) is None:
