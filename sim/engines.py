@@ -13,11 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sim.errors import ScenarioError
-from sim.run_state import RunState
+from sim.run_state import OnWindow, Progress, RunState
 from sim.scenario import Scenario
-
-Progress = Callable[[float, float], None]
-OnWindow = Callable[[dict[str, float]], None]  # a per-second timeseries row, as its window closes
 
 
 @dataclass(frozen=True)

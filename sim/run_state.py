@@ -7,7 +7,7 @@ sim/des/station.Fleet and the array engines' sim/arrays/record.FleetView both pr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +15,11 @@ from sim.cache import CacheModel
 from sim.histogram import Histogram
 from sim.sampling import Cell
 from sim.scenario import Scenario
+
+# what an engine is handed besides the scenario: simulated seconds done and in all, as they pass;
+# and each per-second timeseries row, as its window closes
+Progress = Callable[[float, float], None]
+OnWindow = Callable[[dict[str, float]], None]
 
 
 class StationStats(Protocol):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agreement import disagreements, flows, share
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -33,7 +34,6 @@ import sim.stations.engine as stations_engine
 from sim import load_scenario, simulate
 from sim.analytic import erlang_c
 from sim.engines import ENGINES, choose
-from tests.agreement import disagreements, flows, share
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATION = ROOT / "scenarios" / "validation"

@@ -50,12 +50,10 @@ from sim.calendar.program import (
     build,
 )
 from sim.calendar.support import unsupported
-from sim.run_state import RunState
+from sim.run_state import OnWindow, Progress, RunState
 from sim.scenario import Scenario
 from sim.streams import named_rng
 
-Progress = Callable[[float, float], None]
-OnWindow = Callable[[dict[str, float]], None]
 ARRIVALS_PER_CHUNK = 200_000  # client requests per chunk: bounds the arrival arrays
 
 

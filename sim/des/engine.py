@@ -33,7 +33,7 @@ from sim.des.redis import RedisCluster
 from sim.des.station import Fleet, schedule
 from sim.distributions import BLOCK, Draw, mean_of, sampler, stream, uniforms
 from sim.metrics import Recorder
-from sim.run_state import RunState
+from sim.run_state import OnWindow, Progress, RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario, replies_needed
 from sim.streams import named_rng, stream_rngs
@@ -41,9 +41,6 @@ from sim.system.compile import system_of
 from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_cdf, cell_keys, cell_weights
 from sim.system.model import CacheLookup, Call, FanOut, Flow, Step, System, routed, walk
 from sim.workload import Population, by_cdf, draw_member, popularity
-
-Progress = Callable[[float, float], None]
-OnWindow = Callable[[dict[str, float]], None]
 
 
 class Engine:

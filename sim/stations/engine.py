@@ -22,7 +22,6 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -40,7 +39,7 @@ from sim.arrays.station import (
     Stations,
     build_stations,
 )
-from sim.run_state import RunState
+from sim.run_state import OnWindow, Progress, RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario
 from sim.stations import kernel as K
@@ -62,8 +61,6 @@ from sim.streams import named_rng
 from sim.system.compile import system_of
 from sim.system.keys import cell_cdf
 
-Progress = Callable[[float, float], None]
-OnWindow = Callable[[dict[str, float]], None]
 ARRIVALS_PER_CHUNK = 20_000  # client requests per chunk: bounds the job arrays and the joins open
 THREADS = 2  # the stations of a component are split between this many threads
 STACK = MAX_NODES  # paths one advance may have pending: each a branch of a parallel step, at most once
