@@ -80,8 +80,11 @@ ENGINES: dict[str, EngineSpec] = {
 
 AUTO = "auto"  # not an engine: `choose` picks one for the scenario
 DEFAULT_ENGINE = AUTO  # what the CLI, simulate() and sim.experiments use when no engine is named
-PREFERENCE = ("calendar", "des")  # the compiled engine first; the DES runs everything: the last resort
-_CHOSEN = {"calendar": "compiled event calendar, every request of the scenario's cell",
+# the fastest engine that runs the scenario: the stations engine (feed-forward designs at full scale),
+# the calendar (nearly everything), and the DES, which runs everything: the last resort
+PREFERENCE = ("stations", "calendar", "des")
+_CHOSEN = {"stations": "jobs in station order, every request, on both cores",
+           "calendar": "compiled event calendar, every request of the scenario's cell",
            "des": "SimPy, the reference"}
 
 
@@ -109,8 +112,9 @@ def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
     """One engine for several scenarios run side by side (a sweep's points, a comparison's arms),
     each given as (label, scenario): the first engine of PREFERENCE that runs every one of them, so
     their differences are the scenarios' and not the engines'. The reason names, for each engine
-    passed over, the scenarios it cannot run and the first thing it cannot run in the first of them."""
-    passed: list[str] = []
+    passed over, the scenarios it cannot run and the first thing it cannot run in the first of them
+    (engines passed over for the same reason share it: "stations and calendar cannot run it: ...")."""
+    passed: list[tuple[str, str]] = []  # (engines, what they cannot run)
     chosen = PREFERENCE[-1]
     for name in PREFERENCE[:-1]:
         refused = [(label, problems[0]) for label, sc in named if (problems := ENGINES[name].supports(sc))]
@@ -120,13 +124,18 @@ def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
         labels = [label for label, _ in refused]
         why = _short(refused[0][1])
         if len(refused) == 1:  # the only scenario ("it"), or the only one of several it cannot run
-            passed.append(f"{name} cannot run {labels[0]}: {why}")
+            gist = f"cannot run {labels[0]}: {why}"
         else:
             who = ("any of them" if len(refused) == len(named) else
                    ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else ""))
-            passed.append(f"{name} cannot run {who} ({labels[0]}: {why})")
+            gist = f"cannot run {who} ({labels[0]}: {why})"
+        if passed and passed[-1][1] == gist:
+            passed[-1] = (f"{passed[-1][0]} and {name}", gist)
+        else:
+            passed.append((name, gist))
     scope = "" if len(named) == 1 else f" for {'both' if len(named) == 2 else f'all {len(named)}'} scenarios"
-    return chosen, f"engine: {chosen}{scope} ({'; '.join(passed) or _CHOSEN[chosen]})"
+    why_not = "; ".join(f"{names} {gist}" for names, gist in passed)
+    return chosen, f"engine: {chosen}{scope} ({why_not or _CHOSEN[chosen]})"
 
 
 def compile_note(name: str) -> str | None:

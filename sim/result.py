@@ -72,7 +72,8 @@ class Result:
 
 
 def build_result(state: RunState, engine: str = "des") -> Result:
-    """The result of a run; `engine` names the engine that produced `state` ("des" or "calendar")."""
+    """The result of a run; `engine` names the engine that produced `state` ("des", "calendar" or
+    "stations")."""
     sc, cell, rec = state.scenario, state.cell, state.recorder
     measured = state.measured_seconds
     scale = 1.0 / cell.sample

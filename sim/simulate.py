@@ -14,8 +14,9 @@ __all__ = ["ENGINES", "simulate"]
 def simulate(scenario: Scenario, progress: Progress | None = None, drain: bool = False,
              engine: str = DEFAULT_ENGINE, force: bool = False, on_window: OnWindow | None = None) -> Result:
     """Run `scenario` on an engine: "des" (SimPy, the reference), "calendar" (compiled event calendar
-    over the scenario's flows, sim/calendar/) or "auto" (the calendar if it runs the scenario, else
-    the DES: sim.engines.choose); the summary's `engine` names the engine that ran.
+    over the scenario's flows, sim/calendar/), "stations" (jobs in station order, sim/stations/) or
+    "auto" (the first of those last two that runs the scenario, else the DES: sim.engines.choose);
+    the summary's `engine` names the engine that ran.
 
     `progress(t, duration)` is called as simulated time advances (every simulated second on the
     DES, every chunk of arrivals on the calendar). With `drain`, arrivals stop at `duration_s` and the run

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from sim import load_scenario
-from sim.calendar.marks import FI_LABELS, TailSums, label_table, mark
+from sim.arrays.tails import TailSums
+from sim.calendar.marks import FI_LABELS, label_table, mark
 from sim.calendar.program import build
 from sim.calendar.tables import RQF_MARK, RQF_PART0
 from sim.metrics import Breakdown

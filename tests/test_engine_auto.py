@@ -1,5 +1,5 @@
-"""`--engine auto`: the engine picked for a scenario (calendar, else des) and the one-line
-reason printed. The choice is pure rules (each engine's `supports`, no numba compile), so most checks
+"""`--engine auto`: the engine picked for a scenario (stations, else calendar, else des) and the
+one-line reason printed. The choice is pure rules (each engine's `supports`, no numba compile), so most checks
 run nothing; the CLI checks run tiny scenarios on the engine chosen. Everything asserted is exact
 (engine names, field paths, line counts): no statistical tolerance is involved."""
 
@@ -37,6 +37,7 @@ def gc_storm(component: str) -> str:
 DES_ONLY = "warmup_s=auto"
 DES_ONLY_WHY = "warmup_s: auto is resolved by a pilot run before simulating"
 MM1_DES = DES_ONLY
+NOT_STATIONS = "stations cannot run it: flows: the messaging preset"  # (the stations engine runs designs)
 CRASH = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1}]"
 GC = gc_storm("cassandra")
 LOSE = "faults=[{kind: crash, component: cassandra, count: 1, start_s: 1, duration_s: 1, lose_data: true}]"
@@ -51,8 +52,7 @@ def _one_line(reason: str) -> str:
 def test_a_messaging_scenario_goes_to_the_calendar_engine() -> None:
     sc = load_scenario(SMALL)
     assert ENGINES["calendar"].supports(sc) == []
-    assert choose(sc) == ("calendar", "engine: calendar (compiled event calendar, every request of the "
-                                      "scenario's cell)")
+    assert choose(sc) == ("calendar", f"engine: calendar ({NOT_STATIONS})")
 
 
 def test_crashes_retries_hedges_and_lost_data_go_to_the_calendar_engine() -> None:
@@ -71,15 +71,15 @@ def test_a_gc_storm_goes_to_the_calendar_engine() -> None:
 def test_a_des_only_feature_sends_a_messaging_scenario_to_the_des_with_the_reason() -> None:
     name, reason = choose(load_scenario(SMALL, [DES_ONLY]))
     assert name == "des"
-    assert _one_line(reason) == f"engine: des (calendar cannot run it: {DES_ONLY_WHY})"
+    assert _one_line(reason) == f"engine: des ({NOT_STATIONS}; calendar cannot run it: {DES_ONLY_WHY})"
     assert "give seconds" not in reason  # the refusal's advice (after "; ") is cut
 
 
 def test_a_design_goes_to_the_calendar_engine() -> None:
     sc = load_scenario(SHORTENER)
     assert ENGINES["calendar"].supports(sc) == []
-    assert choose(sc) == ("calendar", "engine: calendar (compiled event calendar, every request of the "
-                                      "scenario's cell)")
+    assert choose(sc) == ("calendar", "engine: calendar (stations cannot run it: "
+                                      "flows.resolve.steps[2].fill: a cache fill)")
 
 
 @pytest.mark.parametrize("override", [
@@ -93,7 +93,8 @@ def test_hedges_and_lost_data_in_a_design_run_on_the_calendar(override: str) -> 
 def test_a_design_the_calendar_refuses_goes_to_the_des_naming_the_field() -> None:
     name, reason = choose(load_scenario(SHORTENER, [DES_ONLY]))
     assert name == "des"
-    assert _one_line(reason).startswith("engine: des (calendar cannot run it: warmup_s: ")
+    # engines passed over for the same reason share it
+    assert _one_line(reason).startswith("engine: des (stations and calendar cannot run it: warmup_s: ")
 
 
 def test_an_automatic_warmup_stays_on_the_des() -> None:
@@ -109,16 +110,17 @@ def test_several_scenarios_share_the_first_engine_that_runs_them_all() -> None:
     name, reason = choose_all([("point #0", small), ("point #1", des_only), ("point #2", small)])
     assert name == "des"
     assert _one_line(reason) == (
-        f"engine: des for all 3 scenarios (calendar cannot run point #1: {DES_ONLY_WHY})")
+        "engine: des for all 3 scenarios (stations cannot run any of them (point #0: flows: the messaging "
+        f"preset); calendar cannot run point #1: {DES_ONLY_WHY})")
     name, reason = choose_all([("arm A", small), ("arm B", load_scenario(SMALL, [GC]))])
-    assert name == "calendar" and reason.startswith("engine: calendar for both scenarios (compiled")
+    assert name == "calendar" and reason == ("engine: calendar for both scenarios (stations cannot run any "
+                                             "of them (arm A: flows: the messaging preset))")
     many = choose_all([(f"point #{i}", des_only) for i in range(5)] + [("point #5", small)])[1]
     assert "calendar cannot run point #0, point #1, point #2 and 2 more (point #0: warmup_s: auto" in many
 
 
 def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
-    # every engine but the stations engine's first step, which auto does not pick yet
-    assert PREFERENCE[-1] == "des" and set(PREFERENCE) == set(ENGINES) - {"stations"}
+    assert PREFERENCE == ("stations", "calendar", "des") and set(PREFERENCE) == set(ENGINES)
     assert DEFAULT_ENGINE in (*ENGINES, AUTO)
     with pytest.raises(ScenarioError, match=r"^engine: auto names no engine until a scenario is seen"):
         engine(AUTO)
@@ -156,7 +158,7 @@ def test_cli_run_prints_the_reason_and_records_the_engine(tmp_path: Path) -> Non
     res = _cli("run", SMALL, "--engine", "auto", "--duration", 2, "--quiet", "--out", tmp_path / "run")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
-    assert lines == ["engine: calendar (compiled event calendar, every request of the scenario's cell)"]
+    assert lines == [f"engine: calendar ({NOT_STATIONS})"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "calendar"
 
 
@@ -173,7 +175,7 @@ def test_the_default_engine_is_auto_and_the_cli_says_which_engine_it_picked(tmp_
     res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "run")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
-    assert lines == ["engine: calendar (compiled event calendar, every request of the scenario's cell)"]
+    assert lines == [f"engine: calendar ({NOT_STATIONS})"]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["engine"] == "calendar"
 
 
@@ -196,8 +198,8 @@ def test_cli_sweep_with_auto_says_which_engine_runs_every_point(tmp_path: Path) 
                "--workers", 1, "--engine", "auto", "--quiet", "--out", tmp_path / "sweep")
     assert res.exit_code == 0, res.stdout + res.stderr
     lines = [line for line in res.stderr.splitlines() if line.startswith("engine: ")]
-    assert lines == ["engine: calendar for both scenarios (compiled event calendar, every request of the "
-                     "scenario's cell)"]
+    assert lines == ["engine: calendar for both scenarios (stations cannot run any of them (point #0: flows: "
+                     "the messaging preset))"]
 
 
 def test_cli_warmup_auto_runs_on_the_des(tmp_path: Path) -> None:

@@ -20,13 +20,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agreement import disagreements, flows, share
+from agreement import disagreements, flows, share, tail_share
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -121,13 +122,64 @@ def test_a_design_with_hops_instances_and_rejections_agrees_with_the_des() -> No
 
 def test_keys_caches_joins_and_quorums_agree_with_the_des() -> None:
     hit_ratio = ("cache.hit_ratio", lambda s: s["cache"]["hit_ratio"], False)
-    figures = [*flows("get"), *flows("put"), share("get:db.rejected"), share("put:db.rejected"), hit_ratio]
+    figures = [*flows("get"), *flows("put"), share("get:db.rejected"), share("put:db.rejected"), hit_ratio,
+               *(tail_share(flow, part) for flow in ("get", "put") for part in ("edge", "api", "db"))]
     st, des = runs(DESIGN, "stations", 8), runs(DESIGN, "des", 8)
     for s in st + des:
         assert set(s["errors"]) <= {"get:db.rejected", "put:db.rejected"}
         assert s["errors"].get("get:db.rejected", 0) > 0
     failures = disagreements("stations-design", figures, st, des, 0.001, engine="stations")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("engine", ["stations", "calendar", "des"])
+def test_the_tail_breakdown_is_the_critical_path_in_closed_form(engine: str) -> None:
+    """Every time deterministic (hop h, each service its value) and the load so light that nothing
+    queues (8 workers a station): each request's critical path is known, and the tail breakdown's
+    mean per part must be it, to rounding, on every engine (the DES's rule, sim/des/flows.py). A
+    get's tail (its misses): the gateway h + 0.3, the service h + 0.4, the lookup h + 0.001 (one
+    Redis thread: a microsecond lest two lookups meet), the QUORUM read h + 1.0. A put: gateway
+    h + 0.3, service h + 0.6, then of its two joined writes only Cassandra's h + 0.6; the cache's set
+    answers first, off the critical path."""
+    h = 0.25
+    sc = load_scenario(DESIGN, [
+        "flows.get.rate_per_sec=60", "flows.put.rate_per_sec=60", f"network.hop_ms={h}",
+        *(f"components.{c}.workers=8" for c in ("edge", "api", "db")),
+        "components.edge.service_ms=0.3", "components.api.ops.get=0.4", "components.api.ops.put=0.6",
+        "components.cache.service_ms=0.001", "components.db.read_service_ms=1.0",
+        "components.db.write_service_ms=0.6"])
+    s = simulate(sc, engine=engine).summary
+    assert s["engine"] == engine
+    expected = {"get": {"edge": h + 0.3, "api": h + 0.4, "cache": h + 0.001, "db": h + 1.0},
+                "put": {"edge": h + 0.3, "api": h + 0.6, "db": h + 0.6}}
+    for flow, parts in expected.items():
+        tail = s["latency_breakdown"][flow]
+        assert tail["requests"] > 20, tail
+        assert tail["mean_ms"] == pytest.approx(parts, abs=1e-9), (flow, tail)
+
+
+def test_marking_every_kth_request_changes_nothing_but_the_breakdowns_sample(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MARKED_PER_SEC requests a second, one in k of a flow is marked (sim/stations/engine.py):
+    the rest of the summary is the same to the bit, and the breakdown of the sample names no part
+    the whole's lacks, with its tail count (n marked, times k) within 4 sd of the whole's (sd about
+    sqrt(count x k)) and each share within 4 standard errors of the whole's (a share is a latency-
+    weighted mean of fractions in [0, 1]: sd <= 0.5, so SE <= 0.5 / sqrt(n))."""
+    sc = load_scenario(DESIGN, ["duration_s=16"])
+    full = simulate(sc, engine="stations").summary
+    monkeypatch.setattr(stations_engine, "MARKED_PER_SEC", 2000 / 4)
+    thinned = simulate(sc, engine="stations").summary
+    drop = {"latency_breakdown", "wall_seconds"}
+    rest = [{k: v for k, v in s.items() if k not in drop} for s in (full, thinned)]
+    assert rest[0] == rest[1]
+    for flow, k in (("get", 4), ("put", 3)):  # 2000/s and 1200/s over 500
+        a, b = full["latency_breakdown"][flow], thinned["latency_breakdown"][flow]
+        n = b["requests"] / k
+        assert n > 50, b
+        assert abs(b["requests"] - a["requests"]) <= 4 * math.sqrt(a["requests"] * k), (a, b)
+        assert set(b["shares"]) <= set(a["shares"])
+        for part, share_ in a["shares"].items():
+            assert abs(b["shares"].get(part, 0.0) - share_) <= 4 * 0.5 / math.sqrt(n), (flow, part, a, b)
 
 
 def _same(a: Summary, b: Summary) -> None:
@@ -162,18 +214,20 @@ def test_every_request_is_accounted_for_and_a_drain_ends_them_all() -> None:
 
 
 def test_a_drained_run_holds_nothing_and_a_long_one_holds_only_what_is_in_flight() -> None:
-    """Join rows are freed once settled and answered, and queues hold only jobs in flight: after a
-    drained run nothing is held; after a plain one, at most the requests in flight hold rows (two
-    joins each at most: a parallel write and its Cassandra quorum)."""
+    """Join rows are freed once settled and answered, mark rows once their request ends, and queues
+    hold only jobs in flight: after a drained run nothing is held; after a plain one, at most the
+    requests in flight hold rows (two joins each at most: a parallel write and its Cassandra
+    quorum; one mark row each)."""
     from sim.stations.engine import StationsEngine
 
     drained = StationsEngine(load_scenario(DESIGN))
     drained.run(drain=True)
-    assert drained.joins_in_use == 0 and drained.jobs_queued == 0
+    assert drained.joins_in_use == 0 and drained.jobs_queued == 0 and drained.marks_in_use == 0
     engine = StationsEngine(load_scenario(DESIGN, ["duration_s=8"]))
     state = engine.run()
     in_flight = sum(s.in_flight for s in state.recorder.ops.values())
     assert engine.joins_in_use <= 2 * in_flight
+    assert 0 < engine.marks_in_use <= in_flight
 
 
 def test_the_live_view_gets_a_row_a_second_with_each_instance_busy_share() -> None:
@@ -207,8 +261,20 @@ def test_it_refuses_what_it_cannot_run_in_one_line_each() -> None:
     assert sample.where == "sample"
 
 
-def test_auto_does_not_pick_it_yet() -> None:
-    assert choose(load_scenario(CHAIN))[0] == "calendar"
+def test_auto_picks_it_for_what_it_runs_and_the_calendar_otherwise(tmp_path: Path) -> None:
+    from cli import app
+
+    assert choose(load_scenario(CHAIN)) == ("stations", "engine: stations (jobs in station order, every "
+                                                        "request, on both cores)")
+    assert choose(load_scenario(CHAIN, ["sample=0.5"])) == (
+        "calendar", "engine: calendar (stations cannot run it: sample: a sample cell)")
+    out = CliRunner().invoke(app, ["run", str(MMC), "--duration", "2", "--warmup", "0.5", "--quiet",
+                                   "--out", str(tmp_path / "r")])
+    assert out.exit_code == 0, out.output
+    assert [line for line in out.stderr.splitlines() if line.startswith("engine: ")] == [
+        "engine: stations (jobs in station order, every request, on both cores)"]
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["engine"] == "stations" and summary["latency_breakdown"]["work"]["requests"] > 0
 
 
 def test_the_cli_refuses_it_for_a_design_it_cannot_run(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""Compiled array primitives the calendar engine (sim/calendar) uses: FIFO multi-server
+"""Compiled array primitives the array engines (sim/calendar, sim/stations) use: FIFO multi-server
 stations served on arrival (station.py), counter-based random numbers (rng.py), bulk recording in
-the shapes sim/result.py reads (record.py), and faults as stations' capacity windows (windows.py).
+the shapes sim/result.py reads (record.py), the tail breakdown's sums (tails.py), and faults as
+stations' capacity windows (windows.py).
 Neither engine owns them; no engine is imported here. Importing it keeps their compiled kernels
 in a cache keyed by the sources of every package with kernels (below)."""
 

@@ -28,6 +28,7 @@ from sim.arrays.station import (
     SERVICE_S,
     W_AT,
 )
+from sim.arrays.tails import TailSums
 from sim.calendar import kernel
 from sim.calendar import tables as K
 from sim.calendar.arrivals import Chunk, Load, Source, draw_chunk
@@ -41,7 +42,7 @@ from sim.calendar.edges import (
     X_STATE,
     X_TIMEOUTS,
 )
-from sim.calendar.marks import MARKED_PER_SEC, TailSums
+from sim.calendar.marks import MARKED_PER_SEC
 from sim.calendar.pools import Pools, force_grow, live_requests
 from sim.calendar.program import (
     C_BASE,

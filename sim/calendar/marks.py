@@ -23,9 +23,8 @@ start) is marked, the others' frames say so at once: at full scale a request's r
 cache by its next step, and marking every request cost ~15% of the reference design's run.
 
 A marked request that succeeds hands its seconds over with its outcome row; the recorder's helper
-thread adds the measured ones to their flow's buckets (`TailSums`, a compiled pass that releases the
-GIL), the same buckets as Breakdown's, counts and sums times k. Bounded: flows x MARK_BUCKETS x
-columns numbers. Latencies beyond the last bucket (1.05^510 us, ~17 hours) share it.
+thread adds the measured ones to their flow's buckets (sim/arrays/tails.py's `TailSums`, a compiled
+pass that releases the GIL), the same buckets as Breakdown's, counts and sums times k.
 """
 
 from __future__ import annotations
@@ -50,10 +49,8 @@ from sim.calendar.tables import (
     T_MISSED,
     T_UNAWAITED,
 )
-from sim.metrics import Breakdown
 from sim.system.model import CacheLookup, Call, Produce, System, walk
 
-MARK_BUCKETS = 512
 # Requests a simulated second whose critical paths are marked, at most: beyond it every k-th request
 # is (k = the client rate over this, rounded up; the reference design at full scale: 1 in 11). A mark
 # touches its request's row, by then out of the cache at full scale: marking every request cost ~15%
@@ -62,7 +59,6 @@ MARK_BUCKETS = 512
 # sample's times k.
 MARKED_PER_SEC = 1_000_000
 FI_LABELS = 4  # the flow table's columns from here: per label, its column in the flow's marks (-1: none)
-_PER_LOG = 1.0 / math.log(Breakdown.GROWTH)
 
 
 def label_table(system: System, comp_names: list[str],
@@ -132,52 +128,3 @@ def on_path(fr: np.ndarray, jn: np.ndarray, rqf: np.ndarray, f: np.int64) -> boo
     if then == T_UNAWAITED:
         return False
     return then != T_JOIN or jn[fr[f, FR_LINK], JN_PENDING] == 1
-
-
-class TailSums:
-    """Each flow's measured successes per latency bucket: how many (`counts`), and the seconds per
-    label (`sums`, NaN: no request of the bucket carried the label, as Breakdown names only the parts
-    it saw). Bucket b + 1 is Breakdown's b (0: latencies <= 1 us, Breakdown's -1)."""
-
-    def __init__(self, flows: list[str], names: list[list[str]], columns: int, every: int) -> None:
-        self.flows, self.names = flows, names  # per flow, its labels' names by column
-        self.every = every  # one request in `every` is marked: counts and sums are scaled by it
-        self.counts = np.zeros((len(flows), MARK_BUCKETS), np.int64)
-        self.sums = np.full((len(flows), MARK_BUCKETS, columns), np.nan)
-
-    def add(self, out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float) -> None:
-        """A batch of the kernel's outcome rows (sim/calendar/kernel.py W_FINISH); no GIL held."""
-        _add(out_i, out_f, warmup_s, horizon_s, self.counts, self.sums)
-
-    def into(self, breakdowns: dict[str, Breakdown]) -> None:
-        for fl, flow in enumerate(self.flows):
-            for b in np.flatnonzero(self.counts[fl]).tolist():
-                entry = breakdowns[flow].buckets.setdefault(b - 1, [0, {}])
-                entry[0] += int(self.counts[fl, b]) * self.every
-                parts = entry[1]
-                for k in np.flatnonzero(~np.isnan(self.sums[fl, b])).tolist():
-                    name = self.names[fl][k]
-                    parts[name] = parts.get(name, 0.0) + float(self.sums[fl, b, k]) * self.every
-
-
-@nb.njit(cache=True, nogil=True, _nrt=False)
-def _add(out_i: np.ndarray, out_f: np.ndarray, warmup_s: float, horizon_s: float, counts: np.ndarray,
-         sums: np.ndarray) -> None:
-    """Rows (flow, ok, cause) and (t0, started, end, seconds per column): the successes measured
-    (t0 after the warm-up, ended within the horizon) into their flow's bucket, Breakdown.add's
-    floor(log(ms / 1e-3) / log(1.05)) (times the reciprocal: a bucket edge may round either way)."""
-    for o in range(out_i.shape[0]):
-        if (out_i[o, 1] != 1 or out_f[o, 0] < warmup_s or not out_f[o, 2] < horizon_s
-                or out_f[o, 3] == -math.inf):  # (-inf: a request not marked)
-            continue
-        fl = out_i[o, 0]
-        us = (out_f[o, 2] - out_f[o, 0]) * 1e6
-        b = np.int64(math.log(us) * _PER_LOG) + 1 if us > 1.0 else np.int64(0)
-        if b >= MARK_BUCKETS:
-            b = MARK_BUCKETS - 1
-        counts[fl, b] += 1
-        for k in range(sums.shape[2]):
-            v = out_f[o, 3 + k]
-            if v == v:  # marked (not NaN)
-                s = sums[fl, b, k]
-                sums[fl, b, k] = v if s != s else s + v

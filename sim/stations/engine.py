@@ -11,9 +11,11 @@ later wait for the next chunk. That is exact: a job that reaches a component bef
 components before it before T1, so it is among the jobs they served this chunk or earlier, and a
 join settled before T1 has heard every answer before its time.
 
-Requests are recorded in bulk as they end (sim/arrays/record.py). Not recorded yet: the tail
-breakdown (which component a slow request's time went to); summary.json's `events` counts station
-visits.
+Requests are recorded in bulk as they end (sim/arrays/record.py), with the tail breakdown (which
+component a slow request's time went to) from a systematic sample of them: up to MARKED_PER_SEC a
+simulated second, every k-th of each flow in the order they start, each with a mark row that its
+path's steps write their end times to by the DES's critical-path rule (kernel._mark). summary.json's
+`events` counts station visits.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sim.arrays.station import (
     Stations,
     build_stations,
 )
+from sim.arrays.tails import TailSums
 from sim.run_state import OnWindow, Progress, RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario
@@ -64,6 +67,11 @@ from sim.system.keys import cell_cdf
 ARRIVALS_PER_CHUNK = 20_000  # client requests per chunk: bounds the job arrays and the joins open
 THREADS = 2  # the stations of a component are split between this many threads
 STACK = MAX_NODES  # paths one advance may have pending: each a branch of a parallel step, at most once
+# Client requests a simulated second whose paths are marked for the tail breakdown, at most: beyond it
+# every k-th of a flow is (k its rate over this, rounded up). Marking every request of bench/'s 1M/s
+# chain and write path cost 40-70% of their runs (the marks' rows and their sums); one in ten, ~4%.
+# The breakdown is a systematic sample (in the order requests start: independent of their latency).
+MARKED_PER_SEC = 100_000
 
 
 def kernels_cached() -> bool | None:
@@ -159,15 +167,21 @@ class _Work:
         self.out_f = np.empty((0, 2))
         self.out_i = np.empty((0, K.J_INTS), np.int64)
         self.out_c = np.empty(0, np.int64)
-        self.fin_i = np.empty((0, 3), np.int64)
+        self.fin_i = np.empty((0, K.FIN_INTS), np.int64)
         self.fin_f = np.empty((0, 2))
+        self.marks = max([1, *(len(labels) for labels in prog.mark_labels)])  # a mark row's columns
+        self.fin_m = np.empty((0, self.marks))
+        self.mk_rid = np.empty(0, np.int64)
+        self.mk_t = np.empty((0, self.marks))
+        self.mk_j = np.empty((0, self.marks), np.int64)
+        self.mk_free = np.empty(0, np.int64)
         self.jq = np.zeros((0, K.Q_INTS), np.int64)
         self.jt = np.zeros(0)
         self.js_t = np.zeros((0, slots))
         self.js_e = np.zeros((0, slots), np.int64)
         self.touched = np.zeros(0, np.int64)
         self.free_rows = np.zeros(0, np.int64)
-        self.cnt = np.zeros(7, np.int64)
+        self.cnt = np.zeros(K.N_COUNTERS, np.int64)
         self.cont_f = np.empty((0, 2))
         self.cont_i = np.empty((0, K.K_INTS), np.int64)
         self.async_err = np.zeros(len(prog.causes), np.int64)
@@ -181,6 +195,7 @@ class _Work:
         self.out_f, self.out_i, self.out_c = (_grown(self.out_f, jobs), _grown(self.out_i, jobs),
                                               _grown(self.out_c, jobs))
         self.fin_i, self.fin_f = _grown(self.fin_i, n), _grown(self.fin_f, n)
+        self.fin_m = _grown(self.fin_m, n)
         self.cont_f, self.cont_i = _grown(self.cont_f, n), _grown(self.cont_i, n)
         top = int(self.cnt[K.C_FREE])
         if joins > top:
@@ -196,6 +211,23 @@ class _Work:
             self.free_rows = free
             self.cnt[K.C_FREE] = top + grow
 
+    def marks_for(self, n: int) -> None:
+        """Room for n more marked requests: free mark rows (doubling)."""
+        top = int(self.cnt[K.C_MFREE])
+        if n <= top:
+            return
+        rows = self.mk_rid.shape[0]
+        self.mk_rid = _grown(self.mk_rid, rows + n - top, True)
+        size = self.mk_rid.shape[0]
+        self.mk_t, self.mk_j = _grown(self.mk_t, size, True), _grown(self.mk_j, size, True)
+        grow = size - rows
+        self.mk_rid[rows:] = -1
+        free = np.empty(self.mk_rid.shape[0], np.int64)
+        free[:top] = self.mk_free[:top]
+        free[top:top + grow] = np.arange(self.mk_rid.shape[0] - 1, rows - 1, -1)
+        self.mk_free = free
+        self.cnt[K.C_MFREE] = top + grow
+
     def in_use(self) -> np.ndarray:
         """Which join rows are taken."""
         used = np.ones(self.jq.shape[0], np.bool_)
@@ -204,7 +236,8 @@ class _Work:
 
     def shared(self) -> tuple[np.ndarray, ...]:
         return (self.out_f, self.out_i, self.out_c, self.jq, self.jt, self.free_rows, self.js_t, self.js_e,
-                self.touched, self.fin_i, self.fin_f, self.async_err, self.cnt, self.stack)
+                self.touched, self.fin_i, self.fin_f, self.async_err, self.cnt, self.stack, self.fin_m,
+                self.mk_rid, self.mk_t, self.mk_j, self.mk_free)
 
 
 class StationsEngine:
@@ -227,6 +260,14 @@ class StationsEngine:
                                                   len(order))
         self.node_flow = self.prog.nodes[:, FLOW].copy()
         self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
+        # the tail breakdown: per flow, its marked share (1 in `every`) and each mark column's label
+        self.every = [max(1, math.ceil((self.system.flows[f].rate_per_sec or 0.0) / MARKED_PER_SEC))
+                      for f in self.prog.flows]
+        self.labels = [list(dict.fromkeys(names)) for names in self.prog.mark_labels]
+        width = max([1, *map(len, self.prog.mark_labels)])
+        self.label_of = np.full((len(self.prog.flows), width), -1, np.int64)
+        for f, names in enumerate(self.prog.mark_labels):
+            self.label_of[f, :len(names)] = [self.labels[f].index(name) for name in names]
         self.popular: dict[str, Popularity] = {}
         for f, name in enumerate(self.prog.flows):
             space = self.system.keys[self.prog.space_of[f]]
@@ -255,13 +296,16 @@ class StationsEngine:
             new = self.system.flows[name].draw == "new"
             key = (keys.integers(0, space.count, n) if new else
                    self.popular[space.name].draw(keys.random(n))).astype(np.int64)
-            rid = np.arange(drawn[f], drawn[f] + n, dtype=np.int64) * len(prog.flows) + f
+            seq = np.arange(drawn[f], drawn[f] + n, dtype=np.int64)
             drawn[f] += n
-            parts.append((start, np.full(n, f, np.int64), rid, key, np.full(n, int(new), np.int64)))
-        t, flow, rid, key, new = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+            parts.append((start, np.full(n, f, np.int64), seq * len(prog.flows) + f, key,
+                          np.full(n, int(new), np.int64), seq % self.every[f] == 0))
+        t, flow, rid, key, new, marked = (np.concatenate(cols) for cols in zip(*parts, strict=True))
         work.ready_for(np.full(t.size, work.n_nodes, np.int64))
+        work.marks_for(int(marked.sum()))
         first = np.asarray(prog.first_node, np.int64)
-        K.start(t, flow, rid, key, new, first, work.cont_f, work.cont_i, *self._tables(), *work.shared())
+        K.start(t, flow, rid, key, new, marked, first, work.cont_f, work.cont_i, *self._tables(),
+                *work.shared())
 
     def _drain(self, work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
         """What the last kernel made: jobs to their queues, ended requests recorded."""
@@ -273,16 +317,38 @@ class StationsEngine:
                     q.add(pf[off[c]:off[c + 1]], pi[off[c]:off[c + 1]])
         n = int(work.cnt[K.C_FIN])
         if n:
-            self._record(rec, work.fin_i[:n], work.fin_f[:n])
+            self._record(rec, work.fin_i[:n], work.fin_f[:n], work.fin_m[:n])
         work.cnt[K.C_JOBS] = work.cnt[K.C_FIN] = 0
 
-    def _record(self, rec: FastRecorder, fi: np.ndarray, ff: np.ndarray) -> None:
+    def _record(self, rec: FastRecorder, fi: np.ndarray, ff: np.ndarray, fm: np.ndarray) -> None:
         ok = fi[:, 1] < 0
         causes = np.where(ok, 0, fi[:, 1])
         for f in np.unique(fi[:, 0]).tolist():
             sel = fi[:, 0] == f
             rec.finish(self.prog.flows[f], ff[sel, 0], ff[sel, 0], ff[sel, 1], ok[sel], causes[sel],
                        self.prog.causes, Marks([]))
+        marked = ok & (fi[:, K.FIN_MARKED] == 1)
+        if marked.any():
+            flow, t0, end = fi[marked, 0], ff[marked, 0], ff[marked, 1]
+            seconds = self._seconds(flow, t0, fm[marked])
+            out_i = np.stack([flow, np.ones_like(flow), np.zeros_like(flow)], axis=1)
+            self._tails.add(out_i, np.concatenate([np.stack([t0, t0, end], axis=1), seconds], axis=1),
+                            rec.W, rec.D)
+
+    def _seconds(self, flow: np.ndarray, t0: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Marked requests' seconds per label of their flow (NaN: none), from their marks' times
+        (NaN: off the path): Breakdown.add's time between successive marks, in time order from t0."""
+        order = np.argsort(times, axis=1)  # NaN last
+        at = np.take_along_axis(times, order, axis=1)
+        since = at - np.concatenate([t0[:, None], at[:, :-1]], axis=1)
+        label = self.label_of[flow[:, None], order]
+        out = np.full((flow.size, max(map(len, self.labels))), np.nan)
+        for j in range(at.shape[1]):
+            rows = np.flatnonzero(~np.isnan(since[:, j]))
+            cols = label[rows, j]
+            now = out[rows, cols]
+            out[rows, cols] = np.where(np.isnan(now), since[rows, j], now + since[rows, j])
+        return out
 
     def _settle(self, below: int, safe_t: float, work: _Work, queues: list[_Queue],
                 rec: FastRecorder) -> None:
@@ -349,6 +415,7 @@ class StationsEngine:
         parts = [S, S._replace(waits=second.waits, wait_stats=second.wait_stats, glob=second.glob,
                                counts=second.counts)][:threads]
         rec = FastRecorder(W, math.inf if drain else D, D, ops=prog.flows)
+        self._tails = TailSums(prog.flows, self.labels, max(map(len, self.labels)), self.every)
         total_rate = sum(self.system.flows[f].rate_per_sec or 0.0 for f in prog.flows) or 1.0
         chunk_s = min(1.0, max(1e-3, ARRIVALS_PER_CHUNK / total_rate))
         chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
@@ -380,8 +447,9 @@ class StationsEngine:
                     visits += self._chunk(math.inf, queues, pool, parts, rec, work)
                 end = max(D, float(S.glob[LAST_EVENT]), float(second.glob[LAST_EVENT]))
         self._unfinished(rec, queues, work)
-        # what is still held at the end: join rows and queued jobs (none after a drained run)
+        # what is still held at the end: join rows, queued jobs and mark rows (none after a drained run)
         self.joins_in_use = int(work.in_use().sum())
+        self.marks_in_use = int((work.mk_rid >= 0).sum())  # marked requests in flight
         self.jobs_queued = sum(len(q) for q in queues)
         S.waits[:] += second.waits
         S.wait_stats[:, 0] += second.wait_stats[:, 0]
@@ -420,6 +488,7 @@ class StationsEngine:
     def _state(self, rec: FastRecorder, work: _Work, end: float, visits: int, wall_s: float,
                drain: bool) -> RunState:
         sc, S, prog = self.scenario, self.stations, self.prog
+        self._tails.into({op: s.breakdown for op, s in rec.recorder.ops.items()})  # the tail breakdown
         recorder = rec.close(end, 1.0, {})
         fleets = fleet_views(S, [(name, int(prog.comps[c, 0]), int(prog.comps[c, 1]))
                                  for c, name in enumerate(prog.order)])

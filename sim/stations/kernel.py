@@ -37,6 +37,7 @@ from sim.stations.program import (
     DIST,
     HIT0,
     KIND,
+    MCOL,
     MISS,
     NEED,
     NEXT,
@@ -50,7 +51,8 @@ from sim.stations.program import (
     TOKN,
 )
 
-# a job's int columns, and its float ones
+# a job's int columns, and its float ones (J_NEW: bit 0 a fresh key; above it, for a request whose
+# path is marked, its mark row + 1)
 J_NODE, J_ST, J_JOIN, J_RID, J_SUB, J_KEY, J_NEW = range(7)
 J_INTS = 7
 J_T, J_T0 = range(2)
@@ -61,8 +63,13 @@ Q_INTS = 15
 ROOT, UNAWAITED = -1, -2  # a sequence's join when it is the request's own path, or nobody waits for it
 OK = -1  # an answer's error code when it succeeded
 # counters: jobs emitted, joins listed to settle, requests ended, cache hits and misses, free join rows,
-# requests waiting for `advance`'s next batch
-C_JOBS, C_TOUCHED, C_FIN, C_HITS, C_MISSES, C_FREE, C_CONT = range(7)
+# requests waiting for `advance`'s next batch, free mark rows
+C_JOBS, C_TOUCHED, C_FIN, C_HITS, C_MISSES, C_FREE, C_CONT, C_MFREE = range(8)
+N_COUNTERS = 8
+# an ended request's int columns: flow, error (OK or its cause), request id, marked (1: its row in
+# fin_m holds its marks)
+FIN_MARKED = 3
+FIN_INTS = 4
 # a continuation's int columns (its float ones: time, request start)
 K_X, K_JOIN, K_ERR, K_RID, K_SUB, K_KEY, K_NEW, K_FLOW = range(8)
 K_INTS = 8
@@ -183,11 +190,56 @@ def _open_join(jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray, cnt: np.nd
 
 
 @nb.njit(inline="always")
-def _end(t: float, t0: float, join: np.int64, err: np.int64, flow: np.int64, rid: np.int64, jq: np.ndarray,
-         js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
-         async_err: np.ndarray, cnt: np.ndarray) -> None:
+def _mark_row(rid: np.int64, new: np.int64, mk_rid: np.ndarray) -> np.int64:
+    """The mark row of a marked request still in flight, else -1."""
+    m = (new >> 1) - 1
+    return m if m >= 0 and mk_rid[m] == rid else np.int64(-1)
+
+
+@nb.njit(inline="always")
+def _mark(t: float, x: np.int64, join: np.int64, rid: np.int64, new: np.int64, nodes: np.ndarray,
+          jq: np.ndarray, mk_rid: np.ndarray, mk_t: np.ndarray, mk_j: np.ndarray) -> None:
+    """Node x's part of a marked request's path ended at t. The DES's rule (sim/des/flows.py): it
+    is on the critical path when outside any join, or when its join still waits for it alone;
+    inside a join that is known when the join settles (`resolve`), so the mark waits there."""
+    m = _mark_row(rid, new, mk_rid)
+    if m < 0 or join == UNAWAITED:
+        return
+    c = nodes[x, MCOL]
+    if join == ROOT:
+        mk_t[m, c], mk_j[m, c] = t, ROOT
+    elif jq[join, Q_STATE] == 0:  # (a join settled already was answered before t: off the path)
+        mk_t[m, c], mk_j[m, c] = t, join
+
+
+@nb.njit(inline="always")
+def _settle_marks(q: np.int64, got: np.int64, rid: np.int64, new: np.int64, jq: np.ndarray, js_t: np.ndarray,
+                  js_e: np.ndarray, mk_rid: np.ndarray, mk_t: np.ndarray, mk_j: np.ndarray) -> None:
+    """Join q settles (every answer before its settling time known): each mark waiting at it is on
+    the path if the join waited for one answer more when it was made (need - 1 successes before)."""
+    m = _mark_row(rid, new, mk_rid)
+    if m < 0:
+        return
+    for c in range(mk_t.shape[1]):
+        if mk_j[m, c] == q:
+            oks = 0
+            for a in range(got):
+                if js_t[q, a] < mk_t[m, c] and js_e[q, a] < 0:
+                    oks += 1
+            if oks == jq[q, Q_NEED] - 1:
+                mk_j[m, c] = ROOT
+            else:
+                mk_t[m, c], mk_j[m, c] = np.nan, UNAWAITED
+
+
+@nb.njit(inline="always")
+def _end(t: float, t0: float, join: np.int64, err: np.int64, flow: np.int64, rid: np.int64, new: np.int64,
+         jq: np.ndarray, js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray,
+         fin_f: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray, mk_t: np.ndarray, mk_j: np.ndarray,
+         mk_free: np.ndarray, async_err: np.ndarray, cnt: np.ndarray) -> None:
     """A sequence ended at t (err OK or a cause): its join hears (the answer in the join's row, the
-    join listed for `resolve`), or the request ends, or nobody waits (a failure is counted)."""
+    join listed for `resolve`), or the request ends (a marked one hands over the marks on its path
+    and frees its mark row), or nobody waits (a failure is counted)."""
     if join >= 0:
         g = jq[join, Q_GOT]
         js_t[join, g], js_e[join, g] = t, err
@@ -198,8 +250,16 @@ def _end(t: float, t0: float, join: np.int64, err: np.int64, flow: np.int64, rid
             cnt[C_TOUCHED] += 1
     elif join == ROOT:
         n = cnt[C_FIN]
-        fin_i[n, 0], fin_i[n, 1], fin_i[n, 2] = flow, err, rid
+        fin_i[n, 0], fin_i[n, 1], fin_i[n, 2], fin_i[n, FIN_MARKED] = flow, err, rid, 0
         fin_f[n, 0], fin_f[n, 1] = t0, t
+        m = _mark_row(rid, new, mk_rid)
+        if m >= 0:
+            fin_i[n, FIN_MARKED] = 1
+            for c in range(mk_t.shape[1]):
+                fin_m[n, c] = mk_t[m, c] if mk_j[m, c] == ROOT else np.nan
+            mk_rid[m] = -1
+            mk_free[cnt[C_MFREE]] = m
+            cnt[C_MFREE] += 1
         cnt[C_FIN] = n + 1
     elif err >= 0:
         async_err[err] += 1
@@ -258,7 +318,8 @@ def advance(
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
-    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
 ) -> None:
     """Move each of m requests on (row r: from node x at time t; x -1: its sequence ended; err >= 0:
     it failed with that cause), until every path it starts waits at a station or ended. One call a
@@ -275,7 +336,8 @@ def advance(
             x, join, err, sub = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
             while True:
                 if err >= 0 or x < 0:
-                    _end(t, t0, join, err, flow, rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+                    _end(t, t0, join, err, flow, rid, new, jq, js_t, js_e, touched, fin_i, fin_f, fin_m,
+                         mk_rid, mk_t, mk_j, mk_free, async_err, cnt)
                     break
                 kind = nodes[x, KIND]
                 if kind in (CALL, CACHE):
@@ -330,23 +392,33 @@ def advance(
 
 @nb.njit(nogil=True, cache=True, _nrt=False)
 def start(
-    t: np.ndarray, flow: np.ndarray, rid: np.ndarray, key: np.ndarray, new: np.ndarray, first: np.ndarray,
-    cont_f: np.ndarray, cont_i: np.ndarray,
+    t: np.ndarray, flow: np.ndarray, rid: np.ndarray, key: np.ndarray, new: np.ndarray, marked: np.ndarray,
+    first: np.ndarray, cont_f: np.ndarray, cont_i: np.ndarray,
     nodes: np.ndarray, branches: np.ndarray, comps: np.ndarray, salts: np.ndarray, tokens: np.ndarray,
     replicas: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64,
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
-    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
 ) -> None:
-    """Client requests arriving at t[i]: each starts its flow's steps."""
+    """Client requests arriving at t[i]: each starts its flow's steps (a marked one takes a mark row:
+    the caller made room)."""
     cnt[C_CONT] = 0
     for i in range(t.size):
+        fresh = new[i]
+        if marked[i]:
+            cnt[C_MFREE] -= 1
+            m = mk_free[cnt[C_MFREE]]
+            mk_rid[m] = rid[i]
+            mk_t[m, :] = np.nan
+            mk_j[m, :] = UNAWAITED
+            fresh += (m + 1) << 1
         _defer(cont_f, cont_i, cnt, t[i], first[flow[i]], np.int64(ROOT), np.int64(OK), t[i], rid[i],
-               np.int64(0), key[i], new[i], flow[i])
+               np.int64(0), key[i], fresh, flow[i])
     advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
             hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
-            async_err, cnt, stack)
+            async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free)
     cnt[C_CONT] = 0
 
 
@@ -360,7 +432,8 @@ def after(
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
-    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
 ) -> None:
     """Each served job, in sorted order: its request moves on (the common moves here, the rest in one
     batch to `advance`)."""
@@ -374,14 +447,17 @@ def after(
         t0 = jf[j, J_T0]
         kind = nodes[x, KIND]
         nxt = nodes[x, NEXT]
+        if new > 1 and kind != CASSANDRA and (err < 0 or kind == CACHE):  # (a lookup marks even failed)
+            _mark(t, x, join, rid, new, nodes, jq, mk_rid, mk_t, mk_j)
         if kind == CASSANDRA:  # a replica's reply: its join hears
-            _end(t, t0, join, err, node_flow[x], rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+            _end(t, t0, join, err, node_flow[x], rid, new, jq, js_t, js_e, touched, fin_i, fin_f, fin_m,
+                 mk_rid, mk_t, mk_j, mk_free, async_err, cnt)
             continue
         if kind == CACHE:
             hit = False
             if err >= 0:
                 async_err[nodes[x, COMP]] += 1  # a failed lookup counts and is taken as a miss
-            elif new == 0:
+            elif new & 1 == 0:
                 hit = uniform(dkey, rid, draw_index(sub, x, HIT)) < hit_p[nodes[x, HIT0] + k]
                 if hit:
                     cnt[C_HITS] += 1
@@ -395,7 +471,8 @@ def after(
                 else:
                     err = nodes[x, COMP]  # no miss branch: fails as the lookup's own error
         if err >= 0 or nxt < 0:  # the sequence ended (the common cases without `advance`'s call)
-            _end(t, t0, join, err, node_flow[x], rid, jq, js_t, js_e, touched, fin_i, fin_f, async_err, cnt)
+            _end(t, t0, join, err, node_flow[x], rid, new, jq, js_t, js_e, touched, fin_i, fin_f, fin_m,
+                 mk_rid, mk_t, mk_j, mk_free, async_err, cnt)
             continue
         if nodes[nxt, KIND] in (CALL, CACHE):
             _emit(t, nxt, join, t0, rid, sub, k, new, nodes, comps, salts, hop_params, hop_values, dkey,
@@ -404,7 +481,7 @@ def after(
         _defer(cont_f, cont_i, cnt, t, nxt, join, err, t0, rid, sub, k, new, node_flow[x])
     advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
             hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
-            async_err, cnt, stack)
+            async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free)
     cnt[C_CONT] = 0
 
 
@@ -416,7 +493,8 @@ def resolve(
     out_f: np.ndarray, out_i: np.ndarray, out_c: np.ndarray,
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
-    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray,
+    async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
 ) -> np.int64:
     """Settle the listed joins whose components all come before `below` in the order: at the need-th
     success, or at the failure beyond its slack, counted in time order, if that is before `safe_t`
@@ -465,9 +543,14 @@ def resolve(
                 settled += 1
                 err = js_e[q, at] if fails > jq[q, Q_SLACK] else np.int64(OK)
                 t, cont, parent = js_t[q, at], jq[q, Q_CONT], jq[q, Q_PARENT]
+                rid, new = jq[q, Q_RID], jq[q, Q_NEW]
+                if new > 1:
+                    _settle_marks(q, got, rid, new, jq, js_t, js_e, mk_rid, mk_t, mk_j)
+                    if err < 0 and nodes[jq[q, Q_NODE], KIND] == CASSANDRA:  # the call answered
+                        _mark(t, jq[q, Q_NODE], parent, rid, new, nodes, jq, mk_rid, mk_t, mk_j)
                 if err >= 0 or cont < 0:  # the common cases without `advance`'s call
-                    _end(t, jt[q], parent, err, jq[q, Q_FLOW], jq[q, Q_RID], jq, js_t, js_e, touched, fin_i,
-                         fin_f, async_err, cnt)
+                    _end(t, jt[q], parent, err, jq[q, Q_FLOW], rid, new, jq, js_t, js_e, touched, fin_i,
+                         fin_f, fin_m, mk_rid, mk_t, mk_j, mk_free, async_err, cnt)
                 elif nodes[cont, KIND] in (CALL, CACHE):
                     _emit(t, cont, parent, jt[q], jq[q, Q_RID], jq[q, Q_SUB], jq[q, Q_KEY], jq[q, Q_NEW],
                           nodes, comps, salts, hop_params, hop_values, dkey, out_f, out_i, out_c, cnt)
@@ -483,5 +566,5 @@ def resolve(
             return settled
         advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
                 hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
-                async_err, cnt, stack)
+                async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free)
         cnt[C_CONT] = 0

@@ -32,8 +32,8 @@ from sim.system.model import CacheLookup, Call, Parallel, Step, System
 CALL, CASSANDRA, PARALLEL, CACHE = 0, 1, 2, 3
 # columns of Program.nodes
 (KIND, COMP, NEXT, FLOW, DIST, ROUTE, SALT, NEED, ASK, READ, BRANCH0, MISS, CAUSE, READY, TOK0, TOKN,
- REP0, RF, HIT0) = range(19)
-N_COLS = 19
+ REP0, RF, HIT0, MCOL) = range(20)
+N_COLS = 20
 # how a component picks the instance of a call
 BALANCED, SHARD, RING = 0, 1, 2
 KINDS = ("gateway", "service", "cassandra", "redis")
@@ -109,6 +109,8 @@ class Program:
     first_node: list[int]  # each flow's first node
     causes: list[str]  # failure causes by code
     space_of: list[str]  # each flow's key space
+    # per flow, the component each of its marks names (a node's MCOL: its column in the flow's marks)
+    mark_labels: list[list[str]] = field(default_factory=list)
     caches: dict[str, CacheModel] = field(default_factory=dict)
     servers: list[int] = field(default_factory=list)
     qlimits: list[int | None] = field(default_factory=list)
@@ -143,6 +145,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     n_tok = n_rep = n_hit = 0
     nodes: list[list[int]] = []
     branches: list[list[int]] = []
+    mark_labels: list[list[str]] = []
 
     def dist(name: str, op: str) -> int:
         if (name, op) not in dist_of:
@@ -182,7 +185,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
 
     def node(f: int, step: Step, space: str) -> int:
         row = [0] * N_COLS
-        row[FLOW], row[NEXT], row[COMP], row[MISS], row[HIT0] = f, -1, -1, -1, -1
+        row[FLOW], row[NEXT], row[COMP], row[MISS], row[HIT0], row[MCOL] = f, -1, -1, -1, -1, -1
         i = len(nodes)
         nodes.append(row)
         if isinstance(step, Parallel):
@@ -198,6 +201,8 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         name = step.component
         kind = comps[name].kind
         row[COMP], row[CAUSE] = c_of[name], c_of[name]
+        row[MCOL] = len(mark_labels[f])  # a call or lookup marks its request's path when it answers
+        mark_labels[f].append(name)
         row[SALT] = salt(name, space) if kind in ("cassandra", "redis") else 0
         row[ROUTE] = {"cassandra": RING, "redis": SHARD}.get(kind, BALANCED)
         if isinstance(step, CacheLookup):
@@ -233,6 +238,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
 
     first_node = []
     for f, name in enumerate(flows):
+        mark_labels.append([])
         first_node.append(sequence(f, system.flows[name].steps, system.flows[name].space))
     hop = compile_dist(scenario.network.hop_ms, 1e-3)
     n = max(len(dists), 1)
@@ -251,7 +257,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         replicas=np.concatenate(replicas) if replicas else np.zeros(1, np.int64),
         hit_p=np.concatenate(hit_arrays) if hit_arrays else np.zeros(1),
         flows=flows, first_node=first_node, causes=causes,
-        space_of=[system.flows[f].space for f in flows], caches=caches,
+        space_of=[system.flows[f].space for f in flows], mark_labels=mark_labels, caches=caches,
         servers=servers, qlimits=qlimits, fleets=fleets,
     )
 

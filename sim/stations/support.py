@@ -1,5 +1,5 @@
 """What the station-order engine (sim/stations) runs, and each thing it cannot run yet, refused in
-one line (`--engine auto` never picks it yet: the calendar runs all of this and more).
+one line (`--engine auto` picks it for every scenario it runs, and otherwise the calendar).
 
 It runs designs at full scale whose components form one order every flow follows (no cycle):
 client flows (Poisson arrivals, keys by their space's Zipf popularity or fresh) whose steps are
@@ -50,8 +50,8 @@ def _step_problems(steps: tuple[Step, ...], path: str, space: str) -> list[Scena
 
 
 def _no(field: str, what: str) -> ScenarioError:
-    return ScenarioError(field, f"{what}: the stations engine runs feed-forward calls, joins and cache "
-                                "lookups only so far; run with --engine calendar or des")
+    return ScenarioError(field, f"{what}; the stations engine runs feed-forward calls, joins and cache "
+                                "lookups so far: run with --engine calendar or des")
 
 
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
