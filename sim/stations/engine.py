@@ -50,12 +50,15 @@ from sim.stations.program import (
     ASK,
     BRANCH0,
     CASSANDRA,
+    COMP,
     FLOW,
     KIND,
     MISS,
     NEED,
     NEXT,
     PARALLEL,
+    ROBIN,
+    ROUTE,
     Program,
     build,
 )
@@ -95,11 +98,7 @@ class _Queue:
         """The jobs arriving before `before`, removed, grouped by station, and the groups' offsets."""
         if not self.pieces:
             return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64), np.zeros(count + 1, np.int64)
-        if len(self.pieces) == 1:
-            qf, qi = self.pieces[0]
-        else:
-            qf = np.concatenate([f for f, _ in self.pieces])
-            qi = np.concatenate([i for _, i in self.pieces])
+        qf, qi = self.columns()
         jf, ji, off, rf, ri = K.take(qf, qi, before, np.int64(first), np.int64(count))
         self.pieces = [(rf, ri)] if rf.shape[0] else []
         return jf, ji, off
@@ -108,9 +107,13 @@ class _Queue:
         return sum(f.shape[0] for f, _ in self.pieces)
 
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every job waiting, in queue order (joined into one piece, which later changes reach)."""
         if not self.pieces:
             return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64)
-        return (np.concatenate([f for f, _ in self.pieces]), np.concatenate([i for _, i in self.pieces]))
+        if len(self.pieces) > 1:
+            self.pieces = [(np.concatenate([f for f, _ in self.pieces]),
+                            np.concatenate([i for _, i in self.pieces]))]
+        return self.pieces[0]
 
 
 def _emissions(prog: Program) -> tuple[np.ndarray, np.ndarray, int]:
@@ -259,6 +262,9 @@ class StationsEngine:
         self.stations: Stations = build_stations(self.prog.servers, self.prog.qlimits, self.prog.fleets,
                                                   len(order))
         self.node_flow = self.prog.nodes[:, FLOW].copy()
+        # the round-robin components, and each one's next turn in its rotation
+        self.robin = set(self.prog.nodes[self.prog.nodes[:, ROUTE] == ROBIN, COMP].tolist())
+        self.turn = np.zeros(len(order), np.int64)
         self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
         # the tail breakdown: per flow, its marked share (1 in `every`) and each mark column's label
         self.every = [max(1, math.ceil((self.system.flows[f].rate_per_sec or 0.0) / MARKED_PER_SEC))
@@ -384,9 +390,15 @@ class StationsEngine:
                rec: FastRecorder, work: _Work) -> int:
         """Every component's jobs arriving before t1, in order; returns the visits."""
         served = 0
-        for c in range(len(self.prog.order)):
+        p = self.prog
+        for c in range(len(p.order)):
             self._settle(c, t1, work, queues, rec)
-            jf, ji, off = queues[c].take(t1, int(self.prog.comps[c, 0]), int(self.prog.comps[c, 1]))
+            first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
+            if c in self.robin and len(queues[c]):
+                qf, qi = queues[c].columns()
+                K.rotate(qf, qi, t1, np.int64(first), np.int64(count), self.turn, np.int64(c), p.hop_params,
+                         p.hop_values, self.key)
+            jf, ji, off = queues[c].take(t1, first, count)
             if not jf.shape[0]:
                 continue
             job, start, end = self._pass(c, jf, ji, off, pool, parts)
@@ -406,6 +418,7 @@ class StationsEngine:
         wall0 = time.perf_counter()
         D, W = sc.duration_s, float(sc.warmup_s)
         S = self.stations
+        self.turn[:] = 0
         S.glob[W_AT] = W
         S.glob[D_AT] = math.inf if drain else D
         # the second thread's fleet-wide counters (waits, glob, counts); station rows are shared

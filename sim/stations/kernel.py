@@ -2,15 +2,15 @@
 
 `take` splits a component's queue in one pass: the jobs arriving before the chunk's end grouped by
 station (a counting sort), and those that wait; `split` hands the jobs `after` made to their
-components the same way. `visit` serves the stations of a range one after another, each station's
-jobs in arrival order (a stable sort of its segment), with sim/arrays/station.py's `serve`; two
-threads take disjoint ranges. `after` then takes the served
-jobs in that order, on one thread, and moves each request on along its flow (`advance`): the next
-call becomes a job for its component's queue, a Cassandra call one job per replica it asks and a
-join row, a parallel step a join row and its branches, the end of a sequence an answer to its
-join or the end of the request. `resolve` settles joins from their answers, sorted by time: a
-join is answered at its `need`-th success, or fails at the failure it cannot afford, once every
-answer before that time is known.
+components the same way; `rotate` first gives a round-robin component's calls their instances.
+`visit` serves the stations of a range one after another, each station's jobs in arrival order (a
+stable sort of its segment), with sim/arrays/station.py's `serve`; two threads take disjoint
+ranges. `after` then takes the served jobs in that order, on one thread, and moves each request on
+along its flow (`advance`): the next call becomes a job for its component's queue, a Cassandra call
+one job per replica it asks and a join row, a parallel step a join row and its branches, the end of
+a sequence an answer to its join or the end of the request. `resolve` settles joins from their
+answers, sorted by time: a join is answered at its `need`-th success, or fails at the failure it
+cannot afford, once every answer before that time is known.
 
 Every draw is counter-based (sim/arrays/rng.py) on (request, path, node, purpose): the path numbers
 a request's branches and replicas, so the numbers do not depend on the chunk length, on how the
@@ -45,6 +45,7 @@ from sim.stations.program import (
     READY,
     REP0,
     RF,
+    ROBIN,
     ROUTE,
     SALT,
     TOK0,
@@ -117,6 +118,33 @@ def take(qf: np.ndarray, qi: np.ndarray, before: float, first: np.int64,
             ri[w, :] = qi[r, :]
             w += 1
     return jf, ji, off, rf, ri
+
+
+@nb.njit(nogil=True, cache=True)
+def rotate(qf: np.ndarray, qi: np.ndarray, before: float, first: np.int64, n_st: np.int64, turn: np.ndarray,
+           c: np.int64, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64) -> None:
+    """A round-robin component's calls made before `before` and not given an instance yet, given
+    the next ones of its rotation (turn[c]) in the order they were made, as the DES's balancer picks
+    when a call is made: every call to the component made before `before` is known when it takes
+    its turn (a call is made by a component before it in the order, or by a join settled before
+    it). A call's time is its arrival less its hop (the same draw)."""
+    waiting = np.empty(qf.shape[0], np.int64)
+    made = np.empty(qf.shape[0])
+    n = 0
+    for r in range(qf.shape[0]):
+        if qi[r, J_ST] < 0:
+            hop = sample(hop_params, hop_values, dkey, qi[r, J_RID],
+                         draw_index(qi[r, J_SUB], qi[r, J_NODE], HOP))
+            at = qf[r, J_T] - hop
+            if at < before:
+                waiting[n] = r
+                made[n] = at
+                n += 1
+    order = np.argsort(made[:n], kind="mergesort")
+    k = turn[c]
+    for i in range(n):
+        qi[waiting[order[i]], J_ST] = first + (k + i) % n_st
+    turn[c] = (k + n) % n_st
 
 
 @nb.njit(nogil=True, cache=True)
@@ -287,6 +315,8 @@ def _emit(t: float, x: np.int64, join: np.int64, t0: float, rid: np.int64, sub: 
     if nodes[x, ROUTE] == BALANCED:
         u = uniform(dkey, rid, draw_index(sub, x, PICK))
         st = comps[c, 0] + min(np.int64(u * comps[c, 1]), comps[c, 1] - 1)
+    elif nodes[x, ROUTE] == ROBIN:
+        st = np.int64(-1)  # its turn in the rotation is given when the component takes it (`rotate`)
     else:  # SHARD (a design's Redis: by the key's hash slot)
         st = comps[c, 0] + shard_of(k, comps[c, 1], salts[nodes[x, SALT]])
     n = cnt[C_JOBS]

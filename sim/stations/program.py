@@ -34,8 +34,9 @@ CALL, CASSANDRA, PARALLEL, CACHE = 0, 1, 2, 3
 (KIND, COMP, NEXT, FLOW, DIST, ROUTE, SALT, NEED, ASK, READ, BRANCH0, MISS, CAUSE, READY, TOK0, TOKN,
  REP0, RF, HIT0, MCOL) = range(20)
 N_COLS = 20
-# how a component picks the instance of a call
-BALANCED, SHARD, RING = 0, 1, 2
+# how a component picks the instance of a call: at random, by the key's hash slot, by the token ring,
+# or in one rotation in the order the calls are made (assigned when the component takes them)
+BALANCED, SHARD, RING, ROBIN = 0, 1, 2, 3
 KINDS = ("gateway", "service", "cassandra", "redis")
 
 
@@ -204,7 +205,8 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         row[MCOL] = len(mark_labels[f])  # a call or lookup marks its request's path when it answers
         mark_labels[f].append(name)
         row[SALT] = salt(name, space) if kind in ("cassandra", "redis") else 0
-        row[ROUTE] = {"cassandra": RING, "redis": SHARD}.get(kind, BALANCED)
+        robin = getattr(comps[name].spec, "balancer", "random") == "round_robin"
+        row[ROUTE] = {"cassandra": RING, "redis": SHARD}.get(kind, ROBIN if robin else BALANCED)
         if isinstance(step, CacheLookup):
             row[KIND], row[DIST] = CACHE, dist(name, "get")
             row[HIT0] = hits(name, space)

@@ -3,14 +3,14 @@ one line (`--engine auto` picks it for every scenario it runs, and otherwise the
 
 It runs designs at full scale whose components form one order every flow follows (no cycle):
 client flows (Poisson arrivals, keys by their space's Zipf popularity or fresh) whose steps are
-calls to gateways and services (random balancer), to Redis (by the key's hash slot) and to
-Cassandra (the token ring; a write asks every replica, a read k of them from a random offset,
-answered at the consistency level's k-th reply), parallel steps joined at all, k of n or a named
-subset, and cache lookups with a miss branch and no fill; any service-time and hop distribution
-but gamma, and queue bounds. Everything else is refused here, naming the field: Kafka, fan-outs,
-triggered flows, a cache fill (its write goes back to the cache after the miss: a cycle), steps
-keyed by another space, policies, faults, rate limits, round-robin balancers, the messaging
-preset, sample cells, and `warmup_s: auto`.
+calls to gateways and services (random or round-robin balancer), to Redis (by the key's hash slot)
+and to Cassandra (the token ring; a write asks every replica, a read k of them from a random
+offset, answered at the consistency level's k-th reply), parallel steps joined at all, k of n or a
+named subset, and cache lookups with a miss branch and no fill; any service-time and hop
+distribution but gamma, and queue bounds. Everything else is refused here, naming the field:
+Kafka, fan-outs, triggered flows, a cache fill (its write goes back to the cache after the miss: a
+cycle), steps keyed by another space, policies, faults, rate limits, the messaging preset, sample
+cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -77,8 +77,6 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
             continue
         if getattr(comp.spec, "rate_limit", None) is not None:
             out.append(_no(f"components.{name}.rate_limit", "a rate limit"))
-        if getattr(comp.spec, "balancer", "random") != "random":
-            out.append(_no(f"components.{name}.balancer", f"the {comp.spec.balancer} balancer"))
         for op, operation in comp.ops.items():
             if isinstance(operation.service_ms, Gamma):
                 out.append(_no(f"components.{name}.{op}", "a gamma distribution"))
