@@ -15,6 +15,9 @@
   (tests/data/stations-design.yaml), its hit ratio compared too.
 * Round robin: over a drained run each fleet's instances take the same number of calls, to one
   (the rotation is exact); p50, p99, availability and rejections agree with the DES as above.
+* Rate limits: a token bucket admits its burst plus its rate and no more, to two requests, on all
+  three engines; with Zipf-popular users (tests/data/stations-limits.yaml) the refused share, p50,
+  p99 and availability agree with the DES as above.
 * Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
   numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
   none in flight.
@@ -210,6 +213,32 @@ def test_round_robin_agrees_with_the_des() -> None:
            for seed in range(1, 9)]
     figures = [*flows("checkout"), *flows("browse", avail=False), share("checkout:api.rejected")]
     failures = disagreements("stations-chain, round robin", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
+LIMITS = Path(__file__).parent / "data" / "stations-limits.yaml"
+
+
+@pytest.mark.parametrize("engine", ["stations", "des", "calendar"])
+def test_a_token_bucket_admits_its_burst_and_its_rate_and_no_more(engine: str) -> None:
+    """Every request on one key, 2,000 a second against a bucket of 100 a second and a burst of 50,
+    over 4 s from a full bucket: the bucket admits at most 50 + 100 x 4 = 450 (its guarantee), and,
+    requests coming every 0.5 ms on average, it never holds a whole token for long: at least 448."""
+    sc = load_scenario(LIMITS, ["keys.user.count=1", "flows.go.rate_per_sec=2000", "warmup_s=0",
+                                "components.edge.rate_limit={per_user_per_sec: 100, burst: 50}"])
+    s = simulate(sc, engine=engine, drain=True).summary
+    go = s["requests"]["go"]
+    assert set(s["errors"]) == {"go:edge.rate_limited"} and go["in_flight"] == 0
+    assert 448 <= go["succeeded"] <= 450, go
+    assert go["failed"] == s["errors"]["go:edge.rate_limited"] > 7_000
+
+
+def test_rate_limits_agree_with_the_des() -> None:
+    st, des = runs(LIMITS, "stations", 8), runs(LIMITS, "des", 8)
+    for s in st + des:
+        assert 0.3 < s["errors"]["go:edge.rate_limited"] / s["requests"]["go"]["sent"] < 0.5
+    failures = disagreements("stations-limits", [*flows("go"), share("go:edge.rate_limited")], st, des, 0.001,
+                             engine="stations")
     assert not failures, "\n".join(failures)
 
 

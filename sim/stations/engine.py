@@ -265,6 +265,11 @@ class StationsEngine:
         # the round-robin components, and each one's next turn in its rotation
         self.robin = set(self.prog.nodes[self.prog.nodes[:, ROUTE] == ROBIN, COMP].tolist())
         self.turn = np.zeros(len(order), np.int64)
+        # the rate-limited ones (prog.limits): each key's token bucket (tokens, last update, full at
+        # the start: set by run), and the time before which every call to it was admitted or refused
+        self.buckets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.admitted_until = np.zeros(len(order))
+        self.rate_limited = 0
         self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
         # the tail breakdown: per flow, its marked share (1 in `every`) and each mark column's label
         self.every = [max(1, math.ceil((self.system.flows[f].rate_per_sec or 0.0) / MARKED_PER_SEC))
@@ -365,6 +370,33 @@ class StationsEngine:
             K.resolve(np.int64(below), safe_t, work.cont_f, work.cont_i, *self._tables(), *work.shared())
             self._drain(work, queues, rec)
 
+    def _admit(self, c: int, t1: float, queues: list[_Queue], rec: FastRecorder, work: _Work) -> None:
+        """Rate-limited component c's calls made since its last turn and before t1 through their keys'
+        token buckets (kernel.admit); the refused ones fail where they were made."""
+        since, self.admitted_until[c] = self.admitted_until[c], t1
+        if not len(queues[c]):
+            return
+        rate, burst, _ = self.prog.limits[c]
+        tokens, updated = self.buckets[c]
+        qf, qi = queues[c].columns()
+        kf, ki, rf, ri, made = K.admit(qf, qi, since, t1, rate, burst, tokens, updated, self.prog.hop_params,
+                                       self.prog.hop_values, self.key)
+        queues[c].pieces = [(kf, ki)] if kf.shape[0] else []
+        n = rf.shape[0]
+        if n:
+            self.rate_limited += n
+            self._after(rf, ri, np.arange(n), np.full(n, K.RATE_LIMITED), made, work, queues, rec)
+
+    def _after(self, jf: np.ndarray, ji: np.ndarray, job: np.ndarray, start: np.ndarray, end: np.ndarray,
+               work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
+        """The requests of jobs answered (job[p]'s at end[p]; a negative start: its failure) move on."""
+        p = self.prog
+        work.ready_for(ji[:, K.J_NODE])
+        K.after(jf, ji, job, start, end, work.cont_f, work.cont_i, p.nodes, p.branches, p.comps, p.salts,
+                p.tokens, p.replicas, p.hit_p, self.node_flow, p.hop_params, p.hop_values, self.key,
+                *work.shared())
+        self._drain(work, queues, rec)
+
     def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, off: np.ndarray, pool: ThreadPoolExecutor,
               parts: list[Stations]) -> tuple[np.ndarray, ...]:
         """Serve component c's jobs, grouped by station (station s's at rows off[s]..off[s + 1]): each's
@@ -394,6 +426,8 @@ class StationsEngine:
         for c in range(len(p.order)):
             self._settle(c, t1, work, queues, rec)
             first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
+            if c in p.limits:
+                self._admit(c, t1, queues, rec, work)
             if c in self.robin and len(queues[c]):
                 qf, qi = queues[c].columns()
                 K.rotate(qf, qi, t1, np.int64(first), np.int64(count), self.turn, np.int64(c), p.hop_params,
@@ -403,12 +437,7 @@ class StationsEngine:
                 continue
             job, start, end = self._pass(c, jf, ji, off, pool, parts)
             served += jf.shape[0]
-            work.ready_for(ji[:, K.J_NODE])
-            K.after(jf, ji, job, start, end, work.cont_f, work.cont_i, self.prog.nodes, self.prog.branches,
-                    self.prog.comps,
-                    self.prog.salts, self.prog.tokens, self.prog.replicas, self.prog.hit_p, self.node_flow,
-                    self.prog.hop_params, self.prog.hop_values, self.key, *work.shared())
-            self._drain(work, queues, rec)
+            self._after(jf, ji, job, start, end, work, queues, rec)
         self._settle(len(self.prog.order), t1, work, queues, rec)
         return served
 
@@ -419,6 +448,10 @@ class StationsEngine:
         D, W = sc.duration_s, float(sc.warmup_s)
         S = self.stations
         self.turn[:] = 0
+        self.admitted_until[:] = 0.0
+        self.buckets = {c: (np.full(keys, burst), np.zeros(keys))
+                        for c, (_, burst, keys) in prog.limits.items()}
+        self.rate_limited = 0
         S.glob[W_AT] = W
         S.glob[D_AT] = math.inf if drain else D
         # the second thread's fleet-wide counters (waits, glob, counts); station rows are shared
@@ -516,6 +549,6 @@ class StationsEngine:
             mix={}, edges={},
             cassandra_faults=dict.fromkeys(("unavailable", "hints_stored", "hints_replayed", "hedged_reads",
                                             "lost_writes"), 0) if has_cassandra else {},
-            kafka_unavailable=0, rate_limited=0, events=visits, sim_seconds=end,
+            kafka_unavailable=0, rate_limited=self.rate_limited, events=visits, sim_seconds=end,
             measured_seconds=end - float(sc.warmup_s), wall_seconds=wall_s, drained=drain, system=self.system,
         )

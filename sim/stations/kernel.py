@@ -37,6 +37,7 @@ from sim.stations.program import (
     DIST,
     HIT0,
     KIND,
+    LIMITED,
     MCOL,
     MISS,
     NEED,
@@ -76,6 +77,7 @@ K_X, K_JOIN, K_ERR, K_RID, K_SUB, K_KEY, K_NEW, K_FLOW = range(8)
 K_INTS = 8
 # draw purposes
 SVC, HOP, PICK, HIT = range(4)
+RATE_LIMITED = -4.0  # a call's start when its key's token bucket refused it (after `serve`'s codes)
 # a branch's or replica's path: parent path x PATH + its index + 1 (PATH above any branch count,
 # support.MAX_NODES, and any replication factor, so the paths of one node never meet)
 PATH = np.int64(4099)
@@ -145,6 +147,55 @@ def rotate(qf: np.ndarray, qi: np.ndarray, before: float, first: np.int64, n_st:
     for i in range(n):
         qi[waiting[order[i]], J_ST] = first + (k + i) % n_st
     turn[c] = (k + n) % n_st
+
+
+@nb.njit(nogil=True, cache=True)
+def admit(qf: np.ndarray, qi: np.ndarray, since: float, before: float, rate: float, burst: float,
+          tokens: np.ndarray, updated: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray,
+          dkey: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A rate-limited component's calls made in [since, before), each key's token bucket taken in the
+    order they were made, as the DES's TokenBuckets when a call is made (every call made before
+    `before` is known when the component takes its turn; those before `since` were taken at an
+    earlier one). Returns the queue without the refused calls, and the refused ones with the times
+    they were made (when their callers learn of it)."""
+    n = qf.shape[0]
+    made = np.empty(n)
+    rows = np.empty(n, np.int64)
+    m = 0
+    for r in range(n):
+        at = qf[r, J_T] - sample(hop_params, hop_values, dkey, qi[r, J_RID],
+                                 draw_index(qi[r, J_SUB], qi[r, J_NODE], HOP))
+        if since <= at < before:
+            rows[m] = r
+            made[m] = at
+            m += 1
+    order = np.argsort(made[:m], kind="mergesort")
+    refused = np.zeros(n, np.bool_)
+    n_out = 0
+    for i in range(m):
+        r, now = rows[order[i]], made[order[i]]
+        k = qi[r, J_KEY]
+        left = min(tokens[k] + (now - updated[k]) * rate, burst)
+        updated[k] = now
+        if left >= 1.0:
+            tokens[k] = left - 1.0
+        else:
+            tokens[k] = left
+            refused[r] = True
+            n_out += 1
+    kf, ki = np.empty((n - n_out, qf.shape[1])), np.empty((n - n_out, qi.shape[1]), np.int64)
+    rf, ri, at_out = np.empty((n_out, qf.shape[1])), np.empty((n_out, qi.shape[1]), np.int64), np.empty(n_out)
+    a = b = 0
+    for r in range(n):
+        if refused[r]:
+            rf[b, :], ri[b, :] = qf[r, :], qi[r, :]
+            at_out[b] = qf[r, J_T] - sample(hop_params, hop_values, dkey, qi[r, J_RID],
+                                            draw_index(qi[r, J_SUB], qi[r, J_NODE], HOP))
+            b += 1
+        else:
+            kf[a, :], ki[a, :] = qf[r, :], qi[r, :]
+            a += 1
+    return kf, ki, rf, ri, at_out
 
 
 @nb.njit(nogil=True, cache=True)
@@ -472,7 +523,7 @@ def after(
         j = out_job[p]
         x = ji[j, J_NODE]
         start, t = out_start[p], out_end[p]
-        err = np.int64(OK) if start >= 0 else nodes[x, CAUSE]
+        err = np.int64(OK) if start >= 0 else nodes[x, LIMITED] if start == RATE_LIMITED else nodes[x, CAUSE]
         join, rid, sub, k, new = ji[j, J_JOIN], ji[j, J_RID], ji[j, J_SUB], ji[j, J_KEY], ji[j, J_NEW]
         t0 = jf[j, J_T0]
         kind = nodes[x, KIND]

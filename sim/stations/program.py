@@ -32,8 +32,8 @@ from sim.system.model import CacheLookup, Call, Parallel, Step, System
 CALL, CASSANDRA, PARALLEL, CACHE = 0, 1, 2, 3
 # columns of Program.nodes
 (KIND, COMP, NEXT, FLOW, DIST, ROUTE, SALT, NEED, ASK, READ, BRANCH0, MISS, CAUSE, READY, TOK0, TOKN,
- REP0, RF, HIT0, MCOL) = range(20)
-N_COLS = 20
+ REP0, RF, HIT0, MCOL, LIMITED) = range(21)
+N_COLS = 21
 # how a component picks the instance of a call: at random, by the key's hash slot, by the token ring,
 # or in one rotation in the order the calls are made (assigned when the component takes them)
 BALANCED, SHARD, RING, ROBIN = 0, 1, 2, 3
@@ -113,6 +113,9 @@ class Program:
     # per flow, the component each of its marks names (a node's MCOL: its column in the flow's marks)
     mark_labels: list[list[str]] = field(default_factory=list)
     caches: dict[str, CacheModel] = field(default_factory=dict)
+    # rate-limited components (by their place in `order`): (per key per s, burst, keys: the largest
+    # space calling it; a key's bucket is its index, as the DES's GatewayFleet)
+    limits: dict[int, tuple[float, float, int]] = field(default_factory=dict)
     servers: list[int] = field(default_factory=list)
     qlimits: list[int | None] = field(default_factory=list)
     fleets: list[int] = field(default_factory=list)
@@ -147,6 +150,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     nodes: list[list[int]] = []
     branches: list[list[int]] = []
     mark_labels: list[list[str]] = []
+    limits: dict[int, tuple[float, float, int]] = {}
 
     def dist(name: str, op: str) -> int:
         if (name, op) not in dist_of:
@@ -187,6 +191,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     def node(f: int, step: Step, space: str) -> int:
         row = [0] * N_COLS
         row[FLOW], row[NEXT], row[COMP], row[MISS], row[HIT0], row[MCOL] = f, -1, -1, -1, -1, -1
+        row[LIMITED] = -1
         i = len(nodes)
         nodes.append(row)
         if isinstance(step, Parallel):
@@ -207,6 +212,14 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         row[SALT] = salt(name, space) if kind in ("cassandra", "redis") else 0
         robin = getattr(comps[name].spec, "balancer", "random") == "round_robin"
         row[ROUTE] = {"cassandra": RING, "redis": SHARD}.get(kind, ROBIN if robin else BALANCED)
+        limit = getattr(comps[name].spec, "rate_limit", None)
+        if limit is not None:  # a gateway's token bucket per key: its refusals' cause
+            c = c_of[name]
+            size = max(limits.get(c, (0.0, 0.0, 0))[2], system.keys[step.key or space].count)
+            limits[c] = (limit.per_user_per_sec, limit.burst, size)
+            if f"{name}.rate_limited" not in causes:
+                causes.append(f"{name}.rate_limited")
+            row[LIMITED] = causes.index(f"{name}.rate_limited")
         if isinstance(step, CacheLookup):
             row[KIND], row[DIST] = CACHE, dist(name, "get")
             row[HIT0] = hits(name, space)
@@ -260,7 +273,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         hit_p=np.concatenate(hit_arrays) if hit_arrays else np.zeros(1),
         flows=flows, first_node=first_node, causes=causes,
         space_of=[system.flows[f].space for f in flows], mark_labels=mark_labels, caches=caches,
-        servers=servers, qlimits=qlimits, fleets=fleets,
+        servers=servers, qlimits=qlimits, fleets=fleets, limits=limits,
     )
 
 

@@ -3,14 +3,14 @@ one line (`--engine auto` picks it for every scenario it runs, and otherwise the
 
 It runs designs at full scale whose components form one order every flow follows (no cycle):
 client flows (Poisson arrivals, keys by their space's Zipf popularity or fresh) whose steps are
-calls to gateways and services (random or round-robin balancer), to Redis (by the key's hash slot)
-and to Cassandra (the token ring; a write asks every replica, a read k of them from a random
-offset, answered at the consistency level's k-th reply), parallel steps joined at all, k of n or a
-named subset, and cache lookups with a miss branch and no fill; any service-time and hop
-distribution but gamma, and queue bounds. Everything else is refused here, naming the field:
-Kafka, fan-outs, triggered flows, a cache fill (its write goes back to the cache after the miss: a
-cycle), steps keyed by another space, policies, faults, rate limits, the messaging preset, sample
-cells, and `warmup_s: auto`.
+calls to gateways (a token bucket per key too) and services (random or round-robin balancer), to
+Redis (by the key's hash slot) and to Cassandra (the token ring; a write asks every replica, a read
+k of them from a random offset, answered at the consistency level's k-th reply), parallel steps
+joined at all, k of n or a named subset, and cache lookups with a miss branch and no fill; any
+service-time and hop distribution but gamma, and queue bounds. Everything else is refused here,
+naming the field: Kafka, fan-outs, triggered flows, a cache fill (its write goes back to the cache
+after the miss: a cycle), steps keyed by another space, policies, faults, the messaging preset,
+sample cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -75,8 +75,6 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
         if comp.kind not in KINDS:
             out.append(_no(f"components.{name}", f"a {comp.kind} component"))
             continue
-        if getattr(comp.spec, "rate_limit", None) is not None:
-            out.append(_no(f"components.{name}.rate_limit", "a rate limit"))
         for op, operation in comp.ops.items():
             if isinstance(operation.service_ms, Gamma):
                 out.append(_no(f"components.{name}.{op}", "a gamma distribution"))
