@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from sim.arrays import compiled
-from sim.arrays.placement import Popularity
+from sim.arrays.placement import Popularity, TokenBuckets
 from sim.arrays.record import FastRecorder, Marks, fleet_views
 from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
@@ -265,10 +265,10 @@ class StationsEngine:
         # the round-robin components, and each one's next turn in its rotation
         self.robin = set(self.prog.nodes[self.prog.nodes[:, ROUTE] == ROBIN, COMP].tolist())
         self.turn = np.zeros(len(order), np.int64)
-        # the rate-limited ones (prog.limits): each key's token bucket (tokens, last update, full at
-        # the start: set by run), and the time before which every call to it was admitted or refused
-        self.buckets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.admitted_until = np.zeros(len(order))
+        # the rate-limited ones (prog.limits): each key's token bucket (full at the start: set by run);
+        # and per component, the time before which every call to it was taken in order
+        self.buckets: dict[int, TokenBuckets] = {}
+        self.made_until = np.zeros(len(order))
         self.rate_limited = 0
         self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
         # the tail breakdown: per flow, its marked share (1 in `every`) and each mark column's label
@@ -370,22 +370,33 @@ class StationsEngine:
             K.resolve(np.int64(below), safe_t, work.cont_f, work.cont_i, *self._tables(), *work.shared())
             self._drain(work, queues, rec)
 
-    def _admit(self, c: int, t1: float, queues: list[_Queue], rec: FastRecorder, work: _Work) -> None:
-        """Rate-limited component c's calls made since its last turn and before t1 through their keys'
-        token buckets (kernel.admit); the refused ones fail where they were made."""
-        since, self.admitted_until[c] = self.admitted_until[c], t1
+    def _in_order(self, c: int, t1: float, queues: list[_Queue], rec: FastRecorder, work: _Work) -> None:
+        """Component c's calls made since its last turn and before t1, in the order they were made
+        (kernel.made): through their keys' token buckets, the refused ones failing where they were
+        made; then given the next instances of a round-robin rotation."""
+        since, self.made_until[c] = self.made_until[c], t1
         if not len(queues[c]):
             return
-        rate, burst, _ = self.prog.limits[c]
-        tokens, updated = self.buckets[c]
+        p = self.prog
         qf, qi = queues[c].columns()
-        kf, ki, rf, ri, made = K.admit(qf, qi, since, t1, rate, burst, tokens, updated, self.prog.hop_params,
-                                       self.prog.hop_values, self.key)
-        queues[c].pieces = [(kf, ki)] if kf.shape[0] else []
-        n = rf.shape[0]
-        if n:
-            self.rate_limited += n
-            self._after(rf, ri, np.arange(n), np.full(n, K.RATE_LIMITED), made, work, queues, rec)
+        if c in self.buckets:
+            rows, times = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
+            refused = ~self.buckets[c].allow(times, qi[rows, K.J_KEY])
+            if refused.any():
+                out = np.zeros(qf.shape[0], np.bool_)
+                out[rows[refused]] = True
+                rf, ri = qf[out], qi[out]
+                qf, qi = qf[~out], qi[~out]
+                queues[c].pieces = [(qf, qi)] if qf.shape[0] else []
+                n = rf.shape[0]
+                self.rate_limited += n
+                self._after(rf, ri, np.arange(n), np.full(n, K.RATE_LIMITED), times[refused], work, queues,
+                            rec)
+        if c in self.robin and qf.shape[0]:
+            rows, _ = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
+            first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
+            qi[rows, K.J_ST] = first + (self.turn[c] + np.arange(rows.size)) % count
+            self.turn[c] = (self.turn[c] + rows.size) % count
 
     def _after(self, jf: np.ndarray, ji: np.ndarray, job: np.ndarray, start: np.ndarray, end: np.ndarray,
                work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
@@ -426,12 +437,8 @@ class StationsEngine:
         for c in range(len(p.order)):
             self._settle(c, t1, work, queues, rec)
             first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
-            if c in p.limits:
-                self._admit(c, t1, queues, rec, work)
-            if c in self.robin and len(queues[c]):
-                qf, qi = queues[c].columns()
-                K.rotate(qf, qi, t1, np.int64(first), np.int64(count), self.turn, np.int64(c), p.hop_params,
-                         p.hop_values, self.key)
+            if c in self.robin or c in p.limits:
+                self._in_order(c, t1, queues, rec, work)
             jf, ji, off = queues[c].take(t1, first, count)
             if not jf.shape[0]:
                 continue
@@ -448,9 +455,8 @@ class StationsEngine:
         D, W = sc.duration_s, float(sc.warmup_s)
         S = self.stations
         self.turn[:] = 0
-        self.admitted_until[:] = 0.0
-        self.buckets = {c: (np.full(keys, burst), np.zeros(keys))
-                        for c, (_, burst, keys) in prog.limits.items()}
+        self.made_until[:] = 0.0
+        self.buckets = {c: TokenBuckets(keys, rate, burst) for c, (rate, burst, keys) in prog.limits.items()}
         self.rate_limited = 0
         S.glob[W_AT] = W
         S.glob[D_AT] = math.inf if drain else D

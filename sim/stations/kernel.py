@@ -2,7 +2,8 @@
 
 `take` splits a component's queue in one pass: the jobs arriving before the chunk's end grouped by
 station (a counting sort), and those that wait; `split` hands the jobs `after` made to their
-components the same way; `rotate` first gives a round-robin component's calls their instances.
+components the same way (`made` first lists the calls a round-robin or rate-limited one takes in
+the order they were made).
 `visit` serves the stations of a range one after another, each station's jobs in arrival order (a
 stable sort of its segment), with sim/arrays/station.py's `serve`; two threads take disjoint
 ranges. `after` then takes the served jobs in that order, on one thread, and moves each request on
@@ -123,79 +124,26 @@ def take(qf: np.ndarray, qi: np.ndarray, before: float, first: np.int64,
 
 
 @nb.njit(nogil=True, cache=True)
-def rotate(qf: np.ndarray, qi: np.ndarray, before: float, first: np.int64, n_st: np.int64, turn: np.ndarray,
-           c: np.int64, hop_params: np.ndarray, hop_values: np.ndarray, dkey: np.uint64) -> None:
-    """A round-robin component's calls made before `before` and not given an instance yet, given
-    the next ones of its rotation (turn[c]) in the order they were made, as the DES's balancer picks
-    when a call is made: every call to the component made before `before` is known when it takes
-    its turn (a call is made by a component before it in the order, or by a join settled before
-    it). A call's time is its arrival less its hop (the same draw)."""
-    waiting = np.empty(qf.shape[0], np.int64)
-    made = np.empty(qf.shape[0])
-    n = 0
-    for r in range(qf.shape[0]):
-        if qi[r, J_ST] < 0:
-            hop = sample(hop_params, hop_values, dkey, qi[r, J_RID],
-                         draw_index(qi[r, J_SUB], qi[r, J_NODE], HOP))
-            at = qf[r, J_T] - hop
-            if at < before:
-                waiting[n] = r
-                made[n] = at
-                n += 1
-    order = np.argsort(made[:n], kind="mergesort")
-    k = turn[c]
-    for i in range(n):
-        qi[waiting[order[i]], J_ST] = first + (k + i) % n_st
-    turn[c] = (k + n) % n_st
-
-
-@nb.njit(nogil=True, cache=True)
-def admit(qf: np.ndarray, qi: np.ndarray, since: float, before: float, rate: float, burst: float,
-          tokens: np.ndarray, updated: np.ndarray, hop_params: np.ndarray, hop_values: np.ndarray,
-          dkey: np.uint64) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A rate-limited component's calls made in [since, before), each key's token bucket taken in the
-    order they were made, as the DES's TokenBuckets when a call is made (every call made before
-    `before` is known when the component takes its turn; those before `since` were taken at an
-    earlier one). Returns the queue without the refused calls, and the refused ones with the times
-    they were made (when their callers learn of it)."""
+def made(qf: np.ndarray, qi: np.ndarray, since: float, before: float, hop_params: np.ndarray,
+         hop_values: np.ndarray, dkey: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """The queued calls made in [since, before), as (rows, times) in the order they were made (a
+    call's time: its arrival less its hop, the same draw). When a component takes its turn in a
+    chunk, every call made to it before the chunk's end is known (made by a component before it in
+    the order, or by a join settled before it): a round-robin balancer or a token bucket takes them
+    in this order, as the DES's do when a call is made."""
     n = qf.shape[0]
-    made = np.empty(n)
     rows = np.empty(n, np.int64)
+    times = np.empty(n)
     m = 0
     for r in range(n):
         at = qf[r, J_T] - sample(hop_params, hop_values, dkey, qi[r, J_RID],
                                  draw_index(qi[r, J_SUB], qi[r, J_NODE], HOP))
         if since <= at < before:
             rows[m] = r
-            made[m] = at
+            times[m] = at
             m += 1
-    order = np.argsort(made[:m], kind="mergesort")
-    refused = np.zeros(n, np.bool_)
-    n_out = 0
-    for i in range(m):
-        r, now = rows[order[i]], made[order[i]]
-        k = qi[r, J_KEY]
-        left = min(tokens[k] + (now - updated[k]) * rate, burst)
-        updated[k] = now
-        if left >= 1.0:
-            tokens[k] = left - 1.0
-        else:
-            tokens[k] = left
-            refused[r] = True
-            n_out += 1
-    kf, ki = np.empty((n - n_out, qf.shape[1])), np.empty((n - n_out, qi.shape[1]), np.int64)
-    rf, ri, at_out = np.empty((n_out, qf.shape[1])), np.empty((n_out, qi.shape[1]), np.int64), np.empty(n_out)
-    a = b = 0
-    for r in range(n):
-        if refused[r]:
-            rf[b, :], ri[b, :] = qf[r, :], qi[r, :]
-            at_out[b] = qf[r, J_T] - sample(hop_params, hop_values, dkey, qi[r, J_RID],
-                                            draw_index(qi[r, J_SUB], qi[r, J_NODE], HOP))
-            b += 1
-        else:
-            kf[a, :], ki[a, :] = qf[r, :], qi[r, :]
-            a += 1
-    return kf, ki, rf, ri, at_out
+    order = np.argsort(times[:m], kind="mergesort")
+    return rows[:m][order], times[:m][order]
 
 
 @nb.njit(nogil=True, cache=True)
@@ -367,7 +315,7 @@ def _emit(t: float, x: np.int64, join: np.int64, t0: float, rid: np.int64, sub: 
         u = uniform(dkey, rid, draw_index(sub, x, PICK))
         st = comps[c, 0] + min(np.int64(u * comps[c, 1]), comps[c, 1] - 1)
     elif nodes[x, ROUTE] == ROBIN:
-        st = np.int64(-1)  # its turn in the rotation is given when the component takes it (`rotate`)
+        st = np.int64(-1)  # its turn in the rotation is given when the component takes it (`made`)
     else:  # SHARD (a design's Redis: by the key's hash slot)
         st = comps[c, 0] + shard_of(k, comps[c, 1], salts[nodes[x, SALT]])
     n = cnt[C_JOBS]
