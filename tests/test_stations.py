@@ -242,6 +242,57 @@ def test_rate_limits_agree_with_the_des() -> None:
     assert not failures, "\n".join(failures)
 
 
+FANOUT = Path(__file__).parent / "data" / "stations-fanout.yaml"
+
+
+def test_fan_outs_and_their_cost_per_member_agree_with_the_des() -> None:
+    figures = [*flows("request_ride", avail=False), *flows("trip_status", avail=False),
+               *(tail_share("request_ride", part) for part in ("edge", "dispatch", "locations", "trips")),
+               ("locations per s", lambda s: s["components"]["locations"]["ops_per_sec"], False),
+               ("dispatch utilization", lambda s: s["components"]["dispatch"]["utilization_mean"], False)]
+    st, des = runs(FANOUT, "stations", 8), runs(FANOUT, "des", 8)
+    failures = disagreements("stations-fanout", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("engine", ["stations", "calendar", "des"])
+def test_a_fan_out_in_closed_form(engine: str, tmp_path: Path) -> None:
+    """Five members, every time deterministic (hop h), nothing queueing (Redis answers at once): a
+    ride request takes 4 h + 0.3 + (1.0 + 5 x 0.05) + 0 + 0.35 ms, its lookups one per member (5 per
+    request at Redis), and its tail breakdown is that path, the members' lookups once (they tie: one
+    of them is the last the join waits for)."""
+    h = 0.25
+    path = tmp_path / "fan.yaml"
+    path.write_text(f"""extends: {FANOUT}
+network: {{hop_ms: {h}}}
+components:
+  edge: {{service_ms: 0.3}}
+  dispatch: {{workers: 8, ops: {{match: {{service_ms: 1.0, per_member_ms: 0.05}}, read: 0.3}}}}
+  locations: {{service_ms: 0}}
+  trips: {{write_service_ms: 0.35, read_service_ms: 1.0, workers: 8}}
+flows:
+  request_ride:
+    rate_per_sec: 100
+    key: trip.new
+    steps:
+      - call: edge
+      - call: dispatch.match
+      - fan_out: {{members: 5, key: driver, steps: [{{call: locations.get}}]}}
+      - {{call: trips.write, consistency: QUORUM}}
+  trip_status: {{rate_per_sec: 50}}
+""")
+    s = simulate(load_scenario(path), engine=engine).summary
+    ride = s["latency_ms"]["request_ride"]
+    assert ride["p50"] == pytest.approx(4 * h + 1.9, rel=0.05)  # (histogram buckets: 5% wide)
+    assert ride["max"] == pytest.approx(4 * h + 1.9, abs=1e-9)
+    assert ride["mean"] == pytest.approx(4 * h + 1.9, abs=1e-9)  # (every request: the mean is the max)
+    lookups = s["components"]["locations"]["ops_per_sec"] * 3.5 / ride["count"]  # (3.5 s measured)
+    assert lookups == pytest.approx(5, rel=0.01)
+    tail = s["latency_breakdown"]["request_ride"]
+    assert tail["mean_ms"] == pytest.approx({"edge": h + 0.3, "dispatch": h + 1.25, "locations": h,
+                                             "trips": h + 0.35}, abs=1e-9), tail
+
+
 def _same(a: Summary, b: Summary) -> None:
     a, b = dict(a), dict(b)
     for s in (a, b):
@@ -314,7 +365,10 @@ def test_it_refuses_what_it_cannot_run_in_one_line_each() -> None:
     (fill,) = supports(load_scenario(ROOT / "scenarios" / "designs" / "url-shortener.yaml"))
     assert fill.where == "flows.resolve.steps[2].fill" and "cycle" in str(fill)
     fields = {e.where for e in supports(load_scenario(ROOT / "scenarios" / "designs" / "ride-hailing.yaml"))}
-    assert {"components.location_stream", "flows.track", "flows.request_ride.steps[2]"} <= fields
+    assert fields == {"components.location_stream", "flows.track", "flows.location.steps[2].steps[1]"}
+    news = supports(load_scenario(ROOT / "scenarios" / "designs" / "news-feed.yaml"))
+    (members,) = [e for e in news if e.where == "flows.fanout.steps[0].members"]
+    assert "a max of 1000000" in str(members) and "at most 256 members" in str(members)
     assert all("\n" not in str(e) for e in supports(load_scenario(ROOT / "scenarios" / "designs" /
                                                                    "ride-hailing.yaml")))
     (sample,) = supports(load_scenario(MMC, ["sample=0.5"]))

@@ -51,6 +51,7 @@ from sim.stations.program import (
     BRANCH0,
     CASSANDRA,
     COMP,
+    FANOUT,
     FLOW,
     KIND,
     MISS,
@@ -62,14 +63,13 @@ from sim.stations.program import (
     Program,
     build,
 )
-from sim.stations.support import MAX_NODES, fleet_order, unsupported
+from sim.stations.support import fleet_order, unsupported
 from sim.streams import named_rng
 from sim.system.compile import system_of
 from sim.system.keys import cell_cdf
 
 ARRIVALS_PER_CHUNK = 20_000  # client requests per chunk: bounds the job arrays and the joins open
 THREADS = 2  # the stations of a component are split between this many threads
-STACK = MAX_NODES  # paths one advance may have pending: each a branch of a parallel step, at most once
 # Client requests a simulated second whose paths are marked for the tail breakdown, at most: beyond it
 # every k-th of a flow is (k its rate over this, rounded up). Marking every request of bench/'s 1M/s
 # chain and write path cost 40-70% of their runs (the marks' rows and their sums); one in ten, ~4%.
@@ -128,6 +128,11 @@ def _emissions(prog: Program) -> tuple[np.ndarray, np.ndarray, int]:
         kind = nodes[x, KIND]
         if kind == CASSANDRA:
             return int(nodes[x, ASK]), 1
+        if kind == FANOUT:  # its members' branches, or (no member) the sequence going on
+            j, q = walk(int(nodes[x, BRANCH0]))
+            after = walk(int(nodes[x, NEXT]))
+            members = int(nodes[x, ASK])
+            return max(members * j, after[0]), max(1 + members * q, after[1])
         if kind != PARALLEL:
             return 1, 0
         jobs, joins = 0, 1
@@ -146,7 +151,7 @@ def _emissions(prog: Program) -> tuple[np.ndarray, np.ndarray, int]:
         jobs[x], joins[x] = max(a[0] for a in after), max(a[1] for a in after)
     firsts = [walk(f) for f in prog.first_node]
     jobs[n], joins[n] = max(f[0] for f in firsts), max(f[1] for f in firsts)
-    waits = [int(nodes[x, ASK]) for x in range(n) if nodes[x, KIND] in (CASSANDRA, PARALLEL)]
+    waits = [int(nodes[x, ASK]) for x in range(n) if nodes[x, KIND] in (CASSANDRA, PARALLEL, FANOUT)]
     return jobs, joins, max(waits, default=1)
 
 
@@ -188,7 +193,10 @@ class _Work:
         self.cont_f = np.empty((0, 2))
         self.cont_i = np.empty((0, K.K_INTS), np.int64)
         self.async_err = np.zeros(len(prog.causes), np.int64)
-        self.stack = np.zeros((STACK, 4), np.int64)
+        # the paths one advance may have pending (each row: node, join, error, path, key, fresh/marks):
+        # on one path down a request's tree, each parallel's or fan-out's other branches at most
+        branching = prog.nodes[np.isin(prog.nodes[:, KIND], (PARALLEL, FANOUT)), ASK]
+        self.stack = np.zeros((1 + int(branching.sum()), 6), np.int64)
 
     def ready_for(self, nodes: np.ndarray) -> None:
         """Room for the advances after jobs at these nodes (n_nodes: a request's first step): their
@@ -280,11 +288,25 @@ class StationsEngine:
         for f, names in enumerate(self.prog.mark_labels):
             self.label_of[f, :len(names)] = [self.labels[f].index(name) for name in names]
         self.popular: dict[str, Popularity] = {}
-        for f, name in enumerate(self.prog.flows):
-            space = self.system.keys[self.prog.space_of[f]]
-            if self.system.flows[name].draw != "new" and space.name not in self.popular:
-                self.popular[space.name] = Popularity(cdf=cell_cdf(space.count, space.zipf_s, 1.0,
-                                                                   np.empty(space.count)))
+        drawn = [self.prog.space_of[f] for f, name in enumerate(self.prog.flows)
+                 if self.system.flows[name].draw != "new"]
+        for name in dict.fromkeys([*drawn, *self.prog.fan_spaces]):
+            space = self.system.keys[name]
+            cdf = cell_cdf(space.count, space.zipf_s, 1.0, np.empty(space.count))
+            self.popular[name] = Popularity(cdf=cdf)
+        fans = [self.popular[name] for name in self.prog.fan_spaces]
+        self.fan_cdf = np.concatenate([pop.cdf for pop in fans]) if fans else np.ones(1)
+        self.fan_guide = np.concatenate([pop.guide for pop in fans]) if fans else np.zeros(1, np.int64)
+        c0 = np.cumsum([0, *(pop.cdf.size for pop in fans)])[:-1]
+        g0 = np.cumsum([0, *(pop.guide.size for pop in fans)])[:-1]
+        self.fan_at = np.asarray([[c0[i], pop.cdf.size, g0[i], pop.guide.size] for i, pop in enumerate(fans)],
+                                 np.int64).reshape(len(fans), 4)
+
+    def _fans(self) -> tuple[np.ndarray, ...]:
+        """The tables `advance` draws fan-outs from: the distributions (members are one), and the
+        member spaces' popularity (cdf and guide concatenated; per space its offsets and sizes)."""
+        p = self.prog
+        return p.svc_params, p.svc_values, p.svc_voff, self.fan_cdf, self.fan_guide, self.fan_at
 
     def _tables(self) -> tuple[object, ...]:
         p = self.prog
@@ -316,7 +338,7 @@ class StationsEngine:
         work.marks_for(int(marked.sum()))
         first = np.asarray(prog.first_node, np.int64)
         K.start(t, flow, rid, key, new, marked, first, work.cont_f, work.cont_i, *self._tables(),
-                *work.shared())
+                *work.shared(), *self._fans())
 
     def _drain(self, work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
         """What the last kernel made: jobs to their queues, ended requests recorded."""
@@ -367,7 +389,8 @@ class StationsEngine:
         if work.cnt[K.C_TOUCHED]:
             # room for every open join to settle: one settled may settle the joins it answers, in turn
             work.ready_for(work.jq[work.in_use(), K.Q_NODE])
-            K.resolve(np.int64(below), safe_t, work.cont_f, work.cont_i, *self._tables(), *work.shared())
+            K.resolve(np.int64(below), safe_t, work.cont_f, work.cont_i, *self._tables(), *work.shared(),
+                      *self._fans())
             self._drain(work, queues, rec)
 
     def _in_order(self, c: int, t1: float, queues: list[_Queue], rec: FastRecorder, work: _Work) -> None:
@@ -405,7 +428,7 @@ class StationsEngine:
         work.ready_for(ji[:, K.J_NODE])
         K.after(jf, ji, job, start, end, work.cont_f, work.cont_i, p.nodes, p.branches, p.comps, p.salts,
                 p.tokens, p.replicas, p.hit_p, self.node_flow, p.hop_params, p.hop_values, self.key,
-                *work.shared())
+                *work.shared(), *self._fans())
         self._drain(work, queues, rec)
 
     def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, off: np.ndarray, pool: ThreadPoolExecutor,
@@ -424,7 +447,7 @@ class StationsEngine:
                 futures.append(pool.submit(
                     K.visit, jf, ji, off, np.int64(first), np.int64(lo), np.int64(hi), S.ints,
                     S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts, p.nodes,
-                    p.svc_params, p.svc_values, p.svc_voff, self.key, *out))
+                    p.svc_params, p.svc_values, p.svc_voff, self.key, *out, p.per_member_s))
         for done in futures:
             done.result()
         return out

@@ -36,6 +36,8 @@ from sim.stations.program import (
     CAUSE,
     COMP,
     DIST,
+    FAN,
+    FANOUT,
     HIT0,
     KIND,
     LIMITED,
@@ -50,6 +52,7 @@ from sim.stations.program import (
     ROBIN,
     ROUTE,
     SALT,
+    SPACE,
     TOK0,
     TOKN,
 )
@@ -173,7 +176,7 @@ def visit(
     s_hi: np.int64, ints: np.ndarray, floats: np.ndarray, free: np.ndarray, ring: np.ndarray, win: np.ndarray,
     waits: np.ndarray, wait_stats: np.ndarray, glob: np.ndarray, counts: np.ndarray, nodes: np.ndarray,
     svc_params: np.ndarray, svc_values: np.ndarray, svc_voff: np.ndarray, key: np.uint64,
-    out_job: np.ndarray, out_start: np.ndarray, out_end: np.ndarray,
+    out_job: np.ndarray, out_start: np.ndarray, out_end: np.ndarray, per_member_s: np.ndarray,
 ) -> None:
     """Serve the jobs of stations first + [s_lo, s_hi), grouped by station (station s's at rows
     off[s]..off[s + 1]), each station's in time order: for the job at sorted position p, out_job[p]
@@ -194,6 +197,9 @@ def visit(
             v0, v1 = svc_voff[d], svc_voff[d + 1]
             svc = sample(svc_params[d], svc_values[v0:v1], key, ji[j, J_RID],
                          draw_index(ji[j, J_SUB], nd, SVC))
+            if per_member_s[nd] > 0.0 and nodes[nd, FAN] >= 0:  # a cost per member of the fan-out after
+                svc += per_member_s[nd] * _fan_size(nodes[nd, FAN], ji[j, J_SUB], ji[j, J_RID], nodes,
+                                                    svc_params, svc_values, svc_voff, key)
             a_t = ts[idx[k]]
             start, end = serve(ints, floats, free, ring, win, waits, wait_stats, glob, counts, st, a_t, svc)
             out_job[p] = j
@@ -235,7 +241,9 @@ def _mark(t: float, x: np.int64, join: np.int64, rid: np.int64, new: np.int64, n
     c = nodes[x, MCOL]
     if join == ROOT:
         mk_t[m, c], mk_j[m, c] = t, ROOT
-    elif jq[join, Q_STATE] == 0:  # (a join settled already was answered before t: off the path)
+    elif jq[join, Q_STATE] == 0 and not (mk_j[m, c] == join and mk_t[m, c] >= t):
+        # (a join settled already was answered before t: off the path; of a fan-out's members' marks
+        # at one step, only the latest can be the one its join still waited for alone)
         mk_t[m, c], mk_j[m, c] = t, join
 
 
@@ -243,17 +251,22 @@ def _mark(t: float, x: np.int64, join: np.int64, rid: np.int64, new: np.int64, n
 def _settle_marks(q: np.int64, got: np.int64, rid: np.int64, new: np.int64, jq: np.ndarray, js_t: np.ndarray,
                   js_e: np.ndarray, mk_rid: np.ndarray, mk_t: np.ndarray, mk_j: np.ndarray) -> None:
     """Join q settles (every answer before its settling time known): each mark waiting at it is on
-    the path if the join waited for one answer more when it was made (need - 1 successes before)."""
+    the path if the join waited for one answer more when it was made: need - 1 successes before it,
+    or, among successes at the very same time (members of a fan-out with equal times), one of them
+    the last (the DES takes same-time events one by one: its last one finds one answer missing)."""
     m = _mark_row(rid, new, mk_rid)
     if m < 0:
         return
     for c in range(mk_t.shape[1]):
         if mk_j[m, c] == q:
-            oks = 0
+            before = same = 0
             for a in range(got):
-                if js_t[q, a] < mk_t[m, c] and js_e[q, a] < 0:
-                    oks += 1
-            if oks == jq[q, Q_NEED] - 1:
+                if js_e[q, a] < 0:
+                    if js_t[q, a] < mk_t[m, c]:
+                        before += 1
+                    elif js_t[q, a] == mk_t[m, c]:
+                        same += 1
+            if before <= jq[q, Q_NEED] - 1 <= before + max(same - 1, 0):
                 mk_j[m, c] = ROOT
             else:
                 mk_t[m, c], mk_j[m, c] = np.nan, UNAWAITED
@@ -290,6 +303,28 @@ def _end(t: float, t0: float, join: np.int64, err: np.int64, flow: np.int64, rid
         cnt[C_FIN] = n + 1
     elif err >= 0:
         async_err[err] += 1
+
+
+@nb.njit(inline="always")
+def _fan_size(x: np.int64, sub: np.int64, rid: np.int64, nodes: np.ndarray, svc_params: np.ndarray,
+              svc_values: np.ndarray, svc_voff: np.ndarray, dkey: np.uint64) -> np.int64:
+    """The members of fan-out node x on path `sub` (a draw rounded, at least 0, at most its bound): one
+    counter-based draw, so the call before it that costs per member counts the same number."""
+    d = nodes[x, DIST]
+    v0, v1 = svc_voff[d], svc_voff[d + 1]
+    n = np.int64(np.rint(sample(svc_params[d], svc_values[v0:v1], dkey, rid, draw_index(sub, x, PICK))))
+    return min(max(n, np.int64(0)), nodes[x, ASK])
+
+
+@nb.njit(inline="always")
+def _member(u: float, cdf: np.ndarray, guide: np.ndarray, at: np.ndarray) -> np.int64:
+    """The key u draws from a fan-out's member space by popularity (sim/arrays/placement.Popularity's
+    rule; `at`: the space's cdf and guide offsets and sizes in the concatenated tables)."""
+    c0, cn, g0, gn = at[0], at[1], at[2], at[3]
+    i = guide[g0 + min(np.int64(u * gn), gn - 1)]
+    while i < cn - 1 and cdf[c0 + i] <= u:
+        i += 1
+    return i
 
 
 @nb.njit(inline="always")
@@ -348,7 +383,8 @@ def advance(
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
-    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray, svc_params: np.ndarray, svc_values: np.ndarray,
+    svc_voff: np.ndarray, fan_cdf: np.ndarray, fan_guide: np.ndarray, fan_spaces: np.ndarray,
 ) -> None:
     """Move each of m requests on (row r: from node x at time t; x -1: its sequence ended; err >= 0:
     it failed with that cause), until every path it starts waits at a station or ended. One call a
@@ -358,11 +394,12 @@ def advance(
         t, t0 = cont_f[r, 0], cont_f[r, 1]
         rid, k, new, flow = cont_i[r, K_RID], cont_i[r, K_KEY], cont_i[r, K_NEW], cont_i[r, K_FLOW]
         stack[0, 0], stack[0, 1], stack[0, 2] = cont_i[r, K_X], cont_i[r, K_JOIN], cont_i[r, K_ERR]
-        stack[0, 3] = cont_i[r, K_SUB]
+        stack[0, 3], stack[0, 4], stack[0, 5] = cont_i[r, K_SUB], k, new
         top = 1
         while top > 0:
             top -= 1
             x, join, err, sub = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+            k, new = stack[top, 4], stack[top, 5]
             while True:
                 if err >= 0 or x < 0:
                     _end(t, t0, join, err, flow, rid, new, jq, js_t, js_e, touched, fin_i, fin_f, fin_m,
@@ -398,6 +435,23 @@ def advance(
                         out_c[n] = c
                         cnt[C_JOBS] = n + 1
                     break
+                if kind == FANOUT:  # a branch per member, each with its key, joined at all
+                    n = _fan_size(x, sub, rid, nodes, svc_params, svc_values, svc_voff, dkey)
+                    if n == 0:
+                        x = nodes[x, NEXT]
+                        continue
+                    q = _open_join(jq, jt, free_rows, cnt, n, n, nodes[x, NEXT], join, rid, sub, k, new, flow,
+                                   nodes[x, READY], t0, x)
+                    sp = nodes[x, SPACE]
+                    for b in range(n - 1, -1, -1):
+                        path = sub * PATH + b + 1
+                        u = uniform(dkey, rid, draw_index(path, x, HIT))
+                        stack[top, 0], stack[top, 1], stack[top, 2] = nodes[x, BRANCH0], q, OK
+                        stack[top, 3] = path
+                        stack[top, 4] = _member(u, fan_cdf, fan_guide, fan_spaces[sp])
+                        stack[top, 5] = new & ~np.int64(1)  # a member's key is no fresh one
+                        top += 1
+                    break
                 # PARALLEL
                 need, nb_ = nodes[x, NEED], nodes[x, ASK]
                 b0 = nodes[x, BRANCH0]
@@ -413,6 +467,7 @@ def advance(
                     stack[top, 1] = q if branches[b0 + b, 1] == 1 else UNAWAITED
                     stack[top, 2] = OK
                     stack[top, 3] = sub * PATH + b + 1
+                    stack[top, 4], stack[top, 5] = k, new
                     top += 1
                 if need > 0:
                     break
@@ -429,7 +484,8 @@ def start(
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
-    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray, svc_params: np.ndarray, svc_values: np.ndarray,
+    svc_voff: np.ndarray, fan_cdf: np.ndarray, fan_guide: np.ndarray, fan_spaces: np.ndarray,
 ) -> None:
     """Client requests arriving at t[i]: each starts its flow's steps (a marked one takes a mark row:
     the caller made room)."""
@@ -447,7 +503,8 @@ def start(
                np.int64(0), key[i], fresh, flow[i])
     advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
             hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
-            async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free)
+            async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free, svc_params, svc_values,
+            svc_voff, fan_cdf, fan_guide, fan_spaces)
     cnt[C_CONT] = 0
 
 
@@ -462,7 +519,8 @@ def after(
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
-    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray, svc_params: np.ndarray, svc_values: np.ndarray,
+    svc_voff: np.ndarray, fan_cdf: np.ndarray, fan_guide: np.ndarray, fan_spaces: np.ndarray,
 ) -> None:
     """Each served job, in sorted order: its request moves on (the common moves here, the rest in one
     batch to `advance`)."""
@@ -510,7 +568,8 @@ def after(
         _defer(cont_f, cont_i, cnt, t, nxt, join, err, t0, rid, sub, k, new, node_flow[x])
     advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
             hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
-            async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free)
+            async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free, svc_params, svc_values,
+            svc_voff, fan_cdf, fan_guide, fan_spaces)
     cnt[C_CONT] = 0
 
 
@@ -523,7 +582,8 @@ def resolve(
     jq: np.ndarray, jt: np.ndarray, free_rows: np.ndarray,
     js_t: np.ndarray, js_e: np.ndarray, touched: np.ndarray, fin_i: np.ndarray, fin_f: np.ndarray,
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
-    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray,
+    mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray, svc_params: np.ndarray, svc_values: np.ndarray,
+    svc_voff: np.ndarray, fan_cdf: np.ndarray, fan_guide: np.ndarray, fan_spaces: np.ndarray,
 ) -> np.int64:
     """Settle the listed joins whose components all come before `below` in the order: at the need-th
     success, or at the failure beyond its slack, counted in time order, if that is before `safe_t`
@@ -595,5 +655,6 @@ def resolve(
             return settled
         advance(cont_f, cont_i, cnt[C_CONT], nodes, branches, comps, salts, tokens, replicas, hop_params,
                 hop_values, dkey, out_f, out_i, out_c, jq, jt, free_rows, js_t, js_e, touched, fin_i, fin_f,
-                async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free)
+                async_err, cnt, stack, fin_m, mk_rid, mk_t, mk_j, mk_free, svc_params, svc_values,
+            svc_voff, fan_cdf, fan_guide, fan_spaces)
         cnt[C_CONT] = 0

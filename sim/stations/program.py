@@ -20,20 +20,23 @@ import numpy as np
 from sim.arrays.placement import salt_mixed
 from sim.arrays.rng import compile_dist
 from sim.cache import CacheModel, fixed_cache_model, lru_cache_model
-from sim.distributions import mean_of
+from sim.distributions import Deterministic, DistSpec, Empirical, mean_of
 from sim.fleet_specs import replies_needed
 from sim.placement import TokenRing
 from sim.scenario import Scenario
 from sim.streams import named_rng
 from sim.system.keys import CACHE_ENTRY_OVERHEAD_BYTES, cell_weights
-from sim.system.model import CacheLookup, Call, Parallel, Step, System
+from sim.system.model import CacheLookup, Call, FanOut, Parallel, Step, System
 
 # node kinds
-CALL, CASSANDRA, PARALLEL, CACHE = 0, 1, 2, 3
-# columns of Program.nodes
+CALL, CASSANDRA, PARALLEL, CACHE, FANOUT = 0, 1, 2, 3, 4
+# columns of Program.nodes (a fan-out: DIST its members' distribution, BRANCH0 its branch's first
+# node, ASK the most members, SPACE its members' key space in `fan_spaces`; a call: FAN the fan-out
+# whose members its per-member cost counts, -1 none)
 (KIND, COMP, NEXT, FLOW, DIST, ROUTE, SALT, NEED, ASK, READ, BRANCH0, MISS, CAUSE, READY, TOK0, TOKN,
- REP0, RF, HIT0, MCOL, LIMITED) = range(21)
-N_COLS = 21
+ REP0, RF, HIT0, MCOL, LIMITED, FAN, SPACE) = range(23)
+N_COLS = 23
+MAX_MEMBERS = 256  # a fan-out's members at most: a join row keeps room for each one's answer
 # how a component picks the instance of a call: at random, by the key's hash slot, by the token ring,
 # or in one rotation in the order the calls are made (assigned when the component takes them)
 BALANCED, SHARD, RING, ROBIN = 0, 1, 2, 3
@@ -50,10 +53,10 @@ def _entries_exits(steps: tuple[Step, ...], comp: dict[str, int]) -> tuple[set[i
     first: set[int] = set()
     last: set[int] = set()
     for i, step in enumerate(steps):
-        if isinstance(step, Parallel):
+        if isinstance(step, Parallel | FanOut):
             ins, outs = set(), set()
-            for branch in step.steps:
-                a, b, e = _entries_exits((branch,), comp)
+            for branch in (step.steps if isinstance(step, Parallel) else (step.steps,)):
+                a, b, e = _entries_exits(branch if isinstance(branch, tuple) else (branch,), comp)
                 ins |= a
                 outs |= b
                 edges += e
@@ -116,6 +119,8 @@ class Program:
     # rate-limited components (by their place in `order`): (per key per s, burst, keys: the largest
     # space calling it; a key's bucket is its index, as the DES's GatewayFleet)
     limits: dict[int, tuple[float, float, int]] = field(default_factory=dict)
+    per_member_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 [N]: a call's per member
+    fan_spaces: list[str] = field(default_factory=list)  # the key spaces fan-outs draw members from
     servers: list[int] = field(default_factory=list)
     qlimits: list[int | None] = field(default_factory=list)
     fleets: list[int] = field(default_factory=list)
@@ -151,6 +156,8 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     branches: list[list[int]] = []
     mark_labels: list[list[str]] = []
     limits: dict[int, tuple[float, float, int]] = {}
+    per_member: dict[int, float] = {}
+    fan_spaces: list[str] = []
 
     def dist(name: str, op: str) -> int:
         if (name, op) not in dist_of:
@@ -191,7 +198,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     def node(f: int, step: Step, space: str) -> int:
         row = [0] * N_COLS
         row[FLOW], row[NEXT], row[COMP], row[MISS], row[HIT0], row[MCOL] = f, -1, -1, -1, -1, -1
-        row[LIMITED] = -1
+        row[LIMITED], row[FAN], row[SPACE] = -1, -1, -1
         i = len(nodes)
         nodes.append(row)
         if isinstance(step, Parallel):
@@ -203,6 +210,17 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
                 slot[0] = sequence(f, (branch,), space)
                 ready = max(ready, _deepest(nodes, slot[0], branches))
             row[READY] = ready
+            return i
+        if isinstance(step, FanOut):  # (support.py: a group's members, at most MAX_MEMBERS)
+            assert step.members is not None and step.space is not None
+            d = compile_dist(step.members, 1.0)
+            row[KIND], row[DIST], row[ASK] = FANOUT, len(dists), members_bound(step.members) or 0
+            dists.append((d.params, d.values))
+            if step.space not in fan_spaces:
+                fan_spaces.append(step.space)
+            row[SPACE] = fan_spaces.index(step.space)
+            row[BRANCH0] = sequence(f, step.steps, step.space)
+            row[READY] = _deepest(nodes, row[BRANCH0], branches)
             return i
         name = step.component
         kind = comps[name].kind
@@ -229,6 +247,8 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
             return i
         assert isinstance(step, Call)
         row[DIST] = dist(name, step.op)
+        if kind == "service" and comps[name].ops[step.op].per_member_ms:
+            per_member[i] = comps[name].ops[step.op].per_member_ms / 1e3
         if kind == "cassandra":
             spec = comps[name].spec
             rf = spec.replication_factor
@@ -249,6 +269,9 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         ids = [node(f, step, space) for step in steps]
         for a, b in pairwise(ids):
             _link(nodes, a, b)
+        for at, i in enumerate(ids):  # a call with a cost per member: the next fan-out of its sequence
+            if i in per_member:
+                nodes[i][FAN] = next((j for j in ids[at + 1:] if nodes[j][KIND] == FANOUT), -1)
         return ids[0]
 
     first_node = []
@@ -274,7 +297,25 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         flows=flows, first_node=first_node, causes=causes,
         space_of=[system.flows[f].space for f in flows], mark_labels=mark_labels, caches=caches,
         servers=servers, qlimits=qlimits, fleets=fleets, limits=limits,
+        per_member_s=np.asarray([per_member.get(i, 0.0) for i in range(len(nodes))], np.float64),
+        fan_spaces=fan_spaces,
     )
+
+
+def members_bound(members: DistSpec) -> int | None:
+    """The most members a fan-out's distribution gives (a draw rounded, as the DES's group_size), or
+    None when it has no bound."""
+    if isinstance(members, Deterministic):
+        top = members.value
+    elif isinstance(members, Empirical):
+        top = float(np.max(members.values()))
+    elif members.max is not None:
+        top = members.max
+    else:
+        return None
+    if members.max is not None:
+        top = min(top, members.max)
+    return max(0, round(top))
 
 
 def _link(nodes: list[list[int]], a: int, b: int) -> None:

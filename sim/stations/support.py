@@ -3,14 +3,15 @@ one line (`--engine auto` picks it for every scenario it runs, and otherwise the
 
 It runs designs at full scale whose components form one order every flow follows (no cycle):
 client flows (Poisson arrivals, keys by their space's Zipf popularity or fresh) whose steps are
-calls to gateways (a token bucket per key too) and services (random or round-robin balancer), to
+calls to gateways (a token bucket per key too) and services (random or round-robin balancer; a cost
+per member of the fan-out after), fan-outs over a group's members (at most MAX_MEMBERS), calls to
 Redis (by the key's hash slot) and to Cassandra (the token ring; a write asks every replica, a read
 k of them from a random offset, answered at the consistency level's k-th reply), parallel steps
 joined at all, k of n or a named subset, and cache lookups with a miss branch and no fill; any
 service-time and hop distribution but gamma, and queue bounds. Everything else is refused here,
-naming the field: Kafka, fan-outs, triggered flows, a cache fill (its write goes back to the cache
-after the miss: a cycle), steps keyed by another space, policies, faults, the messaging preset,
-sample cells, and `warmup_s: auto`.
+naming the field: Kafka, fan-outs over a relation (the messaging preset's), triggered flows, a
+cache fill (its write goes back to the cache after the miss: a cycle), steps keyed by another
+space, policies, faults, the messaging preset, sample cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from sim.distributions import Gamma
 from sim.errors import ScenarioError
 from sim.scenario import Scenario
-from sim.stations.program import KINDS, component_order
+from sim.stations.program import KINDS, MAX_MEMBERS, component_order, members_bound
 from sim.system.compile import system_of
 from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, walk
 
@@ -35,8 +36,19 @@ def _step_problems(steps: tuple[Step, ...], path: str, space: str) -> list[Scena
     out = []
     for i, step in enumerate(steps):
         where = f"{path}[{i}]"
-        if isinstance(step, FanOut | Produce):
-            out.append(_no(where, f"a {type(step).__name__} step"))
+        if isinstance(step, Produce):
+            out.append(_no(where, "a Produce step"))
+        elif isinstance(step, FanOut):
+            if step.relation != "group" or step.members is None or step.space is None:
+                out.append(_no(where, f"a fan-out over {step.relation}"))
+                continue
+            bound = members_bound(step.members)
+            if bound is None or bound > MAX_MEMBERS:
+                got = "no max" if bound is None else f"a max of {bound}"
+                out.append(ScenarioError(f"{where}.members", f"{got}; the stations engine runs fan-outs of "
+                                         f"at most {MAX_MEMBERS} members (a max of at most that): run with "
+                                         "--engine calendar or des"))
+            out += _step_problems(step.steps, f"{where}.steps", step.space)
         elif isinstance(step, Parallel):
             out += _step_problems(step.steps, f"{where}.steps", space)
         elif isinstance(step, CacheLookup):
@@ -50,8 +62,8 @@ def _step_problems(steps: tuple[Step, ...], path: str, space: str) -> list[Scena
 
 
 def _no(field: str, what: str) -> ScenarioError:
-    return ScenarioError(field, f"{what}; the stations engine runs feed-forward calls, joins and cache "
-                                "lookups so far: run with --engine calendar or des")
+    return ScenarioError(field, f"{what}; the stations engine runs feed-forward calls, joins, fan-outs and "
+                                "cache lookups so far: run with --engine calendar or des")
 
 
 def unsupported(scenario: Scenario) -> list[ScenarioError]:
@@ -78,8 +90,6 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
         for op, operation in comp.ops.items():
             if isinstance(operation.service_ms, Gamma):
                 out.append(_no(f"components.{name}.{op}", "a gamma distribution"))
-            if operation.per_member_ms:
-                out.append(_no(f"components.{name}.{op}.per_member_ms", "a cost per member"))
     for name, flow in system.flows.items():
         if flow.triggered:
             out.append(_no(f"flows.{name}", "a Kafka-triggered flow"))
