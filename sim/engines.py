@@ -72,8 +72,8 @@ ENGINES: dict[str, EngineSpec] = {
                                        "included",
                            _calendar_supports, _calendar_run),
     "stations": EngineSpec("stations", "jobs in station order, component by component, on both cores "
-                                       "(numba; feed-forward designs: calls, joins, Cassandra, Redis, "
-                                       "cache lookups without fill)",
+                                       "(numba; feed-forward designs: calls, rate limits, joins, fan-outs, "
+                                       "Cassandra, Redis, cache lookups without fill)",
                            _stations_supports, _stations_run),
 }
 
