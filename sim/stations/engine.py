@@ -408,7 +408,7 @@ class StationsEngine:
             if refused.any():
                 out = np.zeros(qf.shape[0], np.bool_)
                 out[rows[refused]] = True
-                rf, ri = qf[out], qi[out]
+                rf, ri = qf[rows[refused]], qi[rows[refused]]  # (in the order made, as their times)
                 qf, qi = qf[~out], qi[~out]
                 queues[c].pieces = [(qf, qi)] if qf.shape[0] else []
                 n = rf.shape[0]
