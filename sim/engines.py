@@ -73,7 +73,7 @@ ENGINES: dict[str, EngineSpec] = {
                            _calendar_supports, _calendar_run),
     "stations": EngineSpec("stations", "jobs in station order, component by component, on both cores "
                                        "(numba; feed-forward designs: calls, rate limits, joins, fan-outs, "
-                                       "Cassandra, Redis, cache lookups without fill)",
+                                       "Cassandra, Redis, cache lookups without fill, client timeouts)",
                            _stations_supports, _stations_run),
 }
 

@@ -18,6 +18,10 @@
 * Rate limits: a token bucket admits its burst plus its rate and no more, to two requests, on all
   three engines; with Zipf-popular users (tests/data/stations-limits.yaml) the refused share, p50,
   p99 and availability agree with the DES as above.
+* Fan-outs: a ride request fanning out to 1-50 drivers (tests/data/stations-fanout.yaml) agrees
+  with the DES; with deterministic times its latency, lookups and tail breakdown are the closed form
+  on all three engines. A client's timeout on M/M/8: the timed-out share is the sojourn's tail
+  (Erlang C wait plus service) in closed form, within T_CRIT x SE over 10 seeds.
 * Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
   numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
   none in flight.
@@ -291,6 +295,43 @@ flows:
     tail = s["latency_breakdown"]["request_ride"]
     assert tail["mean_ms"] == pytest.approx({"edge": h + 0.3, "dispatch": h + 1.25, "locations": h,
                                              "trips": h + 0.35}, abs=1e-9), tail
+
+
+def test_a_clients_timeout_on_mmc_is_the_sojourn_tail_in_closed_form() -> None:
+    """M/M/8 at rho 0.85 (design-mmc.yaml) behind a client timeout of T = 3 ms: a request times out
+    when its sojourn, an Erlang C wait (P(Wq > t) = C e^(-theta t), theta = c mu - lambda) plus an
+    exponential service, exceeds T: P = e^(-mu T) + C mu (e^(-mu T) - e^(-theta T)) / (theta - mu)
+    = 0.1141. Measured over 10 seeds (the timed-out share of the measured requests) within T_CRIT x
+    SE; the edge counts every request a call and each timeout once, with no retries."""
+    c_erlang, mu, theta, t = erlang_c(8, 6800, 1.0).p_wait, 1000.0, 1200.0, 0.003
+    theory = math.exp(-mu * t) + c_erlang * mu * (math.exp(-mu * t) - math.exp(-theta * t)) / (theta - mu)
+    shares = []
+    for seed in range(1, R + 1):
+        s = simulate(load_scenario(MMC, ['policies={"client->pool": {timeout_ms: 3}}', "duration_s=20",
+                                         f"seed={seed}"]), engine="stations").summary
+        timed_out = s["errors"]["work:timeout"]
+        shares.append(timed_out / (timed_out + s["latency_ms"]["work"]["count"]))
+        edge = s["resilience"]["edges"]["client->pool"]
+        assert edge["calls"] == s["requests"]["work"]["sent"] and edge["retries"] == 0
+        assert edge["timeouts"] == s["requests"]["work"]["failed"]  # (every failure a timeout)
+        assert s["latency_ms"]["work"]["max"] <= 3.0 * 1.05  # no answer counts after the deadline
+        assert s["checks"]["conservation_holds"]
+    within(shares, theory)
+    # the same names and counters as the DES's (the figures: the closed form above)
+    short = [f"seed={R}", 'policies={"client->pool": {timeout_ms: 3}}', "duration_s=3", "warmup_s=1"]
+    des = simulate(load_scenario(MMC, short), engine="des").summary
+    st = simulate(load_scenario(MMC, short), engine="stations").summary
+    assert set(des["errors"]) == set(st["errors"]) == {"work:timeout"}
+    assert des["resilience"]["edges"].keys() == st["resilience"]["edges"].keys() == {"client->pool"}
+    edges = [s["resilience"]["edges"]["client->pool"] for s in (des, st)]
+    assert edges[0].keys() == edges[1].keys()
+
+
+def test_only_a_clients_timeout_is_run_of_the_policies() -> None:
+    supports = ENGINES["stations"].supports
+    assert supports(load_scenario(MMC, ['policies={"client->pool": {timeout_ms: 3}}'])) == []
+    (retry,) = supports(load_scenario(MMC, ['policies={"client->pool": {timeout_ms: 3, retry: {}}}']))
+    assert retry.where == "policies.client->pool" and "a client's timeout" in str(retry)
 
 
 def _same(a: Summary, b: Summary) -> None:

@@ -278,6 +278,19 @@ class StationsEngine:
         self.buckets: dict[int, TokenBuckets] = {}
         self.made_until = np.zeros(len(order))
         self.rate_limited = 0
+        # a client's timeout (support.py: the one policy run here): the client edge of each flow (the
+        # DES's: client -> its first step's component) and its deadline after the request starts;
+        # a request answered after it fails at it, as `timeout` (the system still does its work)
+        self.client_edge: list[str | None] = []
+        for name in self.prog.flows:
+            first = next((s for s in self.system.flows[name].steps if hasattr(s, "component")), None)
+            edge = f"client->{first.component}" if first is not None else None
+            self.client_edge.append(edge if edge in scenario.policies else None)
+        self.deadline_s = np.array([scenario.policies[e].timeout_ms / 1e3 if e else math.inf
+                                    for e in self.client_edge])
+        self.causes = [*self.prog.causes, "timeout"]
+        self.timeouts: Counter[str] = Counter()
+        self.drawn: list[int] = []
         self.key = purpose_key(scenario.seed, 12_000_001)  # every draw of the run
         # the tail breakdown: per flow, its marked share (1 in `every`) and each mark column's label
         self.every = [max(1, math.ceil((self.system.flows[f].rate_per_sec or 0.0) / MARKED_PER_SEC))
@@ -356,10 +369,16 @@ class StationsEngine:
     def _record(self, rec: FastRecorder, fi: np.ndarray, ff: np.ndarray, fm: np.ndarray) -> None:
         ok = fi[:, 1] < 0
         causes = np.where(ok, 0, fi[:, 1])
+        deadline = ff[:, 0] + self.deadline_s[fi[:, 0]]
+        late = ff[:, 1] > deadline  # (only where a client times out: elsewhere the deadline is inf)
+        if late.any():
+            ok, causes, ff = ok & ~late, np.where(late, len(self.prog.causes), causes), ff.copy()
+            ff[late, 1] = deadline[late]
+            self._timed_out(fi[late, 0], deadline[late], rec.D)
         for f in np.unique(fi[:, 0]).tolist():
             sel = fi[:, 0] == f
             rec.finish(self.prog.flows[f], ff[sel, 0], ff[sel, 0], ff[sel, 1], ok[sel], causes[sel],
-                       self.prog.causes, Marks([]))
+                       self.causes, Marks([]))
         marked = ok & (fi[:, K.FIN_MARKED] == 1)
         if marked.any():
             flow, t0, end = fi[marked, 0], ff[marked, 0], ff[marked, 1]
@@ -367,6 +386,12 @@ class StationsEngine:
             out_i = np.stack([flow, np.ones_like(flow), np.zeros_like(flow)], axis=1)
             self._tails.add(out_i, np.concatenate([np.stack([t0, t0, end], axis=1), seconds], axis=1),
                             rec.W, rec.D)
+
+    def _timed_out(self, flow: np.ndarray, deadline: np.ndarray, horizon_s: float) -> None:
+        """Client timeouts at these deadlines, counted on their edges as the DES's timers fire: before
+        the run's end (or any time, when it drains)."""
+        for f, n in zip(*np.unique(flow[deadline < horizon_s], return_counts=True), strict=True):
+            self.timeouts[str(self.client_edge[int(f)])] += int(n)
 
     def _seconds(self, flow: np.ndarray, t0: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Marked requests' seconds per label of their flow (NaN: none), from their marks' times
@@ -496,7 +521,8 @@ class StationsEngine:
         chunk_s = 1.0 / math.ceil(1.0 / chunk_s)  # whole chunks per second: windows close on chunk ends
         gens = [(named_rng(sc.seed, "stations", "arrivals", f), named_rng(sc.seed, "stations", "keys", f))
                 for f in prog.flows]
-        drawn = [0] * len(prog.flows)
+        drawn = self.drawn = [0] * len(prog.flows)  # requests started, per flow
+        self.timeouts = Counter()
         queues = [_Queue() for _ in prog.order]
         work = _Work(prog)
         visits = 0
@@ -545,8 +571,25 @@ class StationsEngine:
             flows.append(self.node_flow[qi[root, K.J_NODE]])
             t0.append(qf[root, K.J_T0])
         flow, started = np.concatenate(flows), np.concatenate(t0)
-        for f in np.unique(flow).tolist():
-            rec.unfinished(self.prog.flows[f], started[flow == f])
+        deadline = started + self.deadline_s[flow]
+        late = deadline < rec.D  # a client's timer fired before the end: the request failed
+        if late.any():
+            n = int(late.sum())
+            ended = np.stack([flow[late], np.full(n, K.OK), np.full(n, -1), np.zeros(n, np.int64)], axis=1)
+            times = np.stack([started[late], np.full(n, math.inf)], axis=1)
+            self._record(rec, ended, times, np.empty((n, 1)))
+        for f in np.unique(flow[~late]).tolist():
+            rec.unfinished(self.prog.flows[f], started[~late & (flow == f)])
+
+    def _edges(self) -> dict[str, dict[str, object]]:
+        """Each client edge's counters, as the DES's (sim/des/policy.Edge.stats): every request its
+        flows started a call, and no retries."""
+        calls = Counter[str]()
+        for f, edge in enumerate(self.client_edge):
+            if edge is not None:
+                calls[edge] += self.drawn[f]
+        return {edge: {"calls": calls[edge], "retries": 0, "timeouts": self.timeouts[edge],
+                       "retries_denied_by_budget": 0} for edge in self.scenario.policies}
 
     def _window(self, rec: FastRecorder, w: int, served_seen: np.ndarray) -> np.ndarray:
         """Window w's timeseries row to `on_window`, with each instance's busy share of it (a job's
@@ -575,7 +618,7 @@ class StationsEngine:
             redis_hits=int(work.cnt[K.C_HITS]), redis_misses=int(work.cnt[K.C_MISSES]), kafka_lag_max_s=0.0,
             kafka_lag_max_msgs=0, kafka_backlog=0,
             async_errors=Counter({prog.causes[i]: int(x) for i, x in enumerate(work.async_err) if x}),
-            mix={}, edges={},
+            mix={}, edges=self._edges(),
             cassandra_faults=dict.fromkeys(("unavailable", "hints_stored", "hints_replayed", "hedged_reads",
                                             "lost_writes"), 0) if has_cassandra else {},
             kafka_unavailable=0, rate_limited=self.rate_limited, events=visits, sim_seconds=end,

@@ -11,7 +11,8 @@ joined at all, k of n or a named subset, and cache lookups with a miss branch an
 service-time and hop distribution but gamma, and queue bounds. Everything else is refused here,
 naming the field: Kafka, fan-outs over a relation (the messaging preset's), triggered flows, a
 cache fill (its write goes back to the cache after the miss: a cycle), steps keyed by another
-space, policies, faults, the messaging preset, sample cells, and `warmup_s: auto`.
+space, policies but a client's timeout, faults, the messaging preset, sample cells, and
+`warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
         out.append(_no("sample", f"a sample cell ({scenario.sample})"))
     if scenario.faults:
         out.append(_no("faults", f"{scenario.faults[0].kind}"))
-    if scenario.policies:
-        out.append(_no(f"policies.{next(iter(scenario.policies))}", "resilience policies"))
+    for edge, policy in scenario.policies.items():
+        if not edge.startswith("client->") or policy.model_dump(exclude_none=True).keys() - {"timeout_ms"}:
+            out.append(_no(f"policies.{edge}", "a resilience policy but a client's timeout"))
+            break
     if isinstance(scenario.network.hop_ms, Gamma):
         out.append(_no("network.hop_ms", "a gamma distribution"))
     system = system_of(scenario)
