@@ -127,6 +127,8 @@ def test_auto_is_resolved_before_an_engine_or_a_budget_is_looked_up() -> None:
     with pytest.raises(ScenarioError, match="allowed: des, calendar, stations, auto"):
         engine("warp")
     assert WORK_BUDGET["calendar"] > WORK_BUDGET["des"]
+    # what auto sends to the stations engine instead of the calendar is never refused for it
+    assert WORK_BUDGET["stations"] >= WORK_BUDGET["calendar"]
     est = estimate(load_scenario(MM1, TINY))
     assert budget_problem(est, "calendar", False, 8 * 2**30) is None
     with pytest.raises(ValueError, match="no work budget for engine 'auto'"):
