@@ -341,12 +341,37 @@ def _same(a: Summary, b: Summary) -> None:
     assert a == b
 
 
-def test_same_seed_same_numbers_on_one_thread_or_two(monkeypatch: pytest.MonkeyPatch) -> None:
-    sc = load_scenario(AGREE)
+# every feature at once: a fan-out with its cost per member, round robin, a rate limit that refuses,
+# a client's timeout, Cassandra quorums, marks
+EVERYTHING = (FANOUT, ["components.dispatch.balancer=round_robin", "components.edge.balancer=round_robin",
+                       "components.edge.rate_limit={per_user_per_sec: 0.5, burst: 1}", "keys.trip.count=1000",
+                       'policies={"client->edge": {timeout_ms: 8}}'])
+
+
+@pytest.mark.parametrize("case", [(AGREE, []), EVERYTHING], ids=["chain", "everything"])
+def test_same_seed_same_numbers_on_one_thread_or_two(monkeypatch: pytest.MonkeyPatch,
+                                                     case: tuple[Path, list[str]]) -> None:
+    sc = load_scenario(*case)
     first = simulate(sc, engine="stations").summary
     _same(first, simulate(sc, engine="stations").summary)
     monkeypatch.setattr(stations_engine, "THREADS", 1)
     _same(first, simulate(sc, engine="stations").summary)
+
+
+def test_every_feature_at_once_accounts_for_every_request_and_a_drain_holds_nothing() -> None:
+    """A drained run of EVERYTHING: every request succeeded or failed (rate-limited trip reads, timed
+    out rides), and no join row, queued job or mark row is left."""
+    from sim.stations.engine import StationsEngine
+
+    engine = StationsEngine(load_scenario(*EVERYTHING))
+    state = engine.run(drain=True)
+    assert engine.joins_in_use == 0 and engine.jobs_queued == 0 and engine.marks_in_use == 0
+    s = simulate(load_scenario(*EVERYTHING), engine="stations", drain=True).summary
+    assert s["checks"]["conservation_holds"]
+    assert all(r["in_flight"] == 0 for r in s["requests"].values())
+    assert s["errors"].get("trip_status:edge.rate_limited", 0) > 0
+    assert s["errors"].get("request_ride:timeout", 0) > 0
+    assert state.rate_limited > 0
 
 
 def test_every_request_is_accounted_for_and_a_drain_ends_them_all() -> None:
