@@ -214,43 +214,32 @@ def test_cli_warmup_auto_runs_on_the_des(tmp_path: Path) -> None:
         assert summary["engine"] == "des" and summary["warmup"]["mode"] == "auto"
 
 
-def test_a_cold_calendar_says_it_compiles_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The calendar's first run compiles its loop (~20-40 s): the CLI says so in one line before it,
-    and says nothing once the loop is compiled."""
-    import sim.calendar.engine as calendar_engine
+@pytest.mark.parametrize(("module", "scenario", "line"), [
+    ("sim.calendar.engine", MM1, "compiling the calendar engine's loop first (once for this version of "
+                                 "capsim: ~20-40 s on 2 cores; later runs load it from the cache)"),
+    ("sim.stations.engine", ROOT / "scenarios" / "validation" / "design-mmc.yaml",
+     "compiling the stations engine's kernels first (once for this version of capsim: ~10-20 s on 2 cores; "
+     "later runs load it from the cache)"),
+], ids=["calendar", "stations"])
+def test_a_cold_engine_says_it_compiles_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str,
+                                              scenario: Path, line: str) -> None:
+    """An array engine's first run compiles its kernels: the CLI says so in one line before it (on the
+    engine auto picks: the calendar for a messaging scenario, the stations engine for a design), and
+    says nothing once they are compiled, nor for the DES."""
+    import importlib
 
-    monkeypatch.setattr(calendar_engine, "kernels_cached", lambda: False)
-    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "cold")
+    engine_module = importlib.import_module(module)
+    monkeypatch.setattr(engine_module, "kernels_cached", lambda: False)
+    res = _cli("run", scenario, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "cold")
     assert res.exit_code == 0, res.stdout + res.stderr
-    assert [line for line in res.stderr.splitlines() if line.startswith("compiling")] == [
-        "compiling the calendar engine's loop first (once for this version of capsim: ~20-40 s on 2 cores; "
-        "later runs load it from the cache)"]
+    assert [x for x in res.stderr.splitlines() if x.startswith("compiling")] == [line]
     monkeypatch.undo()
-    assert calendar_engine.kernels_cached() is True  # it ran in this process
-    res = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "warm")
+    assert engine_module.kernels_cached() is True  # it ran in this process
+    res = _cli("run", scenario, "--duration", 2, "--warmup", 0.5, "--quiet", "--out", tmp_path / "warm")
     assert res.exit_code == 0 and "compiling" not in res.stderr
-    des = _cli("run", MM1, "--duration", 2, "--warmup", 0.5, "--engine", "des", "--quiet",
+    des = _cli("run", scenario, "--duration", 2, "--warmup", 0.5, "--engine", "des", "--quiet",
                "--out", tmp_path / "d")
     assert des.exit_code == 0 and "compiling" not in des.stderr
-
-
-def test_a_cold_stations_engine_says_it_compiles_first(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.stations.engine as stations_engine
-
-    design = Path(__file__).resolve().parent.parent / "scenarios" / "validation" / "design-mmc.yaml"
-    monkeypatch.setattr(stations_engine, "kernels_cached", lambda: False)
-    res = _cli("run", design, "--duration", 2, "--warmup", 0.5, "--engine", "stations", "--quiet",
-               "--out", tmp_path / "cold")
-    assert res.exit_code == 0, res.stdout + res.stderr
-    assert [line for line in res.stderr.splitlines() if line.startswith("compiling")] == [
-        "compiling the stations engine's kernels first (once for this version of capsim: ~10-20 s on 2 "
-        "cores; later runs load it from the cache)"]
-    monkeypatch.undo()
-    assert stations_engine.kernels_cached() is True  # it ran in this process
-    res = _cli("run", design, "--duration", 2, "--warmup", 0.5, "--engine", "stations", "--quiet",
-               "--out", tmp_path / "warm")
-    assert res.exit_code == 0 and "compiling" not in res.stderr
 
 
 def test_kernels_cached_reads_numbas_cache(tmp_path: Path) -> None:

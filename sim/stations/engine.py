@@ -369,12 +369,13 @@ class StationsEngine:
     def _record(self, rec: FastRecorder, fi: np.ndarray, ff: np.ndarray, fm: np.ndarray) -> None:
         ok = fi[:, 1] < 0
         causes = np.where(ok, 0, fi[:, 1])
-        deadline = ff[:, 0] + self.deadline_s[fi[:, 0]]
-        late = ff[:, 1] > deadline  # (only where a client times out: elsewhere the deadline is inf)
-        if late.any():
-            ok, causes, ff = ok & ~late, np.where(late, len(self.prog.causes), causes), ff.copy()
-            ff[late, 1] = deadline[late]
-            self._timed_out(fi[late, 0], deadline[late], rec.D)
+        if self.scenario.policies:  # a client's timeout: a request answered after its deadline failed
+            deadline = ff[:, 0] + self.deadline_s[fi[:, 0]]
+            late = ff[:, 1] > deadline  # (inf where its flow has none)
+            if late.any():
+                ok, causes, ff = ok & ~late, np.where(late, len(self.prog.causes), causes), ff.copy()
+                ff[late, 1] = deadline[late]
+                self._timed_out(fi[late, 0], deadline[late], rec.D)
         for f in np.unique(fi[:, 0]).tolist():
             sel = fi[:, 0] == f
             rec.finish(self.prog.flows[f], ff[sel, 0], ff[sel, 0], ff[sel, 1], ok[sel], causes[sel],
