@@ -75,6 +75,12 @@ THREADS = 2  # the stations of a component are split between this many threads
 # chain and write path cost 40-70% of their runs (the marks' rows and their sums); one in ten, ~4%.
 # The breakdown is a systematic sample (in the order requests start: independent of their latency).
 MARKED_PER_SEC = 100_000
+# The components of a loop (a cache fill goes back to the cache after the miss branch) take their turns
+# in slices of this much simulated time at most. A fill made and due within the slice its lookup was
+# served in reaches the cache after the cache's turn: it waits for the next slice, where the station
+# serves it behind the lookups that arrived after it, less than this much later (the fill's work the
+# same; nobody waits for it). A loop whose delay has a positive minimum above this is exact.
+LOOP_SLICE_S = 0.5e-3
 
 
 def kernels_cached() -> bool | None:
@@ -87,17 +93,31 @@ class _Queue:
     """Jobs waiting to arrive at one component, float and int columns (kernel.J_*), in the pieces
     they came in; `take` joins them."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_slices: bool = False) -> None:
         self.pieces: list[tuple[np.ndarray, np.ndarray]] = []
+        # a loop's component takes its turns in slices: its pieces are kept sorted by arrival (stably:
+        # jobs arriving at once stay in the order made), so a slice takes their prefixes and leaves the
+        # rest in place instead of copying a chunk's jobs at every slice
+        self.in_slices = in_slices
 
     def add(self, f: np.ndarray, i: np.ndarray) -> None:
         if f.shape[0]:
-            self.pieces.append((f, i))
+            self.pieces.append(_by_arrival(f, i) if self.in_slices else (f, i))
 
     def take(self, before: float, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The jobs arriving before `before`, removed, grouped by station, and the groups' offsets."""
         if not self.pieces:
             return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64), np.zeros(count + 1, np.int64)
+        if self.in_slices:
+            cut = [int(np.searchsorted(f[:, K.J_T], before)) for f, _ in self.pieces]
+            if not any(cut):
+                return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64), np.zeros(count + 1, np.int64)
+            qf = np.concatenate([f[:k] for (f, _), k in zip(self.pieces, cut, strict=True)])
+            qi = np.concatenate([i[:k] for (_, i), k in zip(self.pieces, cut, strict=True)])
+            self.pieces = [(f[k:], i[k:]) for (f, i), k in zip(self.pieces, cut, strict=True)
+                           if k < f.shape[0]]
+            jf, ji, off, _, _ = K.take(qf, qi, before, np.int64(first), np.int64(count))
+            return jf, ji, off
         qf, qi = self.columns()
         jf, ji, off, rf, ri = K.take(qf, qi, before, np.int64(first), np.int64(count))
         self.pieces = [(rf, ri)] if rf.shape[0] else []
@@ -111,9 +131,18 @@ class _Queue:
         if not self.pieces:
             return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64)
         if len(self.pieces) > 1:
-            self.pieces = [(np.concatenate([f for f, _ in self.pieces]),
-                            np.concatenate([i for _, i in self.pieces]))]
+            f, i = (np.concatenate([f for f, _ in self.pieces]), np.concatenate([i for _, i in self.pieces]))
+            self.pieces = [_by_arrival(f, i) if self.in_slices else (f, i)]
         return self.pieces[0]
+
+
+def _by_arrival(f: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Jobs sorted by arrival, stably."""
+    t = f[:, K.J_T]
+    if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return f, i
+    order = np.argsort(t, kind="stable")
+    return f[order], i[order]
 
 
 def _emissions(prog: Program) -> tuple[np.ndarray, np.ndarray, int]:
@@ -267,8 +296,7 @@ class StationsEngine:
         order = fleet_order(self.system)
         assert order is not None  # unsupported() refused a cycle
         self.prog = build(scenario, self.system, order)
-        self.stations: Stations = build_stations(self.prog.servers, self.prog.qlimits, self.prog.fleets,
-                                                  len(order))
+        self.stations: Stations = self._new_stations()
         self.node_flow = self.prog.nodes[:, FLOW].copy()
         # the round-robin components, and each one's next turn in its rotation
         self.robin = set(self.prog.nodes[self.prog.nodes[:, ROUTE] == ROBIN, COMP].tolist())
@@ -314,6 +342,10 @@ class StationsEngine:
         g0 = np.cumsum([0, *(pop.guide.size for pop in fans)])[:-1]
         self.fan_at = np.asarray([[c0[i], pop.cdf.size, g0[i], pop.guide.size] for i, pop in enumerate(fans)],
                                  np.int64).reshape(len(fans), 4)
+
+    def _new_stations(self) -> Stations:
+        p = self.prog
+        return build_stations(p.servers, p.qlimits, p.fleets, len(p.order))
 
     def _fans(self) -> tuple[np.ndarray, ...]:
         """The tables `advance` draws fan-outs from: the distributions (members are one), and the
@@ -362,9 +394,16 @@ class StationsEngine:
                 if off[c + 1] > off[c]:
                     q.add(pf[off[c]:off[c + 1]], pi[off[c]:off[c + 1]])
         n = int(work.cnt[K.C_FIN])
-        if n:
-            self._record(rec, work.fin_i[:n], work.fin_f[:n], work.fin_m[:n])
+        if n:  # recorded once a chunk (`_flush`): a call per flow costs the same for 10 requests as 10,000
+            self.ended.append((work.fin_i[:n].copy(), work.fin_f[:n].copy(), work.fin_m[:n].copy()))
         work.cnt[K.C_JOBS] = work.cnt[K.C_FIN] = 0
+
+    def _flush(self, rec: FastRecorder) -> None:
+        """The requests ended since the last flush, recorded."""
+        if self.ended:
+            fi, ff, fm = (np.concatenate(cols) for cols in zip(*self.ended, strict=True))
+            self.ended = []
+            self._record(rec, fi, ff, fm)
 
     def _record(self, rec: FastRecorder, fi: np.ndarray, ff: np.ndarray, fm: np.ndarray) -> None:
         ok = fi[:, 1] < 0
@@ -467,42 +506,58 @@ class StationsEngine:
         cut = int(np.searchsorted(off, n / 2)) if n > 1000 and len(parts) > 1 else count
         ranges = [(0, min(cut, count)), (min(cut, count), count)]
         p = self.prog
-        futures = []
-        for (lo, hi), S in zip(ranges, parts, strict=False):
-            if hi > lo:
-                futures.append(pool.submit(
-                    K.visit, jf, ji, off, np.int64(first), np.int64(lo), np.int64(hi), S.ints,
-                    S.floats, S.free, S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts, p.nodes,
-                    p.svc_params, p.svc_values, p.svc_voff, self.key, *out, p.per_member_s))
-        for done in futures:
+        calls = [(K.visit, jf, ji, off, np.int64(first), np.int64(lo), np.int64(hi), S.ints, S.floats, S.free,
+                  S.ring, S.win, S.waits, S.wait_stats, S.glob, S.counts, p.nodes, p.svc_params, p.svc_values,
+                  p.svc_voff, self.key, *out, p.per_member_s)
+                 for (lo, hi), S in zip(ranges, parts, strict=False) if hi > lo]
+        if len(calls) == 1:  # (a thread's hand-over costs ~100 us: a small pass runs here)
+            calls[0][0](*calls[0][1:])
+        for done in [pool.submit(*call) for call in calls] if len(calls) > 1 else []:
             done.result()
         return out
 
-    def _chunk(self, t1: float, queues: list[_Queue], pool: ThreadPoolExecutor, parts: list[Stations],
-               rec: FastRecorder, work: _Work) -> int:
-        """Every component's jobs arriving before t1, in order; returns the visits."""
-        served = 0
-        p = self.prog
-        for c in range(len(p.order)):
-            self._settle(c, t1, work, queues, rec)
-            first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
-            if c in self.robin or c in p.limits:
-                self._in_order(c, t1, queues, rec, work)
-            jf, ji, off = queues[c].take(t1, first, count)
-            if not jf.shape[0]:
-                continue
-            job, start, end = self._pass(c, jf, ji, off, pool, parts)
-            served += jf.shape[0]
-            self._after(jf, ji, job, start, end, work, queues, rec)
-        self._settle(len(self.prog.order), t1, work, queues, rec)
+    def _chunk(self, t0: float, t1: float, queues: list[_Queue], pool: ThreadPoolExecutor,
+               parts: list[Stations], rec: FastRecorder, work: _Work) -> int:
+        """Every component's jobs arriving before t1, in order; returns the visits. The components of
+        a loop (prog.loop) take their turns in slices of at most LOOP_SLICE_S, each slice ending with
+        the joins they answered settled: what goes back (a fill) reaches them in a later slice."""
+        n_comps = len(self.prog.order)
+        lo, hi = self.prog.loop or (n_comps, n_comps - 1)
+        served = sum(self._turn(c, t1, queues, pool, parts, rec, work) for c in range(min(lo, n_comps)))
+        if lo < n_comps:
+            slices = max(1, math.ceil((t1 - t0) / LOOP_SLICE_S - 1e-9))
+            for k in range(1, slices + 1):
+                s = t1 if k == slices else t0 + (t1 - t0) * k / slices
+                served += sum(self._turn(c, s, queues, pool, parts, rec, work) for c in range(lo, hi + 1))
+                self._settle(hi + 1, s, work, queues, rec)
+            served += sum(self._turn(c, t1, queues, pool, parts, rec, work) for c in range(hi + 1, n_comps))
+        self._settle(n_comps, t1, work, queues, rec)
+        self._flush(rec)
         return served
+
+    def _turn(self, c: int, t1: float, queues: list[_Queue], pool: ThreadPoolExecutor, parts: list[Stations],
+              rec: FastRecorder, work: _Work) -> int:
+        """Component c's turn: the joins before it settled, then its jobs arriving before t1 served and
+        moved on; returns how many."""
+        p = self.prog
+        self._settle(c, t1, work, queues, rec)
+        first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
+        if c in self.robin or c in p.limits:
+            self._in_order(c, t1, queues, rec, work)
+        jf, ji, off = queues[c].take(t1, first, count)
+        if not jf.shape[0]:
+            return 0
+        job, start, end = self._pass(c, jf, ji, off, pool, parts)
+        self._after(jf, ji, job, start, end, work, queues, rec)
+        return jf.shape[0]
 
     # -- the run --------------------------------------------------------------------------------
     def run(self, drain: bool = False) -> RunState:
         sc, prog = self.scenario, self.prog
         wall0 = time.perf_counter()
         D, W = sc.duration_s, float(sc.warmup_s)
-        S = self.stations
+        S = self.stations = self._new_stations()  # (a second run starts from empty stations too)
+        self.ended: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # requests ended, to record
         self.turn[:] = 0
         self.made_until[:] = 0.0
         self.buckets = {c: TokenBuckets(keys, rate, burst) for c, (rate, burst, keys) in prog.limits.items()}
@@ -524,7 +579,8 @@ class StationsEngine:
                 for f in prog.flows]
         drawn = self.drawn = [0] * len(prog.flows)  # requests started, per flow
         self.timeouts = Counter()
-        queues = [_Queue() for _ in prog.order]
+        lo, hi = prog.loop or (len(prog.order), -1)
+        queues = [_Queue(in_slices=lo <= c <= hi) for c in range(len(prog.order))]
         work = _Work(prog)
         visits = 0
         sent = 0
@@ -535,7 +591,7 @@ class StationsEngine:
                 t1 = min(D, t + chunk_s)
                 self._arrivals(gens, drawn, t, t1, rec, work)
                 self._drain(work, queues, rec)
-                visits += self._chunk(t1, queues, pool, parts, rec, work)
+                visits += self._chunk(t, t1, queues, pool, parts, rec, work)
                 t = t1
                 while (self.on_window is not None and sent < rec.n_windows
                        and (sent + 1) * rec.window_s <= t + 1e-9):
@@ -546,7 +602,8 @@ class StationsEngine:
             end = D
             if drain:
                 while any(len(q) for q in queues) or work.cnt[K.C_TOUCHED]:
-                    visits += self._chunk(math.inf, queues, pool, parts, rec, work)
+                    visits += self._chunk(t, t + chunk_s, queues, pool, parts, rec, work)
+                    t += chunk_s
                 end = max(D, float(S.glob[LAST_EVENT]), float(second.glob[LAST_EVENT]))
         self._unfinished(rec, queues, work)
         # what is still held at the end: join rows, queued jobs and mark rows (none after a drained run)

@@ -587,9 +587,9 @@ def resolve(
 ) -> np.int64:
     """Settle the listed joins whose components all come before `below` in the order: at the need-th
     success, or at the failure beyond its slack, counted in time order, if that is before `safe_t`
-    (every answer before it is known). A settled join leaves the list, and its row is freed once
-    all its answers are in; one not settled yet stays listed. Joins that settling lists are taken
-    in the same call. Returns the joins settled."""
+    (every answer before it is known) or every answer is in. A settled join leaves the list, and its
+    row is freed once all its answers are in; one not settled yet stays listed. Joins that settling
+    lists are taken in the same call. Returns the joins settled."""
     settled = 0
     while True:  # a batch moved on may answer joins listed here: scan again until none settles
         cnt[C_CONT] = 0
@@ -615,7 +615,7 @@ def resolve(
                 fails = 0
                 at = -1  # the answer that settles it
                 for m in range(got):
-                    if js_t[q, m] >= safe_t:
+                    if js_t[q, m] >= safe_t and got < jq[q, Q_LEFT]:  # (all in: no earlier one to come)
                         break
                     if js_e[q, m] < 0:
                         oks += 1

@@ -124,6 +124,9 @@ class Program:
     servers: list[int] = field(default_factory=list)
     qlimits: list[int | None] = field(default_factory=list)
     fleets: list[int] = field(default_factory=list)
+    # the components a loop runs through, first and last in `order` (a cache fill goes back to the
+    # cache after its miss branch's components): a chunk runs them in slices (sim/stations/engine.py)
+    loop: tuple[int, int] | None = None
 
 
 def build(scenario: Scenario, system: System, order: list[str]) -> Program:
