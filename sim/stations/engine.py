@@ -54,6 +54,7 @@ from sim.stations.program import (
     FANOUT,
     FLOW,
     KIND,
+    LOOP_SLICE_S,
     MISS,
     NEED,
     NEXT,
@@ -75,12 +76,6 @@ THREADS = 2  # the stations of a component are split between this many threads
 # chain and write path cost 40-70% of their runs (the marks' rows and their sums); one in ten, ~4%.
 # The breakdown is a systematic sample (in the order requests start: independent of their latency).
 MARKED_PER_SEC = 100_000
-# The components of a loop (a cache fill goes back to the cache after the miss branch) take their turns
-# in slices of this much simulated time at most. A fill made and due within the slice its lookup was
-# served in reaches the cache after the cache's turn: it waits for the next slice, where the station
-# serves it behind the lookups that arrived after it, less than this much later (the fill's work the
-# same; nobody waits for it). A loop whose delay has a positive minimum above this is exact.
-LOOP_SLICE_S = 0.5e-3
 
 
 def kernels_cached() -> bool | None:
@@ -243,7 +238,9 @@ class _Work:
             self.jq, self.jt = _grown(self.jq, rows + joins, True), _grown(self.jt, rows + joins, True)
             self.js_t = _grown(self.js_t, self.jq.shape[0], True)
             self.js_e = _grown(self.js_e, self.jq.shape[0], True)
-            self.touched = _grown(self.touched, self.jq.shape[0], True)
+            # (resolve's scan leaves the slots of joins it took until it ends, and lists the joins they
+            # answer after them: at most one each, so twice the rows hold every listing)
+            self.touched = _grown(self.touched, 2 * self.jq.shape[0], True)
             grow = self.jq.shape[0] - rows
             free = np.empty(self.jq.shape[0], np.int64)
             free[:top] = self.free_rows[:top]

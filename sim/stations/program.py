@@ -41,6 +41,12 @@ MAX_MEMBERS = 256  # a fan-out's members at most: a join row keeps room for each
 # or in one rotation in the order the calls are made (assigned when the component takes them)
 BALANCED, SHARD, RING, ROBIN = 0, 1, 2, 3
 KINDS = ("gateway", "service", "cassandra", "redis")
+# The components of a loop (a cache fill goes back to the cache after the miss branch) take their turns
+# in slices of this much simulated time at most. A fill made and due within the slice its lookup was
+# served in reaches the cache after the cache's turn: it waits for the next slice, where the station
+# serves it behind the lookups that arrived after it, less than this much later (the fill's work the
+# same; nobody waits for it). A loop whose delay has a positive minimum above this would be exact.
+LOOP_SLICE_S = 0.5e-3
 
 
 Edges = list[tuple[int, int]]
