@@ -96,18 +96,19 @@ EngineOpt = Annotated[str, typer.Option(
     metavar="des|calendar|stations|auto",
     help="des: SimPy, every behaviour (the reference); calendar: compiled event calendar over the "
          "scenario's flows, every request at full scale (what it cannot run yet it refuses in one line); "
-         "stations: jobs in station order on both cores (feed-forward designs only so far; never "
-         "picked by auto yet); "
-         "auto: calendar if it runs every scenario of the command, else des, with the reason printed.")]
+         "stations: jobs in station order on both cores (designs without Kafka, faults or policies but "
+         "a client's timeout, so far; a cache fill approximately); "
+         "auto: the first of stations, calendar and des that runs every scenario of the command "
+         "exactly, with the reason printed.")]
 
 
 def _pick_engine(engine: str, named: list[tuple[str, Scenario]]) -> tuple[str, str | None]:
     """--engine auto: the one engine that runs every (label, scenario) of the command and the line
     saying why (sim.engines.choose_all), printed by _say_engine once the checks pass; any other
-    --engine as given, with no line."""
-    from sim.engines import choose_all
+    --engine as given, with a line only when it runs one of them approximately."""
+    from sim.engines import approximation_note, choose_all
 
-    return choose_all(named) if engine == AUTO else (engine, None)
+    return choose_all(named) if engine == AUTO else (engine, approximation_note(engine, named))
 
 
 def _say_engine(reason: str | None, engine: str) -> None:

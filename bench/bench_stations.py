@@ -8,10 +8,14 @@
     ns per station visit, on the stations engine with two threads and with one, and on the
     calendar, alternating;
 (c) where the stations engine's time goes on the write path, on one thread: each kernel's wall time
-    per call site, timed from Python (the rest is numpy glue and recording).
+    per call site, timed from Python (the rest is numpy glue and recording);
+(d) a loop: url-shortener (scenarios/designs/url-shortener.yaml: a cache fill) at full scale through
+    the Python API, the stations engine (its loop in slices) against the calendar, alternating; then
+    the stations engine alone with slices of 0.25 to 2 ms: the fills served after a later lookup
+    (out of arrival order) and the redirects' mean and p99.
 
 Usage: python bench/bench_stations.py [--reps 3] [--mmc-duration 200] [--path-duration 1]
-                                      [--skip mmc paths breakdown]
+                                      [--loop-duration 10] [--skip mmc paths breakdown loop]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MMC = ROOT / "scenarios" / "validation" / "design-mmc.yaml"
 CHAIN = Path(__file__).resolve().parent / "chain-1m.yaml"
 WRITE_PATH = Path(__file__).resolve().parent / "write-path-1m.yaml"
+URL = ROOT / "scenarios" / "designs" / "url-shortener.yaml"
 
 
 def timed(fn: object) -> tuple[float, dict]:
@@ -143,12 +148,48 @@ def bench_breakdown(duration: float) -> None:
     print()
 
 
+def bench_loop(duration: float, reps: int) -> None:
+    from sim.arrays.station import OUT_OF_ORDER
+    from sim.stations.engine import StationsEngine
+
+    sc = sim.load_scenario(URL, [f"duration_s={duration:g}", "warmup_s=1"])
+    print(f"(d) url-shortener (a cache fill), 121,200 requests/s, {duration:g} simulated s, through "
+          f"simulate(), alternating, best of {reps}")
+    for engine in ("calendar", "stations"):
+        sim.simulate(sim.load_scenario(URL, ["duration_s=0.05", "warmup_s=0"]), engine=engine)
+    walls: dict[str, list[float]] = {"stations": [], "calendar": []}
+    p99: dict[str, float] = {}
+    for _ in range(reps):
+        for engine in walls:
+            wall, res = timed(lambda engine=engine: sim.simulate(sc, engine=engine).summary)
+            walls[engine].append(wall)
+            p99[engine] = res["latency_ms"]["resolve"]["p99"]
+    for engine, w in walls.items():
+        print(f"    {engine:<9}: best {min(w):.2f} s ({', '.join(f'{x:.2f}' for x in w)}), resolve p99 "
+              f"{p99[engine]:.3f} ms")
+    print(f"    stations / calendar, wall: {min(walls['stations']) / min(walls['calendar']):.2f}x")
+    default = stations_engine.LOOP_SLICE_S
+    for slice_ms in (0.25, 0.5, 1.0, 2.0):
+        stations_engine.LOOP_SLICE_S = slice_ms / 1e3
+        engine_ = StationsEngine(sc)
+        wall, state = timed(engine_.run)
+        late = int(engine_.stations.counts[OUT_OF_ORDER])
+        ops = state.recorder.ops["resolve"].latency_ms
+        print(f"    slices of {slice_ms:g} ms: run {wall:.2f} s (no build), {late:,} fills served after "
+              f"a later lookup ({late / max(state.redis_misses, 1):.1%} of the misses), resolve mean "
+              f"{ops.mean:.4f} ms, p99 {ops.quantile(0.99):.4f} ms")
+    stations_engine.LOOP_SLICE_S = default
+    print(f"    {machine_line()}")
+    print()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--mmc-duration", type=float, default=200.0)
     p.add_argument("--path-duration", type=float, default=1.0)
-    p.add_argument("--skip", nargs="*", default=[], choices=["mmc", "paths", "breakdown"])
+    p.add_argument("--loop-duration", type=float, default=10.0)
+    p.add_argument("--skip", nargs="*", default=[], choices=["mmc", "paths", "breakdown", "loop"])
     args = p.parse_args()
     if "mmc" not in args.skip:
         bench_mmc(args.mmc_duration, args.reps)
@@ -157,6 +198,8 @@ def main() -> None:
             bench_path(path, args.path_duration, args.reps)
     if "breakdown" not in args.skip:
         bench_breakdown(args.path_duration)
+    if "loop" not in args.skip:
+        bench_loop(args.loop_duration, args.reps)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ class EngineSpec:
     description: str
     supports: Callable[[Scenario], list[ScenarioError]]
     run: Callable[[Scenario, Progress | None, bool, OnWindow | None], RunState]
+    # what it runs only approximately, each naming the field (auto prefers an engine exact on it)
+    approximates: Callable[[Scenario], list[ScenarioError]] = lambda scenario: []
 
 
 def _des_supports(scenario: Scenario) -> list[ScenarioError]:
@@ -58,6 +60,12 @@ def _stations_supports(scenario: Scenario) -> list[ScenarioError]:
     return unsupported(scenario)
 
 
+def _stations_approximates(scenario: Scenario) -> list[ScenarioError]:
+    from sim.stations.support import approximated
+
+    return approximated(scenario)
+
+
 def _stations_run(scenario: Scenario, progress: Progress | None, drain: bool,
                   on_window: OnWindow | None = None) -> RunState:
     from sim.stations.engine import StationsEngine  # numba compiles on first use: import only when asked
@@ -73,8 +81,9 @@ ENGINES: dict[str, EngineSpec] = {
                            _calendar_supports, _calendar_run),
     "stations": EngineSpec("stations", "jobs in station order, component by component, on both cores "
                                        "(numba; feed-forward designs: calls, rate limits, joins, fan-outs, "
-                                       "Cassandra, Redis, cache lookups without fill, client timeouts)",
-                           _stations_supports, _stations_run),
+                                       "Cassandra, Redis, cache lookups, client timeouts; a cache fill "
+                                       "approximately)",
+                           _stations_supports, _stations_run, _stations_approximates),
 }
 
 
@@ -117,18 +126,23 @@ def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
     passed: list[tuple[str, str]] = []  # (engines, what they cannot run)
     chosen = PREFERENCE[-1]
     for name in PREFERENCE[:-1]:
-        refused = [(label, problems[0]) for label, sc in named if (problems := ENGINES[name].supports(sc))]
-        if not refused:
-            chosen = name
-            break
+        spec = ENGINES[name]
+        refused = [(label, problems[0]) for label, sc in named if (problems := spec.supports(sc))]
+        verb = "cannot run"
+        if not refused:  # it runs them all: chosen, unless it only approximates one (the DES is exact)
+            refused = [(label, notes[0]) for label, sc in named if (notes := spec.approximates(sc))]
+            verb = "only approximates"
+            if not refused:
+                chosen = name
+                break
         labels = [label for label, _ in refused]
         why = _short(refused[0][1])
         if len(refused) == 1:  # the only scenario ("it"), or the only one of several it cannot run
-            gist = f"cannot run {labels[0]}: {why}"
+            gist = f"{verb} {labels[0]}: {why}"
         else:
             who = ("any of them" if len(refused) == len(named) else
                    ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else ""))
-            gist = f"cannot run {who} ({labels[0]}: {why})"
+            gist = f"{verb} {who} ({labels[0]}: {why})"
         if passed and passed[-1][1] == gist:
             passed[-1] = (f"{passed[-1][0]} and {name}", gist)
         else:
@@ -136,6 +150,17 @@ def choose_all(named: Sequence[tuple[str, Scenario]]) -> tuple[str, str]:
     scope = "" if len(named) == 1 else f" for {'both' if len(named) == 2 else f'all {len(named)}'} scenarios"
     why_not = "; ".join(f"{names} {gist}" for names, gist in passed)
     return chosen, f"engine: {chosen}{scope} ({why_not or _CHOSEN[chosen]})"
+
+
+def approximation_note(name: str, named: Sequence[tuple[str, Scenario]]) -> str | None:
+    """One line when engine `name`, chosen by the user, runs a scenario only approximately (the
+    first thing it approximates, in the first such scenario), else None."""
+    for label, sc in named:
+        notes = ENGINES[name].approximates(sc) if name in ENGINES else []
+        if notes:
+            where = "" if label == "it" else f"{label}: "
+            return f"engine: {name} approximates {where}{notes[0]}"
+    return None
 
 
 def compile_note(name: str) -> str | None:

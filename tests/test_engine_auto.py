@@ -78,8 +78,8 @@ def test_a_des_only_feature_sends_a_messaging_scenario_to_the_des_with_the_reaso
 def test_a_design_goes_to_the_calendar_engine() -> None:
     sc = load_scenario(SHORTENER)
     assert ENGINES["calendar"].supports(sc) == []
-    assert choose(sc) == ("calendar", "engine: calendar (stations cannot run it: "
-                                      "flows.resolve.steps[2].fill: a cache fill)")
+    assert choose(sc) == ("calendar", "engine: calendar (stations only approximates it: "
+                                      "flows.resolve.steps[2].fill: a cache fill, in slices of 0.5 ms)")
 
 
 @pytest.mark.parametrize("override", [

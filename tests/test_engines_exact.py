@@ -211,12 +211,9 @@ def _every_request_takes(lat: dict[str, float], ms: float) -> None:
 
 
 # shapes the stations engine refuses: a flow that calls a component again after a later one (api,
-# worker, api; r, then worker, then r) breaks the one order its chunks run components in; Kafka;
-# a cache fill
+# worker, api; r, then worker, then r) breaks the one order its chunks run components in; Kafka
 NOT_ON_STATIONS = {"fan_out_then_a_call": "a cycle", "parallel_all": "a cycle",
-                   "parallel_joined_by_name": "a cycle", "produce": "a kafka component",
-                   "cache_hit": "a cache fill", "cache_miss_filled": "a cache fill",
-                   "cache_lookup_of_a_new_key_misses": "a cache fill"}
+                   "parallel_joined_by_name": "a cycle", "produce": "a kafka component"}
 
 
 @pytest.mark.parametrize(("shape", "engine"), [

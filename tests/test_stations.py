@@ -22,6 +22,11 @@
   with the DES; with deterministic times its latency, lookups and tail breakdown are the closed form
   on all three engines. A client's timeout on M/M/8: the timed-out share is the sojourn's tail
   (Erlang C wait plus service) in closed form, within T_CRIT x SE over 10 seeds.
+* A cache fill (the one loop, run in slices of LOOP_SLICE_S): with exponential times it is a BCMP
+  product-form network (design-cache-fill.yaml) in closed form on all three engines; a drained run
+  serves one set per miss; with lognormal hops, Zipf keys and shards that refuse lookups and fills
+  (tests/data/stations-fill.yaml) it agrees with the DES as above; auto passes the stations engine
+  over for it, and an explicit --engine stations says it approximates.
 * Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
   numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
   none in flight.
@@ -54,6 +59,8 @@ QUORUM = VALIDATION / "design-quorum.yaml"
 CACHE_TANDEM = VALIDATION / "design-cache-tandem.yaml"
 AGREE = Path(__file__).parent / "data" / "stations-chain.yaml"
 DESIGN = Path(__file__).parent / "data" / "stations-design.yaml"
+CACHE_FILL = VALIDATION / "design-cache-fill.yaml"
+FILL = Path(__file__).parent / "data" / "stations-fill.yaml"
 R = 10
 T_CRIT = float(stats.t.ppf(1 - 0.001 / 2, R - 1))
 Summary = dict[str, Any]
@@ -119,6 +126,33 @@ def test_a_cache_lookup_and_its_miss_are_a_probabilistic_tandem() -> None:
     within([s["cache"]["hit_ratio"] for s in out], hit)
 
 
+@pytest.mark.parametrize("engine", ["stations", "calendar", "des"])
+def test_a_cache_fill_is_a_product_form_network_in_closed_form(engine: str) -> None:
+    """The fill is the one loop: the cache serves lookups and, after each miss's read, a set that
+    nobody waits for (design-cache-fill.yaml's header derives the BCMP figures)."""
+    lam, hit = 400.0, 0.5
+    cache = mm1_ms(lam * (2 - hit), 1.0)  # the cache's sojourn: lookups and fills, 600/s
+    theory = mm1_ms(lam, 1.0) + cache + (1 - hit) * mm1_ms(lam * (1 - hit), 2.0)
+    assert theory == pytest.approx(5.8333, abs=1e-4) and cache == pytest.approx(2.5)  # the header's
+    out = runs(CACHE_FILL, engine)
+    within([s["latency_ms"]["get"]["mean"] for s in out], theory)
+    within([s["components"]["cache"]["utilization_mean"] for s in out], lam * (2 - hit) / 1000)
+
+
+def test_a_drained_cache_fill_sets_the_key_once_a_miss() -> None:
+    """Every lookup and every fill reaches the cache once, and nothing else does: over a drained run
+    from time 0 its shard serves hits + 2 x misses, and the database the misses."""
+    from sim.stations.engine import StationsEngine
+
+    engine = StationsEngine(load_scenario(CACHE_FILL, ["warmup_s=0", "duration_s=20"]))
+    state = engine.run(drain=True)
+    assert engine.joins_in_use == 0 and engine.jobs_queued == 0
+    (shard,), (node,) = state.fleets["cache"].stations, state.fleets["db"].stations
+    assert state.redis_misses > 3000 and state.redis_hits > 3000
+    assert shard.arrivals == shard.completions == state.redis_hits + 2 * state.redis_misses
+    assert node.arrivals == state.redis_misses
+
+
 def test_a_design_with_hops_instances_and_rejections_agrees_with_the_des() -> None:
     figures = [*flows("checkout"), *flows("browse", avail=False), share("checkout:api.rejected")]
     st, des = runs(AGREE, "stations", 8), runs(AGREE, "des", 8)
@@ -138,6 +172,26 @@ def test_keys_caches_joins_and_quorums_agree_with_the_des() -> None:
         assert set(s["errors"]) <= {"get:db.rejected", "put:db.rejected"}
         assert s["errors"].get("get:db.rejected", 0) > 0
     failures = disagreements("stations-design", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_cache_fill_agrees_with_the_des() -> None:
+    """Lognormal hops, Zipf keys through an LRU cache too small for them, and shards whose queue bound
+    rejects lookups and fills: the fills (~40% of the cache's work) wait and are refused as the DES's
+    are, in slices (a fill due within its lookup's slice waits for the next: LOOP_SLICE_S)."""
+    def async_share(cause: str) -> tuple[str, Any, bool]:
+        return (f"async_errors[{cause}] / get sent",
+                lambda s: s["async_errors"].get(cause, 0) / s["requests"]["get"]["sent"], False)
+
+    figures = [*flows("get", avail=False), async_share("cache.fill_rejected"), async_share("cache.rejected"),
+               ("cache.hit_ratio", lambda s: s["cache"]["hit_ratio"], False),
+               ("cache utilization", lambda s: s["components"]["cache"]["utilization_mean"], False),
+               ("cache wait", lambda s: s["components"]["cache"]["queue_wait_ms_mean"], False)]
+    st, des = runs(FILL, "stations", 8), runs(FILL, "des", 8)
+    for s in st + des:
+        assert s["availability"]["get"] == 1.0  # a rejected lookup is a miss; the database never refuses
+        assert s["async_errors"]["cache.fill_rejected"] > 0 and s["async_errors"]["cache.rejected"] > 0
+    failures = disagreements("stations-fill", figures, st, des, 0.001, engine="stations")
     assert not failures, "\n".join(failures)
 
 
@@ -348,7 +402,7 @@ EVERYTHING = (FANOUT, ["components.dispatch.balancer=round_robin", "components.e
                        'policies={"client->edge": {timeout_ms: 8}}'])
 
 
-@pytest.mark.parametrize("case", [(AGREE, []), EVERYTHING], ids=["chain", "everything"])
+@pytest.mark.parametrize("case", [(AGREE, []), EVERYTHING, (FILL, [])], ids=["chain", "everything", "fill"])
 def test_same_seed_same_numbers_on_one_thread_or_two(monkeypatch: pytest.MonkeyPatch,
                                                      case: tuple[Path, list[str]]) -> None:
     sc = load_scenario(*case)
@@ -428,8 +482,11 @@ def test_it_refuses_what_it_cannot_run_in_one_line_each() -> None:
     (messaging,) = supports(load_scenario(VALIDATION / "mmc.yaml"))
     assert messaging.where == "flows" and "messaging preset" in str(messaging)
     assert supports(load_scenario(QUORUM)) == [] and supports(load_scenario(DESIGN)) == []
-    (fill,) = supports(load_scenario(ROOT / "scenarios" / "designs" / "url-shortener.yaml"))
-    assert fill.where == "flows.resolve.steps[2].fill" and "cycle" in str(fill)
+    url = load_scenario(ROOT / "scenarios" / "designs" / "url-shortener.yaml")
+    assert supports(url) == []  # and only approximately:
+    (fill,) = ENGINES["stations"].approximates(url)
+    assert fill.where == "flows.resolve.steps[2].fill" and "in slices of 0.5 ms" in str(fill)
+    assert ENGINES["stations"].approximates(load_scenario(DESIGN)) == []
     fields = {e.where for e in supports(load_scenario(ROOT / "scenarios" / "designs" / "ride-hailing.yaml"))}
     assert fields == {"components.location_stream", "flows.track", "flows.location.steps[2].steps[1]"}
     news = supports(load_scenario(ROOT / "scenarios" / "designs" / "news-feed.yaml"))
@@ -460,10 +517,25 @@ def test_auto_picks_it_for_what_it_runs_and_the_calendar_otherwise(tmp_path: Pat
 def test_the_cli_refuses_it_for_a_design_it_cannot_run(tmp_path: Path) -> None:
     from cli import app
 
-    url = ROOT / "scenarios" / "designs" / "url-shortener.yaml"
-    out = CliRunner().invoke(app, ["run", str(url), "--engine", "stations", "--out", str(tmp_path / "r")])
+    news = ROOT / "scenarios" / "designs" / "news-feed.yaml"
+    out = CliRunner().invoke(app, ["run", str(news), "--engine", "stations", "--out", str(tmp_path / "r")])
     assert out.exit_code == 2, out.output
     lines = [line for line in out.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "flows.resolve.steps[2].fill" in lines[0], out.output
-    assert "stations" in lines[0]
+    assert len(lines) == 1 and "components.post_events: a kafka component" in lines[0], out.output
+    assert "(and 3 more the stations engine cannot run)" in lines[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_the_cli_says_what_it_runs_only_approximately(tmp_path: Path) -> None:
+    from cli import app
+
+    out = CliRunner().invoke(app, ["run", str(CACHE_FILL), "--engine", "stations", "--duration", "2",
+                                   "--warmup", "0.5", "--quiet", "--out", str(tmp_path / "r")])
+    assert out.exit_code == 0, out.output
+    assert [line for line in out.stderr.splitlines() if line.startswith("engine: ")] == [
+        "engine: stations approximates flows.get.steps[1].fill: a cache fill, in slices of 0.5 ms (a fill "
+        "due within its lookup's slice is served in the next); the calendar and des engines run it exactly"]
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["engine"] == "stations"
+    assert choose(load_scenario(CACHE_FILL)) == (
+        "calendar", "engine: calendar (stations only approximates it: flows.get.steps[1].fill: a cache fill, "
+                    "in slices of 0.5 ms)")

@@ -11,6 +11,13 @@ later wait for the next chunk. That is exact: a job that reaches a component bef
 components before it before T1, so it is among the jobs they served this chunk or earlier, and a
 join settled before T1 has heard every answer before its time.
 
+One loop is run: a cache fill, whose set goes back to the cache after the miss branch. The
+components from the cache to the miss branch's last take their turns in slices of LOOP_SLICE_S,
+each slice ending with the joins they answered settled, so a fill reaches the cache in a later
+slice; one made and due within its lookup's slice is served in the next behind the lookups that
+arrived after it (an approximation: sim/stations/program.py states its bound; auto prefers an exact
+engine for it).
+
 Requests are recorded in bulk as they end (sim/arrays/record.py), with the tail breakdown (which
 component a slow request's time went to) from a systematic sample of them: up to MARKED_PER_SEC a
 simulated second, every k-th of each flow in the order they start, each with a mark row that its

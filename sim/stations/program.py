@@ -6,8 +6,10 @@ rows of the branch table; a Cassandra call is a node that sends one job to each 
 and waits at a join for the replies its consistency level needs (the DES's rules: a write asks
 every replica, a read the first k from a random offset in the replica list); a cache lookup is a
 Redis job whose answer is a hit with the key's probability under the cache model (a fresh key
-never hits), else its miss branch runs in line. Components run in one order every flow follows
-(`order`): a flow calls a component only after the ones before it in the order.
+never hits), else its miss branch runs in line, and a fill after it is a parallel step nobody waits
+for whose one branch sets the key on the cache. Components run in one order every flow follows
+(`order`): a flow calls a component only after the ones before it in the order, but for a fill,
+which goes back to the cache (`loop`: the components a chunk runs in slices).
 """
 
 from __future__ import annotations
@@ -167,6 +169,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     limits: dict[int, tuple[float, float, int]] = {}
     per_member: dict[int, float] = {}
     fan_spaces: list[str] = []
+    loops: list[tuple[int, int]] = []
 
     def dist(name: str, op: str) -> int:
         if (name, op) not in dist_of:
@@ -253,6 +256,12 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
             causes.append(f"{name}.{step.miss_error}")
             row[CAUSE] = len(causes) - 1
             row[MISS] = sequence(f, step.miss, space) if step.miss else -1
+            if step.fill and step.miss:  # after a miss branch that succeeded: the value written back
+                m = row[MISS]
+                while nodes[m][NEXT] >= 0:
+                    m = nodes[m][NEXT]
+                loops.append((c_of[name], _deepest(nodes, row[MISS], branches)))
+                _link(nodes, m, fill(f, name, space))
             return i
         assert isinstance(step, Call)
         row[DIST] = dist(name, step.op)
@@ -271,6 +280,24 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         else:
             row[KIND] = CALL
         return i
+
+    def fill(f: int, name: str, space: str) -> int:
+        """A cache fill: a parallel step nobody waits for, whose one branch sets the key on the cache
+        (the DES's: a command on the key's shard, after a hop, once the miss branch answered)."""
+        if f"{name}.fill_rejected" not in causes:
+            causes.append(f"{name}.fill_rejected")
+        call = [0] * N_COLS
+        call[KIND], call[COMP], call[NEXT], call[FLOW], call[ROUTE] = CALL, c_of[name], -1, f, SHARD
+        call[DIST] = dist(name, "set" if "set" in comps[name].ops else "get")
+        call[SALT], call[CAUSE] = salt(name, space), causes.index(f"{name}.fill_rejected")
+        call[MISS], call[HIT0], call[MCOL], call[LIMITED], call[FAN], call[SPACE] = -1, -1, -1, -1, -1, -1
+        par = [0] * N_COLS
+        par[KIND], par[NEED], par[ASK], par[BRANCH0], par[FLOW] = PARALLEL, 0, 1, len(branches), f
+        par[COMP], par[NEXT], par[READY] = -1, -1, c_of[name]
+        par[MISS], par[HIT0], par[MCOL], par[LIMITED], par[FAN], par[SPACE] = -1, -1, -1, -1, -1, -1
+        nodes.extend([par, call])
+        branches.append([len(nodes) - 1, 0])
+        return len(nodes) - 2
 
     def sequence(f: int, steps: tuple[Step, ...], space: str) -> int:
         """The nodes of a sequence, linked; its first node. A cache's miss branch runs in line: its
@@ -308,6 +335,7 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         servers=servers, qlimits=qlimits, fleets=fleets, limits=limits,
         per_member_s=np.asarray([per_member.get(i, 0.0) for i in range(len(nodes))], np.float64),
         fan_spaces=fan_spaces,
+        loop=(min(lo for lo, _ in loops), max(hi for _, hi in loops)) if loops else None,
     )
 
 

@@ -7,12 +7,11 @@ calls to gateways (a token bucket per key too) and services (random or round-rob
 per member of the fan-out after), fan-outs over a group's members (at most MAX_MEMBERS), calls to
 Redis (by the key's hash slot) and to Cassandra (the token ring; a write asks every replica, a read
 k of them from a random offset, answered at the consistency level's k-th reply), parallel steps
-joined at all, k of n or a named subset, and cache lookups with a miss branch and no fill; any
-service-time and hop distribution but gamma, and queue bounds. Everything else is refused here,
-naming the field: Kafka, fan-outs over a relation (the messaging preset's), triggered flows, a
-cache fill (its write goes back to the cache after the miss: a cycle), steps keyed by another
-space, policies but a client's timeout, faults, the messaging preset, sample cells, and
-`warmup_s: auto`.
+joined at all, k of n or a named subset, and cache lookups with a miss branch and a fill (the one
+loop: run in slices, see sim/stations/engine.py); any service-time and hop distribution but gamma,
+and queue bounds. Everything else is refused here, naming the field: Kafka, fan-outs over a
+relation (the messaging preset's), triggered flows, steps keyed by another space, policies but a
+client's timeout, faults, the messaging preset, sample cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from __future__ import annotations
 from sim.distributions import Gamma
 from sim.errors import ScenarioError
 from sim.scenario import Scenario
-from sim.stations.program import KINDS, MAX_MEMBERS, component_order, members_bound
+from sim.stations.program import KINDS, LOOP_SLICE_S, MAX_MEMBERS, component_order, members_bound
 from sim.system.compile import system_of
 from sim.system.model import CacheLookup, Call, FanOut, Parallel, Produce, Step, System, walk
 
@@ -53,12 +52,35 @@ def _step_problems(steps: tuple[Step, ...], path: str, space: str) -> list[Scena
         elif isinstance(step, Parallel):
             out += _step_problems(step.steps, f"{where}.steps", space)
         elif isinstance(step, CacheLookup):
-            if step.fill:
-                out.append(_no(f"{where}.fill", "a cache fill (its write returns to the cache after the "
-                                                "miss: a cycle)"))
             out += _step_problems(step.miss, f"{where}.miss", space)
         if isinstance(step, Call | CacheLookup) and step.key is not None and step.key != space:
             out.append(_no(f"{where}.key", f"a step keyed by another space ({step.key})"))
+    return out
+
+
+def approximated(scenario: Scenario) -> list[ScenarioError]:
+    """What the station-order engine runs only approximately, each in one line naming the field (auto
+    passes it over for an exact engine): a cache fill, the loop back to the cache it runs in slices
+    (sim/stations/engine.py)."""
+    if not scenario.is_design:
+        return []
+    return [ScenarioError(where, f"a cache fill, in slices of {LOOP_SLICE_S * 1e3:g} ms (a fill due "
+                                 "within its lookup's slice is served in the next); the calendar and des "
+                                 "engines run it exactly")
+            for name, flow in system_of(scenario).flows.items()
+            for where in _fills(flow.steps, f"flows.{name}.steps")]
+
+
+def _fills(steps: tuple[Step, ...], path: str) -> list[str]:
+    """The field paths of the cache fills among steps (a fill follows a miss branch: none without)."""
+    out = []
+    for i, step in enumerate(steps):
+        where = f"{path}[{i}]"
+        if isinstance(step, CacheLookup):
+            out += [f"{where}.fill"] if step.fill and step.miss else []
+            out += _fills(step.miss, f"{where}.miss")
+        elif isinstance(step, Parallel | FanOut):
+            out += _fills(step.steps, f"{where}.steps")
     return out
 
 
