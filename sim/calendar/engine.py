@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from sim.arrays import compiled
+from sim.arrays.load import Load
 from sim.arrays.record import FastRecorder, Marks, fleet_views
 from sim.arrays.rng import purpose_key
 from sim.arrays.station import (
@@ -31,7 +32,7 @@ from sim.arrays.station import (
 from sim.arrays.tails import TailSums
 from sim.calendar import kernel
 from sim.calendar import tables as K
-from sim.calendar.arrivals import Chunk, Load, Source, draw_chunk
+from sim.calendar.arrivals import Chunk, Source, draw_chunk
 from sim.calendar.edges import (
     X_CALLS,
     X_CLOSED,
