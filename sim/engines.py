@@ -81,7 +81,8 @@ ENGINES: dict[str, EngineSpec] = {
                            _calendar_supports, _calendar_run),
     "stations": EngineSpec("stations", "jobs in station order, component by component, on both cores "
                                        "(numba; feed-forward designs: calls, rate limits, joins, fan-outs, "
-                                       "Cassandra, Redis, cache lookups, client timeouts; a cache fill "
+                                       "Cassandra, Redis, cache lookups, client timeouts, slow nodes, GC "
+                                       "pauses, load spikes, crashes of gateways and services; a cache fill "
                                        "approximately)",
                            _stations_supports, _stations_run, _stations_approximates),
 }

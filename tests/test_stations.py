@@ -27,6 +27,9 @@
   serves one set per miss; with lognormal hops, Zipf keys and shards that refuse lookups and fills
   (tests/data/stations-fill.yaml) it agrees with the DES as above; auto passes the stations engine
   over for it, and an explicit --engine stations says it approximates.
+* Faults (tests/data/stations-faults.yaml): crashes of an api instance and of the whole fleet,
+  a slow Cassandra node, GC pauses and a load spike agree with the DES as above; the calls made
+  while every instance is down fail at once, as many as the Poisson count (over 10 seeds).
 * Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
   numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
   none in flight.
@@ -61,6 +64,7 @@ AGREE = Path(__file__).parent / "data" / "stations-chain.yaml"
 DESIGN = Path(__file__).parent / "data" / "stations-design.yaml"
 CACHE_FILL = VALIDATION / "design-cache-fill.yaml"
 FILL = Path(__file__).parent / "data" / "stations-fill.yaml"
+FAULTS = Path(__file__).parent / "data" / "stations-faults.yaml"
 R = 10
 T_CRIT = float(stats.t.ppf(1 - 0.001 / 2, R - 1))
 Summary = dict[str, Any]
@@ -193,6 +197,36 @@ def test_a_cache_fill_agrees_with_the_des() -> None:
         assert s["async_errors"]["cache.fill_rejected"] > 0 and s["async_errors"]["cache.rejected"] > 0
     failures = disagreements("stations-fill", figures, st, des, 0.001, engine="stations")
     assert not failures, "\n".join(failures)
+
+
+def test_crashes_slow_nodes_gc_pauses_and_a_load_spike_agree_with_the_des() -> None:
+    """tests/data/stations-faults.yaml: an api instance crashes (its calls fail as `crashed`, later
+    ones go to the others), then the whole api fleet (calls made then fail as `unavailable`), a slow
+    Cassandra node, GC pauses on an edge instance and a load spike: the windows of
+    sim/arrays/windows.py, as the calendar's, and the DES's health-checked pick."""
+    figures = [*flows("get"), share("get:api.unavailable"), share("get:api.crashed"),
+               ("get sent", lambda s: s["requests"]["get"]["sent"], False),
+               ("api utilization", lambda s: s["components"]["api"]["utilization_mean"], False),
+               ("edge utilization max", lambda s: s["components"]["edge"]["utilization_max"], False)]
+    st, des = runs(FAULTS, "stations", 8), runs(FAULTS, "des", 8)
+    for s in st + des:
+        assert set(s["errors"]) <= {"get:api.crashed", "get:api.unavailable"}
+        assert s["errors"]["get:api.unavailable"] > 400  # ~600 calls made while every instance is down
+    failures = disagreements("stations-faults", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
+def test_calls_made_while_every_instance_is_down_fail_at_once() -> None:
+    """With every api instance down for 0.2 s of a 3,000/s flow, the calls made then (~600, Poisson)
+    fail as `unavailable` at once (within T_CRIT x the Poisson SD over 10 seeds), and no request
+    fails otherwise but those in service or queued at the crash."""
+    crash = 'faults=[{kind: crash, component: api, count: 3, start_s: 3.2, duration_s: 0.2}]'
+    out = [simulate(load_scenario(FAULTS, [f"seed={seed}", crash]), engine="stations").summary
+           for seed in range(1, R + 1)]
+    lost = [s["errors"]["get:api.unavailable"] for s in out]
+    expected = 3000 * 0.2  # the load spike is over by then
+    assert abs(statistics.fmean(lost) - expected) <= T_CRIT * math.sqrt(expected / R), lost
+    assert all(s["errors"].get("get:api.crashed", 0) <= 10 for s in out)  # 12 servers' jobs at most
 
 
 @pytest.mark.parametrize("engine", ["stations", "calendar", "des"])
@@ -402,7 +436,8 @@ EVERYTHING = (FANOUT, ["components.dispatch.balancer=round_robin", "components.e
                        'policies={"client->edge": {timeout_ms: 8}}'])
 
 
-@pytest.mark.parametrize("case", [(AGREE, []), EVERYTHING, (FILL, [])], ids=["chain", "everything", "fill"])
+@pytest.mark.parametrize("case", [(AGREE, []), EVERYTHING, (FILL, []), (FAULTS, [])],
+                         ids=["chain", "everything", "fill", "faults"])
 def test_same_seed_same_numbers_on_one_thread_or_two(monkeypatch: pytest.MonkeyPatch,
                                                      case: tuple[Path, list[str]]) -> None:
     sc = load_scenario(*case)
@@ -494,6 +529,11 @@ def test_it_refuses_what_it_cannot_run_in_one_line_each() -> None:
     assert "a max of 1000000" in str(members) and "at most 256 members" in str(members)
     assert all("\n" not in str(e) for e in supports(load_scenario(ROOT / "scenarios" / "designs" /
                                                                    "ride-hailing.yaml")))
+    crash = ('faults=[{kind: crash, component: db, count: 1, start_s: 1, duration_s: 1}, '
+             '{kind: zone_outage, zone: 0, start_s: 1, duration_s: 1}]')
+    assert [(e.where, "a crash of db, a cassandra" in str(e) or "zone_outage" in str(e))
+            for e in supports(load_scenario(FAULTS, [crash]))] == [("faults[0]", True), ("faults[1]", True)]
+    assert supports(load_scenario(FAULTS)) == []
     (sample,) = supports(load_scenario(MMC, ["sample=0.5"]))
     assert sample.where == "sample"
 

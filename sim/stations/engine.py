@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from sim.arrays import compiled
+from sim.arrays.load import Load
 from sim.arrays.placement import Popularity, TokenBuckets
 from sim.arrays.record import FastRecorder, Marks, fleet_views
 from sim.arrays.rng import purpose_key
@@ -44,11 +45,13 @@ from sim.arrays.station import (
     LAST_EVENT,
     SERVERS,
     SERVICE_S,
+    UNAVAILABLE,
     W_AT,
     Stations,
     build_stations,
 )
 from sim.arrays.tails import TailSums
+from sim.arrays.windows import fault_windows
 from sim.run_state import OnWindow, Progress, RunState
 from sim.sampling import make_cell
 from sim.scenario import Scenario
@@ -301,6 +304,10 @@ class StationsEngine:
         assert order is not None  # unsupported() refused a cycle
         self.prog = build(scenario, self.system, order)
         self.stations: Stations = self._new_stations()
+        # the components a crash takes instances of: a call goes to an instance up when it is made
+        self.crashable = {order.index(f.component) for f in scenario.faults if f.kind == "crash"
+                          and f.component in order}
+        self.load = Load(scenario)  # load spikes: the arrival rate's factor over time
         self.node_flow = self.prog.nodes[:, FLOW].copy()
         # the round-robin components, and each one's next turn in its rotation
         self.robin = set(self.prog.nodes[self.prog.nodes[:, ROUTE] == ROBIN, COMP].tolist())
@@ -348,8 +355,12 @@ class StationsEngine:
                                  np.int64).reshape(len(fans), 4)
 
     def _new_stations(self) -> Stations:
+        """Every instance idle, with the capacity windows of the scenario's faults (slow nodes, GC
+        pauses, crashes: sim/arrays/windows.py, as the calendar's)."""
         p = self.prog
-        return build_stations(p.servers, p.qlimits, p.fleets, len(p.order))
+        counts = {name: int(p.comps[c, 1]) for c, name in enumerate(p.order)}
+        windows = fault_windows(self.scenario, p.base, counts, p.servers)
+        return build_stations(p.servers, p.qlimits, p.fleets, len(p.order), windows)
 
     def _fans(self) -> tuple[np.ndarray, ...]:
         """The tables `advance` draws fan-outs from: the distributions (members are one), and the
@@ -371,8 +382,9 @@ class StationsEngine:
         for f, name in enumerate(prog.flows):
             rate = self.system.flows[name].rate_per_sec or 0.0
             arrivals, keys = gens[f]
-            n = int(arrivals.poisson(rate * (t1 - t0)))
-            start = np.sort(arrivals.uniform(t0, t1, n))
+            s0, s1 = self.load.to_load(t0), self.load.to_load(t1)  # (no spike: s = t)
+            n = int(arrivals.poisson(rate * (s1 - s0)))
+            start = np.sort(self.load.to_time(arrivals.uniform(s0, s1, n)))
             rec.start(name, start, start)
             space = self.system.keys[prog.space_of[f]]
             new = self.system.flows[name].draw == "new"
@@ -484,6 +496,22 @@ class StationsEngine:
                 self.rate_limited += n
                 self._after(rf, ri, np.arange(n), np.full(n, K.RATE_LIMITED), times[refused], work, queues,
                             rec)
+        if c in self.crashable and qf.shape[0]:  # to an instance up when the call was made
+            rows, times = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
+            S = self.stations
+            K.repick(qf, qi, rows, times, np.int64(p.comps[c, 0]), np.int64(p.comps[c, 1]), S.ints, S.win,
+                     self.key)
+            none_up = qi[rows, K.J_ST] == K.ALL_DOWN
+            if none_up.any():  # no instance up: the call fails at once, as the DES's call to no station
+                out = np.zeros(qf.shape[0], np.bool_)
+                out[rows[none_up]] = True
+                rf, ri = qf[out], qi[out]
+                at = np.empty(qf.shape[0])
+                at[rows] = times
+                qf, qi = qf[~out], qi[~out]
+                queues[c].pieces = [(qf, qi)] if qf.shape[0] else []
+                n = rf.shape[0]
+                self._after(rf, ri, np.arange(n), np.full(n, UNAVAILABLE), at[out], work, queues, rec)
         if c in self.robin and qf.shape[0]:
             rows, _ = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
             first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
@@ -546,7 +574,7 @@ class StationsEngine:
         p = self.prog
         self._settle(c, t1, work, queues, rec)
         first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
-        if c in self.robin or c in p.limits:
+        if c in self.robin or c in p.limits or c in self.crashable:
             self._in_order(c, t1, queues, rec, work)
         jf, ji, off = queues[c].take(t1, first, count)
         if not jf.shape[0]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.arrays.placement import key_hash, shard_of
 from sim.arrays.rng import sample, uniform
-from sim.arrays.station import serve
+from sim.arrays.station import is_down, serve
 from sim.stations.program import (
     ASK,
     BALANCED,
@@ -80,8 +80,9 @@ FIN_INTS = 4
 K_X, K_JOIN, K_ERR, K_RID, K_SUB, K_KEY, K_NEW, K_FLOW = range(8)
 K_INTS = 8
 # draw purposes
-SVC, HOP, PICK, HIT = range(4)
+SVC, HOP, PICK, HIT, REPICK = range(5)
 RATE_LIMITED = -4.0  # a call's start when its key's token bucket refused it (after `serve`'s codes)
+ALL_DOWN = -2  # a call's station when every instance of its component was down as it was made
 # a branch's or replica's path: parent path x PATH + its index + 1 (PATH above any branch count,
 # support.MAX_NODES, and any replication factor, so the paths of one node never meet)
 PATH = np.int64(4099)
@@ -147,6 +148,32 @@ def made(qf: np.ndarray, qi: np.ndarray, since: float, before: float, hop_params
             m += 1
     order = np.argsort(times[:m], kind="mergesort")
     return rows[:m][order], times[:m][order]
+
+
+@nb.njit(nogil=True, cache=True)
+def repick(qf: np.ndarray, qi: np.ndarray, rows: np.ndarray, times: np.ndarray, first: np.int64,
+           count: np.int64, ints: np.ndarray, win: np.ndarray, dkey: np.uint64) -> None:
+    """The calls `rows` made at `times` to an instance down then go to another, at random among the
+    instances up then (the DES's health-checked pick: Fleet.pick); with none up, their station is
+    ALL_DOWN (the call fails at once, as the DES's call to no station)."""
+    for m in range(rows.size):
+        r, at = rows[m], times[m]
+        if not is_down(ints, win, qi[r, J_ST], at):
+            continue
+        live = np.int64(0)
+        for st in range(first, first + count):
+            live += not is_down(ints, win, st, at)
+        if live == 0:
+            qi[r, J_ST] = ALL_DOWN
+            continue
+        k = min(np.int64(uniform(dkey, qi[r, J_RID], draw_index(qi[r, J_SUB], qi[r, J_NODE], REPICK)) * live),
+                live - 1)
+        for st in range(first, first + count):
+            if not is_down(ints, win, st, at):
+                if k == 0:
+                    qi[r, J_ST] = st
+                    break
+                k -= 1
 
 
 @nb.njit(nogil=True, cache=True)
@@ -528,11 +555,16 @@ def after(
     for p in range(out_job.size):
         j = out_job[p]
         x = ji[j, J_NODE]
+        kind = nodes[x, KIND]
         start, t = out_start[p], out_end[p]
-        err = np.int64(OK) if start >= 0 else nodes[x, LIMITED] if start == RATE_LIMITED else nodes[x, CAUSE]
+        # a failure: its cause (program.py's causes: each component's rejected, unavailable, crashed;
+        # a call's own CAUSE when rejected, e.g. a fill's; a rate limit's refusal)
+        code = np.int64(-start) if start < 0 and start != RATE_LIMITED else np.int64(0)
+        own = nodes[x, COMP] + comps.shape[0] * (code - 1)
+        err = (np.int64(OK) if start >= 0 else nodes[x, LIMITED] if start == RATE_LIMITED else
+               nodes[x, CAUSE] if code == 1 or kind == CACHE else own)
         join, rid, sub, k, new = ji[j, J_JOIN], ji[j, J_RID], ji[j, J_SUB], ji[j, J_KEY], ji[j, J_NEW]
         t0 = jf[j, J_T0]
-        kind = nodes[x, KIND]
         nxt = nodes[x, NEXT]
         if new > 1 and kind != CASSANDRA and (err < 0 or kind == CACHE):  # (a lookup marks even failed)
             _mark(t, x, join, rid, new, nodes, jq, mk_rid, mk_t, mk_j)
@@ -543,7 +575,7 @@ def after(
         if kind == CACHE:
             hit = False
             if err >= 0:
-                async_err[nodes[x, COMP]] += 1  # a failed lookup counts and is taken as a miss
+                async_err[own] += 1  # a failed lookup counts and is taken as a miss
             elif new & 1 == 0:
                 hit = uniform(dkey, rid, draw_index(sub, x, HIT)) < hit_p[nodes[x, HIT0] + k]
                 if hit:
@@ -556,7 +588,7 @@ def after(
                 elif err < 0:
                     err = nodes[x, CAUSE]
                 else:
-                    err = nodes[x, COMP]  # no miss branch: fails as the lookup's own error
+                    err = own  # no miss branch: fails as the lookup's own error
         if err >= 0 or nxt < 0:  # the sequence ended (the common cases without `advance`'s call)
             _end(t, t0, join, err, node_flow[x], rid, new, jq, js_t, js_e, touched, fin_i, fin_f, fin_m,
                  mk_rid, mk_t, mk_j, mk_free, async_err, cnt)

@@ -151,7 +151,8 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
         qlimits += [spec.queue_limit] * n
         fleets += [i] * n
     flows = [name for name, fl in system.flows.items() if fl.rate_per_sec]
-    causes = [f"{name}.rejected" for name in order]
+    # each component's failures (kernel.after: its code's block), then the others as they come
+    causes = [f"{name}.{what}" for what in ("rejected", "unavailable", "crashed") for name in order]
     dists: list[tuple[np.ndarray, np.ndarray]] = []
     dist_of: dict[tuple[str, str], int] = {}
     salts: list[int] = []

@@ -11,7 +11,8 @@ joined at all, k of n or a named subset, and cache lookups with a miss branch an
 loop: run in slices, see sim/stations/engine.py); any service-time and hop distribution but gamma,
 and queue bounds. Everything else is refused here, naming the field: Kafka, fan-outs over a
 relation (the messaging preset's), triggered flows, steps keyed by another space, policies but a
-client's timeout, faults, the messaging preset, sample cells, and `warmup_s: auto`.
+client's timeout, faults but slow nodes, GC pauses, load spikes and crashes of gateways and services
+(`_fault_problems`), the messaging preset, sample cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -84,6 +85,28 @@ def _fills(steps: tuple[Step, ...], path: str) -> list[str]:
     return out
 
 
+def _fault_problems(scenario: Scenario) -> list[ScenarioError]:
+    """The faults it does not run: it runs slow nodes, GC pauses and load spikes anywhere, and crashes
+    of gateways and services picked at random (a call goes to an instance up when it is made, as
+    the DES's health-checked balancer); not crashes of Cassandra (hints, unavailable quorums) or
+    Redis (a shard restarts empty), of a round-robin fleet, zone outages, shard or broker loss."""
+    out = []
+    components = scenario.components if scenario.is_design else {}
+    for i, fault in enumerate(scenario.faults):
+        if fault.kind in ("slow", "gc_pauses", "load_spike"):
+            continue
+        comp = components.get(fault.component or "")
+        if fault.kind == "crash" and comp is not None and comp.kind in ("gateway", "service"):
+            if getattr(comp, "balancer", "random") == "random":
+                continue
+            out.append(_no(f"faults[{i}]", f"a crash of {fault.component}, a round-robin fleet"))
+        else:
+            crash = fault.kind == "crash" and comp is not None
+            out.append(_no(f"faults[{i}]", f"a crash of {fault.component}, a {comp.kind}" if crash and comp
+                           else fault.kind))
+    return out
+
+
 def _no(field: str, what: str) -> ScenarioError:
     return ScenarioError(field, f"{what}; the stations engine runs feed-forward calls, joins, fan-outs and "
                                 "cache lookups so far: run with --engine calendar or des")
@@ -99,8 +122,7 @@ def unsupported(scenario: Scenario) -> list[ScenarioError]:
                                              "seconds to simulate directly"))
     if scenario.sample != 1:
         out.append(_no("sample", f"a sample cell ({scenario.sample})"))
-    if scenario.faults:
-        out.append(_no("faults", f"{scenario.faults[0].kind}"))
+    out += _fault_problems(scenario)
     for edge, policy in scenario.policies.items():
         if not edge.startswith("client->") or policy.model_dump(exclude_none=True).keys() - {"timeout_ms"}:
             out.append(_no(f"policies.{edge}", "a resilience policy but a client's timeout"))
