@@ -97,7 +97,7 @@ EngineOpt = Annotated[str, typer.Option(
     help="des: SimPy, every behaviour (the reference); calendar: compiled event calendar over the "
          "scenario's flows, every request at full scale (what it cannot run yet it refuses in one line); "
          "stations: jobs in station order on both cores (designs without Kafka, policies but a client's "
-         "timeout, or crashes but of gateways and services, so far; a cache fill approximately); "
+         "timeout, or crashes of Cassandra, so far; a cache fill approximately); "
          "auto: the first of stations, calendar and des that runs every scenario of the command "
          "exactly, with the reason printed.")]
 

@@ -82,8 +82,8 @@ ENGINES: dict[str, EngineSpec] = {
     "stations": EngineSpec("stations", "jobs in station order, component by component, on both cores "
                                        "(numba; feed-forward designs: calls, rate limits, joins, fan-outs, "
                                        "Cassandra, Redis, cache lookups, client timeouts, slow nodes, GC "
-                                       "pauses, load spikes, crashes of gateways and services; a cache fill "
-                                       "approximately)",
+                                       "pauses, load spikes, crashes of gateways, services and Redis shards; "
+                                       "a cache fill approximately)",
                            _stations_supports, _stations_run, _stations_approximates),
 }
 

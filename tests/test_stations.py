@@ -29,7 +29,8 @@
   over for it, and an explicit --engine stations says it approximates.
 * Faults (tests/data/stations-faults.yaml): crashes of an api instance and of the whole fleet,
   a slow Cassandra node, GC pauses and a load spike agree with the DES as above; the calls made
-  while every instance is down fail at once, as many as the Poisson count (over 10 seeds).
+  while every instance is down fail at once, as many as the Poisson count (over 10 seeds); a lost
+  Redis shard (stations-fill.yaml) fails its lookups and fills and comes back empty as the DES's.
 * Exact: the same seed gives the same summary; one thread or two give the same summary (draws are
   numbered by station); every request sent is succeeded, failed or in flight; a drained run leaves
   none in flight.
@@ -70,8 +71,8 @@ T_CRIT = float(stats.t.ppf(1 - 0.001 / 2, R - 1))
 Summary = dict[str, Any]
 
 
-def runs(path: Path, engine: str = "stations", n: int = R) -> list[Summary]:
-    return [simulate(load_scenario(path, [f"seed={seed}"]), engine=engine).summary
+def runs(path: Path, engine: str = "stations", n: int = R, overrides: tuple[str, ...] = ()) -> list[Summary]:
+    return [simulate(load_scenario(path, [f"seed={seed}", *overrides]), engine=engine).summary
             for seed in range(1, n + 1)]
 
 
@@ -216,13 +217,34 @@ def test_crashes_slow_nodes_gc_pauses_and_a_load_spike_agree_with_the_des() -> N
     assert not failures, "\n".join(failures)
 
 
+def test_a_lost_redis_shard_comes_back_empty_as_the_des() -> None:
+    """tests/data/stations-fill.yaml with the hot shard lost for 0.5 s: its lookups and fills fail as
+    `unavailable` (a lookup then a miss), and once back it holds only the keys refilled since, so
+    the hit ratio drops and the database takes the misses (kernel.after's filled_at)."""
+    def async_share(cause: str) -> tuple[str, Any, bool]:
+        return (f"async_errors[{cause}] / get sent",
+                lambda s: s["async_errors"].get(cause, 0) / s["requests"]["get"]["sent"], False)
+
+    lost = ("faults=[{kind: shard_loss, component: cache, nodes: [0], start_s: 1.5, duration_s: 0.5}]",)
+    figures = [*flows("get", avail=False), async_share("cache.unavailable"),
+               async_share("cache.fill_unavailable"),
+               ("cache.hit_ratio", lambda s: s["cache"]["hit_ratio"], False),
+               ("db utilization max", lambda s: s["components"]["db"]["utilization_max"], False)]
+    st, des = runs(FILL, "stations", 8, lost), runs(FILL, "des", 8, lost)
+    plain = runs(FILL, "stations", 8)
+    for s, before in zip(st, plain, strict=True):
+        assert s["async_errors"]["cache.unavailable"] > 300  # ~680 lookups reach the shard while it is down
+        assert s["cache"]["hit_ratio"] < before["cache"]["hit_ratio"] - 0.05  # the cold shard's misses
+    failures = disagreements("stations-shard-loss", figures, st, des, 0.001, engine="stations")
+    assert not failures, "\n".join(failures)
+
+
 def test_calls_made_while_every_instance_is_down_fail_at_once() -> None:
     """With every api instance down for 0.2 s of a 3,000/s flow, the calls made then (~600, Poisson)
     fail as `unavailable` at once (within T_CRIT x the Poisson SD over 10 seeds), and no request
     fails otherwise but those in service or queued at the crash."""
-    crash = 'faults=[{kind: crash, component: api, count: 3, start_s: 3.2, duration_s: 0.2}]'
-    out = [simulate(load_scenario(FAULTS, [f"seed={seed}", crash]), engine="stations").summary
-           for seed in range(1, R + 1)]
+    out = runs(FAULTS, overrides=("faults=[{kind: crash, component: api, count: 3, start_s: 3.2, "
+                                  "duration_s: 0.2}]",))
     lost = [s["errors"]["get:api.unavailable"] for s in out]
     expected = 3000 * 0.2  # the load spike is over by then
     assert abs(statistics.fmean(lost) - expected) <= T_CRIT * math.sqrt(expected / R), lost

@@ -525,7 +525,8 @@ class StationsEngine:
         work.ready_for(ji[:, K.J_NODE])
         K.after(jf, ji, job, start, end, work.cont_f, work.cont_i, p.nodes, p.branches, p.comps, p.salts,
                 p.tokens, p.replicas, p.hit_p, self.node_flow, p.hop_params, p.hop_values, self.key,
-                *work.shared(), *self._fans())
+                *work.shared(), *self._fans(), self.stations.ints, self.stations.win, self.filled_at,
+                float(self.scenario.warmup_s))
         self._drain(work, queues, rec)
 
     def _pass(self, c: int, jf: np.ndarray, ji: np.ndarray, off: np.ndarray, pool: ThreadPoolExecutor,
@@ -590,6 +591,9 @@ class StationsEngine:
         D, W = sc.duration_s, float(sc.warmup_s)
         S = self.stations = self._new_stations()  # (a second run starts from empty stations too)
         self.ended: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # requests ended, to record
+        # when each cached key was last refilled: read only where a Redis shard may restart empty
+        restarts = any(f.kind in ("crash", "shard_loss") for f in sc.faults)
+        self.filled_at = np.full(prog.hit_p.size if restarts else 1, -math.inf)
         self.turn[:] = 0
         self.made_until[:] = 0.0
         self.buckets = {c: TokenBuckets(keys, rate, burst) for c, (rate, burst, keys) in prog.limits.items()}

@@ -20,12 +20,14 @@ stations are split between threads, or on the order anything is processed in.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
 from sim.arrays.placement import key_hash, shard_of
 from sim.arrays.rng import sample, uniform
-from sim.arrays.station import is_down, serve
+from sim.arrays.station import is_down, last_recovery, serve
 from sim.stations.program import (
     ASK,
     BALANCED,
@@ -548,9 +550,12 @@ def after(
     async_err: np.ndarray, cnt: np.ndarray, stack: np.ndarray, fin_m: np.ndarray, mk_rid: np.ndarray,
     mk_t: np.ndarray, mk_j: np.ndarray, mk_free: np.ndarray, svc_params: np.ndarray, svc_values: np.ndarray,
     svc_voff: np.ndarray, fan_cdf: np.ndarray, fan_guide: np.ndarray, fan_spaces: np.ndarray,
+    s_ints: np.ndarray, s_win: np.ndarray, filled_at: np.ndarray, measure_from: float,
 ) -> None:
     """Each served job, in sorted order: its request moves on (the common moves here, the rest in one
-    batch to `advance`)."""
+    batch to `advance`). Where a Redis shard may restart empty (`filled_at` has a row per cached key,
+    else one), a hit needs its key filled since the shard last came back, and a fill records when.
+    Hits and misses count from `measure_from` (the warm-up's end), as the DES's."""
     cnt[C_CONT] = 0
     for p in range(out_job.size):
         j = out_job[p]
@@ -561,8 +566,9 @@ def after(
         # a call's own CAUSE when rejected, e.g. a fill's; a rate limit's refusal)
         code = np.int64(-start) if start < 0 and start != RATE_LIMITED else np.int64(0)
         own = nodes[x, COMP] + comps.shape[0] * (code - 1)
+        fill = kind == CALL and nodes[x, HIT0] >= 0  # (its causes: fill_rejected, _unavailable, _crashed)
         err = (np.int64(OK) if start >= 0 else nodes[x, LIMITED] if start == RATE_LIMITED else
-               nodes[x, CAUSE] if code == 1 or kind == CACHE else own)
+               nodes[x, CAUSE] + code - 1 if fill else nodes[x, CAUSE] if code == 1 or kind == CACHE else own)
         join, rid, sub, k, new = ji[j, J_JOIN], ji[j, J_RID], ji[j, J_SUB], ji[j, J_KEY], ji[j, J_NEW]
         t0 = jf[j, J_T0]
         nxt = nodes[x, NEXT]
@@ -578,10 +584,11 @@ def after(
                 async_err[own] += 1  # a failed lookup counts and is taken as a miss
             elif new & 1 == 0:
                 hit = uniform(dkey, rid, draw_index(sub, x, HIT)) < hit_p[nodes[x, HIT0] + k]
-                if hit:
-                    cnt[C_HITS] += 1
-                else:
-                    cnt[C_MISSES] += 1
+                if hit and filled_at.size > 1:  # a shard that restarted holds only what was refilled since
+                    up = last_recovery(s_ints, s_win, ji[j, J_ST], t)
+                    hit = not (up > -math.inf and filled_at[nodes[x, HIT0] + k] < up)
+                if t >= measure_from:
+                    cnt[C_HITS if hit else C_MISSES] += 1
             if not hit:
                 if nodes[x, MISS] >= 0:
                     nxt, err = nodes[x, MISS], np.int64(OK)
@@ -589,6 +596,8 @@ def after(
                     err = nodes[x, CAUSE]
                 else:
                     err = own  # no miss branch: fails as the lookup's own error
+        elif fill and err < 0 and filled_at.size > 1:  # a fill, done
+            filled_at[nodes[x, HIT0] + k] = t
         if err >= 0 or nxt < 0:  # the sequence ended (the common cases without `advance`'s call)
             _end(t, t0, join, err, node_flow[x], rid, new, jq, js_t, js_e, touched, fin_i, fin_f, fin_m,
                  mk_rid, mk_t, mk_j, mk_free, async_err, cnt)

@@ -285,13 +285,14 @@ def build(scenario: Scenario, system: System, order: list[str]) -> Program:
     def fill(f: int, name: str, space: str) -> int:
         """A cache fill: a parallel step nobody waits for, whose one branch sets the key on the cache
         (the DES's: a command on the key's shard, after a hop, once the miss branch answered)."""
-        if f"{name}.fill_rejected" not in causes:
-            causes.append(f"{name}.fill_rejected")
+        if f"{name}.fill_rejected" not in causes:  # (kernel.after: a fill's failure code's offset)
+            causes.extend(f"{name}.fill_{what}" for what in ("rejected", "unavailable", "crashed"))
         call = [0] * N_COLS
         call[KIND], call[COMP], call[NEXT], call[FLOW], call[ROUTE] = CALL, c_of[name], -1, f, SHARD
         call[DIST] = dist(name, "set" if "set" in comps[name].ops else "get")
         call[SALT], call[CAUSE] = salt(name, space), causes.index(f"{name}.fill_rejected")
-        call[MISS], call[HIT0], call[MCOL], call[LIMITED], call[FAN], call[SPACE] = -1, -1, -1, -1, -1, -1
+        call[MISS], call[MCOL], call[LIMITED], call[FAN], call[SPACE] = -1, -1, -1, -1, -1
+        call[HIT0] = hits(name, space)  # (a fill: when its key was refilled, for a shard that restarts)
         par = [0] * N_COLS
         par[KIND], par[NEED], par[ASK], par[BRANCH0], par[FLOW] = PARALLEL, 0, 1, len(branches), f
         par[COMP], par[NEXT], par[READY] = -1, -1, c_of[name]

@@ -11,8 +11,8 @@ joined at all, k of n or a named subset, and cache lookups with a miss branch an
 loop: run in slices, see sim/stations/engine.py); any service-time and hop distribution but gamma,
 and queue bounds. Everything else is refused here, naming the field: Kafka, fan-outs over a
 relation (the messaging preset's), triggered flows, steps keyed by another space, policies but a
-client's timeout, faults but slow nodes, GC pauses, load spikes and crashes of gateways and services
-(`_fault_problems`), the messaging preset, sample cells, and `warmup_s: auto`.
+client's timeout, faults but slow nodes, GC pauses, load spikes and crashes of gateways, services
+and Redis shards (`_fault_problems`), the messaging preset, sample cells, and `warmup_s: auto`.
 """
 
 from __future__ import annotations
@@ -86,16 +86,19 @@ def _fills(steps: tuple[Step, ...], path: str) -> list[str]:
 
 
 def _fault_problems(scenario: Scenario) -> list[ScenarioError]:
-    """The faults it does not run: it runs slow nodes, GC pauses and load spikes anywhere, and crashes
-    of gateways and services picked at random (a call goes to an instance up when it is made, as
-    the DES's health-checked balancer); not crashes of Cassandra (hints, unavailable quorums) or
-    Redis (a shard restarts empty), of a round-robin fleet, zone outages, shard or broker loss."""
+    """The faults it does not run: it runs slow nodes, GC pauses and load spikes anywhere, crashes of
+    gateways and services picked at random (a call goes to an instance up when it is made, as the
+    DES's health-checked balancer) and of Redis shards (shard loss: calls to a shard fail while it
+    is down, and it comes back empty); not crashes of Cassandra (hints, unavailable quorums) or of a
+    round-robin fleet, zone outages or broker loss."""
     out = []
     components = scenario.components if scenario.is_design else {}
     for i, fault in enumerate(scenario.faults):
         if fault.kind in ("slow", "gc_pauses", "load_spike"):
             continue
         comp = components.get(fault.component or "")
+        if fault.kind in ("crash", "shard_loss") and comp is not None and comp.kind == "redis":
+            continue  # its calls fail while it is down; it comes back empty (kernel.after's filled_at)
         if fault.kind == "crash" and comp is not None and comp.kind in ("gateway", "service"):
             if getattr(comp, "balancer", "random") == "random":
                 continue
