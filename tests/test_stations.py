@@ -239,6 +239,20 @@ def test_a_lost_redis_shard_comes_back_empty_as_the_des() -> None:
     assert not failures, "\n".join(failures)
 
 
+def test_a_redis_shards_crash_is_its_loss() -> None:
+    """A crash of a Redis shard is a shard loss: its key's calls still go to it (no other shard holds
+    the key) and fail while it is down, and it comes back empty: the same numbers."""
+    fault = "faults=[{{kind: {}, component: cache, nodes: [0], start_s: 1.5, duration_s: 0.5}}]"
+    crash, lost = (simulate(load_scenario(FILL, [fault.format(kind)]), engine="stations").summary
+                   for kind in ("crash", "shard_loss"))
+    assert crash["async_errors"]["cache.unavailable"] > 300
+    for s in (crash, lost):
+        s.pop("wall_seconds")
+        s.pop("faults")  # (their labels name the kind)
+        s.pop("recovery")
+    assert crash == lost
+
+
 def test_calls_made_while_every_instance_is_down_fail_at_once() -> None:
     """With every api instance down for 0.2 s of a 3,000/s flow, the calls made then (~600, Poisson)
     fail as `unavailable` at once (within T_CRIT x the Poisson SD over 10 seeds), and no request

@@ -303,10 +303,12 @@ class StationsEngine:
         order = fleet_order(self.system)
         assert order is not None  # unsupported() refused a cycle
         self.prog = build(scenario, self.system, order)
-        self.stations: Stations = self._new_stations()
-        # the components a crash takes instances of: a call goes to an instance up when it is made
+        self.stations: Stations  # built by each run (with its faults' capacity windows)
+        # the gateways and services a crash takes instances of: a call goes to an instance up when it is
+        # made (a Redis call goes to its key's shard, up or not)
         self.crashable = {order.index(f.component) for f in scenario.faults if f.kind == "crash"
-                          and f.component in order}
+                          and f.component in order
+                          and self.system.components[f.component].kind in ("gateway", "service")}
         self.load = Load(scenario)  # load spikes: the arrival rate's factor over time
         self.node_flow = self.prog.nodes[:, FLOW].copy()
         # the round-robin components, and each one's next turn in its rotation
