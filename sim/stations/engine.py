@@ -111,12 +111,10 @@ class _Queue:
 
     def take(self, before: float, first: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The jobs arriving before `before`, removed, grouped by station, and the groups' offsets."""
-        if not self.pieces:
+        cut = [int(np.searchsorted(f[:, K.J_T], before)) for f, _ in self.pieces] if self.in_slices else [1]
+        if not self.pieces or not any(cut):
             return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64), np.zeros(count + 1, np.int64)
         if self.in_slices:
-            cut = [int(np.searchsorted(f[:, K.J_T], before)) for f, _ in self.pieces]
-            if not any(cut):
-                return np.empty((0, 2)), np.empty((0, K.J_INTS), np.int64), np.zeros(count + 1, np.int64)
             qf = np.concatenate([f[:k] for (f, _), k in zip(self.pieces, cut, strict=True)])
             qi = np.concatenate([i[:k] for (_, i), k in zip(self.pieces, cut, strict=True)])
             self.pieces = [(f[k:], i[k:]) for (f, i), k in zip(self.pieces, cut, strict=True)
@@ -478,47 +476,36 @@ class StationsEngine:
 
     def _in_order(self, c: int, t1: float, queues: list[_Queue], rec: FastRecorder, work: _Work) -> None:
         """Component c's calls made since its last turn and before t1, in the order they were made
-        (kernel.made): through their keys' token buckets, the refused ones failing where they were
-        made; then given the next instances of a round-robin rotation."""
+        (kernel.made): through their keys' token buckets (the refused fail where they were made), to
+        an instance up when made where a crash takes some (none up: they fail at once, as the DES's
+        call to no station), then given the next instances of a round-robin rotation."""
         since, self.made_until[c] = self.made_until[c], t1
         if not len(queues[c]):
             return
         p = self.prog
         qf, qi = queues[c].columns()
+        rows, times = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
+        code = np.zeros(rows.size)  # each call's failure code (serve's), 0 while it goes on
         if c in self.buckets:
-            rows, times = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
-            refused = ~self.buckets[c].allow(times, qi[rows, K.J_KEY])
-            if refused.any():
-                out = np.zeros(qf.shape[0], np.bool_)
-                out[rows[refused]] = True
-                rf, ri = qf[rows[refused]], qi[rows[refused]]  # (in the order made, as their times)
-                qf, qi = qf[~out], qi[~out]
-                queues[c].pieces = [(qf, qi)] if qf.shape[0] else []
-                n = rf.shape[0]
-                self.rate_limited += n
-                self._after(rf, ri, np.arange(n), np.full(n, K.RATE_LIMITED), times[refused], work, queues,
-                            rec)
-        if c in self.crashable and qf.shape[0]:  # to an instance up when the call was made
-            rows, times = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
-            S = self.stations
-            K.repick(qf, qi, rows, times, np.int64(p.comps[c, 0]), np.int64(p.comps[c, 1]), S.ints, S.win,
-                     self.key)
-            none_up = qi[rows, K.J_ST] == K.ALL_DOWN
-            if none_up.any():  # no instance up: the call fails at once, as the DES's call to no station
-                out = np.zeros(qf.shape[0], np.bool_)
-                out[rows[none_up]] = True
-                rf, ri = qf[out], qi[out]
-                at = np.empty(qf.shape[0])
-                at[rows] = times
-                qf, qi = qf[~out], qi[~out]
-                queues[c].pieces = [(qf, qi)] if qf.shape[0] else []
-                n = rf.shape[0]
-                self._after(rf, ri, np.arange(n), np.full(n, UNAVAILABLE), at[out], work, queues, rec)
-        if c in self.robin and qf.shape[0]:
-            rows, _ = K.made(qf, qi, since, t1, p.hop_params, p.hop_values, self.key)
+            code[~self.buckets[c].allow(times, qi[rows, K.J_KEY])] = K.RATE_LIMITED
+            self.rate_limited += int((code != 0).sum())
+        if c in self.crashable:
+            live = rows[code == 0]
+            K.repick(qf, qi, live, times[code == 0], np.int64(p.comps[c, 0]), np.int64(p.comps[c, 1]),
+                     self.stations.ints, self.stations.win, self.key)
+            code[(code == 0) & (qi[rows, K.J_ST] == K.ALL_DOWN)] = UNAVAILABLE
+        if c in self.robin:
+            live = rows[code == 0]
             first, count = int(p.comps[c, 0]), int(p.comps[c, 1])
-            qi[rows, K.J_ST] = first + (self.turn[c] + np.arange(rows.size)) % count
-            self.turn[c] = (self.turn[c] + rows.size) % count
+            qi[live, K.J_ST] = first + (self.turn[c] + np.arange(live.size)) % count
+            self.turn[c] = (self.turn[c] + live.size) % count
+        failed = code != 0
+        if failed.any():  # out of the queue; they fail where they were made (in that order)
+            out = np.zeros(qf.shape[0], np.bool_)
+            out[rows[failed]] = True
+            rf, ri = qf[rows[failed]], qi[rows[failed]]
+            queues[c].pieces = [(qf[~out], qi[~out])] if (~out).any() else []
+            self._after(rf, ri, np.arange(rf.shape[0]), code[failed], times[failed], work, queues, rec)
 
     def _after(self, jf: np.ndarray, ji: np.ndarray, job: np.ndarray, start: np.ndarray, end: np.ndarray,
                work: _Work, queues: list[_Queue], rec: FastRecorder) -> None:
